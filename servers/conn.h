@@ -1,0 +1,92 @@
+/* The connection core: one client connection's protocol state, shared by
+ * every server model. It turns input bytes into replies in an output
+ * buffer and log lines; the model decides when to read and write. */
+#ifndef EL_CONN_H
+#define EL_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "framer.h"
+#include "reply.h"
+#include "server.h"
+
+/* Past this many unsent bytes a connection stops consuming input until the
+ * client reads (docs/protocol.md, "Closing"). */
+#define EL_CONN_OUT_HIGH (1024 * 1024)
+/* The size of one read from a client. */
+#define EL_CONN_READ_SIZE (16 * 1024)
+
+struct el_conn {
+	struct el_srv *srv;
+	int fd;
+	struct el_framer framer;
+	struct el_reply_peer peer;
+	uint8_t *out; /* pending output: out[out_off .. out_len) */
+	size_t out_off, out_len, out_cap;
+	uint8_t *log; /* scratch for one log line */
+	size_t log_cap;
+	time_t clock_sec; /* the second clock_text was made for */
+	char clock_text[EL_TIME_LEN + 1];
+	uint64_t messages;
+	int64_t last_active_ms; /* CLOCK_MONOTONIC of the last byte in or out */
+	bool eof;               /* the client half-closed and that was handled */
+	bool failed;            /* out of memory: close the connection */
+};
+
+/* Why a connection ended, for the log. */
+enum el_conn_end {
+	EL_CONN_END_EOF,
+	EL_CONN_END_RESET,
+	EL_CONN_END_IDLE,
+	EL_CONN_END_SHUTDOWN,
+	EL_CONN_END_ERROR,
+};
+
+/* Sets up c for the accepted fd and logs "# open". Returns 0 or -ENOMEM /
+ * -EAFNOSUPPORT (then the caller closes fd). */
+int el_conn_init(struct el_conn *c, struct el_srv *srv, int fd, const struct sockaddr *peer);
+
+/* Logs "# close" with the reason (err: the errno of an error end), closes
+ * the fd and frees everything. */
+void el_conn_finish(struct el_conn *c, enum el_conn_end end, int err);
+
+/* Records that bytes just arrived: the TIME of every message completed by
+ * them, and the idle clock. Call once after each successful read. */
+void el_conn_stamp(struct el_conn *c);
+
+/* Consumes input bytes into replies (or, with --raw, copies them) until all
+ * are consumed or the output holds EL_CONN_OUT_HIGH bytes. Returns the
+ * bytes consumed: the rest must be offered again once output drains. */
+size_t el_conn_input(struct el_conn *c, const uint8_t *data, size_t len);
+
+/* The client half-closed: answers a final unterminated message. */
+void el_conn_input_eof(struct el_conn *c);
+
+/* Bytes of output not yet written. */
+static inline size_t el_conn_pending(const struct el_conn *c)
+{
+	return c->out_len - c->out_off;
+}
+
+/* One non-blocking or blocking write of pending output. Returns the bytes
+ * written, or -errno (-EAGAIN: try when writable). */
+long el_conn_write(struct el_conn *c);
+
+/* For the blocking models: something besides the client to watch while
+ * serving it (the iterative model's listening socket). */
+struct el_conn_watch {
+	int fd;                /* -1: nothing */
+	int64_t paused_until;  /* CLOCK_MONOTONIC ms before which fd is ignored */
+	void (*ready)(struct el_conn_watch *w);
+};
+
+/* Serves c on a blocking socket to the end: read, reply, write, with the
+ * idle timeout and the stop signal, then el_conn_finish. The watch may be
+ * NULL. */
+void el_conn_serve_blocking(struct el_conn *c, struct el_conn_watch *watch);
+
+#endif

@@ -1,0 +1,23 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "server.h"
+
+int main(int argc, char **argv)
+{
+	struct el_srv_config cfg;
+	int rc = el_srv_parse_args(argc, argv, &cfg);
+	if (rc < 0)
+		return 2;
+	if (rc > 0)
+		return 0;
+
+	struct el_srv srv;
+	if (el_srv_start(&srv, &cfg) < 0)
+		return 1;
+	rc = el_srv_find_model(cfg.model)->run(&srv);
+	if (el_srv_stopping)
+		el_srv_logf(&srv, "stop: %s", strsignal(el_srv_stopping));
+	el_srv_finish(&srv);
+	return rc;
+}

@@ -1,0 +1,11 @@
+/* One el_model per file model_NAME.c; models.c lists them. */
+#ifndef EL_MODELS_H
+#define EL_MODELS_H
+
+#include <errno.h>
+
+#include "server.h"
+
+int el_model_iterative_run(struct el_srv *srv);
+
+#endif

@@ -1,0 +1,409 @@
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "framer.h"
+#include "io.h"
+#include "reply.h"
+
+volatile sig_atomic_t el_srv_stopping;
+
+/* The write end of the stop pipe, for the signal handler only. */
+static volatile sig_atomic_t stop_pipe_wfd = -1;
+
+static const char usage_text[] =
+	"usage: echolab-server --model MODEL [--bind ADDR] [--port N] [--backlog N]\n"
+	"                      [--raw] [--quiet] [--max-line N] [--max-conns N]\n"
+	"                      [--idle-timeout SECONDS] [--workers N]\n"
+	"       echolab-server --list-models\n"
+	"\n"
+	"An echo server of the echolab protocol (docs/protocol.md): each message\n"
+	"(a line ended by LF or CRLF) is answered with\n"
+	"    [TIME] [ADDR] [PORT] [MSG]\n"
+	"and logged on standard output. Messages of other lines start with '# '.\n"
+	"\n"
+	"  --model MODEL        concurrency model (see --list-models)\n"
+	"  --bind ADDR          address to listen on (default 127.0.0.1; '::' is\n"
+	"                       dual-stack)\n"
+	"  --port N             port (default 1234; 0: the kernel chooses)\n"
+	"  --backlog N          listen(2) backlog, 0..65535 (default 128)\n"
+	"  --raw                echo bytes verbatim (RFC 862), no framing or log\n"
+	"  --quiet              no log on standard output\n"
+	"  --max-line N         longest message in bytes, 1..1048576 (default 8192)\n"
+	"  --max-conns N        connections served at once; others get '! busy'\n"
+	"                       (default 0: no limit but the system's)\n"
+	"  --idle-timeout S     close a connection idle for S seconds (decimals\n"
+	"                       allowed; default 0: never)\n"
+	"  --workers N          workers of the pooled models, 1..1024 (default:\n"
+	"                       number of CPUs)\n"
+	"  --list-models        print the models, one a line\n"
+	"  --help               this text\n"
+	"\n"
+	"When ready it prints one line on standard error:\n"
+	"    listening on 127.0.0.1:41234 model=iterative backlog=128\n"
+	"SIGINT or SIGTERM stops it (exit 0). Exit 1: runtime failure; 2: usage.\n";
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+	char text[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "echolab-server: %s\n", text);
+	return -EINVAL;
+}
+
+/* Parses a whole decimal string in [min, max]. */
+static bool parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+const struct el_model *el_srv_find_model(const char *name)
+{
+	for (const struct el_model *m = el_models; m->name; m++)
+		if (strcmp(m->name, name) == 0)
+			return m;
+	return NULL;
+}
+
+int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
+{
+	enum { O_MODEL = 256, O_BIND, O_PORT, O_BACKLOG, O_RAW, O_QUIET, O_MAX_LINE, O_MAX_CONNS,
+	       O_IDLE, O_WORKERS, O_LIST, O_HELP };
+	static const struct option opts[] = {
+		{"model", required_argument, NULL, O_MODEL},
+		{"bind", required_argument, NULL, O_BIND},
+		{"port", required_argument, NULL, O_PORT},
+		{"backlog", required_argument, NULL, O_BACKLOG},
+		{"raw", no_argument, NULL, O_RAW},
+		{"quiet", no_argument, NULL, O_QUIET},
+		{"max-line", required_argument, NULL, O_MAX_LINE},
+		{"max-conns", required_argument, NULL, O_MAX_CONNS},
+		{"idle-timeout", required_argument, NULL, O_IDLE},
+		{"workers", required_argument, NULL, O_WORKERS},
+		{"list-models", no_argument, NULL, O_LIST},
+		{"help", no_argument, NULL, O_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	*cfg = (struct el_srv_config){
+		.bind = "127.0.0.1",
+		.port = 1234,
+		.backlog = 128,
+		.max_line = EL_FRAMER_MAX_LINE_DEFAULT,
+		.workers = ncpu > 0 ? (int)(ncpu > 1024 ? 1024 : ncpu) : 1,
+	};
+
+	opterr = 0;
+	optind = 1;
+	int opt;
+	long v;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case O_MODEL:
+			cfg->model = optarg;
+			break;
+		case O_BIND:
+			cfg->bind = optarg;
+			break;
+		case O_PORT:
+			if (!parse_long(optarg, 0, 65535, &v))
+				return usage_error("bad --port '%s': expected 0..65535", optarg);
+			cfg->port = (unsigned)v;
+			break;
+		case O_BACKLOG:
+			if (!parse_long(optarg, 0, 65535, &v))
+				return usage_error("bad --backlog '%s': expected 0..65535", optarg);
+			cfg->backlog = (int)v;
+			break;
+		case O_RAW:
+			cfg->raw = true;
+			break;
+		case O_QUIET:
+			cfg->quiet = true;
+			break;
+		case O_MAX_LINE:
+			if (!parse_long(optarg, 1, EL_FRAMER_MAX_LINE_LIMIT, &v))
+				return usage_error("bad --max-line '%s': expected 1..1048576", optarg);
+			cfg->max_line = (size_t)v;
+			break;
+		case O_MAX_CONNS:
+			if (!parse_long(optarg, 0, 10000000, &v))
+				return usage_error("bad --max-conns '%s': expected 0..10000000", optarg);
+			cfg->max_conns = v;
+			break;
+		case O_IDLE: {
+			char *end;
+			errno = 0;
+			double s = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !isfinite(s) || s < 0 || s > 31536000)
+				return usage_error("bad --idle-timeout '%s': expected seconds, 0..31536000",
+						   optarg);
+			cfg->idle_timeout_ms = (int64_t)ceil(s * 1000);
+			break;
+		}
+		case O_WORKERS:
+			if (!parse_long(optarg, 1, 1024, &v))
+				return usage_error("bad --workers '%s': expected 1..1024", optarg);
+			cfg->workers = (int)v;
+			break;
+		case O_LIST:
+			for (const struct el_model *m = el_models; m->name; m++)
+				printf("%s\n", m->name);
+			return 1;
+		case O_HELP:
+			fputs(usage_text, stdout);
+			return 1;
+		case ':':
+			return usage_error("option '%s' needs a value (see --help)", argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s' (see --help)", argv[optind]);
+	if (!cfg->model)
+		return usage_error("--model is required (see --list-models)");
+	if (!el_srv_find_model(cfg->model))
+		return usage_error("unknown model '%s' (see --list-models)", cfg->model);
+	return 0;
+}
+
+static void on_stop_signal(int sig)
+{
+	int saved = errno;
+	el_srv_stopping = sig;
+	if (stop_pipe_wfd >= 0) {
+		char b = 1;
+		/* The pipe is never drained, so one byte is enough; a full pipe
+		 * (impossible with one byte per signal) would be harmless. */
+		ssize_t n = write(stop_pipe_wfd, &b, 1);
+		(void)n;
+	}
+	errno = saved;
+}
+
+static int install_signals(struct el_srv *srv)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	srv->stop_fd = fds[0];
+	srv->stop_wfd = fds[1];
+	stop_pipe_wfd = fds[1];
+
+	/* No SA_RESTART: a blocked accept or poll returns EINTR at once. */
+	struct sigaction sa = {.sa_handler = on_stop_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* A client that goes away mid-reply must cost one connection, never
+	 * the server: every socket write also passes MSG_NOSIGNAL. */
+	struct sigaction ign = {.sa_handler = SIG_IGN};
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGPIPE, &ign, NULL);
+	return 0;
+}
+
+static int open_listener(struct el_srv *srv, const struct el_srv_config *cfg)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+	};
+	char port[8];
+	snprintf(port, sizeof(port), "%u", cfg->port);
+	struct addrinfo *res;
+	int rc = getaddrinfo(cfg->bind, port, &hints, &res);
+	if (rc != 0) {
+		fprintf(stderr, "echolab-server: bad --bind address '%s': %s\n", cfg->bind,
+			gai_strerror(rc));
+		return -EINVAL;
+	}
+	/* Non-blocking: a client that resets between poll(2) saying readable
+	 * and accept(2) must not leave a model blocked in accept. */
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		rc = -errno;
+		fprintf(stderr, "echolab-server: socket: %s\n", strerror(errno));
+		goto out;
+	}
+	int one = 1, zero = 0;
+	/* SO_REUSEADDR lets a restarted server bind while old connections sit
+	 * in TIME_WAIT; it never lets two servers listen on one port. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (res->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) {
+		rc = -errno;
+		fprintf(stderr, "echolab-server: bind %s port %u: %s\n", cfg->bind, cfg->port,
+			strerror(errno));
+		goto fail;
+	}
+	if (listen(fd, cfg->backlog) < 0) {
+		rc = -errno;
+		fprintf(stderr, "echolab-server: listen: %s\n", strerror(errno));
+		goto fail;
+	}
+	srv->listen_fd = fd;
+	freeaddrinfo(res);
+	return 0;
+fail:
+	close(fd);
+out:
+	freeaddrinfo(res);
+	return rc;
+}
+
+int el_srv_start(struct el_srv *srv, const struct el_srv_config *cfg)
+{
+	*srv = (struct el_srv){
+		.cfg = *cfg,
+		.listen_fd = -1,
+		.stop_fd = -1,
+		.stop_wfd = -1,
+		.log_fd = cfg->quiet ? -1 : STDOUT_FILENO,
+	};
+	int rc = install_signals(srv);
+	if (rc < 0) {
+		fprintf(stderr, "echolab-server: pipe: %s\n", strerror(-rc));
+		return rc;
+	}
+	rc = open_listener(srv, cfg);
+	if (rc < 0) {
+		el_srv_finish(srv);
+		return rc;
+	}
+
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	getsockname(srv->listen_fd, (struct sockaddr *)&ss, &len);
+	char addr[EL_ADDR_STRLEN];
+	unsigned port;
+	el_addr_format((struct sockaddr *)&ss, addr, &port);
+	const char *l = ss.ss_family == AF_INET6 ? "[" : "", *r = ss.ss_family == AF_INET6 ? "]" : "";
+	fprintf(stderr, "listening on %s%s%s:%u model=%s backlog=%d\n", l, addr, r, port, cfg->model,
+		cfg->backlog);
+	fflush(stderr);
+	return 0;
+}
+
+void el_srv_finish(struct el_srv *srv)
+{
+	stop_pipe_wfd = -1;
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	if (srv->stop_fd >= 0)
+		close(srv->stop_fd);
+	if (srv->stop_wfd >= 0)
+		close(srv->stop_wfd);
+	srv->listen_fd = srv->stop_fd = srv->stop_wfd = -1;
+}
+
+bool el_srv_should_stop(const struct el_srv *srv)
+{
+	(void)srv;
+	return el_srv_stopping != 0;
+}
+
+int el_srv_accept(struct el_srv *srv, struct sockaddr_storage *peer)
+{
+	socklen_t len = sizeof(*peer);
+	int fd = accept4(srv->listen_fd, (struct sockaddr *)peer, &len, SOCK_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	switch (errno) {
+	case EINTR:
+	case EAGAIN:
+	case ECONNABORTED:
+	case EPROTO:
+		return -EAGAIN;
+	case EMFILE:
+	case ENFILE:
+	case ENOBUFS:
+	case ENOMEM:
+		el_srv_logf(srv, "accept: %s (pausing 100 ms)", strerror(errno));
+		return -EMFILE;
+	default:
+		return -errno;
+	}
+}
+
+void el_srv_pause(struct el_srv *srv, int ms)
+{
+	struct pollfd pfd = {.fd = srv->stop_fd, .events = POLLIN};
+	el_io_poll(&pfd, 1, el_io_now_ms() + ms, false);
+}
+
+bool el_srv_wait_accept(struct el_srv *srv)
+{
+	struct pollfd pfds[2] = {
+		{.fd = srv->listen_fd, .events = POLLIN},
+		{.fd = srv->stop_fd, .events = POLLIN},
+	};
+	int rc = el_io_poll(pfds, 2, -1, false);
+	return rc > 0 && (pfds[0].revents & POLLIN) && !el_srv_should_stop(srv);
+}
+
+void el_srv_reject_busy(struct el_srv *srv, int fd, const struct sockaddr *peer)
+{
+	static const char busy[] = "! busy\n";
+	char addr[EL_ADDR_STRLEN] = "?";
+	unsigned port = 0;
+	el_addr_format(peer, addr, &port);
+	el_srv_logf(srv, "busy %s %u max-conns=%ld", addr, port, srv->cfg.max_conns);
+
+	el_io_set_nonblock(fd, true);
+	el_io_write(fd, busy, sizeof(busy) - 1);
+	shutdown(fd, SHUT_WR);
+	/* Closing a socket with unread bytes sends RST instead of FIN, and the
+	 * RST could destroy "! busy" before the client reads it: read what the
+	 * client already sent. */
+	char sink[4096];
+	while (el_io_read(fd, sink, sizeof(sink)) > 0)
+		;
+	close(fd);
+}
+
+void el_srv_log_write(struct el_srv *srv, const void *line, size_t len)
+{
+	if (srv->log_fd < 0)
+		return;
+	/* One write(2) per line, so lines of concurrent connections never
+	 * interleave; a failing log (closed stdout) must not stop serving. */
+	el_io_write_all(srv->log_fd, line, len, -1);
+}
+
+void el_srv_logf(struct el_srv *srv, const char *fmt, ...)
+{
+	if (srv->log_fd < 0)
+		return;
+	char line[512] = "# ";
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line + 2, sizeof(line) - 3, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	size_t len = 2 + ((size_t)n < sizeof(line) - 3 ? (size_t)n : sizeof(line) - 4);
+	line[len++] = '\n';
+	el_srv_log_write(srv, line, len);
+}
