@@ -1,0 +1,349 @@
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io.h"
+#include "reply.h"
+
+static const char *server_path(void)
+{
+	const char *p = getenv("ECHOLAB_SERVER");
+	cr_assert_not_null(p, "ECHOLAB_SERVER is not set (run the suite through meson test)");
+	return p;
+}
+
+static void params_free(struct criterion_test_params *crp)
+{
+	cr_free(crp->params);
+}
+
+struct criterion_test_params model_params(void)
+{
+	struct model_param *params = cr_malloc(sizeof(*params) * 16);
+	size_t n = 0;
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "'%s' --list-models", server_path());
+	FILE *p = popen(cmd, "r");
+	char line[64];
+	while (p && n < 16 && fgets(line, sizeof(line), p)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		memset(&params[n], 0, sizeof(params[n]));
+		snprintf(params[n].name, sizeof(params[n].name), "%.31s", line);
+		n++;
+	}
+	if (p)
+		pclose(p);
+	return cr_make_param_array(struct model_param, params, n, params_free);
+}
+
+bool model_is_sequential(const char *model)
+{
+	return strcmp(model, "iterative") == 0;
+}
+
+int slow_factor(void)
+{
+	if (getenv("ECHOLAB_UNDER_VALGRIND"))
+		return 20;
+	if (getenv("ECHOLAB_UNDER_ASAN"))
+		return 3;
+	return 1;
+}
+
+static void read_ready(struct server *s)
+{
+	size_t n = 0;
+	int64_t deadline = el_io_now_ms() + 10000LL * slow_factor();
+	while (n < sizeof(s->ready) - 1) {
+		struct pollfd pfd = {.fd = s->stderr_fd, .events = POLLIN};
+		int rc = el_io_poll(&pfd, 1, deadline, true);
+		cr_assert_gt(rc, 0, "no ready line from the server in time (got \"%.*s\")", (int)n, s->ready);
+		ssize_t r = read(s->stderr_fd, s->ready + n, 1);
+		cr_assert_eq(r, 1, "server exited before its ready line: \"%.*s\"", (int)n, s->ready);
+		if (s->ready[n] == '\n')
+			break;
+		n++;
+	}
+	s->ready[n] = '\0';
+	const char *model = strstr(s->ready, " model=");
+	cr_assert(strncmp(s->ready, "listening on ", 13) == 0 && model, "bad ready line: %s", s->ready);
+	const char *colon = model;
+	while (colon > s->ready && *colon != ':')
+		colon--;
+	s->port = (unsigned)strtoul(colon + 1, NULL, 10);
+	cr_assert_gt(s->port, 0, "no port in the ready line: %s", s->ready);
+}
+
+static pid_t spawn(const char **argv, int out_fd, int err_fd)
+{
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		setpgid(0, 0);
+		dup2(out_fd, STDOUT_FILENO);
+		dup2(err_fd, STDERR_FILENO);
+		int devnull = open("/dev/null", O_RDONLY);
+		dup2(devnull, STDIN_FILENO);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	return pid;
+}
+
+void server_start(struct server *s, const char *model, ...)
+{
+	const char *argv[64] = {server_path(), "--model", model, "--port", "0"};
+	size_t n = 5;
+	va_list ap;
+	va_start(ap, model);
+	const char *a;
+	while ((a = va_arg(ap, const char *)) && n < 62)
+		argv[n++] = a;
+	va_end(ap);
+	/* A later --port overrides the first. */
+	argv[n] = NULL;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->log_path, sizeof(s->log_path), "/tmp/echolab-log-XXXXXX");
+	int log_fd = mkstemp(s->log_path);
+	cr_assert_geq(log_fd, 0, "mkstemp: %s", strerror(errno));
+	int errp[2];
+	cr_assert_eq(pipe2(errp, O_CLOEXEC), 0);
+	s->pid = spawn(argv, log_fd, errp[1]);
+	/* The file goes at once; the harness keeps reading it through log_fd. */
+	unlink(s->log_path);
+	s->log_fd = log_fd;
+	close(errp[1]);
+	s->stderr_fd = errp[0];
+	read_ready(s);
+}
+
+static bool group_alive(pid_t pgid)
+{
+	return kill(-pgid, 0) == 0 || errno != ESRCH;
+}
+
+void server_stop(struct server *s, int sig)
+{
+	cr_assert_eq(kill(s->pid, sig), 0, "server already gone: %s", strerror(errno));
+	int64_t start = el_io_now_ms();
+	int64_t deadline = start + 2000LL * slow_factor();
+	int status = 0;
+	pid_t rc;
+	while ((rc = waitpid(s->pid, &status, WNOHANG)) == 0 && el_io_now_ms() < deadline)
+		usleep(5000);
+	if (rc == 0) {
+		kill(-s->pid, SIGKILL);
+		waitpid(s->pid, &status, 0);
+		cr_assert_fail("server did not exit within %d ms of signal %d", 2000 * slow_factor(), sig);
+	}
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "server exit after signal %d: %s %d", sig,
+		  WIFEXITED(status) ? "status" : "killed by signal",
+		  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	/* Every process of the server's group (forked children) is gone too;
+	 * give the kernel a moment to reap what init adopted. */
+	int64_t gone = el_io_now_ms() + 500;
+	while (group_alive(s->pid) && el_io_now_ms() < gone)
+		usleep(5000);
+	cr_assert(!group_alive(s->pid), "processes of the server's group outlived it");
+	close(s->stderr_fd);
+}
+
+int server_run(char *err, size_t errlen, const char *arg, ...)
+{
+	const char *argv[64] = {server_path()};
+	size_t n = 1;
+	va_list ap;
+	va_start(ap, arg);
+	for (const char *a = arg; a && n < 62; a = va_arg(ap, const char *))
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+
+	int errp[2];
+	cr_assert_eq(pipe2(errp, O_CLOEXEC), 0);
+	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	pid_t pid = spawn(argv, devnull, errp[1]);
+	close(devnull);
+	close(errp[1]);
+	size_t len = 0;
+	ssize_t r;
+	while (len < errlen - 1 && (r = read(errp[0], err + len, errlen - 1 - len)) > 0)
+		len += (size_t)r;
+	err[len] = '\0';
+	close(errp[0]);
+	int status;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+char *server_log(const struct server *s, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	ssize_t r;
+	while ((r = pread(s->log_fd, buf + n, cap - n - 1, (off_t)n)) > 0) {
+		n += (size_t)r;
+		if (n + 1 == cap)
+			buf = realloc(buf, cap *= 2);
+	}
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+long server_rss_kib(const struct server *s)
+{
+	long total = 0, page_kib = sysconf(_SC_PAGESIZE) / 1024;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		char path[300], buf[1024];
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		char *p = strrchr(buf, ')');
+		if (!p)
+			continue;
+		/* Fields after the command: state ppid pgrp ... rss is the 22nd. */
+		char state;
+		int ppid, pgrp;
+		if (sscanf(p + 2, "%c %d %d", &state, &ppid, &pgrp) != 3 || pgrp != s->pid)
+			continue;
+		char *f24 = p + 2;
+		for (int i = 0; i < 21 && f24; i++) {
+			f24 = strchr(f24, ' ');
+			if (f24)
+				f24++;
+		}
+		if (f24)
+			total += atol(f24) * page_kib;
+	}
+	if (d)
+		closedir(d);
+	return total;
+}
+
+static void client_setup(struct client *c, int fd)
+{
+	c->fd = fd;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &len);
+	char addr[EL_ADDR_STRLEN];
+	el_addr_format((struct sockaddr *)&ss, addr, &c->local_port);
+	cr_assert_eq(el_lines_init(&c->lines, fd, 4 << 20), 0);
+}
+
+void client_open_host(struct client *c, const char *host, unsigned port)
+{
+	char err[256];
+	int fd = el_client_connect(host, port, 5000 * slow_factor(), err, sizeof(err));
+	cr_assert_geq(fd, 0, "%s", err);
+	client_setup(c, fd);
+}
+
+void client_open(struct client *c, const struct server *s)
+{
+	client_open_host(c, "127.0.0.1", s->port);
+}
+
+void client_close(struct client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	el_lines_finish(&c->lines);
+}
+
+void client_reset(struct client *c)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	client_close(c);
+}
+
+void client_send(struct client *c, const void *data, size_t len)
+{
+	int rc = el_io_write_all(c->fd, data, len, el_io_now_ms() + 10000LL * slow_factor());
+	cr_assert_eq(rc, 0, "send: %s", strerror(-rc));
+}
+
+void client_send_str(struct client *c, const char *text)
+{
+	client_send(c, text, strlen(text));
+}
+
+ssize_t client_try_line(struct client *c, uint8_t **line, int timeout_ms)
+{
+	const uint8_t *l;
+	size_t rest = 0;
+	ssize_t n = el_lines_next(&c->lines, &l, &rest,
+				  el_io_now_ms() + (int64_t)timeout_ms * slow_factor());
+	if (n == 0 && rest > 0)
+		cr_assert_fail("unterminated line at EOF: \"%.*s\"", (int)rest, l);
+	if (n > 0) {
+		*line = malloc((size_t)n + 1);
+		memcpy(*line, l, (size_t)n);
+		(*line)[n] = '\0';
+	}
+	return n;
+}
+
+size_t client_line(struct client *c, uint8_t **line, int timeout_ms)
+{
+	ssize_t n = client_try_line(c, line, timeout_ms);
+	cr_assert_gt(n, 0, "no reply line: %s", n == 0 ? "the server closed the connection" : strerror((int)-n));
+	return (size_t)n;
+}
+
+void client_expect_echo(struct client *c, const void *msg, size_t len)
+{
+	uint8_t *line;
+	size_t n = client_line(c, &line, 5000);
+	struct el_reply r;
+	int rc = el_reply_parse(line, n, &r);
+	cr_assert_eq(rc, 0, "%s: \"%s\"", el_reply_strerror(rc), line);
+	cr_assert(r.msg_len == len && memcmp(r.msg, msg, len) == 0, "echo of %zu bytes differs: \"%s\"",
+		  len, line);
+	cr_assert_eq(r.port, c->local_port, "PORT %u is not the client's port %u", r.port, c->local_port);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	cr_assert(r.time.tv_sec >= now.tv_sec - 5L * slow_factor() && r.time.tv_sec <= now.tv_sec + 1,
+		  "TIME is not now: %s", line);
+	free(line);
+}
+
+void client_expect_eof(struct client *c, int timeout_ms)
+{
+	uint8_t *line = NULL;
+	ssize_t n = client_try_line(c, &line, timeout_ms);
+	cr_assert_neq(n, -ECONNRESET, "the server reset the connection instead of closing it");
+	cr_assert_neq(n, -ETIMEDOUT, "the server did not close the connection in time");
+	cr_assert_eq(n, 0, "expected EOF, got \"%s\"", n > 0 ? (char *)line : strerror((int)-n));
+}

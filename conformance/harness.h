@@ -1,0 +1,88 @@
+/* The conformance harness: starts the real echolab-server binary on port 0
+ * in its own process group, reads its ready line, and talks to it as a
+ * client would. Every helper fails the running Criterion test on error. */
+#ifndef EL_HARNESS_H
+#define EL_HARNESS_H
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "client.h"
+
+struct model_param {
+	char name[32];
+};
+
+/* The models the server lists with --list-models, as Criterion parameters. */
+struct criterion_test_params model_params(void);
+
+/* One test body, run once per model that --list-models prints. */
+#define MODEL_TEST(name, ...)                                                    \
+	ParameterizedTestParameters(conformance, name)                           \
+	{                                                                        \
+		return model_params();                                           \
+	}                                                                        \
+	ParameterizedTest(struct model_param *param, conformance, name, __VA_ARGS__)
+
+/* Models that serve one connection at a time. */
+bool model_is_sequential(const char *model);
+
+/* How much slower than native this run is (valgrind: about 20). */
+int slow_factor(void);
+
+struct server {
+	pid_t pid;
+	unsigned port;
+	char ready[256];     /* the ready line, without its LF */
+	char log_path[64];   /* its standard output, unlinked at once */
+	int log_fd;          /* open on that file, for server_log */
+	int stderr_fd;
+};
+
+/* Starts echolab-server with --model model --port 0 and the extra
+ * arguments (a NULL-terminated list), and waits for its ready line. */
+void server_start(struct server *s, const char *model, ...) __attribute__((sentinel));
+/* Sends sig and waits for the exit; asserts it exits with status 0 within
+ * 2 s (scaled by slow_factor) and leaves no process of its group behind.
+ */
+void server_stop(struct server *s, int sig);
+/* Runs echolab-server with the given arguments (NULL-terminated) to its
+ * end; returns the exit status and writes its stderr into err. */
+int server_run(char *err, size_t errlen, const char *arg, ...) __attribute__((sentinel));
+/* The server's log so far, NUL-terminated; free it. */
+char *server_log(const struct server *s, size_t *len);
+/* Resident memory of the server's whole process group, in KiB. */
+long server_rss_kib(const struct server *s);
+
+struct client {
+	int fd;
+	struct el_lines lines;
+	unsigned local_port;
+};
+
+/* Connects to 127.0.0.1 (or host) at the server's port. */
+void client_open(struct client *c, const struct server *s);
+void client_open_host(struct client *c, const char *host, unsigned port);
+void client_close(struct client *c);
+/* Closes with an RST (SO_LINGER 0). */
+void client_reset(struct client *c);
+void client_send(struct client *c, const void *data, size_t len);
+void client_send_str(struct client *c, const char *text);
+/* Reads one line (with its LF) into a malloc'd buffer, failing the test on
+ * EOF or after timeout_ms (scaled). Returns its length. */
+size_t client_line(struct client *c, uint8_t **line, int timeout_ms);
+/* Like client_line but returns -ETIMEDOUT, 0 at EOF (no unterminated
+ * rest), -ECONNRESET, or the length, without failing. */
+ssize_t client_try_line(struct client *c, uint8_t **line, int timeout_ms);
+/* Asserts the next line is an echo of msg from this client and returns
+ * nothing; checks TIME against the local clock. */
+void client_expect_echo(struct client *c, const void *msg, size_t len);
+/* Asserts the server closes the connection cleanly (FIN, no RST) within
+ * timeout_ms (scaled) with nothing more to read. */
+void client_expect_eof(struct client *c, int timeout_ms);
+
+#endif
