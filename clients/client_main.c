@@ -278,7 +278,10 @@ int main(int argc, char **argv)
 		size_t cap = 0;
 		ssize_t n;
 		while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
+			/* LF or CRLF ends a line of input, as it ends a message. */
 			if (n > 0 && line[n - 1] == '\n')
+				n--;
+			if (n > 0 && line[n - 1] == '\r')
 				n--;
 			rc = exchange(&s, line, (size_t)n);
 		}

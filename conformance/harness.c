@@ -347,3 +347,75 @@ void client_expect_eof(struct client *c, int timeout_ms)
 	cr_assert_neq(n, -ETIMEDOUT, "the server did not close the connection in time");
 	cr_assert_eq(n, 0, "expected EOF, got \"%s\"", n > 0 ? (char *)line : strerror((int)-n));
 }
+
+/* One read(2) from fd into buf (at most len - 1 bytes kept, the rest read
+ * and dropped). Returns what read(2) returned. */
+static ssize_t slurp_fd(int fd, char *buf, size_t len, size_t *n)
+{
+	char sink[4096];
+	ssize_t r;
+	if (*n < len - 1) {
+		r = read(fd, buf + *n, len - 1 - *n);
+		if (r > 0)
+			*n += (size_t)r;
+	} else {
+		r = read(fd, sink, sizeof(sink));
+	}
+	buf[*n] = '\0';
+	return r;
+}
+
+int run_program(const char *path, const char *input, char *out, size_t outlen, char *err,
+		size_t errlen, const char *arg, ...)
+{
+	const char *argv[64] = {path};
+	size_t n = 1;
+	va_list ap;
+	va_start(ap, arg);
+	for (const char *a = arg; a && n < 62; a = va_arg(ap, const char *))
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+
+	int in[2], o[2], e[2];
+	cr_assert(pipe2(in, O_CLOEXEC) == 0 && pipe2(o, O_CLOEXEC) == 0 && pipe2(e, O_CLOEXEC) == 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(in[0], STDIN_FILENO);
+		dup2(o[1], STDOUT_FILENO);
+		dup2(e[1], STDERR_FILENO);
+		execv(path, (char *const *)argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(o[1]);
+	close(e[1]);
+	if (input)
+		el_io_write_all(in[1], input, strlen(input), -1);
+	close(in[1]);
+	size_t lens[2] = {0, 0};
+	char *bufs[2] = {out, err};
+	size_t caps[2] = {outlen, errlen};
+	out[0] = err[0] = '\0';
+	struct pollfd pfds[2] = {{.fd = o[0], .events = POLLIN}, {.fd = e[0], .events = POLLIN}};
+	int64_t deadline = el_io_now_ms() + 30000LL * slow_factor();
+	while ((pfds[0].fd >= 0 || pfds[1].fd >= 0) && el_io_poll(pfds, 2, deadline, true) > 0) {
+		for (int i = 0; i < 2; i++) {
+			if (pfds[i].fd >= 0 && pfds[i].revents &&
+			    slurp_fd(pfds[i].fd, bufs[i], caps[i], &lens[i]) <= 0) {
+				close(pfds[i].fd);
+				pfds[i].fd = -1;
+			}
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		if (pfds[i].fd >= 0) {
+			close(pfds[i].fd);
+			kill(pid, SIGKILL);
+		}
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

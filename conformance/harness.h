@@ -58,6 +58,12 @@ char *server_log(const struct server *s, size_t *len);
 /* Resident memory of the server's whole process group, in KiB. */
 long server_rss_kib(const struct server *s);
 
+/* Runs a program to its end with input on its standard input; captures
+ * standard output and error (NUL-terminated, truncated to their sizes).
+ * Returns the exit status (128 + signal if killed). Kills it after 30 s. */
+int run_program(const char *path, const char *input, char *out, size_t outlen, char *err,
+		size_t errlen, const char *arg, ...) __attribute__((sentinel));
+
 struct client {
 	int fd;
 	struct el_lines lines;
