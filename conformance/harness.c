@@ -142,7 +142,17 @@ static bool group_alive(pid_t pgid)
 
 void server_stop(struct server *s, int sig)
 {
+	server_signal(s, sig);
+	server_wait(s, sig);
+}
+
+void server_signal(struct server *s, int sig)
+{
 	cr_assert_eq(kill(s->pid, sig), 0, "server already gone: %s", strerror(errno));
+}
+
+void server_wait(struct server *s, int sig)
+{
 	int64_t start = el_io_now_ms();
 	int64_t deadline = start + 2000LL * slow_factor();
 	int status = 0;

@@ -50,6 +50,9 @@ void server_start(struct server *s, const char *model, ...) __attribute__((senti
  * 2 s (scaled by slow_factor) and leaves no process of its group behind.
  */
 void server_stop(struct server *s, int sig);
+/* server_stop in two halves, for a test that must act in between. */
+void server_signal(struct server *s, int sig);
+void server_wait(struct server *s, int sig);
 /* Runs echolab-server with the given arguments (NULL-terminated) to its
  * end; returns the exit status and writes its stderr into err. */
 int server_run(char *err, size_t errlen, const char *arg, ...) __attribute__((sentinel));

@@ -321,31 +321,18 @@ MODEL_TEST(quiet_logs_nothing, T_OPTS)
 	free(log);
 }
 
-/* A client that sends without reading: the server stops reading it once
- * 1 MiB of replies wait, so its memory stays bounded; others are served
- * meanwhile (or, for a sequential model, as soon as that client leaves). */
-MODEL_TEST(client_that_never_reads_is_bounded, T_OPTS)
+/* Writes to a client that reads nothing until the server has stopped
+ * reading for 1 s (at most 64 MiB). Returns the bytes sent. */
+static size_t flood_without_reading(struct client *a, const char *model)
 {
-	struct server s;
-	server_start(&s, param->name, NULL);
-	struct client warm;
-	client_open(&warm, &s);
-	client_send_str(&warm, "warm up\n");
-	client_expect_echo(&warm, "warm up", 7);
-	client_close(&warm);
-	long base = server_rss_kib(&s);
-
-	struct client a;
-	client_open(&a, &s);
-	el_io_set_nonblock(a.fd, true);
+	el_io_set_nonblock(a->fd, true);
 	char chunk[64 * 1024];
 	for (size_t i = 0; i < sizeof(chunk); i++)
 		chunk[i] = i % 64 == 63 ? '\n' : 'a';
-	/* Write until the server has stopped reading for 1 s, at most 64 MiB. */
 	size_t sent = 0;
 	int64_t stalled_since = el_io_now_ms();
 	while (sent < (64u << 20) && el_io_now_ms() - stalled_since < 1000) {
-		ssize_t n = send(a.fd, chunk, sizeof(chunk), MSG_NOSIGNAL);
+		ssize_t n = send(a->fd, chunk, sizeof(chunk), MSG_NOSIGNAL);
 		if (n > 0) {
 			sent += (size_t)n;
 			stalled_since = el_io_now_ms();
@@ -353,22 +340,98 @@ MODEL_TEST(client_that_never_reads_is_bounded, T_OPTS)
 			usleep(10000);
 		}
 	}
-	cr_assert_lt(sent, 64u << 20, "the server read 64 MiB from a client that reads nothing");
+	cr_assert_lt(sent, 64u << 20, "%s read 64 MiB from a client that reads nothing", model);
+	return sent;
+}
+
+/* A client that sends without reading: the server stops reading it once
+ * 1 MiB of replies wait, so its memory stays bounded; others are served
+ * meanwhile (or, for a sequential model, as soon as that client leaves). */
+static void never_reader(const char *model, bool raw)
+{
+	struct server s;
+	if (raw)
+		server_start(&s, model, "--raw", NULL);
+	else
+		server_start(&s, model, NULL);
+	struct client warm;
+	client_open(&warm, &s);
+	client_send_str(&warm, "warm up\n");
+	uint8_t *line;
+	client_line(&warm, &line, 5000);
+	free(line);
+	client_close(&warm);
+	long base = server_rss_kib(&s);
+
+	struct client a;
+	client_open(&a, &s);
+	size_t sent = flood_without_reading(&a, model);
 	long grown = server_rss_kib(&s) - base;
-	cr_log_info("%s: sent %zu KiB to a non-reader; server RSS grew %ld KiB", param->name,
-		    sent >> 10, grown);
+	cr_log_info("%s%s: sent %zu KiB to a non-reader; server RSS grew %ld KiB", model,
+		    raw ? " --raw" : "", sent >> 10, grown);
 	cr_expect_lt(grown, 16 * 1024, "server RSS grew %ld KiB for one non-reading client", grown);
 
 	struct client b;
 	client_open(&b, &s);
 	client_send_str(&b, "next\n");
-	if (model_is_sequential(param->name))
+	if (model_is_sequential(model))
 		client_reset(&a);
-	client_expect_echo(&b, "next", 4);
+	if (raw) {
+		size_t n = client_line(&b, &line, 5000);
+		cr_expect(n == 5 && memcmp(line, "next\n", 5) == 0, "raw echo: %s", line);
+		free(line);
+	} else {
+		client_expect_echo(&b, "next", 4);
+	}
 	client_close(&b);
-	if (!model_is_sequential(param->name))
+	if (!model_is_sequential(model))
 		client_reset(&a);
 	server_stop(&s, SIGTERM);
+}
+
+MODEL_TEST(client_that_never_reads_is_bounded, T_OPTS)
+{
+	never_reader(param->name, false);
+}
+
+MODEL_TEST(raw_client_that_never_reads_is_bounded, T_OPTS)
+{
+	never_reader(param->name, true);
+}
+
+/* On SIGTERM every message the server finished reading (and so logged) is
+ * answered before the connection closes. The client has filled the
+ * server's output, so replies are waiting when the signal comes. */
+MODEL_TEST(stop_answers_every_message_already_read, T_OPTS)
+{
+	struct server s;
+	server_start(&s, param->name, NULL);
+	struct client a;
+	client_open(&a, &s);
+	flood_without_reading(&a, param->name);
+	server_signal(&s, SIGTERM);
+	el_io_set_nonblock(a.fd, false);
+	long replies = 0;
+	for (;;) {
+		uint8_t *line = NULL;
+		ssize_t n = client_try_line(&a, &line, 5000);
+		if (n <= 0)
+			break;
+		cr_assert_eq(line[0], '[', "not an echo: %s", line);
+		free(line);
+		replies++;
+	}
+	server_wait(&s, SIGTERM);
+	char *log = server_log(&s, NULL);
+	long logged = 0;
+	for (char *p = log; (p = strchr(p, '\n')); p++)
+		logged += p[1] == '[';
+	logged += log[0] == '[';
+	free(log);
+	cr_log_info("%s: %ld messages read before the stop, %ld answered", param->name, logged, replies);
+	cr_expect_gt(replies, 0);
+	cr_expect_eq(replies, logged, "%ld messages were read but %ld answered", logged, replies);
+	client_close(&a);
 }
 
 MODEL_TEST(max_conns_answers_busy_and_closes, T_OPTS)

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -209,10 +211,21 @@ static void flush_on_stop(struct el_conn *c, const uint8_t *in, size_t len)
 			len -= used;
 		}
 		if (el_conn_pending(c) == 0 && len == 0)
-			return;
+			break;
 		if (el_io_write_all(c->fd, c->out + c->out_off, el_conn_pending(c), deadline) < 0)
 			return;
 		c->out_off = c->out_len = 0;
+		if (len == 0)
+			break;
+	}
+	/* Written is not delivered: closing with unread input sends an RST,
+	 * which discards whatever still waits in our send queue. Send the FIN
+	 * and wait until the client has acknowledged every byte. */
+	shutdown(c->fd, SHUT_WR);
+	int queued;
+	while (ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued > 0 && el_io_now_ms() < deadline) {
+		struct pollfd pfd = {.fd = c->fd, .events = 0};
+		poll(&pfd, 1, 2);
 	}
 }
 
