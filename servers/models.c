@@ -2,5 +2,8 @@
 
 const struct el_model el_models[] = {
 	{"iterative", el_model_iterative_run},
+	{"fork", el_model_fork_run},
+	{"thread", el_model_thread_run},
+	{"prefork", el_model_prefork_run},
 	{NULL, NULL},
 };

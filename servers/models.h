@@ -7,5 +7,8 @@
 #include "server.h"
 
 int el_model_iterative_run(struct el_srv *srv);
+int el_model_fork_run(struct el_srv *srv);
+int el_model_thread_run(struct el_srv *srv);
+int el_model_prefork_run(struct el_srv *srv);
 
 #endif

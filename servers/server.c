@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "framer.h"
@@ -282,6 +283,11 @@ int el_srv_start(struct el_srv *srv, const struct el_srv_config *cfg)
 		.stop_wfd = -1,
 		.log_fd = cfg->quiet ? -1 : STDOUT_FILENO,
 	};
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->drained, NULL);
+	const char *hook = getenv("ECHOLAB_TEST_FAIL_SPAWN");
+	if (hook)
+		srv->fail_spawn_every = strtol(hook, NULL, 10);
 	int rc = install_signals(srv);
 	if (rc < 0) {
 		fprintf(stderr, "echolab-server: pipe: %s\n", strerror(-rc));
@@ -316,6 +322,159 @@ void el_srv_finish(struct el_srv *srv)
 	if (srv->stop_wfd >= 0)
 		close(srv->stop_wfd);
 	srv->listen_fd = srv->stop_fd = srv->stop_wfd = -1;
+	pthread_mutex_destroy(&srv->lock);
+	pthread_cond_destroy(&srv->drained);
+}
+
+bool el_srv_conn_acquire(struct el_srv *srv)
+{
+	pthread_mutex_lock(&srv->lock);
+	bool ok = srv->cfg.max_conns == 0 || srv->live < srv->cfg.max_conns;
+	if (ok)
+		srv->live++;
+	pthread_mutex_unlock(&srv->lock);
+	return ok;
+}
+
+void el_srv_conn_release(struct el_srv *srv)
+{
+	pthread_mutex_lock(&srv->lock);
+	if (--srv->live == 0)
+		pthread_cond_broadcast(&srv->drained);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+long el_srv_wait_drained(struct el_srv *srv, int64_t deadline_ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	int64_t left = deadline_ms - el_io_now_ms();
+	if (left < 0)
+		left = 0;
+	until.tv_sec += left / 1000;
+	until.tv_nsec += (left % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&srv->lock);
+	while (srv->live > 0 && pthread_cond_timedwait(&srv->drained, &srv->lock, &until) == 0)
+		;
+	long live = srv->live;
+	pthread_mutex_unlock(&srv->lock);
+	return live;
+}
+
+bool el_srv_spawn_fails(struct el_srv *srv)
+{
+	srv->spawns++;
+	return srv->fail_spawn_every > 0 && srv->spawns % srv->fail_spawn_every == 0;
+}
+
+int el_srv_accept_loop(struct el_srv *srv, el_srv_handler handle, void *arg, int extra_fd,
+		       void (*on_extra)(void *arg))
+{
+	while (!el_srv_should_stop(srv)) {
+		struct pollfd pfds[3] = {
+			{.fd = srv->listen_fd, .events = POLLIN},
+			{.fd = srv->stop_fd, .events = POLLIN},
+			{.fd = extra_fd, .events = POLLIN},
+		};
+		if (el_io_poll(pfds, 3, -1, false) <= 0)
+			continue;
+		if (pfds[2].revents & POLLIN)
+			on_extra(arg);
+		if (!(pfds[0].revents & POLLIN) || el_srv_should_stop(srv))
+			continue;
+		struct sockaddr_storage peer;
+		int fd = el_srv_accept(srv, &peer);
+		if (fd == -EMFILE) {
+			el_srv_pause(srv, 100);
+			continue;
+		}
+		if (fd == -EAGAIN)
+			continue;
+		if (fd < 0) {
+			fprintf(stderr, "echolab-server: accept: %s\n", strerror(-fd));
+			return 1;
+		}
+		if (!el_srv_conn_acquire(srv)) {
+			el_srv_reject_busy(srv, fd, (struct sockaddr *)&peer);
+			continue;
+		}
+		int rc = handle(arg, fd, &peer);
+		if (rc < 0) {
+			el_srv_conn_release(srv);
+			el_srv_logf(srv, "cannot serve a connection: %s", strerror(-rc));
+			el_srv_reject_busy(srv, fd, (struct sockaddr *)&peer);
+		}
+	}
+	return 0;
+}
+
+int el_srv_private_stop(struct el_srv *srv)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	close(srv->stop_fd);
+	close(srv->stop_wfd);
+	srv->stop_fd = fds[0];
+	srv->stop_wfd = fds[1];
+	stop_pipe_wfd = fds[1];
+	/* A stop that reached the parent before the fork stays in force. */
+	if (el_srv_stopping)
+		on_stop_signal(el_srv_stopping);
+	return 0;
+}
+
+pid_t el_srv_fork_worker(struct el_srv *srv, int (*fn)(struct el_srv *srv, void *arg), void *arg,
+			 const int *close_fds)
+{
+	if (el_srv_spawn_fails(srv))
+		return -EAGAIN;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		return pid;
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_UNBLOCK, &chld, NULL);
+	for (const int *fd = close_fds; fd && *fd >= 0; fd++)
+		close(*fd);
+	if (el_srv_private_stop(srv) < 0)
+		_exit(1);
+	/* _exit: the parent's stdio buffers and atexit handlers are not ours. */
+	_exit(fn(srv, arg));
+}
+
+void el_srv_stop_children(const pid_t *pids, size_t n, int64_t deadline_ms)
+{
+	size_t left = 0;
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] > 0 && kill(pids[i], SIGTERM) == 0)
+			left++;
+	bool killed = false;
+	while (left > 0) {
+		pid_t pid = waitpid(-1, NULL, WNOHANG);
+		if (pid > 0) {
+			for (size_t i = 0; i < n; i++)
+				if (pids[i] == pid)
+					left--;
+			continue;
+		}
+		if (pid < 0 && errno == ECHILD)
+			break;
+		if (!killed && el_io_now_ms() >= deadline_ms) {
+			for (size_t i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGKILL);
+			killed = true;
+		}
+		usleep(2000);
+	}
 }
 
 bool el_srv_should_stop(const struct el_srv *srv)

@@ -4,6 +4,7 @@
 #ifndef EL_SRV_H
 #define EL_SRV_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -30,6 +31,14 @@ struct el_srv {
 	int stop_fd;  /* readable once a stop was asked for; never drained */
 	int stop_wfd; /* the signal handler writes here */
 	int log_fd;   /* standard output, or -1 with --quiet */
+	/* Live connections of the concurrent models, for --max-conns. */
+	pthread_mutex_t lock;
+	pthread_cond_t drained;
+	long live;
+	/* Test hook: ECHOLAB_TEST_FAIL_SPAWN=N makes every Nth fork(2) or
+	 * pthread_create(3) of a model fail with EAGAIN (0: never). */
+	long fail_spawn_every;
+	long spawns;
 };
 
 struct el_model {
@@ -59,6 +68,22 @@ int el_srv_start(struct el_srv *srv, const struct el_srv_config *cfg);
 /* Closes what el_srv_start opened. */
 void el_srv_finish(struct el_srv *srv);
 
+/* In a forked child: gives this process a stop pipe of its own, so that
+ * a signal to it stops it alone and not every process sharing the
+ * parent's pipe. Returns 0 or -errno. */
+int el_srv_private_stop(struct el_srv *srv);
+
+/* Forks a worker process that runs fn(srv, arg) and exits with its result.
+ * In the child SIGCHLD is unblocked, the stop pipe is private and the
+ * fds in close_fds (ending with -1) are closed. Returns the child's pid or
+ * -errno (the test hook counts as EAGAIN). */
+pid_t el_srv_fork_worker(struct el_srv *srv, int (*fn)(struct el_srv *srv, void *arg), void *arg,
+			 const int *close_fds);
+
+/* Stops the given children: SIGTERM, then SIGKILL to those still alive at
+ * deadline_ms; reaps them all. pids[i] <= 0 are skipped. */
+void el_srv_stop_children(const pid_t *pids, size_t n, int64_t deadline_ms);
+
 /* True once SIGINT or SIGTERM arrived. */
 bool el_srv_should_stop(const struct el_srv *srv);
 
@@ -74,6 +99,33 @@ void el_srv_pause(struct el_srv *srv, int ms);
 /* Waits until the listening socket is readable or stop. Returns true when
  * it is readable. */
 bool el_srv_wait_accept(struct el_srv *srv);
+
+/* Counts a new connection. Returns false (and counts nothing) when
+ * --max-conns connections are live already. Thread-safe. */
+bool el_srv_conn_acquire(struct el_srv *srv);
+/* Uncounts one; wakes el_srv_wait_drained at zero. Thread-safe. */
+void el_srv_conn_release(struct el_srv *srv);
+/* Waits until no connection is live or deadline_ms (CLOCK_MONOTONIC).
+ * Returns the connections still live. */
+long el_srv_wait_drained(struct el_srv *srv, int64_t deadline_ms);
+
+/* The test hook: true when this spawn must fail. Not thread-safe: call
+ * from the accepting thread. */
+bool el_srv_spawn_fails(struct el_srv *srv);
+
+/* What a concurrent model does with an accepted connection, which the
+ * loop has counted: returns 0 once it owns fd (and will call
+ * el_srv_conn_release when the connection ends), or -errno when it could not start
+ * serving (the loop then answers "! busy" and logs the reason). */
+typedef int (*el_srv_handler)(void *arg, int fd, const struct sockaddr_storage *peer);
+
+/* The accept loop of the concurrent models, until stop: accepts, answers
+ * "! busy" at --max-conns, pauses on EMFILE, and hands every other
+ * connection to handle. When extra_fd >= 0 it is watched too and
+ * on_extra(arg) called when readable. Returns 0, or 1 after a fatal accept
+ * error it reported. */
+int el_srv_accept_loop(struct el_srv *srv, el_srv_handler handle, void *arg, int extra_fd,
+		       void (*on_extra)(void *arg));
 
 /* Tells a client over --max-conns "! busy", logs it and closes fd. */
 void el_srv_reject_busy(struct el_srv *srv, int fd, const struct sockaddr *peer);

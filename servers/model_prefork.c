@@ -1,0 +1,178 @@
+/* The prefork model (Apache's prefork MPM, the lab's "child accepts"
+ * design): worker processes each block in accept(2) on the shared listening
+ * socket and serve one connection at a time. The parent only keeps the
+ * pool: it starts --workers, forks more while idle workers run short (up to
+ * --max-conns, default 256), retires idle ones when too many, replaces the
+ * dead, and answers "! busy" itself when every worker is busy at the
+ * maximum. Workers report idle or busy on a shared scoreboard. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "io.h"
+#include "models.h"
+
+#define PREFORK_DEFAULT_MAX 256
+
+enum slot_state { SLOT_FREE, SLOT_STARTING, SLOT_IDLE, SLOT_BUSY };
+
+struct slot {
+	pid_t pid;
+	int state; /* written by the worker, read by the parent */
+};
+
+struct prefork {
+	struct el_srv *srv;
+	struct slot *board; /* shared with the workers */
+	size_t max;
+	size_t min_spare, max_spare;
+	int sfd;
+	size_t self; /* in a worker: its slot */
+};
+
+static void set_state(struct slot *s, int state)
+{
+	__atomic_store_n(&s->state, state, __ATOMIC_RELEASE);
+}
+
+static int get_state(const struct slot *s)
+{
+	return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+}
+
+static int worker(struct el_srv *srv, void *arg)
+{
+	struct prefork *p = arg;
+	struct slot *me = &p->board[p->self];
+	while (!el_srv_should_stop(srv)) {
+		set_state(me, SLOT_IDLE);
+		if (!el_srv_wait_accept(srv))
+			continue;
+		struct sockaddr_storage peer;
+		int fd = el_srv_accept(srv, &peer);
+		if (fd == -EMFILE)
+			el_srv_pause(srv, 100);
+		if (fd < 0)
+			continue; /* another worker took it, or it went away */
+		set_state(me, SLOT_BUSY);
+		struct el_conn c;
+		if (el_conn_init(&c, srv, fd, (struct sockaddr *)&peer) < 0)
+			el_conn_finish(&c, EL_CONN_END_ERROR, ENOMEM);
+		else
+			el_conn_serve_blocking(&c, NULL);
+	}
+	return 0;
+}
+
+static void spawn(struct prefork *p, size_t i)
+{
+	p->self = i;
+	p->board[i].state = SLOT_STARTING;
+	int close_fds[] = {p->sfd, -1};
+	pid_t pid = el_srv_fork_worker(p->srv, worker, p, close_fds);
+	if (pid < 0) {
+		p->board[i].state = SLOT_FREE;
+		el_srv_logf(p->srv, "prefork: cannot start a worker: %s", strerror(-pid));
+		return;
+	}
+	p->board[i].pid = pid;
+}
+
+static void reap(struct prefork *p)
+{
+	struct signalfd_siginfo si;
+	while (read(p->sfd, &si, sizeof(si)) > 0)
+		;
+	pid_t pid;
+	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+		for (size_t i = 0; i < p->max; i++) {
+			if (p->board[i].pid == pid) {
+				p->board[i].pid = 0;
+				set_state(&p->board[i], SLOT_FREE);
+			}
+		}
+	}
+}
+
+/* Forks while idle workers run short, retires one when too many are idle.
+ * Returns true when every slot is taken by a busy worker. */
+static bool maintain(struct prefork *p)
+{
+	size_t idle = 0, live = 0, busy = 0;
+	for (size_t i = 0; i < p->max; i++) {
+		int st = get_state(&p->board[i]);
+		live += st != SLOT_FREE;
+		idle += st == SLOT_IDLE || st == SLOT_STARTING;
+		busy += st == SLOT_BUSY;
+	}
+	for (size_t i = 0; i < p->max && idle < p->min_spare; i++) {
+		if (get_state(&p->board[i]) == SLOT_FREE) {
+			spawn(p, i);
+			idle++;
+			live++;
+		}
+	}
+	if (idle > p->max_spare) {
+		for (size_t i = p->max; i-- > 0;) {
+			if (get_state(&p->board[i]) == SLOT_IDLE && p->board[i].pid > 0) {
+				kill(p->board[i].pid, SIGTERM);
+				break;
+			}
+		}
+	}
+	return busy == p->max;
+}
+
+int el_model_prefork_run(struct el_srv *srv)
+{
+	struct prefork p = {.srv = srv};
+	p.max = srv->cfg.max_conns > 0 ? (size_t)srv->cfg.max_conns : PREFORK_DEFAULT_MAX;
+	size_t start = (size_t)srv->cfg.workers < p.max ? (size_t)srv->cfg.workers : p.max;
+	p.min_spare = start;
+	p.max_spare = start * 2;
+	p.board = mmap(NULL, p.max * sizeof(*p.board), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p.board == MAP_FAILED) {
+		fprintf(stderr, "echolab-server: mmap: %s\n", strerror(errno));
+		return 1;
+	}
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	p.sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+
+	while (!el_srv_should_stop(srv)) {
+		reap(&p);
+		bool full = maintain(&p);
+		/* Every worker busy at the maximum: the parent answers the
+		 * overflow, as max-conns promises, instead of queueing it. */
+		struct pollfd pfds[3] = {
+			{.fd = p.sfd, .events = POLLIN},
+			{.fd = srv->stop_fd, .events = POLLIN},
+			{.fd = full ? srv->listen_fd : -1, .events = POLLIN},
+		};
+		el_io_poll(pfds, 3, el_io_now_ms() + 100, false);
+		if ((pfds[2].revents & POLLIN) && maintain(&p)) {
+			struct sockaddr_storage peer;
+			int fd = el_srv_accept(srv, &peer);
+			if (fd >= 0)
+				el_srv_reject_busy(srv, fd, (struct sockaddr *)&peer);
+		}
+	}
+
+	pid_t *pids = calloc(p.max, sizeof(*pids));
+	for (size_t i = 0; pids && i < p.max; i++)
+		pids[i] = p.board[i].pid;
+	el_srv_stop_children(pids, pids ? p.max : 0, el_io_now_ms() + 1800);
+	free(pids);
+	munmap(p.board, p.max * sizeof(*p.board));
+	close(p.sfd);
+	return 0;
+}
