@@ -51,7 +51,8 @@ void el_conn_finish(struct el_conn *c, enum el_conn_end end, int err)
 	el_framer_finish(&c->framer);
 	free(c->out);
 	free(c->log);
-	c->out = c->log = NULL;
+	free(c->in);
+	c->out = c->log = c->in = NULL;
 	c->out_cap = c->log_cap = c->out_len = c->out_off = 0;
 }
 
@@ -201,9 +202,8 @@ static enum el_conn_end end_of_errno(long err)
  * most this long, so that a stop stays within its 2 s. */
 #define STOP_FLUSH_MS 1000
 
-static void flush_on_stop(struct el_conn *c, const uint8_t *in, size_t len)
+static void flush_on_stop(struct el_conn *c, const uint8_t *in, size_t len, int64_t deadline)
 {
-	int64_t deadline = el_io_now_ms() + STOP_FLUSH_MS;
 	for (;;) {
 		if (len > 0) {
 			size_t used = el_conn_input(c, in, len);
@@ -257,7 +257,7 @@ void el_conn_serve_blocking(struct el_conn *c, struct el_conn_watch *watch)
 			break;
 		}
 		if (el_srv_should_stop(c->srv)) {
-			flush_on_stop(c, buf + off, len - off);
+			flush_on_stop(c, buf + off, len - off, el_io_now_ms() + STOP_FLUSH_MS);
 			end = EL_CONN_END_SHUTDOWN;
 			break;
 		}
@@ -318,4 +318,74 @@ void el_conn_serve_blocking(struct el_conn *c, struct el_conn_watch *watch)
 	}
 	free(buf);
 	el_conn_finish(c, end, (int)-err);
+}
+
+void el_conn_stop(struct el_conn *c, int64_t deadline_ms)
+{
+	flush_on_stop(c, c->in ? c->in + c->in_off : NULL, c->in_len - c->in_off, deadline_ms);
+	el_conn_finish(c, EL_CONN_END_SHUTDOWN, 0);
+}
+
+/* Reads per turn: enough to keep a busy connection moving, few enough that
+ * one pipelining client cannot starve the others of its thread. */
+#define PUMP_READS 8
+
+int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err)
+{
+	if (!c->in) {
+		c->in = malloc(EL_CONN_READ_SIZE);
+		if (!c->in) {
+			*end = EL_CONN_END_ERROR;
+			*err = ENOMEM;
+			return 0;
+		}
+	}
+	for (int reads = 0;;) {
+		if (c->in_off < c->in_len) {
+			c->in_off += el_conn_input(c, c->in + c->in_off, c->in_len - c->in_off);
+			if (c->in_off == c->in_len)
+				c->in_off = c->in_len = 0;
+		}
+		if (c->failed) {
+			*end = EL_CONN_END_ERROR;
+			*err = ENOMEM;
+			return 0;
+		}
+		while (el_conn_pending(c) > 0) {
+			long n = el_conn_write(c);
+			if (n == -EAGAIN)
+				break;
+			if (n < 0) {
+				*end = end_of_errno(n);
+				*err = (int)-n;
+				return 0;
+			}
+		}
+		bool pending = el_conn_pending(c) > 0;
+		if (c->eof && !pending) {
+			*end = EL_CONN_END_EOF;
+			*err = 0;
+			return 0;
+		}
+		/* Input left over means the output is full: wait for the client
+		 * to read before reading more from it. */
+		if (c->eof || c->in_len > 0)
+			return EL_CONN_WANT_WRITE;
+		if (reads++ == PUMP_READS)
+			return EL_CONN_WANT_READ | (pending ? EL_CONN_WANT_WRITE : 0);
+		ssize_t n = el_io_read(c->fd, c->in, EL_CONN_READ_SIZE);
+		if (n == -EAGAIN)
+			return EL_CONN_WANT_READ | (pending ? EL_CONN_WANT_WRITE : 0);
+		if (n < 0) {
+			*end = end_of_errno(n);
+			*err = (int)-n;
+			return 0;
+		}
+		if (n == 0) {
+			el_conn_input_eof(c);
+			continue;
+		}
+		el_conn_stamp(c);
+		c->in_len = (size_t)n;
+	}
 }

@@ -31,6 +31,8 @@ struct el_conn {
 	size_t log_cap;
 	time_t clock_sec; /* the second clock_text was made for */
 	char clock_text[EL_TIME_LEN + 1];
+	uint8_t *in; /* unconsumed input of the non-blocking models */
+	size_t in_off, in_len;
 	uint64_t messages;
 	int64_t last_active_ms; /* CLOCK_MONOTONIC of the last byte in or out */
 	bool eof;               /* the client half-closed and that was handled */
@@ -75,6 +77,20 @@ static inline size_t el_conn_pending(const struct el_conn *c)
 /* One non-blocking or blocking write of pending output. Returns the bytes
  * written, or -errno (-EAGAIN: try when writable). */
 long el_conn_write(struct el_conn *c);
+
+/* What a non-blocking connection waits for next. */
+enum { EL_CONN_WANT_READ = 1, EL_CONN_WANT_WRITE = 2 };
+
+/* One turn of a non-blocking connection: reads what has arrived (a bounded
+ * number of reads, so connections sharing a thread take turns), answers,
+ * and writes what the socket takes. Returns a mask of EL_CONN_WANT_*, or 0
+ * when the connection has ended (*end and *err say why; then call
+ * el_conn_finish). */
+int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err);
+
+/* The server is stopping: answers what has been read, sends what is
+ * pending (both until deadline_ms), then el_conn_finish. */
+void el_conn_stop(struct el_conn *c, int64_t deadline_ms);
 
 /* For the blocking models: something besides the client to watch while
  * serving it (the iterative model's listening socket). */

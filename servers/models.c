@@ -5,5 +5,6 @@ const struct el_model el_models[] = {
 	{"fork", el_model_fork_run},
 	{"thread", el_model_thread_run},
 	{"prefork", el_model_prefork_run},
+	{"threadpool", el_model_threadpool_run},
 	{NULL, NULL},
 };

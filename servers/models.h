@@ -10,5 +10,6 @@ int el_model_iterative_run(struct el_srv *srv);
 int el_model_fork_run(struct el_srv *srv);
 int el_model_thread_run(struct el_srv *srv);
 int el_model_prefork_run(struct el_srv *srv);
+int el_model_threadpool_run(struct el_srv *srv);
 
 #endif
