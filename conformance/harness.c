@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -90,7 +91,7 @@ static void read_ready(struct server *s)
 	cr_assert_gt(s->port, 0, "no port in the ready line: %s", s->ready);
 }
 
-static pid_t spawn(const char **argv, int out_fd, int err_fd)
+static pid_t spawn_with(const char **argv, int out_fd, int err_fd, const struct server_opts *o)
 {
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
@@ -100,6 +101,14 @@ static pid_t spawn(const char **argv, int out_fd, int err_fd)
 		dup2(err_fd, STDERR_FILENO);
 		int devnull = open("/dev/null", O_RDONLY);
 		dup2(devnull, STDIN_FILENO);
+		if (o && o->env)
+			putenv((char *)o->env);
+		if (o && o->nofile > 0) {
+			struct rlimit rl;
+			getrlimit(RLIMIT_NOFILE, &rl);
+			rl.rlim_cur = (rlim_t)o->nofile;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
@@ -107,16 +116,19 @@ static pid_t spawn(const char **argv, int out_fd, int err_fd)
 	return pid;
 }
 
-void server_start(struct server *s, const char *model, ...)
+static pid_t spawn(const char **argv, int out_fd, int err_fd)
+{
+	return spawn_with(argv, out_fd, err_fd, NULL);
+}
+
+static void server_vstart(struct server *s, const struct server_opts *o, const char *model,
+			  va_list ap)
 {
 	const char *argv[64] = {server_path(), "--model", model, "--port", "0"};
 	size_t n = 5;
-	va_list ap;
-	va_start(ap, model);
 	const char *a;
 	while ((a = va_arg(ap, const char *)) && n < 62)
 		argv[n++] = a;
-	va_end(ap);
 	/* A later --port overrides the first. */
 	argv[n] = NULL;
 
@@ -126,13 +138,95 @@ void server_start(struct server *s, const char *model, ...)
 	cr_assert_geq(log_fd, 0, "mkstemp: %s", strerror(errno));
 	int errp[2];
 	cr_assert_eq(pipe2(errp, O_CLOEXEC), 0);
-	s->pid = spawn(argv, log_fd, errp[1]);
+	s->pid = spawn_with(argv, log_fd, errp[1], o);
 	/* The file goes at once; the harness keeps reading it through log_fd. */
 	unlink(s->log_path);
 	s->log_fd = log_fd;
 	close(errp[1]);
 	s->stderr_fd = errp[0];
 	read_ready(s);
+}
+
+void server_start(struct server *s, const char *model, ...)
+{
+	va_list ap;
+	va_start(ap, model);
+	server_vstart(s, NULL, model, ap);
+	va_end(ap);
+}
+
+void server_start_with(struct server *s, const struct server_opts *o, const char *model, ...)
+{
+	va_list ap;
+	va_start(ap, model);
+	server_vstart(s, o, model, ap);
+	va_end(ap);
+}
+
+static long status_field(pid_t pid, const char *file, const char *key)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	FILE *f = fopen(path, "r");
+	long v = 0;
+	size_t klen = strlen(key);
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, key, klen) == 0)
+			v = atol(line + klen);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+void server_usage(const struct server *s, struct server_usage *u)
+{
+	memset(u, 0, sizeof(*u));
+	long page_kib = sysconf(_SC_PAGESIZE) / 1024;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		char path[300], buf[1024];
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		char *p = strrchr(buf, ')');
+		char state;
+		int ppid, pgrp;
+		if (!p || sscanf(p + 2, "%c %d %d", &state, &ppid, &pgrp) != 3 || pgrp != s->pid)
+			continue;
+		/* Fields from state (3rd): utime 14th, stime 15th, threads 20th,
+		 * rss 24th. */
+		long v[22] = {0};
+		char *q = p + 2;
+		for (int i = 0; i < 22 && q; i++) {
+			v[i] = atol(q);
+			q = strchr(q, ' ');
+			if (q)
+				q++;
+		}
+		pid_t pid = (pid_t)atoi(e->d_name);
+		u->procs++;
+		u->zombies += state == 'Z';
+		u->cpu_ticks += v[11] + v[12];
+		u->threads += v[17];
+		u->rss_kib += v[21] * page_kib;
+		u->pss_kib += status_field(pid, "smaps_rollup", "Pss:");
+	}
+	if (d)
+		closedir(d);
+	char fddir[64];
+	snprintf(fddir, sizeof(fddir), "/proc/%d/fd", (int)s->pid);
+	d = opendir(fddir);
+	while (d && (e = readdir(d)))
+		u->fds += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
 }
 
 static bool group_alive(pid_t pgid)

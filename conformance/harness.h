@@ -46,6 +46,24 @@ struct server {
 /* Starts echolab-server with --model model --port 0 and the extra
  * arguments (a NULL-terminated list), and waits for its ready line. */
 void server_start(struct server *s, const char *model, ...) __attribute__((sentinel));
+/* Extra conditions for a server: an environment entry ("NAME=value")
+ * and a soft RLIMIT_NOFILE (0: unchanged). */
+struct server_opts {
+	const char *env;
+	long nofile;
+};
+void server_start_with(struct server *s, const struct server_opts *o, const char *model, ...)
+	__attribute__((sentinel));
+
+/* Figures of the server's process group, from /proc. */
+struct server_usage {
+	long procs, threads, zombies;
+	long rss_kib, pss_kib;
+	long fds;         /* of the main process */
+	long cpu_ticks;   /* user + system of the live processes */
+};
+void server_usage(const struct server *s, struct server_usage *u);
+
 /* Sends sig and waits for the exit; asserts it exits with status 0 within
  * 2 s (scaled by slow_factor) and leaves no process of its group behind.
  */

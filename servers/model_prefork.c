@@ -33,7 +33,8 @@ struct prefork {
 	size_t max;
 	size_t min_spare, max_spare;
 	int sfd;
-	size_t self; /* in a worker: its slot */
+	size_t self;       /* in a worker: its slot */
+	size_t spawn_rate; /* forks per tick; doubles while short, as Apache's */
 };
 
 static void set_state(struct slot *s, int state)
@@ -111,13 +112,20 @@ static bool maintain(struct prefork *p)
 		idle += st == SLOT_IDLE || st == SLOT_STARTING;
 		busy += st == SLOT_BUSY;
 	}
-	for (size_t i = 0; i < p->max && idle < p->min_spare; i++) {
+	if (idle >= p->min_spare)
+		p->spawn_rate = 1;
+	size_t want = idle < p->min_spare ? p->min_spare - idle : 0;
+	if (want > 0 && want < p->spawn_rate)
+		want = p->spawn_rate;
+	for (size_t i = 0; i < p->max && want > 0; i++) {
 		if (get_state(&p->board[i]) == SLOT_FREE) {
 			spawn(p, i);
-			idle++;
+			want--;
 			live++;
 		}
 	}
+	if (idle < p->min_spare && p->spawn_rate < 64)
+		p->spawn_rate *= 2;
 	if (idle > p->max_spare) {
 		for (size_t i = p->max; i-- > 0;) {
 			if (get_state(&p->board[i]) == SLOT_IDLE && p->board[i].pid > 0) {
@@ -131,7 +139,7 @@ static bool maintain(struct prefork *p)
 
 int el_model_prefork_run(struct el_srv *srv)
 {
-	struct prefork p = {.srv = srv};
+	struct prefork p = {.srv = srv, .spawn_rate = 1};
 	p.max = srv->cfg.max_conns > 0 ? (size_t)srv->cfg.max_conns : PREFORK_DEFAULT_MAX;
 	size_t start = (size_t)srv->cfg.workers < p.max ? (size_t)srv->cfg.workers : p.max;
 	p.min_spare = start;
@@ -158,7 +166,8 @@ int el_model_prefork_run(struct el_srv *srv)
 			{.fd = srv->stop_fd, .events = POLLIN},
 			{.fd = full ? srv->listen_fd : -1, .events = POLLIN},
 		};
-		el_io_poll(pfds, 3, el_io_now_ms() + 100, false);
+		/* Ticks are short while the pool grows. */
+		el_io_poll(pfds, 3, el_io_now_ms() + (p.spawn_rate > 1 ? 20 : 100), false);
 		if ((pfds[2].revents & POLLIN) && maintain(&p)) {
 			struct sockaddr_storage peer;
 			int fd = el_srv_accept(srv, &peer);

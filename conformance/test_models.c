@@ -1,0 +1,224 @@
+/* What every concurrency model must show besides the protocol: load from
+ * the lab's largest run, nothing leaked over many connections, resource
+ * exhaustion as a clear event, resets mid-reply. Once per model. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "io.h"
+#include "reply.h"
+
+#define T_OPTS .timeout = 300
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/* The lab's largest run: 500 clients connected for the whole test, each
+ * echoing, every reply checked. Prints the server's memory and CPU. */
+MODEL_TEST(five_hundred_concurrent_clients, T_OPTS)
+{
+	if (model_is_sequential(param->name))
+		cr_skip_test("%s serves one connection at a time by design", param->name);
+	enum { N = 500, ROUNDS = 10 };
+	raise_nofile();
+	struct server s;
+	struct server_opts o = {.nofile = 4096};
+	/* Room for all 500 in the accept queue and under --max-conns (the
+	 * prefork pool's default maximum is 256 workers). */
+	server_start_with(&s, &o, param->name, "--quiet", "--backlog", "1024", "--max-conns", "600",
+			  NULL);
+	struct client *c = calloc(N, sizeof(*c));
+	for (int i = 0; i < N; i++)
+		client_open(&c[i], &s);
+
+	struct server_usage before, during;
+	server_usage(&s, &before);
+	int64_t t0 = el_io_now_ms();
+	char msg[32];
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int i = 0; i < N; i++) {
+			int n = snprintf(msg, sizeof(msg), "client %d round %d\n", i, r);
+			client_send(&c[i], msg, (size_t)n);
+		}
+		for (int i = 0; i < N; i++) {
+			int n = snprintf(msg, sizeof(msg), "client %d round %d", i, r);
+			client_expect_echo(&c[i], msg, (size_t)n);
+		}
+		if (r == ROUNDS / 2)
+			server_usage(&s, &during);
+	}
+	int64_t ms = el_io_now_ms() - t0;
+	struct server_usage after;
+	server_usage(&s, &after);
+	double cpu_pct = 100.0 * (double)(after.cpu_ticks - before.cpu_ticks) /
+			 (double)sysconf(_SC_CLK_TCK) / ((double)ms / 1000.0);
+	/* On stderr, so that a person running the suite sees the figures. */
+	fprintf(stderr,
+		"# %s, %d clients x %d rounds in %lld ms: procs=%ld threads=%ld pss=%ld KiB "
+		"(rss summed %ld KiB) cpu=%.0f%% of one core\n",
+		param->name, N, ROUNDS, (long long)ms, during.procs, during.threads, during.pss_kib,
+		during.rss_kib, cpu_pct);
+	for (int i = 0; i < N; i++)
+		client_close(&c[i]);
+	free(c);
+	server_stop(&s, SIGTERM);
+}
+
+/* Many connections one after another: afterwards the server holds the
+ * fds, threads and processes it had before, and no zombie. */
+MODEL_TEST(a_thousand_connections_leave_nothing_behind, T_OPTS)
+{
+	int n = slow_factor() > 1 ? 1000 / slow_factor() : 1000;
+	/* A prefork pool changes size by design, between its 2 idle workers
+	 * and twice that. */
+	bool pool = strcmp(param->name, "prefork") == 0;
+	struct server s;
+	server_start(&s, param->name, "--quiet", "--workers", "2", NULL);
+	struct client c;
+	client_open(&c, &s);
+	client_send_str(&c, "warm\n");
+	client_expect_echo(&c, "warm", 4);
+	client_close(&c);
+	usleep(200000);
+	struct server_usage before, after;
+	server_usage(&s, &before);
+	for (int i = 0; i < n; i++) {
+		client_open(&c, &s);
+		client_send_str(&c, "once\n");
+		client_expect_echo(&c, "once", 4);
+		client_close(&c);
+	}
+	/* Closing is asynchronous: give the server a moment to see the last
+	 * FINs, then compare. */
+	for (int i = 0; i < 100; i++) {
+		server_usage(&s, &after);
+		if (pool ? after.procs <= 5 && after.zombies == 0
+			 : after.fds == before.fds && after.procs == before.procs &&
+				   after.threads == before.threads && after.zombies == 0)
+			break;
+		usleep(20000);
+	}
+	cr_expect_eq(after.fds, before.fds, "fds: %ld before, %ld after %d connections", before.fds,
+		     after.fds, n);
+	if (pool) {
+		cr_expect_leq(after.procs, 5, "prefork pool of %ld processes, at most 1 + 4", after.procs);
+		cr_expect_eq(after.threads, after.procs, "prefork processes are single-threaded");
+	} else {
+		cr_expect_eq(after.procs, before.procs, "processes: %ld before, %ld after",
+			     before.procs, after.procs);
+		cr_expect_eq(after.threads, before.threads, "threads: %ld before, %ld after",
+			     before.threads, after.threads);
+	}
+	cr_expect_eq(after.zombies, 0, "%ld zombies", after.zombies);
+	server_stop(&s, SIGTERM);
+}
+
+/* fork(2) or pthread_create(3) failing (the test hook makes every second
+ * one fail): one client gets "! busy", the log says why, others are
+ * served. Pools that spawn at start run with the workers they got. */
+MODEL_TEST(spawn_failure_is_busy_not_a_crash, T_OPTS)
+{
+	if (model_is_sequential(param->name))
+		cr_skip_test("%s spawns nothing", param->name);
+	bool per_conn = strcmp(param->name, "fork") == 0 || strcmp(param->name, "thread") == 0;
+	struct server s;
+	struct server_opts o = {.env = "ECHOLAB_TEST_FAIL_SPAWN=2"};
+	server_start_with(&s, &o, param->name, "--workers", "2", NULL);
+	int busy = 0, served = 0;
+	for (int i = 0; i < 6; i++) {
+		struct client c;
+		client_open(&c, &s);
+		client_send_str(&c, "spawn?\n");
+		uint8_t *line;
+		client_line(&c, &line, 5000);
+		if (strcmp((char *)line, "! busy\n") == 0)
+			busy++;
+		else
+			served++;
+		free(line);
+		client_close(&c);
+	}
+	server_stop(&s, SIGTERM);
+	char *log = server_log(&s, NULL);
+	cr_expect_not_null(strstr(log, "Resource temporarily unavailable"),
+			   "no log line says why a spawn failed:\n%s", log);
+	free(log);
+	if (per_conn) {
+		cr_expect_eq(busy, 3, "%d of 6 clients got busy, expected every second", busy);
+		cr_expect_eq(served, 3);
+	} else {
+		cr_expect_eq(served, 6, "%d of 6 served", served);
+	}
+}
+
+/* accept(2) failing with EMFILE (a server limited to 24 fds, 40 clients)
+ * neither kills the server nor spins a CPU, and service resumes once
+ * connections close. */
+MODEL_TEST(emfile_does_not_spin_or_kill, T_OPTS)
+{
+	if (slow_factor() > 1)
+		cr_skip_test("valgrind and ASan need fds of their own beyond the 24 this test allows");
+	enum { N = 40 };
+	struct server s;
+	struct server_opts o = {.nofile = 24};
+	server_start_with(&s, &o, param->name, "--quiet", "--workers", "2", NULL);
+	struct client c[N];
+	for (int i = 0; i < N; i++)
+		client_open(&c[i], &s);
+	usleep(300000);
+	struct server_usage u0, u1;
+	server_usage(&s, &u0);
+	sleep(1);
+	server_usage(&s, &u1);
+	double cpu = 100.0 * (double)(u1.cpu_ticks - u0.cpu_ticks) / (double)sysconf(_SC_CLK_TCK);
+	cr_expect_lt(cpu, 25.0, "the server used %.0f%% of a CPU while out of fds", cpu);
+	for (int i = 0; i < N; i++)
+		client_close(&c[i]);
+	usleep(300000);
+	struct client last;
+	client_open(&last, &s);
+	client_send_str(&last, "after emfile\n");
+	client_expect_echo(&last, "after emfile", 12);
+	client_close(&last);
+	server_stop(&s, SIGTERM);
+}
+
+/* Clients that reset while the server is writing their replies: each is
+ * one closed connection (no SIGPIPE death), and others are served. */
+MODEL_TEST(resets_mid_reply_are_one_closed_connection, T_OPTS)
+{
+	struct server s;
+	server_start(&s, param->name, "--quiet", NULL);
+	char *burst = malloc(1 << 20);
+	for (size_t i = 0; i < 1 << 20; i++)
+		burst[i] = i % 100 == 99 ? '\n' : 'r';
+	for (int i = 0; i < 30; i++) {
+		struct client c;
+		client_open(&c, &s);
+		el_io_set_nonblock(c.fd, true);
+		(void)!send(c.fd, burst, 1 << 20, MSG_NOSIGNAL);
+		char sink[512];
+		usleep(2000);
+		(void)!recv(c.fd, sink, sizeof(sink), 0);
+		client_reset(&c);
+	}
+	free(burst);
+	struct client ok;
+	client_open(&ok, &s);
+	client_send_str(&ok, "alive\n");
+	client_expect_echo(&ok, "alive", 5);
+	client_close(&ok);
+	server_stop(&s, SIGTERM);
+}
