@@ -136,6 +136,13 @@ static void server_vstart(struct server *s, const struct server_opts *o, const c
 	snprintf(s->log_path, sizeof(s->log_path), "/tmp/echolab-log-XXXXXX");
 	int log_fd = mkstemp(s->log_path);
 	cr_assert_geq(log_fd, 0, "mkstemp: %s", strerror(errno));
+	if (o && o->closed_log) {
+		int p[2];
+		cr_assert_eq(pipe(p), 0);
+		close(p[0]);
+		dup2(p[1], log_fd);
+		close(p[1]);
+	}
 	int errp[2];
 	cr_assert_eq(pipe2(errp, O_CLOEXEC), 0);
 	s->pid = spawn_with(argv, log_fd, errp[1], o);
@@ -317,40 +324,9 @@ char *server_log(const struct server *s, size_t *len)
 
 long server_rss_kib(const struct server *s)
 {
-	long total = 0, page_kib = sysconf(_SC_PAGESIZE) / 1024;
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		char path[300], buf[1024];
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[n] = '\0';
-		char *p = strrchr(buf, ')');
-		if (!p)
-			continue;
-		/* Fields after the command: state ppid pgrp ... rss is the 22nd. */
-		char state;
-		int ppid, pgrp;
-		if (sscanf(p + 2, "%c %d %d", &state, &ppid, &pgrp) != 3 || pgrp != s->pid)
-			continue;
-		char *f24 = p + 2;
-		for (int i = 0; i < 21 && f24; i++) {
-			f24 = strchr(f24, ' ');
-			if (f24)
-				f24++;
-		}
-		if (f24)
-			total += atol(f24) * page_kib;
-	}
-	if (d)
-		closedir(d);
-	return total;
+	struct server_usage u;
+	server_usage(s, &u);
+	return u.rss_kib;
 }
 
 static void client_setup(struct client *c, int fd)

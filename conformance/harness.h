@@ -51,6 +51,7 @@ void server_start(struct server *s, const char *model, ...) __attribute__((senti
 struct server_opts {
 	const char *env;
 	long nofile;
+	bool closed_log; /* standard output: a pipe whose reader is gone */
 };
 void server_start_with(struct server *s, const struct server_opts *o, const char *model, ...)
 	__attribute__((sentinel));

@@ -222,3 +222,20 @@ MODEL_TEST(resets_mid_reply_are_one_closed_connection, T_OPTS)
 	client_close(&ok);
 	server_stop(&s, SIGTERM);
 }
+
+/* Every write to a closed pipe raises SIGPIPE: the log on standard output
+ * is one (a `| head` that has exited). The server must go on serving. */
+MODEL_TEST(closed_log_pipe_does_not_kill, T_OPTS)
+{
+	struct server s;
+	struct server_opts o = {.closed_log = true};
+	server_start_with(&s, &o, param->name, NULL);
+	for (int i = 0; i < 3; i++) {
+		struct client c;
+		client_open(&c, &s);
+		client_send_str(&c, "log into the void\n");
+		client_expect_echo(&c, "log into the void", 17);
+		client_close(&c);
+	}
+	server_stop(&s, SIGTERM);
+}

@@ -369,7 +369,11 @@ static void never_reader(const char *model, bool raw)
 	long grown = server_rss_kib(&s) - base;
 	cr_log_info("%s%s: sent %zu KiB to a non-reader; server RSS grew %ld KiB", model,
 		    raw ? " --raw" : "", sent >> 10, grown);
-	cr_expect_lt(grown, 16 * 1024, "server RSS grew %ld KiB for one non-reading client", grown);
+	/* Unbounded buffering would grow by the whole flood (tens of MiB).
+	 * Under valgrind a forked child's first touches also copy valgrind's
+	 * own shadow memory (about 50 MiB seen), hence the wider bound. */
+	long bound = (slow_factor() > 1 ? 128 : 16) * 1024;
+	cr_expect_lt(grown, bound, "server RSS grew %ld KiB for one non-reading client", grown);
 
 	struct client b;
 	client_open(&b, &s);

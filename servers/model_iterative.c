@@ -84,12 +84,8 @@ int el_model_iterative_run(struct el_srv *srv)
 			serve(&it, h.fd, &h.peer);
 			continue;
 		}
-		if (!el_srv_wait_accept(srv))
-			continue;
 		struct sockaddr_storage peer;
-		int fd = el_srv_accept(srv, &peer);
-		if (fd == -EMFILE)
-			el_srv_pause(srv, 100);
+		int fd = el_srv_accept_next(srv, &peer);
 		if (fd >= 0)
 			serve(&it, fd, &peer);
 	}

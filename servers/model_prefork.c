@@ -53,12 +53,8 @@ static int worker(struct el_srv *srv, void *arg)
 	struct slot *me = &p->board[p->self];
 	while (!el_srv_should_stop(srv)) {
 		set_state(me, SLOT_IDLE);
-		if (!el_srv_wait_accept(srv))
-			continue;
 		struct sockaddr_storage peer;
-		int fd = el_srv_accept(srv, &peer);
-		if (fd == -EMFILE)
-			el_srv_pause(srv, 100);
+		int fd = el_srv_accept_next(srv, &peer);
 		if (fd < 0)
 			continue; /* another worker took it, or it went away */
 		set_state(me, SLOT_BUSY);

@@ -512,14 +512,19 @@ void el_srv_pause(struct el_srv *srv, int ms)
 	el_io_poll(&pfd, 1, el_io_now_ms() + ms, false);
 }
 
-bool el_srv_wait_accept(struct el_srv *srv)
+int el_srv_accept_next(struct el_srv *srv, struct sockaddr_storage *peer)
 {
 	struct pollfd pfds[2] = {
 		{.fd = srv->listen_fd, .events = POLLIN},
 		{.fd = srv->stop_fd, .events = POLLIN},
 	};
 	int rc = el_io_poll(pfds, 2, -1, false);
-	return rc > 0 && (pfds[0].revents & POLLIN) && !el_srv_should_stop(srv);
+	if (rc <= 0 || !(pfds[0].revents & POLLIN) || el_srv_should_stop(srv))
+		return -EAGAIN;
+	int fd = el_srv_accept(srv, peer);
+	if (fd == -EMFILE)
+		el_srv_pause(srv, 100);
+	return fd;
 }
 
 void el_srv_reject_busy(struct el_srv *srv, int fd, const struct sockaddr *peer)

@@ -96,9 +96,11 @@ int el_srv_accept(struct el_srv *srv, struct sockaddr_storage *peer);
 /* Waits up to ms milliseconds or until stop. */
 void el_srv_pause(struct el_srv *srv, int ms);
 
-/* Waits until the listening socket is readable or stop. Returns true when
- * it is readable. */
-bool el_srv_wait_accept(struct el_srv *srv);
+/* Waits until the listening socket is readable or stop, then accepts.
+ * Returns the fd, or a negative errno when there was nothing to take
+ * (stop, another process took it, or resource exhaustion, after which it
+ * has paused 100 ms): the caller checks for stop and calls again. */
+int el_srv_accept_next(struct el_srv *srv, struct sockaddr_storage *peer);
 
 /* Counts a new connection. Returns false (and counts nothing) when
  * --max-conns connections are live already. Thread-safe. */
