@@ -6,5 +6,6 @@ const struct el_model el_models[] = {
 	{"thread", el_model_thread_run},
 	{"prefork", el_model_prefork_run},
 	{"threadpool", el_model_threadpool_run},
+	{"poll", el_model_poll_run},
 	{NULL, NULL},
 };

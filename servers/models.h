@@ -11,5 +11,6 @@ int el_model_fork_run(struct el_srv *srv);
 int el_model_thread_run(struct el_srv *srv);
 int el_model_prefork_run(struct el_srv *srv);
 int el_model_threadpool_run(struct el_srv *srv);
+int el_model_poll_run(struct el_srv *srv);
 
 #endif

@@ -1,0 +1,186 @@
+/* The poll model: one thread, one poll(2) loop over the listening socket
+ * and every connection, each connection given non-blocking turns by the
+ * connection core (el_conn_pump).
+ *
+ * Idle timeout in O(1) per event: the timeout is the same for every
+ * connection, so connections kept in order of their last activity (moved
+ * to the newest end whenever bytes move) have the next one to expire at
+ * the oldest end. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "io.h"
+#include "models.h"
+
+struct pconn {
+	struct el_conn c;
+	size_t idx;                 /* in the pollfd array */
+	struct pconn *older, *newer; /* by last activity */
+};
+
+struct ploop {
+	struct el_srv *srv;
+	struct pollfd *pfds; /* [0] listener, [1] stop, then connections */
+	struct pconn **conns;
+	size_t n, cap;
+	struct pconn *oldest, *newest;
+};
+
+static void lru_unlink(struct ploop *l, struct pconn *p)
+{
+	if (p->older)
+		p->older->newer = p->newer;
+	else
+		l->oldest = p->newer;
+	if (p->newer)
+		p->newer->older = p->older;
+	else
+		l->newest = p->older;
+	p->older = p->newer = NULL;
+}
+
+static void lru_push(struct ploop *l, struct pconn *p)
+{
+	p->older = l->newest;
+	p->newer = NULL;
+	if (l->newest)
+		l->newest->newer = p;
+	else
+		l->oldest = p;
+	l->newest = p;
+}
+
+static bool add_conn(struct ploop *l, struct pconn *p)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap * 2;
+		struct pollfd *pf = realloc(l->pfds, cap * sizeof(*pf));
+		if (!pf)
+			return false;
+		l->pfds = pf;
+		struct pconn **pc = realloc(l->conns, cap * sizeof(*pc));
+		if (!pc)
+			return false;
+		l->conns = pc;
+		l->cap = cap;
+	}
+	p->idx = l->n++;
+	l->pfds[p->idx] = (struct pollfd){.fd = p->c.fd, .events = POLLIN};
+	l->conns[p->idx] = p;
+	lru_push(l, p);
+	return true;
+}
+
+static void remove_conn(struct ploop *l, struct pconn *p)
+{
+	size_t i = p->idx, last = --l->n;
+	l->pfds[i] = l->pfds[last];
+	l->conns[i] = l->conns[last];
+	l->conns[i]->idx = i;
+	lru_unlink(l, p);
+}
+
+static void end_conn(struct ploop *l, struct pconn *p, enum el_conn_end end, int err)
+{
+	remove_conn(l, p);
+	el_conn_finish(&p->c, end, err);
+	free(p);
+	el_srv_conn_release(l->srv);
+}
+
+/* Returns the time accepting may resume after EMFILE, or 0. */
+static int64_t accept_all(struct ploop *l)
+{
+	struct el_srv *srv = l->srv;
+	for (;;) {
+		struct sockaddr_storage peer;
+		int fd = el_srv_accept(srv, &peer);
+		if (fd == -EMFILE)
+			return el_io_now_ms() + 100;
+		if (fd < 0)
+			return 0;
+		if (!el_srv_conn_acquire(srv)) {
+			el_srv_reject_busy(srv, fd, (struct sockaddr *)&peer);
+			continue;
+		}
+		struct pconn *p = calloc(1, sizeof(*p));
+		if (!p || el_conn_init(&p->c, srv, fd, (struct sockaddr *)&peer) < 0 || !add_conn(l, p)) {
+			if (p)
+				el_conn_finish(&p->c, EL_CONN_END_ERROR, ENOMEM);
+			else
+				close(fd);
+			free(p);
+			el_srv_conn_release(srv);
+			continue;
+		}
+		el_io_set_nonblock(fd, true);
+	}
+}
+
+int el_model_poll_run(struct el_srv *srv)
+{
+	struct ploop l = {.srv = srv, .n = 2, .cap = 64};
+	l.pfds = calloc(l.cap, sizeof(*l.pfds));
+	l.conns = calloc(l.cap, sizeof(*l.conns));
+	if (!l.pfds || !l.conns) {
+		fprintf(stderr, "echolab-server: out of memory\n");
+		free(l.pfds);
+		free(l.conns);
+		return 1;
+	}
+	l.pfds[0] = (struct pollfd){.fd = srv->listen_fd, .events = POLLIN};
+	l.pfds[1] = (struct pollfd){.fd = srv->stop_fd, .events = POLLIN};
+	int64_t idle = srv->cfg.idle_timeout_ms, paused_until = 0;
+
+	while (!el_srv_should_stop(srv)) {
+		int64_t deadline = idle > 0 && l.oldest ? l.oldest->c.last_active_ms + idle : -1;
+		if (paused_until && (deadline < 0 || paused_until < deadline))
+			deadline = paused_until;
+		if (el_io_poll(l.pfds, (nfds_t)l.n, deadline, false) < 0)
+			continue;
+		/* Backwards, so that a removal (the last entry moves into the
+		 * hole) never skips an entry not yet seen. */
+		for (size_t i = l.n; i-- > 2;) {
+			if (!l.pfds[i].revents)
+				continue;
+			struct pconn *p = l.conns[i];
+			int64_t active = p->c.last_active_ms;
+			enum el_conn_end end;
+			int err;
+			int want = el_conn_pump(&p->c, &end, &err);
+			if (want == 0) {
+				end_conn(&l, p, end, err);
+				continue;
+			}
+			l.pfds[i].events = (short)((want & EL_CONN_WANT_READ ? POLLIN : 0) |
+						   (want & EL_CONN_WANT_WRITE ? POLLOUT : 0));
+			if (p->c.last_active_ms != active) {
+				lru_unlink(&l, p);
+				lru_push(&l, p);
+			}
+		}
+		int64_t now = el_io_now_ms();
+		if (l.pfds[0].revents & POLLIN)
+			paused_until = accept_all(&l);
+		if (paused_until && now >= paused_until)
+			paused_until = 0;
+		l.pfds[0].events = paused_until ? 0 : POLLIN;
+		while (idle > 0 && l.oldest && now - l.oldest->c.last_active_ms >= idle)
+			end_conn(&l, l.oldest, EL_CONN_END_IDLE, 0);
+	}
+
+	int64_t deadline = el_io_now_ms() + 1000;
+	while (l.n > 2) {
+		struct pconn *p = l.conns[l.n - 1];
+		remove_conn(&l, p);
+		el_conn_stop(&p->c, deadline);
+		free(p);
+		el_srv_conn_release(srv);
+	}
+	free(l.pfds);
+	free(l.conns);
+	return 0;
+}
