@@ -130,7 +130,7 @@ MODEL_TEST(a_thousand_connections_leave_nothing_behind, T_OPTS)
  * served. Pools that spawn at start run with the workers they got. */
 MODEL_TEST(spawn_failure_is_busy_not_a_crash, T_OPTS)
 {
-	const char *spawners[] = {"fork", "thread", "prefork", "threadpool"};
+	const char *spawners[] = {"fork", "thread", "prefork", "threadpool", "epoll"};
 	bool spawns = false;
 	for (size_t i = 0; i < sizeof(spawners) / sizeof(spawners[0]); i++)
 		spawns |= strcmp(param->name, spawners[i]) == 0;

@@ -389,3 +389,69 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err)
 		c->in_len = (size_t)n;
 	}
 }
+
+int el_conn_accept_new(struct el_srv *srv, size_t size, struct el_conn **out)
+{
+	for (;;) {
+		struct sockaddr_storage peer;
+		int fd = el_srv_accept(srv, &peer);
+		if (fd == -EMFILE)
+			return -EMFILE;
+		if (fd < 0)
+			return 0;
+		if (!el_srv_conn_acquire(srv)) {
+			el_srv_reject_busy(srv, fd, (struct sockaddr *)&peer);
+			continue;
+		}
+		struct el_conn *c = calloc(1, size);
+		if (!c || el_conn_init(c, srv, fd, (struct sockaddr *)&peer) < 0) {
+			if (c)
+				el_conn_finish(c, EL_CONN_END_ERROR, ENOMEM);
+			else
+				close(fd);
+			free(c);
+			el_srv_conn_release(srv);
+			continue;
+		}
+		el_io_set_nonblock(fd, true);
+		*out = c;
+		return 1;
+	}
+}
+
+void el_conn_lru_push(struct el_conn_lru *l, struct el_conn *c)
+{
+	c->older = l->newest;
+	c->newer = NULL;
+	if (l->newest)
+		l->newest->newer = c;
+	else
+		l->oldest = c;
+	l->newest = c;
+}
+
+void el_conn_lru_remove(struct el_conn_lru *l, struct el_conn *c)
+{
+	if (c->older)
+		c->older->newer = c->newer;
+	else
+		l->oldest = c->newer;
+	if (c->newer)
+		c->newer->older = c->older;
+	else
+		l->newest = c->older;
+	c->older = c->newer = NULL;
+}
+
+void el_conn_lru_touch(struct el_conn_lru *l, struct el_conn *c, int64_t active_before)
+{
+	if (c->last_active_ms == active_before || l->newest == c)
+		return;
+	el_conn_lru_remove(l, c);
+	el_conn_lru_push(l, c);
+}
+
+int64_t el_conn_lru_deadline(const struct el_conn_lru *l, int64_t idle_ms)
+{
+	return idle_ms > 0 && l->oldest ? l->oldest->last_active_ms + idle_ms : -1;
+}

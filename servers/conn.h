@@ -35,6 +35,7 @@ struct el_conn {
 	size_t in_off, in_len;
 	uint64_t messages;
 	int64_t last_active_ms; /* CLOCK_MONOTONIC of the last byte in or out */
+	struct el_conn *older, *newer; /* an el_conn_lru's order */
 	bool eof;               /* the client half-closed and that was handled */
 	bool failed;            /* out of memory: close the connection */
 };
@@ -91,6 +92,27 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err);
 /* The server is stopping: answers what has been read, sends what is
  * pending (both until deadline_ms), then el_conn_finish. */
 void el_conn_stop(struct el_conn *c, int64_t deadline_ms);
+
+/* Accepts one connection for a non-blocking model: answers "! busy" at
+ * --max-conns (and goes on to the next), allocates size bytes (a struct
+ * whose first member is the el_conn), sets the conn up non-blocking and
+ * counted. Returns 1 with *out set, 0 when there is nothing more to accept,
+ * or -EMFILE when the model should stop accepting for 100 ms. */
+int el_conn_accept_new(struct el_srv *srv, size_t size, struct el_conn **out);
+
+/* Connections in order of last activity, for idle timeouts in O(1) per
+ * event: with one timeout for all, the oldest is the next to expire. */
+struct el_conn_lru {
+	struct el_conn *oldest, *newest;
+};
+/* Appends c as the newest. */
+void el_conn_lru_push(struct el_conn_lru *l, struct el_conn *c);
+void el_conn_lru_remove(struct el_conn_lru *l, struct el_conn *c);
+/* Moves c to the newest end if it was active since active_before (its
+ * last_active_ms before the turn). */
+void el_conn_lru_touch(struct el_conn_lru *l, struct el_conn *c, int64_t active_before);
+/* The deadline of the oldest, or -1 with no timeout or no connection. */
+int64_t el_conn_lru_deadline(const struct el_conn_lru *l, int64_t idle_ms);
 
 /* For the blocking models: something besides the client to watch while
  * serving it (the iterative model's listening socket). */

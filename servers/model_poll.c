@@ -16,9 +16,8 @@
 #include "models.h"
 
 struct pconn {
-	struct el_conn c;
-	size_t idx;                 /* in the pollfd array */
-	struct pconn *older, *newer; /* by last activity */
+	struct el_conn c; /* first: the core allocates the struct */
+	size_t idx;       /* in the pollfd array */
 };
 
 struct ploop {
@@ -26,32 +25,8 @@ struct ploop {
 	struct pollfd *pfds; /* [0] listener, [1] stop, then connections */
 	struct pconn **conns;
 	size_t n, cap;
-	struct pconn *oldest, *newest;
+	struct el_conn_lru lru;
 };
-
-static void lru_unlink(struct ploop *l, struct pconn *p)
-{
-	if (p->older)
-		p->older->newer = p->newer;
-	else
-		l->oldest = p->newer;
-	if (p->newer)
-		p->newer->older = p->older;
-	else
-		l->newest = p->older;
-	p->older = p->newer = NULL;
-}
-
-static void lru_push(struct ploop *l, struct pconn *p)
-{
-	p->older = l->newest;
-	p->newer = NULL;
-	if (l->newest)
-		l->newest->newer = p;
-	else
-		l->oldest = p;
-	l->newest = p;
-}
 
 static bool add_conn(struct ploop *l, struct pconn *p)
 {
@@ -70,7 +45,7 @@ static bool add_conn(struct ploop *l, struct pconn *p)
 	p->idx = l->n++;
 	l->pfds[p->idx] = (struct pollfd){.fd = p->c.fd, .events = POLLIN};
 	l->conns[p->idx] = p;
-	lru_push(l, p);
+	el_conn_lru_push(&l->lru, &p->c);
 	return true;
 }
 
@@ -80,7 +55,7 @@ static void remove_conn(struct ploop *l, struct pconn *p)
 	l->pfds[i] = l->pfds[last];
 	l->conns[i] = l->conns[last];
 	l->conns[i]->idx = i;
-	lru_unlink(l, p);
+	el_conn_lru_remove(&l->lru, &p->c);
 }
 
 static void end_conn(struct ploop *l, struct pconn *p, enum el_conn_end end, int err)
@@ -94,30 +69,16 @@ static void end_conn(struct ploop *l, struct pconn *p, enum el_conn_end end, int
 /* Returns the time accepting may resume after EMFILE, or 0. */
 static int64_t accept_all(struct ploop *l)
 {
-	struct el_srv *srv = l->srv;
-	for (;;) {
-		struct sockaddr_storage peer;
-		int fd = el_srv_accept(srv, &peer);
-		if (fd == -EMFILE)
-			return el_io_now_ms() + 100;
-		if (fd < 0)
-			return 0;
-		if (!el_srv_conn_acquire(srv)) {
-			el_srv_reject_busy(srv, fd, (struct sockaddr *)&peer);
-			continue;
+	struct el_conn *c;
+	int rc;
+	while ((rc = el_conn_accept_new(l->srv, sizeof(struct pconn), &c)) > 0) {
+		if (!add_conn(l, (struct pconn *)c)) {
+			el_conn_finish(c, EL_CONN_END_ERROR, ENOMEM);
+			free(c);
+			el_srv_conn_release(l->srv);
 		}
-		struct pconn *p = calloc(1, sizeof(*p));
-		if (!p || el_conn_init(&p->c, srv, fd, (struct sockaddr *)&peer) < 0 || !add_conn(l, p)) {
-			if (p)
-				el_conn_finish(&p->c, EL_CONN_END_ERROR, ENOMEM);
-			else
-				close(fd);
-			free(p);
-			el_srv_conn_release(srv);
-			continue;
-		}
-		el_io_set_nonblock(fd, true);
 	}
+	return rc == -EMFILE ? el_io_now_ms() + 100 : 0;
 }
 
 int el_model_poll_run(struct el_srv *srv)
@@ -136,7 +97,7 @@ int el_model_poll_run(struct el_srv *srv)
 	int64_t idle = srv->cfg.idle_timeout_ms, paused_until = 0;
 
 	while (!el_srv_should_stop(srv)) {
-		int64_t deadline = idle > 0 && l.oldest ? l.oldest->c.last_active_ms + idle : -1;
+		int64_t deadline = el_conn_lru_deadline(&l.lru, idle);
 		if (paused_until && (deadline < 0 || paused_until < deadline))
 			deadline = paused_until;
 		if (el_io_poll(l.pfds, (nfds_t)l.n, deadline, false) < 0)
@@ -157,10 +118,7 @@ int el_model_poll_run(struct el_srv *srv)
 			}
 			l.pfds[i].events = (short)((want & EL_CONN_WANT_READ ? POLLIN : 0) |
 						   (want & EL_CONN_WANT_WRITE ? POLLOUT : 0));
-			if (p->c.last_active_ms != active) {
-				lru_unlink(&l, p);
-				lru_push(&l, p);
-			}
+			el_conn_lru_touch(&l.lru, &p->c, active);
 		}
 		int64_t now = el_io_now_ms();
 		if (l.pfds[0].revents & POLLIN)
@@ -168,8 +126,8 @@ int el_model_poll_run(struct el_srv *srv)
 		if (paused_until && now >= paused_until)
 			paused_until = 0;
 		l.pfds[0].events = paused_until ? 0 : POLLIN;
-		while (idle > 0 && l.oldest && now - l.oldest->c.last_active_ms >= idle)
-			end_conn(&l, l.oldest, EL_CONN_END_IDLE, 0);
+		while (idle > 0 && l.lru.oldest && now - l.lru.oldest->last_active_ms >= idle)
+			end_conn(&l, (struct pconn *)l.lru.oldest, EL_CONN_END_IDLE, 0);
 	}
 
 	int64_t deadline = el_io_now_ms() + 1000;

@@ -112,43 +112,25 @@ static void *worker(void *arg)
 
 static void accept_all(struct pool *p, int64_t *paused_until)
 {
-	struct el_srv *srv = p->srv;
-	for (;;) {
-		struct sockaddr_storage peer;
-		int fd = el_srv_accept(srv, &peer);
-		if (fd == -EMFILE) {
-			/* Stop watching the listener for a while rather than spin
-			 * on a queue we cannot empty. */
-			struct epoll_event off = {.events = 0, .data.ptr = NULL};
-			epoll_ctl(p->ep, EPOLL_CTL_MOD, srv->listen_fd, &off);
-			*paused_until = el_io_now_ms() + 100;
-			return;
-		}
-		if (fd < 0)
-			return;
-		if (!el_srv_conn_acquire(srv)) {
-			el_srv_reject_busy(srv, fd, (struct sockaddr *)&peer);
-			continue;
-		}
-		struct tp_conn *t = calloc(1, sizeof(*t));
-		if (!t || el_conn_init(&t->c, srv, fd, (struct sockaddr *)&peer) < 0) {
-			if (t)
-				el_conn_finish(&t->c, EL_CONN_END_ERROR, ENOMEM);
-			else
-				close(fd);
-			free(t);
-			el_srv_conn_release(srv);
-			continue;
-		}
-		el_io_set_nonblock(fd, true);
+	struct el_conn *c;
+	int rc;
+	while ((rc = el_conn_accept_new(p->srv, sizeof(struct tp_conn), &c)) > 0) {
+		struct tp_conn *t = (struct tp_conn *)c;
 		pthread_mutex_lock(&p->lock);
 		t->next = p->all;
 		if (p->all)
 			p->all->prev = t;
 		p->all = t;
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = t};
-		epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev);
+		epoll_ctl(p->ep, EPOLL_CTL_ADD, c->fd, &ev);
 		pthread_mutex_unlock(&p->lock);
+	}
+	if (rc == -EMFILE) {
+		/* Stop watching the listener for a while rather than spin on a
+		 * queue we cannot empty. */
+		struct epoll_event off = {.events = 0, .data.ptr = NULL};
+		epoll_ctl(p->ep, EPOLL_CTL_MOD, p->srv->listen_fd, &off);
+		*paused_until = el_io_now_ms() + 100;
 	}
 }
 

@@ -7,5 +7,6 @@ const struct el_model el_models[] = {
 	{"prefork", el_model_prefork_run},
 	{"threadpool", el_model_threadpool_run},
 	{"poll", el_model_poll_run},
+	{"epoll", el_model_epoll_run},
 	{NULL, NULL},
 };

@@ -12,5 +12,6 @@ int el_model_thread_run(struct el_srv *srv);
 int el_model_prefork_run(struct el_srv *srv);
 int el_model_threadpool_run(struct el_srv *srv);
 int el_model_poll_run(struct el_srv *srv);
+int el_model_epoll_run(struct el_srv *srv);
 
 #endif
