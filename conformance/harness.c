@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -97,6 +98,8 @@ static pid_t spawn_with(const char **argv, int out_fd, int err_fd, const struct 
 	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
 		setpgid(0, 0);
+		/* A test that fails midway must not leave its server running. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(out_fd, STDOUT_FILENO);
 		dup2(err_fd, STDERR_FILENO);
 		int devnull = open("/dev/null", O_RDONLY);
