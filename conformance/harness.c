@@ -54,6 +54,8 @@ struct criterion_test_params model_params(void)
 	return cr_make_param_array(struct model_param, params, n, params_free);
 }
 
+const char *harness_model = "server";
+
 bool model_is_sequential(const char *model)
 {
 	return strcmp(model, "iterative") == 0;
@@ -75,21 +77,21 @@ static void read_ready(struct server *s)
 	while (n < sizeof(s->ready) - 1) {
 		struct pollfd pfd = {.fd = s->stderr_fd, .events = POLLIN};
 		int rc = el_io_poll(&pfd, 1, deadline, true);
-		cr_assert_gt(rc, 0, "no ready line from the server in time (got \"%.*s\")", (int)n, s->ready);
+		cr_assert_gt(rc, 0, "%s: no ready line from the server in time (got \"%.*s\")", harness_model, (int)n, s->ready);
 		ssize_t r = read(s->stderr_fd, s->ready + n, 1);
-		cr_assert_eq(r, 1, "server exited before its ready line: \"%.*s\"", (int)n, s->ready);
+		cr_assert_eq(r, 1, "%s: server exited before its ready line: \"%.*s\"", harness_model, (int)n, s->ready);
 		if (s->ready[n] == '\n')
 			break;
 		n++;
 	}
 	s->ready[n] = '\0';
 	const char *model = strstr(s->ready, " model=");
-	cr_assert(strncmp(s->ready, "listening on ", 13) == 0 && model, "bad ready line: %s", s->ready);
+	cr_assert(strncmp(s->ready, "listening on ", 13) == 0 && model, "%s: bad ready line: %s", harness_model, s->ready);
 	const char *colon = model;
 	while (colon > s->ready && *colon != ':')
 		colon--;
 	s->port = (unsigned)strtoul(colon + 1, NULL, 10);
-	cr_assert_gt(s->port, 0, "no port in the ready line: %s", s->ready);
+	cr_assert_gt(s->port, 0, "%s: no port in the ready line: %s", harness_model, s->ready);
 }
 
 static pid_t spawn_with(const char **argv, int out_fd, int err_fd, const struct server_opts *o)
@@ -252,7 +254,7 @@ void server_stop(struct server *s, int sig)
 
 void server_signal(struct server *s, int sig)
 {
-	cr_assert_eq(kill(s->pid, sig), 0, "server already gone: %s", strerror(errno));
+	cr_assert_eq(kill(s->pid, sig), 0, "%s: server already gone: %s", harness_model, strerror(errno));
 }
 
 void server_wait(struct server *s, int sig)
@@ -266,10 +268,10 @@ void server_wait(struct server *s, int sig)
 	if (rc == 0) {
 		kill(-s->pid, SIGKILL);
 		waitpid(s->pid, &status, 0);
-		cr_assert_fail("server did not exit within %d ms of signal %d", 2000 * slow_factor(), sig);
+		cr_assert_fail("%s: server did not exit within %d ms of signal %d", harness_model, 2000 * slow_factor(), sig);
 	}
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "server exit after signal %d: %s %d", sig,
+		  "%s: server exit after signal %d: %s %d", harness_model, sig,
 		  WIFEXITED(status) ? "status" : "killed by signal",
 		  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	/* Every process of the server's group (forked children) is gone too;
@@ -277,8 +279,24 @@ void server_wait(struct server *s, int sig)
 	int64_t gone = el_io_now_ms() + 500;
 	while (group_alive(s->pid) && el_io_now_ms() < gone)
 		usleep(5000);
-	cr_assert(!group_alive(s->pid), "processes of the server's group outlived it");
+	cr_assert(!group_alive(s->pid), "%s: processes of the server's group outlived it", harness_model);
 	close(s->stderr_fd);
+}
+
+void server_kill(struct server *s)
+{
+	cr_assert_eq(kill(s->pid, SIGKILL), 0, "%s: server already gone: %s", harness_model,
+		     strerror(errno));
+	waitpid(s->pid, NULL, 0);
+	int64_t gone = el_io_now_ms() + 2000LL * slow_factor();
+	while (group_alive(s->pid) && el_io_now_ms() < gone)
+		usleep(5000);
+	bool alive = group_alive(s->pid);
+	if (alive)
+		kill(-s->pid, SIGKILL);
+	close(s->stderr_fd);
+	cr_assert(!alive, "%s: processes of the server's group outlived its SIGKILL by %d ms",
+		  harness_model, 2000 * slow_factor());
 }
 
 int server_run(char *err, size_t errlen, const char *arg, ...)
@@ -347,7 +365,7 @@ void client_open_host(struct client *c, const char *host, unsigned port)
 {
 	char err[256];
 	int fd = el_client_connect(host, port, 5000 * slow_factor(), err, sizeof(err));
-	cr_assert_geq(fd, 0, "%s", err);
+	cr_assert_geq(fd, 0, "%s: %s", harness_model, err);
 	client_setup(c, fd);
 }
 
@@ -374,7 +392,7 @@ void client_reset(struct client *c)
 void client_send(struct client *c, const void *data, size_t len)
 {
 	int rc = el_io_write_all(c->fd, data, len, el_io_now_ms() + 10000LL * slow_factor());
-	cr_assert_eq(rc, 0, "send: %s", strerror(-rc));
+	cr_assert_eq(rc, 0, "%s: send: %s", harness_model, strerror(-rc));
 }
 
 void client_send_str(struct client *c, const char *text)
@@ -389,7 +407,7 @@ ssize_t client_try_line(struct client *c, uint8_t **line, int timeout_ms)
 	ssize_t n = el_lines_next(&c->lines, &l, &rest,
 				  el_io_now_ms() + (int64_t)timeout_ms * slow_factor());
 	if (n == 0 && rest > 0)
-		cr_assert_fail("unterminated line at EOF: \"%.*s\"", (int)rest, l);
+		cr_assert_fail("%s: unterminated line at EOF: \"%.*s\"", harness_model, (int)rest, l);
 	if (n > 0) {
 		*line = malloc((size_t)n + 1);
 		memcpy(*line, l, (size_t)n);
@@ -401,7 +419,7 @@ ssize_t client_try_line(struct client *c, uint8_t **line, int timeout_ms)
 size_t client_line(struct client *c, uint8_t **line, int timeout_ms)
 {
 	ssize_t n = client_try_line(c, line, timeout_ms);
-	cr_assert_gt(n, 0, "no reply line: %s", n == 0 ? "the server closed the connection" : strerror((int)-n));
+	cr_assert_gt(n, 0, "%s: no reply line: %s", harness_model, n == 0 ? "the server closed the connection" : strerror((int)-n));
 	return (size_t)n;
 }
 
@@ -411,14 +429,14 @@ void client_expect_echo(struct client *c, const void *msg, size_t len)
 	size_t n = client_line(c, &line, 5000);
 	struct el_reply r;
 	int rc = el_reply_parse(line, n, &r);
-	cr_assert_eq(rc, 0, "%s: \"%s\"", el_reply_strerror(rc), line);
-	cr_assert(r.msg_len == len && memcmp(r.msg, msg, len) == 0, "echo of %zu bytes differs: \"%s\"",
+	cr_assert_eq(rc, 0, "%s: %s: \"%s\"", harness_model, el_reply_strerror(rc), line);
+	cr_assert(r.msg_len == len && memcmp(r.msg, msg, len) == 0, "%s: echo of %zu bytes differs: \"%s\"", harness_model,
 		  len, line);
-	cr_assert_eq(r.port, c->local_port, "PORT %u is not the client's port %u", r.port, c->local_port);
+	cr_assert_eq(r.port, c->local_port, "%s: PORT %u is not the client's port %u", harness_model, r.port, c->local_port);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	cr_assert(r.time.tv_sec >= now.tv_sec - 5L * slow_factor() && r.time.tv_sec <= now.tv_sec + 1,
-		  "TIME is not now: %s", line);
+		  "%s: TIME is not now: %s", harness_model, line);
 	free(line);
 }
 
@@ -426,9 +444,9 @@ void client_expect_eof(struct client *c, int timeout_ms)
 {
 	uint8_t *line = NULL;
 	ssize_t n = client_try_line(c, &line, timeout_ms);
-	cr_assert_neq(n, -ECONNRESET, "the server reset the connection instead of closing it");
-	cr_assert_neq(n, -ETIMEDOUT, "the server did not close the connection in time");
-	cr_assert_eq(n, 0, "expected EOF, got \"%s\"", n > 0 ? (char *)line : strerror((int)-n));
+	cr_assert_neq(n, -ECONNRESET, "%s: the server reset the connection instead of closing it", harness_model);
+	cr_assert_neq(n, -ETIMEDOUT, "%s: the server did not close the connection in time", harness_model);
+	cr_assert_eq(n, 0, "%s: expected EOF, got \"%s\"", harness_model, n > 0 ? (char *)line : strerror((int)-n));
 }
 
 /* One read(2) from fd into buf (at most len - 1 bytes kept, the rest read

@@ -21,12 +21,22 @@ struct model_param {
 struct criterion_test_params model_params(void);
 
 /* One test body, run once per model that --list-models prints. */
-#define MODEL_TEST(name, ...)                                                    \
-	ParameterizedTestParameters(conformance, name)                           \
+#define MODEL_TEST(test, ...)                                                    \
+	static void test##_body(struct model_param *param);                      \
+	ParameterizedTestParameters(conformance, test)                           \
 	{                                                                        \
 		return model_params();                                           \
 	}                                                                        \
-	ParameterizedTest(struct model_param *param, conformance, name, __VA_ARGS__)
+	ParameterizedTest(struct model_param *param, conformance, test, __VA_ARGS__) \
+	{                                                                        \
+		harness_model = param->name;                                     \
+		test##_body(param);                                              \
+	}                                                                        \
+	static void test##_body(struct model_param *param)
+
+/* The model the running test is about ("server" outside MODEL_TEST):
+ * every failure of a helper names it, as Criterion's report does not. */
+extern const char *harness_model;
 
 /* Models that serve one connection at a time. */
 bool model_is_sequential(const char *model);
@@ -72,6 +82,9 @@ void server_stop(struct server *s, int sig);
 /* server_stop in two halves, for a test that must act in between. */
 void server_signal(struct server *s, int sig);
 void server_wait(struct server *s, int sig);
+/* SIGKILLs the server and asserts its whole process group is gone within
+ * 2 s (scaled): a server killed outright leaves no worker behind. */
+void server_kill(struct server *s);
 /* Runs echolab-server with the given arguments (NULL-terminated) to its
  * end; returns the exit status and writes its stderr into err. */
 int server_run(char *err, size_t errlen, const char *arg, ...) __attribute__((sentinel));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -433,11 +434,17 @@ pid_t el_srv_fork_worker(struct el_srv *srv, int (*fn)(struct el_srv *srv, void 
 {
 	if (el_srv_spawn_fails(srv))
 		return -EAGAIN;
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
 		return -errno;
 	if (pid > 0)
 		return pid;
+	/* A worker does not outlive its server: killed outright (SIGKILL),
+	 * the parent cannot stop its children, so the kernel tells them. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(0);
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
