@@ -1,0 +1,86 @@
+/* echolab-bench: the seed experiment for every server model. A cell is one
+ * model at one client count (one repeat): a server, the monitor on its
+ * process tree, and the load engine, with every raw file kept. */
+#ifndef EL_BENCH_H
+#define EL_BENCH_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "load.h"
+#include "stats.h"
+
+#define BENCH_MAX_MODELS 16
+#define BENCH_MAX_COUNTS 16
+#define BENCH_MAX_REPEATS 20
+#define BENCH_PARTS 20 /* RTTs in each of the first, middle and last parts */
+
+struct bench_cfg {
+	const char *server;  /* path of echolab-server */
+	char models[BENCH_MAX_MODELS][32];
+	int nmodels;
+	long counts[BENCH_MAX_COUNTS];
+	int ncounts;
+	int repeats;
+	double duration_s, warmup_s, interval_s;
+	size_t msg_size;
+	int threads;         /* load event loops; 0: one per CPU */
+	bool spawn;
+	char dir[512];       /* results/<timestamp> */
+	char command[2048];  /* how this run was started, for the report */
+	volatile sig_atomic_t *stop;
+	/* Called about once a second while a cell's load runs. */
+	void (*progress)(struct el_load *l, double elapsed_s, void *arg);
+	void *progress_arg;
+};
+
+/* What one cell measured. */
+struct bench_cell {
+	char model[32];
+	long clients;
+	int repeat;
+	bool ran;            /* false when the server could not start */
+	char failure[256];
+	struct el_load_result load;
+	struct el_stats cpu, pss_mib, rss_mib; /* monitor samples in the window */
+	long max_procs, max_threads;
+	double parts[3];     /* mean RTT of the first, middle, last BENCH_PARTS */
+	long logged;         /* RTTs of the logged connection */
+	char cell_dir[96];  /* under dir, relative: cells/<model>-<clients>[-rN] */
+};
+
+/* Runs one cell: the server (--quiet), the monitor every interval, the
+ * load for warmup + duration; everything lands in cfg->dir/cell_dir.
+ * open_rate > 0 runs the load open loop at that rate per connection. */
+void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double open_rate);
+
+/* The models echolab-server lists, into cfg. Returns their number or -1. */
+int bench_list_models(struct bench_cfg *cfg);
+
+/* summary.csv, report.md, report.html and the plots (gnuplot, when
+ * installed; the report says so when it is not). Returns 0 or -1. */
+int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncells);
+
+/* The sweep: steps of the open-loop rate for one model, the highest
+ * messages/s whose p99 stays under the target. */
+struct bench_step {
+	double offered;      /* msgs/s offered, all connections */
+	double achieved;     /* msgs/s measured */
+	double p50, p99, max;
+	uint64_t errors;
+	bool ok;
+};
+
+int bench_sweep_report(const struct bench_cfg *cfg, const char *model, long clients,
+		       double target_us, const struct bench_step *steps, int nsteps, int best);
+
+/* A line for people: "3 CPUs, Linux 6.1.0, 24.0 GiB". */
+void bench_machine(char *buf, size_t len);
+
+/* gnuplot on a script file; false (with a message) when it is missing or
+ * fails. */
+bool bench_gnuplot(const char *dir, const char *script);
+
+#endif

@@ -1,0 +1,698 @@
+/* echolab-bench: the seed experiment for every server model, the open-loop
+ * sweep, and the benchmark of the tools themselves. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "procstat.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static const char usage[] =
+	"usage: echolab-bench [--models LIST] [--clients LIST] [--duration S] [--warmup S]\n"
+	"                     [--repeats R] [--interval S] [--size BYTES] [--threads T]\n"
+	"                     [--spawn] [--out DIR] [--server PATH] [--quick]\n"
+	"       echolab-bench --sweep --model M --p99-target US [--clients N]\n"
+	"                     [--start-rate R] [--duration S]\n"
+	"       echolab-bench --tools [--duration S]\n"
+	"\n"
+	"Runs the seed experiment for every server model: for each model and\n"
+	"client count, starts echolab-server, samples its process tree, and runs\n"
+	"the load (closed loop) for --duration after --warmup. Writes under\n"
+	"DIR/<timestamp>/ (and a DIR/latest link): summary.csv, report.md,\n"
+	"report.html, the plots (gnuplot), and every raw file.\n"
+	"\n"
+	"  --models LIST     comma-separated (default: every model of --list-models)\n"
+	"  --clients LIST    client counts (default 30,100,300,500)\n"
+	"  --duration S      measured seconds per cell (default 10; sweep 3)\n"
+	"  --warmup S        seconds before each measurement (default 2)\n"
+	"  --repeats R       runs of every cell, their spread reported (default 1)\n"
+	"  --interval S      monitor sampling interval (default 0.5)\n"
+	"  --size BYTES      message size (default 64)\n"
+	"  --threads T       load event loops (default: one per CPU)\n"
+	"  --spawn           one load process per client, as the seed's script\n"
+	"  --out DIR         results directory (default results)\n"
+	"  --server PATH     echolab-server (default: beside this program)\n"
+	"  --quick           smoke test: fork and thread, 10 and 30 clients, 1 s\n"
+	"  --sweep           raise the open-loop rate until p99 passes --p99-target\n"
+	"  --model M         the model of the sweep\n"
+	"  --p99-target US   the sweep's p99 bound in microseconds\n"
+	"  --start-rate R    the sweep's first total rate, msgs/s (default 2000)\n"
+	"  --tools           measure the tools: echolab-load against a minimal\n"
+	"                    closed-loop client, and the monitor's own CPU cost\n"
+	"  --help            this text\n"
+	"\n"
+	"Ctrl-C ends the running cell and writes the report of what was measured.\n"
+	"Exit 0; 1 when a cell could not run; 2 on bad usage; 130 when interrupted.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "echolab-bench: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, " (see --help)\n");
+	va_end(ap);
+	return 2;
+}
+
+static bool parse_num(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= lo && v <= hi))
+		return false;
+	*out = v;
+	return true;
+}
+
+static int split_counts(const char *s, long *out, int max)
+{
+	int n = 0;
+	char *copy = strdup(s), *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *end;
+		long v = strtol(t, &end, 10);
+		if (*end || v < 1 || v > 20000 || n == max) {
+			n = -1;
+			break;
+		}
+		out[n++] = v;
+	}
+	free(copy);
+	return n;
+}
+
+static int split_models(const char *s, struct bench_cfg *cfg)
+{
+	int n = 0;
+	char *copy = strdup(s), *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (n == BENCH_MAX_MODELS || strlen(t) >= sizeof(cfg->models[0])) {
+			n = -1;
+			break;
+		}
+		snprintf(cfg->models[n++], sizeof(cfg->models[0]), "%s", t);
+	}
+	free(copy);
+	cfg->nmodels = n;
+	return n;
+}
+
+static bool is_model(const struct bench_cfg *known, const char *m)
+{
+	for (int i = 0; i < known->nmodels; i++)
+		if (strcmp(known->models[i], m) == 0)
+			return true;
+	return false;
+}
+
+/* DIR/<timestamp>, DIR/<timestamp>/cells and the DIR/latest link. */
+static int make_dirs(struct bench_cfg *cfg, const char *out)
+{
+	if (mkdir(out, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "echolab-bench: cannot create %s: %s\n", out, strerror(errno));
+		return -1;
+	}
+	time_t now = time(NULL);
+	char stamp[32];
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", gmtime(&now));
+	for (int i = 0;; i++) {
+		if (i == 0)
+			snprintf(cfg->dir, sizeof(cfg->dir), "%s/%s", out, stamp);
+		else
+			snprintf(cfg->dir, sizeof(cfg->dir), "%s/%s-%d", out, stamp, i);
+		if (mkdir(cfg->dir, 0755) == 0)
+			break;
+		if (errno != EEXIST || i > 100) {
+			fprintf(stderr, "echolab-bench: cannot create %s: %s\n", cfg->dir, strerror(errno));
+			return -1;
+		}
+	}
+	char cells[600], link[600];
+	snprintf(cells, sizeof(cells), "%s/cells", cfg->dir);
+	mkdir(cells, 0755);
+	snprintf(link, sizeof(link), "%s/latest", out);
+	unlink(link);
+	if (symlink(strrchr(cfg->dir, '/') + 1, link) < 0)
+		fprintf(stderr, "echolab-bench: cannot link %s: %s\n", link, strerror(errno));
+	return 0;
+}
+
+struct progress {
+	const struct bench_cfg *cfg;
+	const struct bench_cell *cell;
+	int index, total;
+	double left_s; /* after this cell */
+	bool tty;
+};
+
+static void show_progress(struct el_load *l, double elapsed, void *arg)
+{
+	struct progress *p = arg;
+	if (!p->tty)
+		return;
+	static struct el_load_result r;
+	el_load_result(l, &r, true);
+	double cell = p->cfg->warmup_s + p->cfg->duration_s;
+	double left = p->left_s + (cell - elapsed > 0 ? cell - elapsed : 0);
+	fprintf(stderr, "\r[%d/%d] %s, %ld clients: %4.1f/%.1f s, p99 %.0f us, up %ld, errors %llu; "
+			"%dm%02ds left   ",
+		p->index, p->total, p->cell->model, p->cell->clients, elapsed, cell,
+		el_hist_percentile_live(&r.hist, 99), r.up, (unsigned long long)r.errors_total,
+		(int)left / 60, (int)left % 60);
+	fflush(stderr);
+}
+
+static void cell_line(const struct bench_cell *c, int index, int total, double left)
+{
+	if (!c->ran) {
+		fprintf(stderr, "[%d/%d] %s, %ld clients: did not run: %s\n", index, total, c->model,
+			c->clients, c->failure);
+		return;
+	}
+	const struct el_load_result *r = &c->load;
+	fprintf(stderr,
+		"[%d/%d] %s, %ld clients: %.0f msg/s, RTT mean %.0f us p99 %.0f us, CPU %.0f%%, "
+		"PSS %.1f MiB, errors %llu; %dm%02ds left\n",
+		index, total, c->model, c->clients, r->window_s > 0 ? (double)r->messages / r->window_s : 0,
+		r->hist.stats.mean, r->hist.total ? el_hist_percentile(&r->hist, 99) : 0, c->cpu.mean,
+		c->pss_mib.mean, (unsigned long long)r->errors_total, (int)left / 60, (int)left % 60);
+}
+
+static int run_experiment(struct bench_cfg *cfg)
+{
+	int total = cfg->nmodels * cfg->ncounts * cfg->repeats;
+	struct bench_cell *cells = calloc((size_t)total, sizeof(*cells));
+	if (!cells) {
+		fprintf(stderr, "echolab-bench: out of memory\n");
+		return 1;
+	}
+	struct progress p = {.cfg = cfg, .total = total, .tty = isatty(2)};
+	cfg->progress = show_progress;
+	cfg->progress_arg = &p;
+	double est = total * (cfg->warmup_s + cfg->duration_s + 1.0);
+	fprintf(stderr, "echolab-bench: %d models x %d client counts x %d repeat%s, %.1f s each: about "
+			"%dm%02ds; writing %s\n",
+		cfg->nmodels, cfg->ncounts, cfg->repeats, cfg->repeats == 1 ? "" : "s",
+		cfg->warmup_s + cfg->duration_s, (int)est / 60, (int)est % 60, cfg->dir);
+	int ran = 0, failed = 0;
+	/* Repeats go round the whole grid, so a slow drift of the machine
+	 * spreads over every cell instead of landing on one. */
+	for (int rep = 0; rep < cfg->repeats && !stop; rep++) {
+		for (int m = 0; m < cfg->nmodels && !stop; m++) {
+			for (int k = 0; k < cfg->ncounts && !stop; k++) {
+				struct bench_cell *c = &cells[ran];
+				snprintf(c->model, sizeof(c->model), "%s", cfg->models[m]);
+				c->clients = cfg->counts[k];
+				c->repeat = rep;
+				if (cfg->repeats > 1)
+					snprintf(c->cell_dir, sizeof(c->cell_dir), "cells/%s-%ld-r%d", c->model,
+						 c->clients, rep + 1);
+				else
+					snprintf(c->cell_dir, sizeof(c->cell_dir), "cells/%s-%ld", c->model,
+						 c->clients);
+				p.cell = c;
+				p.index = ran + 1;
+				p.left_s = (total - ran - 1) * (cfg->warmup_s + cfg->duration_s + 1.0);
+				bench_run_cell(cfg, c, 0);
+				if (p.tty)
+					fprintf(stderr, "\r\033[K");
+				cell_line(c, ran + 1, total, p.left_s);
+				failed += !c->ran;
+				ran++;
+			}
+		}
+	}
+	int rc = bench_report(cfg, cells, ran);
+	free(cells);
+	char abs[PATH_MAX];
+	fprintf(stderr, "%s%s\n", stop ? "echolab-bench: interrupted; the report has what was measured: " : "report: ",
+		realpath(cfg->dir, abs) ? abs : cfg->dir);
+	printf("%s/report.md\n", cfg->dir);
+	if (stop)
+		return 130;
+	return rc < 0 || failed ? 1 : 0;
+}
+
+static int run_sweep(struct bench_cfg *cfg, const char *model, long clients, double target,
+		     double start_rate)
+{
+	struct bench_step steps[40];
+	int n = 0, best = -1;
+	double lo = 0, hi = 0, rate = start_rate;
+	struct progress p = {.cfg = cfg, .tty = isatty(2)};
+	cfg->progress = show_progress;
+	cfg->progress_arg = &p;
+	static struct bench_cell c;
+	while (n < 40 && !stop) {
+		memset(&c, 0, sizeof(c));
+		snprintf(c.model, sizeof(c.model), "%s", model);
+		c.clients = clients;
+		snprintf(c.cell_dir, sizeof(c.cell_dir), "cells/sweep-%02d", n + 1);
+		p.cell = &c;
+		p.index = n + 1;
+		p.total = n + 1;
+		bench_run_cell(cfg, &c, rate / (double)clients);
+		if (p.tty)
+			fprintf(stderr, "\r\033[K");
+		if (!c.ran) {
+			fprintf(stderr, "echolab-bench: sweep step at %.0f msgs/s did not run: %s\n", rate, c.failure);
+			break;
+		}
+		struct bench_step *s = &steps[n++];
+		const struct el_load_result *r = &c.load;
+		s->offered = rate;
+		s->achieved = r->window_s > 0 ? (double)r->messages / r->window_s : 0;
+		s->p50 = r->hist.total ? el_hist_percentile(&r->hist, 50) : 0;
+		s->p99 = r->hist.total ? el_hist_percentile(&r->hist, 99) : 0;
+		s->max = r->hist.total ? r->hist.stats.max : 0;
+		s->errors = r->errors_total;
+		s->ok = r->hist.total && s->p99 < target && !s->errors && s->achieved >= 0.95 * rate;
+		fprintf(stderr, "sweep %2d: offered %8.0f msg/s, achieved %8.0f, p99 %7.0f us: %s\n", n,
+			s->offered, s->achieved, s->p99, s->ok ? "under target" : "over");
+		if (s->ok && (best < 0 || s->offered > steps[best].offered))
+			best = n - 1;
+		if (s->ok)
+			lo = rate;
+		else
+			hi = rate;
+		/* Double until a step fails, then halve the gap four times. */
+		if (hi == 0)
+			rate *= 2;
+		else if (lo == 0 && rate <= start_rate / 64)
+			break; /* even a trickle is over the target */
+		else if (lo == 0)
+			rate /= 2;
+		else if (hi - lo > lo * 0.05 && n < 40)
+			rate = (lo + hi) / 2;
+		else
+			break;
+	}
+	int rc = bench_sweep_report(cfg, model, clients, target, steps, n, best);
+	if (best >= 0)
+		printf("highest rate under p99 %.0f us: %.0f msgs/s (p99 %.0f us)\n", target,
+		       steps[best].offered, steps[best].p99);
+	else
+		printf("no rate kept p99 under %.0f us\n", target);
+	printf("%s/report.md\n", cfg->dir);
+	return stop ? 130 : rc < 0 ? 1 : 0;
+}
+
+/* --- the tools' own performance -------------------------------------- */
+
+static double run_minimal(const char *path, unsigned port, long conns, double seconds)
+{
+	char cmd[PATH_MAX + 128];
+	snprintf(cmd, sizeof(cmd), "'%s' %u %ld %.3f", path, port, conns, seconds);
+	FILE *f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	double rate = -1;
+	char line[256];
+	while (fgets(line, sizeof(line), f))
+		sscanf(line, "msgs_per_s=%lf", &rate);
+	pclose(f);
+	return rate;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int run_tools(struct bench_cfg *cfg, const char *minimal)
+{
+	/* 1. Messages/s of echolab-load and of the minimal client, alternated
+	 *    against one server per pair, 100 connections. */
+	enum { ROUNDS = 5 };
+	double load1[ROUNDS], loadn[ROUNDS], mini[ROUNDS];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int saved_threads = cfg->threads;
+	double seconds = cfg->duration_s;
+	cfg->warmup_s = 0.5;
+	FILE *md = NULL;
+	char path[800];
+	static struct bench_cell c;
+	fprintf(stderr, "tools: echolab-load vs a minimal closed-loop client, 100 connections, epoll "
+			"server, %d rounds of %.1f s each\n",
+		ROUNDS, seconds);
+	for (int i = 0; i < ROUNDS && !stop; i++) {
+		/* The minimal client against its own fresh server. */
+		memset(&c, 0, sizeof(c));
+		snprintf(c.model, sizeof(c.model), "epoll");
+		c.clients = 100;
+		for (int v = 0; v < 3 && !stop; v++) {
+			snprintf(c.cell_dir, sizeof(c.cell_dir), "cells/tools-%d-%s", i + 1,
+				 v == 0 ? "load-1loop" : v == 1 ? "load-default" : "minimal");
+			if (v < 2) {
+				cfg->threads = v == 0 ? 1 : saved_threads;
+				bench_run_cell(cfg, &c, 0);
+				double r = c.ran && c.load.window_s > 0 ? (double)c.load.messages / c.load.window_s : -1;
+				if (v == 0)
+					load1[i] = r;
+				else
+					loadn[i] = r;
+				continue;
+			}
+			/* The minimal client needs a server of its own: a cell with
+			 * 1 client that idles, as a way to hold one up. */
+			char dir[700];
+			snprintf(dir, sizeof(dir), "%s/%s", cfg->dir, c.cell_dir);
+			mkdir(dir, 0755);
+			char err[64];
+			snprintf(path, sizeof(path), "%s/server.err", dir);
+			pid_t pid = fork();
+			if (pid == 0) {
+				setpgid(0, 0);
+				freopen(path, "w", stderr);
+				freopen("/dev/null", "w", stdout);
+				execl(cfg->server, cfg->server, "--model", "epoll", "--port", "0", "--quiet",
+				      "--backlog", "1024", (char *)NULL);
+				_exit(127);
+			}
+			unsigned port = 0;
+			for (int t = 0; t < 500 && !port; t++) {
+				FILE *f = fopen(path, "r");
+				char line[256];
+				if (f && fgets(line, sizeof(line), f) && strncmp(line, "listening on ", 13) == 0) {
+					line[strcspn(line + 13, " \n") + 13] = 0;
+					char *colon = strrchr(line, ':');
+					port = colon ? (unsigned)atoi(colon + 1) : 0;
+				}
+				if (f)
+					fclose(f);
+				if (!port)
+					usleep(10000);
+			}
+			(void)err;
+			mini[i] = port ? run_minimal(minimal, port, 100, seconds) : -1;
+			kill(pid, SIGTERM);
+			waitpid(pid, NULL, 0);
+		}
+		fprintf(stderr, "round %d: echolab-load 1 loop %.0f msg/s, %ld loops %.0f msg/s, minimal %.0f msg/s\n",
+			i + 1, load1[i], saved_threads ? (long)saved_threads : cpus, loadn[i], mini[i]);
+	}
+	cfg->threads = saved_threads;
+
+	/* 2. The monitor's cost on a 500-process tree: a fork server holding
+	 *    500 idle connections, sampled every 0.5 s, own CPU time counted. */
+	fprintf(stderr, "tools: the monitor's CPU on a fork server with 500 connections (501 processes)\n");
+	double cost[2] = {-1, -1};
+	long tree_procs = 0;
+	snprintf(path, sizeof(path), "%s/monitor-server.err", cfg->dir);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setpgid(0, 0);
+		freopen(path, "w", stderr);
+		freopen("/dev/null", "w", stdout);
+		execl(cfg->server, cfg->server, "--model", "fork", "--port", "0", "--quiet", "--backlog",
+		      "1024", "--max-conns", "600", (char *)NULL);
+		_exit(127);
+	}
+	unsigned port = 0;
+	for (int t = 0; t < 500 && !port; t++) {
+		FILE *f = fopen(path, "r");
+		char line[256];
+		if (f && fgets(line, sizeof(line), f) && strncmp(line, "listening on ", 13) == 0) {
+			line[strcspn(line + 13, " \n") + 13] = 0;
+			char *colon = strrchr(line, ':');
+			port = colon ? (unsigned)atoi(colon + 1) : 0;
+		}
+		if (f)
+			fclose(f);
+		if (!port)
+			usleep(10000);
+	}
+	int fds[500];
+	int nfds = 0;
+	for (int i = 0; port && i < 500; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		fds[nfds++] = fd;
+	}
+	sleep(1); /* every child forked */
+	for (int pss = 1; pss >= 0 && port && !stop; pss--) {
+		struct el_monitor m;
+		if (el_monitor_init(&m, pid) < 0)
+			break;
+		m.pss = pss;
+		struct el_proc_sample s;
+		double wall = seconds * 2, cpu0, cpu1;
+		struct timespec ts;
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+		cpu0 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+		int samples = (int)(wall / 0.5);
+		for (int i = 0; i < samples && !stop; i++) {
+			el_monitor_sample(&m, &s);
+			tree_procs = s.procs;
+			usleep(500000);
+		}
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+		cpu1 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+		cost[pss] = 100.0 * (cpu1 - cpu0) / (samples * 0.5);
+		fprintf(stderr, "monitor %s PSS: %.3f%% of one CPU over %d samples of %ld processes\n",
+			pss ? "with" : "without", cost[pss], samples, tree_procs);
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	kill(-pid, SIGKILL);
+
+	qsort(load1, ROUNDS, sizeof(double), cmp_double);
+	qsort(loadn, ROUNDS, sizeof(double), cmp_double);
+	qsort(mini, ROUNDS, sizeof(double), cmp_double);
+	double m1 = load1[ROUNDS / 2], mn = loadn[ROUNDS / 2], mm = mini[ROUNDS / 2];
+	snprintf(path, sizeof(path), "%s/tools.md", cfg->dir);
+	md = fopen(path, "w");
+	char machine[512];
+	bench_machine(machine, sizeof(machine));
+	FILE *outs[2] = {stdout, md};
+	for (int o = 0; o < 2; o++) {
+		FILE *f = outs[o];
+		if (!f)
+			continue;
+		fprintf(f, "# echolab tools benchmark\n\nMachine: %s.\n\nCommand: `%s`\n\n", machine, cfg->command);
+		fprintf(f, "## echolab-load against a minimal closed-loop client\n\n"
+			   "100 connections, 64-byte messages, one in flight each, epoll server, %d alternating "
+			   "rounds of %.1f s; medians.\n\n",
+			ROUNDS, seconds);
+		fprintf(f, "| client | msgs/s (median) | ratio to minimal |\n|---|---|---|\n");
+		fprintf(f, "| minimal (1 epoll loop, no checks, no timing) | %.0f | 1.000 |\n", mm);
+		fprintf(f, "| echolab-load --threads 1 | %.0f | %.3f |\n", m1, mm > 0 ? m1 / mm : 0);
+		fprintf(f, "| echolab-load (default threads) | %.0f | %.3f |\n\n", mn, mm > 0 ? mn / mm : 0);
+		fprintf(f, "Target: echolab-load at least 0.95 of the minimal client: %s.\n\n",
+			mm > 0 && (m1 >= 0.95 * mm || mn >= 0.95 * mm) ? "met" : "NOT met");
+		fprintf(f, "## The monitor's own CPU\n\nA fork server holding %d connections (%ld processes), "
+			   "sampled every 0.5 s for %.0f s.\n\n| sampling | CPU, %% of one CPU |\n|---|---|\n"
+			   "| with PSS (smaps_rollup) | %.3f |\n| without PSS (--no-pss) | %.3f |\n\n"
+			   "Target: under 1%%: %s.\n",
+			nfds, tree_procs, seconds * 2, cost[1], cost[0], cost[1] >= 0 && cost[1] < 1.0 ? "met" : "NOT met");
+	}
+	if (md)
+		fclose(md);
+	return stop ? 130 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct bench_cfg cfg = {
+		.repeats = 1,
+		.duration_s = 10,
+		.warmup_s = 2,
+		.interval_s = 0.5,
+		.msg_size = 64,
+		.stop = &stop,
+	};
+	const char *models = NULL, *clients = NULL, *out = "results", *sweep_model = NULL;
+	bool quick = false, sweep = false, tools = false, duration_set = false;
+	double target = 0, start_rate = 2000;
+	static const struct option opts[] = {
+		{"models", required_argument, NULL, 'm'}, {"clients", required_argument, NULL, 'c'},
+		{"duration", required_argument, NULL, 'd'}, {"warmup", required_argument, NULL, 'w'},
+		{"repeats", required_argument, NULL, 'r'}, {"interval", required_argument, NULL, 'i'},
+		{"size", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
+		{"spawn", no_argument, NULL, 'S'}, {"out", required_argument, NULL, 'o'},
+		{"server", required_argument, NULL, 'x'}, {"quick", no_argument, NULL, 'q'},
+		{"sweep", no_argument, NULL, 'W'}, {"model", required_argument, NULL, 'M'},
+		{"p99-target", required_argument, NULL, 'p'}, {"start-rate", required_argument, NULL, 'R'},
+		{"tools", no_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'}, {0},
+	};
+	int len = 0;
+	for (int i = 0; i < argc && len < (int)sizeof(cfg.command) - 2; i++)
+		len += snprintf(cfg.command + len, sizeof(cfg.command) - (size_t)len, "%s%s", i ? " " : "", argv[i]);
+	opterr = 0;
+	int ch;
+	double v;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'm': models = optarg; break;
+		case 'c': clients = optarg; break;
+		case 'd':
+			if (!parse_num(optarg, 0.1, 3600, &cfg.duration_s))
+				return usage_error("bad --duration '%s'", optarg);
+			duration_set = true;
+			break;
+		case 'w':
+			if (!parse_num(optarg, 0, 600, &cfg.warmup_s))
+				return usage_error("bad --warmup '%s'", optarg);
+			break;
+		case 'r':
+			if (!parse_num(optarg, 1, BENCH_MAX_REPEATS, &v) || v != floor(v))
+				return usage_error("bad --repeats '%s' (1 to %d)", optarg, BENCH_MAX_REPEATS);
+			cfg.repeats = (int)v;
+			break;
+		case 'i':
+			if (!parse_num(optarg, 0.05, 60, &cfg.interval_s))
+				return usage_error("bad --interval '%s'", optarg);
+			break;
+		case 's':
+			if (!parse_num(optarg, 1, 65536, &v) || v != floor(v))
+				return usage_error("bad --size '%s' (1 to 65536)", optarg);
+			cfg.msg_size = (size_t)v;
+			break;
+		case 't':
+			if (!parse_num(optarg, 1, 256, &v) || v != floor(v))
+				return usage_error("bad --threads '%s'", optarg);
+			cfg.threads = (int)v;
+			break;
+		case 'S': cfg.spawn = true; break;
+		case 'o': out = optarg; break;
+		case 'x': cfg.server = optarg; break;
+		case 'q': quick = true; break;
+		case 'W': sweep = true; break;
+		case 'M': sweep_model = optarg; break;
+		case 'p':
+			if (!parse_num(optarg, 1, 1e9, &target))
+				return usage_error("bad --p99-target '%s' (microseconds)", optarg);
+			break;
+		case 'R':
+			if (!parse_num(optarg, 1, 1e9, &start_rate))
+				return usage_error("bad --start-rate '%s'", optarg);
+			break;
+		case 'T': tools = true; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (sweep + tools + quick > 1)
+		return usage_error("%s", "--sweep, --tools and --quick exclude each other");
+	if (sweep && (!sweep_model || target <= 0))
+		return usage_error("%s", "--sweep needs --model M and --p99-target US");
+	if (!sweep && sweep_model)
+		return usage_error("%s", "--model is for --sweep; the experiment takes --models");
+
+	char self[PATH_MAX], server[PATH_MAX + 32], minimal[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = 0;
+	char *slash = strrchr(self, '/');
+	if (slash)
+		*slash = 0;
+	snprintf(server, sizeof(server), "%s/echolab-server", self);
+	snprintf(minimal, sizeof(minimal), "%s/bench-minimal-client", self);
+	if (!cfg.server)
+		cfg.server = server;
+	if (access(cfg.server, X_OK) < 0) {
+		fprintf(stderr, "echolab-bench: no echolab-server at %s (--server PATH)\n", cfg.server);
+		return 1;
+	}
+	struct bench_cfg known = cfg;
+	if (bench_list_models(&known) <= 0) {
+		fprintf(stderr, "echolab-bench: %s --list-models failed\n", cfg.server);
+		return 1;
+	}
+	if (quick) {
+		snprintf(cfg.models[0], sizeof(cfg.models[0]), "fork");
+		snprintf(cfg.models[1], sizeof(cfg.models[1]), "thread");
+		cfg.nmodels = 2;
+		cfg.counts[0] = 10;
+		cfg.counts[1] = 30;
+		cfg.ncounts = 2;
+		if (!duration_set)
+			cfg.duration_s = 1;
+		cfg.warmup_s = 0.5;
+	}
+	if (models) {
+		if (split_models(models, &cfg) <= 0)
+			return usage_error("bad --models '%s'", models);
+		for (int i = 0; i < cfg.nmodels; i++)
+			if (!is_model(&known, cfg.models[i]))
+				return usage_error("unknown model '%s'", cfg.models[i]);
+	} else if (!quick) {
+		memcpy(cfg.models, known.models, sizeof(cfg.models));
+		cfg.nmodels = known.nmodels;
+	}
+	if (sweep && !is_model(&known, sweep_model))
+		return usage_error("unknown model '%s'", sweep_model);
+	if (clients) {
+		cfg.ncounts = split_counts(clients, cfg.counts, BENCH_MAX_COUNTS);
+		if (cfg.ncounts <= 0)
+			return usage_error("bad --clients '%s' (1 to 20000 each)", clients);
+	} else if (!quick) {
+		long d[] = {30, 100, 300, 500};
+		memcpy(cfg.counts, d, sizeof(d));
+		cfg.ncounts = 4;
+		if (sweep) {
+			cfg.counts[0] = 100;
+			cfg.ncounts = 1;
+		}
+	}
+	if (sweep && !duration_set)
+		cfg.duration_s = 3;
+	if (sweep && cfg.warmup_s == 2)
+		cfg.warmup_s = 1;
+	if (tools && !duration_set)
+		cfg.duration_s = 5;
+
+	/* Room for the clients' sockets, here and in the server. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (make_dirs(&cfg, out) < 0)
+		return 1;
+	if (sweep)
+		return run_sweep(&cfg, sweep_model, cfg.counts[0], target, start_rate);
+	if (tools)
+		return run_tools(&cfg, minimal);
+	return run_experiment(&cfg);
+}

@@ -1,0 +1,630 @@
+/* The experiment's outputs: summary.csv, report.md, report.html and the
+ * gnuplot plots (SVG inlined in the HTML, PNG beside it). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "procstat.h"
+
+/* One model at one client count, its repeats merged. */
+struct agg {
+	const char *model;
+	long clients;
+	int repeats, ran;
+	struct el_hist hist;                  /* every RTT of every repeat */
+	struct el_stats rate;                 /* msgs/s of each repeat */
+	struct el_stats p99;                  /* p99 of each repeat */
+	struct el_stats cpu, pss, rss;        /* every monitor sample */
+	long procs, threads;
+	uint64_t errors, messages;
+	double parts[3];
+	int nparts;
+	const struct bench_cell *first;       /* the first repeat that ran */
+	char failure[256];
+};
+
+void bench_machine(char *buf, size_t len)
+{
+	struct utsname u;
+	uname(&u);
+	char text[4096];
+	struct el_proc_meminfo m = {0};
+	if (el_proc_read("/proc/meminfo", text, sizeof(text)) > 0)
+		el_proc_parse_meminfo(text, &m);
+	char model[128] = "";
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[256];
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "model name", 10) == 0) {
+			const char *v = strchr(line, ':');
+			if (v) {
+				snprintf(model, sizeof(model), "%s", v + 2);
+				model[strcspn(model, "\n")] = 0;
+			}
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	snprintf(buf, len, "%ld CPUs%s%s%s, %s %s, %.1f GiB of memory",
+		 sysconf(_SC_NPROCESSORS_ONLN), model[0] ? " (" : "", model, model[0] ? ")" : "",
+		 u.sysname, u.release, (double)m.total_kib / (1024.0 * 1024.0));
+}
+
+static double rate_of(const struct el_load_result *r)
+{
+	return r->window_s > 0 ? (double)r->messages / r->window_s : 0;
+}
+
+static int aggregate(const struct bench_cfg *cfg, const struct bench_cell *cells, int ncells,
+		     struct agg *out)
+{
+	int n = 0;
+	for (int m = 0; m < cfg->nmodels; m++) {
+		for (int k = 0; k < cfg->ncounts; k++) {
+			struct agg *a = &out[n];
+			memset(a, 0, sizeof(*a));
+			a->model = cfg->models[m];
+			a->clients = cfg->counts[k];
+			el_hist_init(&a->hist);
+			el_stats_init(&a->rate);
+			el_stats_init(&a->p99);
+			el_stats_init(&a->cpu);
+			el_stats_init(&a->pss);
+			el_stats_init(&a->rss);
+			for (int i = 0; i < ncells; i++) {
+				const struct bench_cell *c = &cells[i];
+				if (strcmp(c->model, a->model) != 0 || c->clients != a->clients)
+					continue;
+				a->repeats++;
+				if (!c->ran) {
+					snprintf(a->failure, sizeof(a->failure), "%s", c->failure);
+					continue;
+				}
+				a->ran++;
+				if (!a->first)
+					a->first = c;
+				el_hist_merge(&a->hist, &c->load.hist);
+				el_stats_add(&a->rate, rate_of(&c->load));
+				if (c->load.hist.total)
+					el_stats_add(&a->p99, el_hist_percentile(&c->load.hist, 99));
+				el_stats_merge(&a->cpu, &c->cpu);
+				el_stats_merge(&a->pss, &c->pss_mib);
+				el_stats_merge(&a->rss, &c->rss_mib);
+				if (c->max_procs > a->procs)
+					a->procs = c->max_procs;
+				if (c->max_threads > a->threads)
+					a->threads = c->max_threads;
+				a->errors += c->load.errors_total;
+				a->messages += c->load.messages;
+				if (c->logged >= 3 * BENCH_PARTS) {
+					for (int p = 0; p < 3; p++)
+						a->parts[p] += c->parts[p];
+					a->nparts++;
+				}
+			}
+			for (int p = 0; p < 3 && a->nparts; p++)
+				a->parts[p] /= a->nparts;
+			if (a->repeats)
+				n++;
+		}
+	}
+	return n;
+}
+
+static FILE *open_in(const struct bench_cfg *cfg, const char *name)
+{
+	char path[700];
+	snprintf(path, sizeof(path), "%s/%s", cfg->dir, name);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		fprintf(stderr, "echolab-bench: cannot write %s: %s\n", path, strerror(errno));
+	return f;
+}
+
+static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n)
+{
+	FILE *f = open_in(cfg, "summary.csv");
+	if (!f)
+		return -1;
+	fprintf(f, "model,clients,repeats,msgs_per_s,msgs_per_s_min,msgs_per_s_max,"
+		   "rtt_mean_us,rtt_stddev_us,rtt_variance_us2,rtt_p50_us,rtt_p99_us,rtt_p99_9_us,"
+		   "rtt_max_us,rtt_p99_min_us,rtt_p99_max_us,cpu_mean_pct,cpu_stddev_pct,"
+		   "cpu_variance_pct2,pss_mean_mib,pss_stddev_mib,pss_variance_mib2,rss_mean_mib,"
+		   "procs_max,threads_max,messages,errors,rtt_first20_us,rtt_middle20_us,"
+		   "rtt_last20_us\n");
+	for (int i = 0; i < n; i++) {
+		const struct el_stats *st = &a[i].hist.stats;
+		bool has = st->n > 0;
+		fprintf(f, "%s,%ld,%d,%.1f,%.1f,%.1f,", a[i].model, a[i].clients, a[i].ran,
+			a[i].rate.mean, a[i].rate.n ? a[i].rate.min : 0, a[i].rate.n ? a[i].rate.max : 0);
+		fprintf(f, "%.1f,%.1f,%.1f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,", st->mean, el_stats_stddev(st),
+			el_stats_variance(st), has ? el_hist_percentile(&a[i].hist, 50) : 0,
+			has ? el_hist_percentile(&a[i].hist, 99) : 0,
+			has ? el_hist_percentile(&a[i].hist, 99.9) : 0, has ? st->max : 0,
+			a[i].p99.n ? a[i].p99.min : 0, a[i].p99.n ? a[i].p99.max : 0);
+		fprintf(f, "%.2f,%.2f,%.2f,%.2f,%.3f,%.4f,%.2f,%ld,%ld,%llu,%llu,", a[i].cpu.mean,
+			el_stats_stddev(&a[i].cpu), el_stats_variance(&a[i].cpu), a[i].pss.mean,
+			el_stats_stddev(&a[i].pss), el_stats_variance(&a[i].pss), a[i].rss.mean,
+			a[i].procs, a[i].threads, (unsigned long long)a[i].messages,
+			(unsigned long long)a[i].errors);
+		if (a[i].nparts)
+			fprintf(f, "%.1f,%.1f,%.1f\n", a[i].parts[0], a[i].parts[1], a[i].parts[2]);
+		else
+			fprintf(f, ",,\n");
+	}
+	return fclose(f);
+}
+
+/* The plots' data: one gnuplot index per model, a row per client count. */
+static int write_plot_data(const struct bench_cfg *cfg, const struct agg *a, int n)
+{
+	FILE *f = open_in(cfg, "plots.dat");
+	if (!f)
+		return -1;
+	for (int m = 0; m < cfg->nmodels; m++) {
+		fprintf(f, "# %s: clients rtt_mean rtt_sd p99 cpu cpu_sd pss pss_sd msgs_per_s\n",
+			cfg->models[m]);
+		for (int i = 0; i < n; i++) {
+			if (strcmp(a[i].model, cfg->models[m]) != 0 || !a[i].ran)
+				continue;
+			const struct el_stats *st = &a[i].hist.stats;
+			fprintf(f, "%ld %.1f %.1f %.0f %.2f %.2f %.3f %.3f %.1f\n", a[i].clients, st->mean,
+				el_stats_stddev(st), st->n ? el_hist_percentile(&a[i].hist, 99) : 0,
+				a[i].cpu.mean, el_stats_stddev(&a[i].cpu), a[i].pss.mean,
+				el_stats_stddev(&a[i].pss), a[i].rate.mean);
+		}
+		fprintf(f, "\n\n");
+	}
+	return fclose(f);
+}
+
+/* The logged connection's RTTs of one cell for the timeline plot, at most
+ * about 4000 points, and its first, middle and last parts apart. */
+static int write_timeline(const struct bench_cfg *cfg, const struct bench_cell *c, const char *name)
+{
+	char path[800];
+	snprintf(path, sizeof(path), "%s/%s/rtt.csv", cfg->dir, c->cell_dir);
+	FILE *in = fopen(path, "r");
+	if (!in)
+		return -1;
+	FILE *out = open_in(cfg, name);
+	if (!out) {
+		fclose(in);
+		return -1;
+	}
+	long n = c->logged, step = n > 4000 ? n / 4000 : 1, i = 0;
+	long mid = n / 2 - BENCH_PARTS / 2;
+	char line[128];
+	struct {
+		double t, r;
+	} parts[3][BENCH_PARTS];
+	fprintf(out, "# t_s rtt_us (every %ld row)\n", step);
+	while (fgets(line, sizeof(line), in)) {
+		long conn, seq, t, r;
+		if (sscanf(line, "%ld,%ld,%ld,%ld", &conn, &seq, &t, &r) != 4)
+			continue;
+		if (i % step == 0)
+			fprintf(out, "%.6f %ld\n", (double)t / 1e6, r);
+		int p = i < BENCH_PARTS ? 0 : i >= mid && i < mid + BENCH_PARTS ? 1 : i >= n - BENCH_PARTS ? 2 : -1;
+		if (p >= 0) {
+			long j = p == 0 ? i : p == 1 ? i - mid : i - (n - BENCH_PARTS);
+			parts[p][j].t = (double)t / 1e6;
+			parts[p][j].r = (double)r;
+		}
+		i++;
+	}
+	fclose(in);
+	for (int p = 0; p < 3; p++) {
+		fprintf(out, "\n\n# part %d\n", p);
+		for (int j = 0; j < BENCH_PARTS && n >= 3 * BENCH_PARTS; j++)
+			fprintf(out, "%.6f %.0f\n", parts[p][j].t, parts[p][j].r);
+	}
+	return fclose(out);
+}
+
+bool bench_gnuplot(const char *dir, const char *script)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid == 0) {
+		if (chdir(dir) < 0)
+			_exit(126);
+		execlp("gnuplot", "gnuplot", script, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		fprintf(stderr, "echolab-bench: gnuplot is not installed: no plots (apt-get install gnuplot-nox)\n");
+	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fprintf(stderr, "echolab-bench: gnuplot failed on %s/%s\n", dir, script);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Each plot twice: SVG for the HTML, PNG beside it. */
+static void plot_both(FILE *f, const char *name, const char *body)
+{
+	fprintf(f, "set terminal svg size 820,480 dynamic font 'sans,11' background '#ffffff'\n"
+		   "set output '%s.svg'\n%s\n",
+		name, body);
+	fprintf(f, "set terminal pngcairo size 820,480 font 'sans,10'\nset output '%s.png'\n%s\n", name,
+		body);
+	fprintf(f, "unset output\n");
+}
+
+static const char *const plots[][3] = {
+	/* name, title, what to plot (columns of plots.dat) */
+	{"rtt_mean", "RTT mean, error bars one standard deviation (us)", "1:2:3 with yerrorlines"},
+	{"rtt_p99", "RTT p99 (us)", "1:4 with linespoints"},
+	{"cpu", "server CPU, % of one CPU (mean of 0.5 s samples, error bars one sd)",
+	 "1:5:6 with yerrorlines"},
+	{"memory", "server memory: PSS of the process tree, MiB (error bars one sd)",
+	 "1:7:8 with yerrorlines"},
+	{"msgs", "messages per second", "1:9 with linespoints"},
+};
+
+static int write_plots(const struct bench_cfg *cfg, const struct agg *a, int n, long timeline_clients)
+{
+	FILE *f = open_in(cfg, "plots.gp");
+	if (!f)
+		return -1;
+	fprintf(f, "# gnuplot script of this report: gnuplot plots.gp (in this directory)\n");
+	fprintf(f, "models = \"");
+	for (int m = 0; m < cfg->nmodels; m++)
+		fprintf(f, "%s%s", m ? " " : "", cfg->models[m]);
+	fprintf(f, "\"\nset key outside right top\nset grid\nset xlabel 'concurrent clients'\n");
+	fprintf(f, "set xtics (");
+	for (int k = 0; k < cfg->ncounts; k++)
+		fprintf(f, "%s%ld", k ? ", " : "", cfg->counts[k]);
+	fprintf(f, ")\nset offsets graph 0.03, graph 0.03, graph 0.05, 0\n");
+	for (size_t p = 0; p < sizeof(plots) / sizeof(plots[0]); p++) {
+		char body[512];
+		snprintf(body, sizeof(body),
+			 "set title '%s'\nset yrange [0:*]\n"
+			 "plot for [i=1:words(models)] 'plots.dat' index (i-1) using %s pointtype 7 "
+			 "pointsize 0.8 title word(models, i)",
+			 plots[p][1], plots[p][2]);
+		plot_both(f, plots[p][0], body);
+	}
+	/* The RTT over one run per model, at the largest client count. */
+	fprintf(f, "unset xtics\nset xtics\nset xlabel 'time since the start of the run (s)'\n"
+		   "set logscale y\nset yrange [*:*]\nset offsets 0, 0, 0, 0\n");
+	for (int i = 0; i < n; i++) {
+		if (a[i].clients != timeline_clients || !a[i].first || a[i].first->logged < 3 * BENCH_PARTS)
+			continue;
+		char dat[96], name[96], body[1024];
+		snprintf(dat, sizeof(dat), "timeline-%s.dat", a[i].model);
+		snprintf(name, sizeof(name), "timeline-%s", a[i].model);
+		if (write_timeline(cfg, a[i].first, dat) < 0)
+			continue;
+		snprintf(body, sizeof(body),
+			 "set title 'RTT of the logged connection, %s, %ld clients (us, log scale)'\n"
+			 "plot '%s' index 0 using 1:2 with points pointtype 7 pointsize 0.25 lc rgb '#9aa5b1' "
+			 "title 'every RTT', "
+			 "'' index 1 using 1:2 with points pointtype 7 pointsize 0.7 lc rgb '#1f77b4' title 'first %d', "
+			 "'' index 2 using 1:2 with points pointtype 7 pointsize 0.7 lc rgb '#2ca02c' title 'middle %d', "
+			 "'' index 3 using 1:2 with points pointtype 7 pointsize 0.7 lc rgb '#d62728' title 'last %d'",
+			 a[i].model, a[i].clients, dat, BENCH_PARTS, BENCH_PARTS, BENCH_PARTS);
+		plot_both(f, name, body);
+	}
+	fclose(f);
+	return bench_gnuplot(cfg->dir, "plots.gp") ? 0 : -1;
+}
+
+/* Verdicts: per client count, the model with the lowest p99, the highest
+ * msgs/s and the least memory, among those that ran without errors. */
+static void verdicts(FILE *f, bool html, const struct bench_cfg *cfg, const struct agg *a, int n)
+{
+	for (int k = 0; k < cfg->ncounts; k++) {
+		const struct agg *p99 = NULL, *rate = NULL, *mem = NULL;
+		int clean = 0;
+		for (int i = 0; i < n; i++) {
+			if (a[i].clients != cfg->counts[k] || !a[i].ran || a[i].errors || !a[i].hist.total)
+				continue;
+			clean++;
+			if (!p99 || el_hist_percentile(&a[i].hist, 99) < el_hist_percentile(&p99->hist, 99))
+				p99 = &a[i];
+			if (!rate || a[i].rate.mean > rate->rate.mean)
+				rate = &a[i];
+			if (a[i].pss.n && (!mem || a[i].pss.mean < mem->pss.mean))
+				mem = &a[i];
+		}
+		const char *li = html ? "<li>" : "- ", *b = html ? "<b>" : "**", *eb = html ? "</b>" : "**";
+		if (!clean) {
+			fprintf(f, "%s%ld clients: no model ran without errors.%s\n", li, cfg->counts[k],
+				html ? "</li>" : "");
+			continue;
+		}
+		fprintf(f, "%s%ld clients: lowest p99 %s%s%s (%.0f us); highest msgs/s %s%s%s (%.0f)", li,
+			cfg->counts[k], b, p99->model, eb, el_hist_percentile(&p99->hist, 99), b, rate->model,
+			eb, rate->rate.mean);
+		if (mem)
+			fprintf(f, "; least memory %s%s%s (%.1f MiB PSS)", b, mem->model, eb, mem->pss.mean);
+		int bad = 0;
+		for (int i = 0; i < n; i++)
+			bad += a[i].clients == cfg->counts[k] && (!a[i].ran || a[i].errors);
+		if (bad)
+			fprintf(f, "; %d model%s with errors left out", bad, bad == 1 ? "" : "s");
+		fprintf(f, ".%s\n", html ? "</li>" : "");
+	}
+}
+
+/* A Markdown or HTML table row from cells separated by '|'. */
+static void row(FILE *f, bool html, bool head, const char *cells)
+{
+	if (!html) {
+		fprintf(f, "| %s |\n", cells);
+		if (head) {
+			fprintf(f, "|");
+			for (const char *p = cells; *p; p++)
+				if (*p == '|')
+					fprintf(f, "---|");
+			fprintf(f, "---|\n");
+		}
+		return;
+	}
+	fprintf(f, "<tr>");
+	const char *tag = head ? "th" : "td";
+	const char *p = cells;
+	while (1) {
+		const char *e = strchr(p, '|');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		while (len && p[len - 1] == ' ')
+			len--;
+		while (*p == ' ' && len) {
+			p++;
+			len--;
+		}
+		fprintf(f, "<%s>%.*s</%s>", tag, (int)len, p, tag);
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	fprintf(f, "</tr>\n");
+}
+
+static void tables(FILE *f, bool html, const struct bench_cfg *cfg, const struct agg *a, int n)
+{
+	char buf[1024];
+	for (int k = 0; k < cfg->ncounts; k++) {
+		fprintf(f, html ? "<h3>%ld clients</h3>\n<table>\n" : "\n### %ld clients\n\n", cfg->counts[k]);
+		row(f, html, true,
+		    "model | msgs/s | RTT mean ± sd (us) | RTT variance (us²) | p50 | p99 | p99.9 | max | "
+		    "CPU % ± sd | PSS MiB ± sd | procs | threads | errors");
+		for (int i = 0; i < n; i++) {
+			if (a[i].clients != cfg->counts[k])
+				continue;
+			if (!a[i].ran) {
+				snprintf(buf, sizeof(buf), "%s | did not run: %s | | | | | | | | | | |", a[i].model,
+					 a[i].failure);
+				row(f, html, false, buf);
+				continue;
+			}
+			const struct el_stats *st = &a[i].hist.stats;
+			bool has = st->n > 0;
+			char rate[64];
+			if (a[i].ran > 1)
+				snprintf(rate, sizeof(rate), "%.0f (%.0f–%.0f)", a[i].rate.mean, a[i].rate.min,
+					 a[i].rate.max);
+			else
+				snprintf(rate, sizeof(rate), "%.0f", a[i].rate.mean);
+			snprintf(buf, sizeof(buf),
+				 "%s | %s | %.0f ± %.0f | %.4g | %.0f | %.0f | %.0f | %.0f | %.1f ± %.1f | %.1f ± %.2f | "
+				 "%ld | %ld | %llu",
+				 a[i].model, rate, st->mean, el_stats_stddev(st), el_stats_variance(st),
+				 has ? el_hist_percentile(&a[i].hist, 50) : 0,
+				 has ? el_hist_percentile(&a[i].hist, 99) : 0,
+				 has ? el_hist_percentile(&a[i].hist, 99.9) : 0, has ? st->max : 0, a[i].cpu.mean,
+				 el_stats_stddev(&a[i].cpu), a[i].pss.mean, el_stats_stddev(&a[i].pss), a[i].procs,
+				 a[i].threads, (unsigned long long)a[i].errors);
+			row(f, html, false, buf);
+		}
+		if (html)
+			fprintf(f, "</table>\n");
+	}
+
+	fprintf(f, html ? "<h2>RTT at the start, middle and end of a run</h2>\n<p>"
+			: "\n## RTT at the start, middle and end of a run\n\n");
+	fprintf(f, "Mean RTT (us) of the first, middle and last %d messages of the logged connection "
+		   "(connection 0; warm-up included, as the seed experiment logged its first client from "
+		   "its start)%s.%s\n",
+		BENCH_PARTS, cfg->repeats > 1 ? ", averaged over the repeats" : "", html ? "</p><table>" : "\n");
+	char head[512] = "model";
+	for (int k = 0; k < cfg->ncounts; k++) {
+		size_t l = strlen(head);
+		snprintf(head + l, sizeof(head) - l, " | %ld: first / middle / last", cfg->counts[k]);
+	}
+	row(f, html, true, head);
+	for (int m = 0; m < cfg->nmodels; m++) {
+		size_t l = (size_t)snprintf(buf, sizeof(buf), "%s", cfg->models[m]);
+		for (int k = 0; k < cfg->ncounts; k++) {
+			const struct agg *x = NULL;
+			for (int i = 0; i < n; i++)
+				if (a[i].clients == cfg->counts[k] && strcmp(a[i].model, cfg->models[m]) == 0)
+					x = &a[i];
+			if (x && x->nparts)
+				l += (size_t)snprintf(buf + l, sizeof(buf) - l, " | %.0f / %.0f / %.0f", x->parts[0],
+						      x->parts[1], x->parts[2]);
+			else
+				l += (size_t)snprintf(buf + l, sizeof(buf) - l, " | too few RTTs");
+			if (l >= sizeof(buf))
+				break;
+		}
+		row(f, html, false, buf);
+	}
+	if (html)
+		fprintf(f, "</table>\n");
+}
+
+static void inline_svg(FILE *f, const struct bench_cfg *cfg, const char *name)
+{
+	char path[700];
+	snprintf(path, sizeof(path), "%s/%s.svg", cfg->dir, name);
+	FILE *in = fopen(path, "r");
+	if (!in)
+		return;
+	char buf[8192];
+	size_t n;
+	bool skipping = true; /* drop the XML prolog and DOCTYPE */
+	fprintf(f, "<figure>\n");
+	while ((n = fread(buf, 1, sizeof(buf) - 1, in)) > 0) {
+		buf[n] = 0;
+		const char *p = buf;
+		if (skipping) {
+			const char *svg = strstr(buf, "<svg");
+			if (!svg)
+				continue;
+			p = svg;
+			skipping = false;
+		}
+		fputs(p, f);
+	}
+	fclose(in);
+	fprintf(f, "<figcaption><a href=\"%s.png\">%s.png</a></figcaption></figure>\n", name, name);
+}
+
+int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncells)
+{
+	struct agg *a = calloc((size_t)cfg->nmodels * (size_t)cfg->ncounts, sizeof(*a));
+	if (!a)
+		return -1;
+	int n = aggregate(cfg, cells, ncells, a);
+	int rc = write_summary(cfg, a, n) == 0 && write_plot_data(cfg, a, n) == 0 ? 0 : -1;
+	long largest = 0;
+	for (int k = 0; k < cfg->ncounts; k++)
+		if (cfg->counts[k] > largest)
+			largest = cfg->counts[k];
+	bool plotted = write_plots(cfg, a, n, largest) == 0;
+
+	char machine[512];
+	bench_machine(machine, sizeof(machine));
+	time_t now = time(NULL);
+	char when[64];
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
+	for (int html = 0; html < 2; html++) {
+		FILE *f = open_in(cfg, html ? "report.html" : "report.md");
+		if (!f) {
+			rc = -1;
+			continue;
+		}
+		if (html)
+			fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>echolab "
+				   "benchmark</title>\n<style>body{font-family:sans-serif;max-width:72em;margin:2em "
+				   "auto;padding:0 1em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px "
+				   "solid #ccc;padding:.2em .5em;text-align:right}td:first-child,th:first-child{"
+				   "text-align:left}code{background:#f4f4f4}figure{margin:1em 0}svg{max-width:100%%;"
+				   "height:auto}</style></head><body>\n");
+		fprintf(f, html ? "<h1>echolab benchmark: server models under the seed experiment's load</h1>\n"
+				: "# echolab benchmark: server models under the seed experiment's load\n\n");
+		fprintf(f, html ? "<p>Machine: %s. Finished %s.</p>\n<p>Command: <code>%s</code></p>\n"
+				: "Machine: %s. Finished %s.\n\nCommand: `%s`\n\n",
+			machine, when, cfg->command);
+		fprintf(f, "%sEach cell: the server (--quiet), its process tree sampled every "
+			   "%.1f s, then %ld-byte messages in a closed loop (one in flight per connection, the "
+			   "seed experiment's design) for %.1f s after %.1f s of warm-up, over %s; %d repeat%s. "
+			   "Load generator and server share this machine's CPUs.%s\n",
+			html ? "<p>" : "", cfg->interval_s, (long)cfg->msg_size, cfg->duration_s, cfg->warmup_s,
+			cfg->spawn ? "one process per client" : "the load generator's epoll loops", cfg->repeats,
+			cfg->repeats == 1 ? "" : "s", html ? "</p>" : "\n");
+		fprintf(f, html ? "<h2>Verdicts</h2>\n<ul>\n" : "## Verdicts\n\n");
+		verdicts(f, html, cfg, a, n);
+		fprintf(f, html ? "</ul>\n<h2>Results</h2>\n" : "\n## Results\n");
+		tables(f, html, cfg, a, n);
+		fprintf(f, html ? "<h2>Plots</h2>\n" : "\n## Plots\n\n");
+		if (!plotted)
+			fprintf(f, "%sNo plots: gnuplot is missing or failed (the data is in plots.dat and "
+				   "plots.gp).%s\n",
+				html ? "<p>" : "", html ? "</p>" : "");
+		for (size_t p = 0; plotted && p < sizeof(plots) / sizeof(plots[0]); p++) {
+			if (html)
+				inline_svg(f, cfg, plots[p][0]);
+			else
+				fprintf(f, "![%s](%s.png)\n\n", plots[p][1], plots[p][0]);
+		}
+		for (int i = 0; plotted && i < n; i++) {
+			if (a[i].clients != largest || !a[i].first || a[i].first->logged < 3 * BENCH_PARTS)
+				continue;
+			char name[96];
+			snprintf(name, sizeof(name), "timeline-%s", a[i].model);
+			if (html)
+				inline_svg(f, cfg, name);
+			else
+				fprintf(f, "![RTT timeline, %s, %ld clients](%s.png)\n\n", a[i].model, largest, name);
+		}
+		fprintf(f, html ? "<h2>Files</h2>\n<p>" : "## Files\n\n");
+		fprintf(f, "summary.csv (one row per model and client count), plots.dat and plots.gp (the "
+			   "plots' data and script), and per cell in cells/MODEL-CLIENTS: rtt.csv (every RTT of "
+			   "connection 0: conn,seq,t_send_us,rtt_us), rtt.hgrm (HdrHistogram percentile "
+			   "distribution, ms), load.json, monitor.csv (echolab-monitor's columns), server.log, "
+			   "server.err.%s\n",
+			html ? "</p>\n</body></html>" : "");
+		if (fclose(f) != 0)
+			rc = -1;
+	}
+	free(a);
+	return rc;
+}
+
+int bench_sweep_report(const struct bench_cfg *cfg, const char *model, long clients,
+		       double target_us, const struct bench_step *steps, int nsteps, int best)
+{
+	FILE *f = open_in(cfg, "sweep.csv");
+	if (!f)
+		return -1;
+	fprintf(f, "offered_msgs_per_s,achieved_msgs_per_s,p50_us,p99_us,max_us,errors,under_target\n");
+	for (int i = 0; i < nsteps; i++)
+		fprintf(f, "%.1f,%.1f,%.0f,%.0f,%.0f,%llu,%d\n", steps[i].offered, steps[i].achieved,
+			steps[i].p50, steps[i].p99, steps[i].max, (unsigned long long)steps[i].errors,
+			steps[i].ok);
+	fclose(f);
+	f = open_in(cfg, "sweep.gp");
+	if (!f)
+		return -1;
+	char body[1024];
+	snprintf(body, sizeof(body),
+		 "set title 'sweep: %s, %ld connections, open loop; p99 target %.0f us'\n"
+		 "set datafile separator ','\nset key outside right top\nset grid\n"
+		 "set xlabel 'offered messages/s'\nset ylabel 'p99 (us, log scale)'\nset logscale y\n"
+		 "set y2label 'achieved messages/s'\nset y2tics\nset ytics nomirror\n"
+		 "plot 'sweep.csv' every ::1 using 1:4 with linespoints pointtype 7 title 'p99', "
+		 "%.0f with lines dashtype 2 title 'target', "
+		 "'' every ::1 using 1:2 axes x1y2 with linespoints pointtype 5 title 'achieved'",
+		 model, clients, target_us, target_us);
+	plot_both(f, "sweep", body);
+	fclose(f);
+	bool plotted = bench_gnuplot(cfg->dir, "sweep.gp");
+
+	f = open_in(cfg, "report.md");
+	if (!f)
+		return -1;
+	char machine[512];
+	bench_machine(machine, sizeof(machine));
+	fprintf(f, "# echolab sweep: %s under a rising open-loop rate\n\nMachine: %s.\n\nCommand: `%s`\n\n",
+		model, machine, cfg->command);
+	if (best >= 0)
+		fprintf(f, "**Highest rate with p99 under %.0f us: %.0f messages/s offered, %.0f achieved "
+			   "(p99 %.0f us)**, %ld connections, %.1f s per step.\n\n",
+			target_us, steps[best].offered, steps[best].achieved, steps[best].p99, clients,
+			cfg->duration_s);
+	else
+		fprintf(f, "**No rate kept p99 under %.0f us**, not even the lowest step.\n\n", target_us);
+	fprintf(f, "| offered msgs/s | achieved msgs/s | p50 us | p99 us | max us | errors | under target |\n"
+		   "|---|---|---|---|---|---|---|\n");
+	for (int i = 0; i < nsteps; i++)
+		fprintf(f, "| %.0f | %.0f | %.0f | %.0f | %.0f | %llu | %s |\n", steps[i].offered,
+			steps[i].achieved, steps[i].p50, steps[i].p99, steps[i].max,
+			(unsigned long long)steps[i].errors, steps[i].ok ? "yes" : "no");
+	fprintf(f, "\nA step is under target when its p99 (from the intended send times) is under the "
+		   "target, it had no errors, and it achieved at least 95%% of the offered rate.\n\n");
+	if (plotted)
+		fprintf(f, "![sweep](sweep.png)\n");
+	return fclose(f);
+}

@@ -1,0 +1,354 @@
+/* One cell of the experiment: start the server, watch it, load it, stop
+ * it, keep every file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "procstat.h"
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int bench_list_models(struct bench_cfg *cfg)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execl(cfg->server, cfg->server, "--list-models", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	FILE *f = fdopen(p[0], "r");
+	char line[64];
+	cfg->nmodels = 0;
+	while (f && fgets(line, sizeof(line), f) && cfg->nmodels < BENCH_MAX_MODELS) {
+		line[strcspn(line, "\r\n")] = 0;
+		if (line[0])
+			snprintf(cfg->models[cfg->nmodels++], sizeof(cfg->models[0]), "%.31s", line);
+	}
+	if (f)
+		fclose(f);
+	int status;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? cfg->nmodels : -1;
+}
+
+struct server_proc {
+	pid_t pid;
+	unsigned port;
+};
+
+/* Starts the server in its own process group, its log and standard error
+ * in the cell's directory, and waits for the ready line. */
+static int server_start(const struct bench_cfg *cfg, const char *dir, const char *model,
+			long clients, struct server_proc *s, char *why, size_t whylen)
+{
+	char log[800], errf[800], max_conns[32];
+	snprintf(log, sizeof(log), "%s/server.log", dir);
+	snprintf(errf, sizeof(errf), "%s/server.err", dir);
+	/* Every client admitted, and room for all of them in the accept queue
+	 * (prefork's pool is capped at 256 by default). */
+	snprintf(max_conns, sizeof(max_conns), "%ld", clients + 64);
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(why, whylen, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		int o = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (o < 0 || e < 0)
+			_exit(126);
+		dup2(o, 1);
+		dup2(e, 2);
+		int null = open("/dev/null", O_RDONLY);
+		if (null >= 0)
+			dup2(null, 0);
+		execl(cfg->server, cfg->server, "--model", model, "--port", "0", "--quiet", "--backlog",
+		      "4096", "--max-conns", max_conns, (char *)NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	s->pid = pid;
+	s->port = 0;
+	for (int i = 0; i < 500 && !s->port; i++) {
+		FILE *f = fopen(errf, "r");
+		char line[256];
+		while (f && fgets(line, sizeof(line), f)) {
+			/* "listening on 127.0.0.1:41234 model=..." or "[::1]:41234" */
+			if (strncmp(line, "listening on ", 13) != 0)
+				continue;
+			line[strcspn(line + 13, " \n") + 13] = 0;
+			const char *colon = strrchr(line + 13, ':');
+			if (colon)
+				s->port = (unsigned)strtoul(colon + 1, NULL, 10);
+		}
+		if (f)
+			fclose(f);
+		int status;
+		if (!s->port && waitpid(pid, &status, WNOHANG) == pid) {
+			snprintf(why, whylen, "the server exited before its ready line (see %.150s)", errf);
+			s->pid = 0;
+			return -1;
+		}
+		if (!s->port)
+			sleep_ms(10);
+	}
+	if (!s->port) {
+		snprintf(why, whylen, "no ready line from the server in 5 s (see %.150s)", errf);
+		kill(-pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		s->pid = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* SIGTERM, then SIGKILL for the whole group after 5 s. */
+static void server_stop(struct server_proc *s)
+{
+	if (!s->pid)
+		return;
+	kill(s->pid, SIGTERM);
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+			kill(-s->pid, SIGKILL); /* anything it left behind */
+			s->pid = 0;
+			return;
+		}
+		sleep_ms(10);
+	}
+	kill(-s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+	s->pid = 0;
+}
+
+struct watch {
+	struct el_monitor m;
+	FILE *csv;
+	int64_t interval_us;
+	int64_t window_start_us, window_end_us; /* INT64_MAX until known */
+	struct el_stats cpu, pss, rss;
+	long max_procs, max_threads;
+	volatile int stop;
+};
+
+static void *watch_run(void *arg)
+{
+	struct watch *w = arg;
+	struct timespec next;
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	el_monitor_write_header(w->csv);
+	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+		struct el_proc_sample s;
+		if (el_monitor_sample(&w->m, &s) < 0)
+			break;
+		el_monitor_write_row(w->csv, &s);
+		int64_t now = mono_us();
+		if (now >= __atomic_load_n(&w->window_start_us, __ATOMIC_ACQUIRE) &&
+		    now <= __atomic_load_n(&w->window_end_us, __ATOMIC_ACQUIRE) && s.t_s > 0.01) {
+			el_stats_add(&w->cpu, s.cpu_user_pct + s.cpu_sys_pct);
+			el_stats_add(&w->pss, (double)s.pss_kib / 1024.0);
+			el_stats_add(&w->rss, (double)s.rss_kib / 1024.0);
+		}
+		if (s.procs > w->max_procs)
+			w->max_procs = s.procs;
+		if (s.threads > w->max_threads)
+			w->max_threads = s.threads;
+		next.tv_nsec += (long)(w->interval_us % 1000000) * 1000;
+		next.tv_sec += (time_t)(w->interval_us / 1000000) + next.tv_nsec / 1000000000;
+		next.tv_nsec %= 1000000000;
+		/* Short naps, so stopping does not wait a whole interval. */
+		while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+			struct timespec now_ts;
+			clock_gettime(CLOCK_MONOTONIC, &now_ts);
+			int64_t left = ((int64_t)next.tv_sec - now_ts.tv_sec) * 1000000 +
+				       (next.tv_nsec - now_ts.tv_nsec) / 1000;
+			if (left <= 0)
+				break;
+			sleep_ms(left > 50000 ? 50 : (int)((left + 999) / 1000));
+		}
+	}
+	fflush(w->csv);
+	return NULL;
+}
+
+/* The mean RTT of the first, middle and last BENCH_PARTS rows of the
+ * logged connection. */
+static void read_parts(const char *path, struct bench_cell *c)
+{
+	c->logged = 0;
+	c->parts[0] = c->parts[1] = c->parts[2] = 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	size_t cap = 4096, n = 0;
+	double *rtt = malloc(cap * sizeof(*rtt));
+	char line[128];
+	while (rtt && fgets(line, sizeof(line), f)) {
+		long conn, seq, t, r;
+		if (sscanf(line, "%ld,%ld,%ld,%ld", &conn, &seq, &t, &r) != 4)
+			continue;
+		if (n == cap) {
+			double *more = realloc(rtt, 2 * cap * sizeof(*rtt));
+			if (!more)
+				break;
+			rtt = more;
+			cap *= 2;
+		}
+		rtt[n++] = (double)r;
+	}
+	fclose(f);
+	c->logged = (long)n;
+	if (n >= 3 * BENCH_PARTS) {
+		size_t starts[3] = {0, n / 2 - BENCH_PARTS / 2, n - BENCH_PARTS};
+		for (int p = 0; p < 3; p++) {
+			double sum = 0;
+			for (size_t i = 0; i < BENCH_PARTS; i++)
+				sum += rtt[starts[p] + i];
+			c->parts[p] = sum / BENCH_PARTS;
+		}
+	}
+	free(rtt);
+}
+
+void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double open_rate)
+{
+	char dir[700];
+	snprintf(dir, sizeof(dir), "%s/%s", cfg->dir, c->cell_dir);
+	c->ran = false;
+	c->failure[0] = 0;
+	memset(&c->load, 0, sizeof(c->load));
+	el_stats_init(&c->cpu);
+	el_stats_init(&c->pss_mib);
+	el_stats_init(&c->rss_mib);
+	c->max_procs = c->max_threads = 0;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		snprintf(c->failure, sizeof(c->failure), "cannot create %.180s: %s", dir, strerror(errno));
+		return;
+	}
+	struct server_proc srv = {0};
+	if (server_start(cfg, dir, c->model, c->clients, &srv, c->failure, sizeof(c->failure)) < 0)
+		return;
+
+	char path[800];
+	static struct watch w; /* big (two histograms' worth of stats are not) */
+	memset(&w, 0, sizeof(w));
+	w.interval_us = (int64_t)(cfg->interval_s * 1e6);
+	w.window_start_us = w.window_end_us = INT64_MAX;
+	el_stats_init(&w.cpu);
+	el_stats_init(&w.pss);
+	el_stats_init(&w.rss);
+	snprintf(path, sizeof(path), "%s/monitor.csv", dir);
+	w.csv = fopen(path, "w");
+	pthread_t wt;
+	bool watching = w.csv && el_monitor_init(&w.m, srv.pid) == 0 &&
+			pthread_create(&wt, NULL, watch_run, &w) == 0;
+	if (!watching)
+		snprintf(c->failure, sizeof(c->failure), "the monitor could not start");
+
+	uint8_t *msg = malloc(cfg->msg_size);
+	for (size_t i = 0; msg && i < cfg->msg_size; i++)
+		msg[i] = (uint8_t)('a' + i % 26);
+	snprintf(path, sizeof(path), "%s/rtt.csv", dir);
+	int log_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (log_fd >= 0 && write(log_fd, "conn,seq,t_send_us,rtt_us\n", 26) != 26) {
+		close(log_fd);
+		log_fd = -1;
+	}
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	struct el_load_cfg lc = {
+		.host = "127.0.0.1",
+		.port = srv.port,
+		.conns = c->clients,
+		.threads = cfg->threads ? cfg->threads : (int)(cpus > 0 ? cpus : 1),
+		.spawn = cfg->spawn,
+		.msg = msg,
+		.msg_len = cfg->msg_size,
+		.warmup_s = cfg->warmup_s,
+		.duration_s = cfg->duration_s,
+		.rate = open_rate,
+		.timeout_ms = 5000,
+		.rtt_log_fd = log_fd,
+		.stop = cfg->stop,
+	};
+	if (lc.threads > lc.conns)
+		lc.threads = (int)lc.conns;
+	char err[256] = "";
+	struct el_load *l = msg && watching ? el_load_create(&lc, err, sizeof(err)) : NULL;
+	if (l) {
+		int64_t t0 = mono_us();
+		__atomic_store_n(&w.window_start_us, t0 + (int64_t)(cfg->warmup_s * 1e6),
+				 __ATOMIC_RELEASE);
+		if (el_load_run(l, cfg->progress, cfg->progress_arg, err, sizeof(err)) == 0) {
+			el_load_result(l, &c->load, false);
+			c->ran = true;
+		} else {
+			snprintf(c->failure, sizeof(c->failure), "load: %s", err);
+		}
+		__atomic_store_n(&w.window_end_us, mono_us(), __ATOMIC_RELEASE);
+		el_load_destroy(l);
+	} else if (watching) {
+		snprintf(c->failure, sizeof(c->failure), "load: %s", err[0] ? err : "out of memory");
+	}
+	if (log_fd >= 0)
+		close(log_fd);
+	free(msg);
+	if (watching) {
+		__atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
+		pthread_join(wt, NULL);
+	}
+	if (w.csv)
+		fclose(w.csv);
+	server_stop(&srv);
+
+	c->cpu = w.cpu;
+	c->pss_mib = w.pss;
+	c->rss_mib = w.rss;
+	c->max_procs = w.max_procs;
+	c->max_threads = w.max_threads;
+	read_parts(path, c);
+	if (c->ran) {
+		static const double pcts[] = {50, 90, 99, 99.9};
+		snprintf(path, sizeof(path), "%s/load.json", dir);
+		FILE *f = fopen(path, "w");
+		if (f) {
+			el_load_write_json(f, &lc, &c->load, pcts, 4, *cfg->stop);
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "%s/rtt.hgrm", dir);
+		f = fopen(path, "w");
+		if (f) {
+			el_hist_write_hgrm(&c->load.hist, f, 1000.0);
+			fclose(f);
+		}
+	}
+}

@@ -1,0 +1,756 @@
+#include "load.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "reply.h"
+
+static const char *const error_names[EL_LOAD_NERRORS] = {
+	"refused", "connect", "reset", "timeout", "wrong", "busy",
+};
+
+const char *el_load_error_name(int kind)
+{
+	return kind >= 0 && kind < EL_LOAD_NERRORS ? error_names[kind] : "?";
+}
+
+/* How long a connection waits before it connects again after an error. */
+#define RECONNECT_US 100000
+/* Timeouts and the end of the run are checked this often. */
+#define TICK_US 50000
+#define READ_SIZE 65536
+#define RTT_LOG_BUF 65536
+
+enum conn_state { C_WAIT, C_CONNECTING, C_UP, C_DONE };
+
+struct lconn {
+	int fd;
+	long idx;            /* among all connections */
+	enum conn_state state;
+	int64_t at_us;       /* C_WAIT: when to connect; C_CONNECTING: since */
+	int64_t phase_us;    /* open loop: offset of its first message */
+	uint64_t sched;      /* messages due so far (open loop) or sent */
+	uint64_t written;    /* bytes of messages written since connect */
+	uint64_t base;       /* messages due before a reconnect: dropped */
+	bool was_up;         /* connected before (this is a reconnect) */
+	uint64_t recvd;      /* replies received (global sequence) */
+	int64_t sent_us;     /* closed loop: when the message in flight went */
+	unsigned local_port;
+	bool want_out;       /* EPOLLOUT armed */
+	size_t part_len;     /* bytes of an unterminated reply kept */
+	uint8_t *part;
+};
+
+struct worker {
+	struct el_load *l;
+	struct el_load_shard *shard;
+	struct lconn *conns;
+	long n;
+	int ep;
+	size_t cursor;       /* open loop: the connection due next */
+	uint8_t *rbuf;
+	char *logbuf;
+	size_t loglen;
+	pthread_t thread;
+};
+
+struct el_load {
+	struct el_load_cfg cfg;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	uint8_t *rep;        /* the message line repeated */
+	size_t line_len, rep_len;
+	size_t part_max;     /* longest reply line accepted */
+	int64_t start_us, window_us, end_us;
+	int64_t interval_us; /* open loop */
+	struct el_load_shard *shards;
+	size_t nshards;
+	bool shared;         /* shards in shared memory (spawn) */
+	struct worker *workers;
+};
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Counters the progress line reads while the worker writes them. */
+static void bump(uint64_t *c, uint64_t by)
+{
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + by, __ATOMIC_RELAXED);
+}
+
+static uint64_t peek(const uint64_t *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+struct el_load *el_load_create(const struct el_load_cfg *cfg, char *err, size_t errlen)
+{
+	struct el_load *l = calloc(1, sizeof(*l));
+	if (!l) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	l->cfg = *cfg;
+	char port[16];
+	snprintf(port, sizeof(port), "%u", cfg->port);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+	int rc = getaddrinfo(cfg->host, port, &hints, &ai);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: %s", cfg->host, gai_strerror(rc));
+		free(l);
+		return NULL;
+	}
+	memcpy(&l->addr, ai->ai_addr, ai->ai_addrlen);
+	l->addrlen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+
+	l->line_len = cfg->msg_len + 1;
+	size_t copies = 65536 / l->line_len + 1;
+	l->rep_len = copies * l->line_len;
+	l->rep = malloc(l->rep_len);
+	/* A reply is the message with at most TIME, ADDR and PORT around it. */
+	l->part_max = cfg->raw ? l->line_len : l->line_len + 128;
+	l->nshards = cfg->spawn ? (size_t)cfg->conns : (size_t)cfg->threads;
+	if (l->nshards > (size_t)cfg->conns)
+		l->nshards = (size_t)cfg->conns;
+	size_t bytes = l->nshards * sizeof(*l->shards);
+	l->shared = cfg->spawn;
+	if (l->shared) {
+		l->shards = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (l->shards == MAP_FAILED)
+			l->shards = NULL;
+	} else {
+		l->shards = malloc(bytes);
+	}
+	l->workers = calloc(l->nshards, sizeof(*l->workers));
+	if (!l->rep || !l->shards || !l->workers) {
+		snprintf(err, errlen, "out of memory for %zu workers", l->nshards);
+		el_load_destroy(l);
+		return NULL;
+	}
+	for (size_t i = 0; i < copies; i++) {
+		memcpy(l->rep + i * l->line_len, cfg->msg, cfg->msg_len);
+		l->rep[i * l->line_len + cfg->msg_len] = '\n';
+	}
+	for (size_t i = 0; i < l->nshards; i++) {
+		memset(&l->shards[i], 0, sizeof(l->shards[i]));
+		el_hist_init(&l->shards[i].hist);
+	}
+	l->interval_us = cfg->rate > 0 ? (int64_t)(1e6 / cfg->rate) : 0;
+	if (cfg->rate > 0 && l->interval_us < 1)
+		l->interval_us = 1;
+	return l;
+}
+
+void el_load_destroy(struct el_load *l)
+{
+	if (!l)
+		return;
+	if (l->shared && l->shards)
+		munmap(l->shards, l->nshards * sizeof(*l->shards));
+	else
+		free(l->shards);
+	free(l->workers);
+	free(l->rep);
+	free(l);
+}
+
+static void log_flush(struct worker *w)
+{
+	if (w->loglen == 0)
+		return;
+	/* Whole rows in one write(2): workers append to one file. */
+	size_t off = 0;
+	while (off < w->loglen) {
+		ssize_t n = write(w->l->cfg.rtt_log_fd, w->logbuf + off, w->loglen - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	w->loglen = 0;
+}
+
+static void log_rtt(struct worker *w, const struct lconn *c, int64_t send_us, int64_t rtt_us)
+{
+	if (!w->logbuf)
+		return;
+	if (w->loglen + 96 > RTT_LOG_BUF)
+		log_flush(w);
+	w->loglen += (size_t)snprintf(w->logbuf + w->loglen, RTT_LOG_BUF - w->loglen,
+				      "%ld,%llu,%lld,%lld\n", c->idx, (unsigned long long)c->recvd,
+				      (long long)(send_us - w->l->start_us), (long long)rtt_us);
+}
+
+static void conn_close(struct worker *w, struct lconn *c, int64_t now)
+{
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->state == C_UP)
+		__atomic_store_n(&w->shard->up, w->shard->up - 1, __ATOMIC_RELAXED);
+	c->part_len = 0;
+	c->want_out = false;
+	c->state = C_WAIT;
+	c->at_us = now + RECONNECT_US;
+}
+
+static void conn_error(struct worker *w, struct lconn *c, int kind, int64_t now)
+{
+	bump(&w->shard->errors[kind], 1);
+	conn_close(w, c, now);
+	/* A timed run reopens a failed connection to keep the load up; a
+	 * counted run would then never end against a dead server, so there
+	 * the connection ends with its error. */
+	if (w->l->cfg.count > 0)
+		c->state = C_DONE;
+}
+
+static bool counting_done(const struct el_load *l, const struct lconn *c)
+{
+	return l->cfg.count > 0 && c->recvd >= (uint64_t)l->cfg.count;
+}
+
+/* Messages this connection should have written by now. */
+static uint64_t due(const struct el_load *l, const struct lconn *c)
+{
+	uint64_t d = c->sched;
+	if (l->cfg.count > 0 && d > (uint64_t)l->cfg.count)
+		d = (uint64_t)l->cfg.count;
+	return d < c->base ? c->base : d;
+}
+
+static void conn_write(struct worker *w, struct lconn *c, int64_t now)
+{
+	const struct el_load *l = w->l;
+	uint64_t want = (due(l, c) - c->base) * l->line_len;
+	while (c->written < want) {
+		size_t off = (size_t)(c->written % l->line_len);
+		uint64_t left = want - c->written;
+		size_t len = l->rep_len - off < left ? l->rep_len - off : (size_t)left;
+		ssize_t n = send(c->fd, l->rep + off, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0) {
+			conn_error(w, c, EL_LOAD_RESET, now);
+			return;
+		}
+		c->written += (uint64_t)n;
+	}
+	bool out = c->written < want;
+	if (out != c->want_out) {
+		struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
+		epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &ev);
+		c->want_out = out;
+	}
+}
+
+/* Closed loop: the next message goes as soon as the reply came. */
+static void closed_send(struct worker *w, struct lconn *c, int64_t now)
+{
+	if (counting_done(w->l, c) || now >= w->l->end_us)
+		return;
+	c->sched = c->recvd + 1;
+	c->sent_us = now;
+	conn_write(w, c, now);
+}
+
+static void conn_up(struct worker *w, struct lconn *c, int64_t now)
+{
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+	getsockname(c->fd, (struct sockaddr *)&local, &len);
+	c->local_port = ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
+							  : ((struct sockaddr_in *)&local)->sin_port);
+	c->state = C_UP;
+	__atomic_store_n(&w->shard->up, w->shard->up + 1, __ATOMIC_RELAXED);
+	/* Open loop: what came due while the first connect was under way is
+	 * sent now and timed from when it was due, as a user's requests
+	 * would be; what came due while a failed connection was down is
+	 * dropped (the failure is already counted), so a long outage does not
+	 * end in a burst. */
+	if (w->l->interval_us && c->was_up)
+		c->base = c->recvd = c->sched;
+	else
+		c->base = c->recvd;
+	c->was_up = true;
+	c->written = 0;
+	c->part_len = 0;
+	if (!w->l->interval_us)
+		closed_send(w, c, now);
+	else
+		conn_write(w, c, now);
+}
+
+static void conn_start(struct worker *w, struct lconn *c, int64_t now)
+{
+	const struct el_load *l = w->l;
+	c->fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		conn_error(w, c, EL_LOAD_CONNECT, now);
+		return;
+	}
+	c->state = C_CONNECTING;
+	c->at_us = now;
+	c->want_out = true;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+	int rc = connect(c->fd, (const struct sockaddr *)&l->addr, l->addrlen);
+	if (rc < 0 && errno != EINPROGRESS) {
+		conn_error(w, c, errno == ECONNREFUSED ? EL_LOAD_REFUSED : EL_LOAD_CONNECT, now);
+		return;
+	}
+	epoll_ctl(w->ep, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+/* One complete reply line (with its LF). */
+static void on_reply(struct worker *w, struct lconn *c, const uint8_t *line, size_t len, int64_t now)
+{
+	struct el_load *l = w->l;
+	bool ok;
+	if (line[0] == '!' && !l->cfg.raw) {
+		unsigned long lim;
+		int kind = el_reply_parse_error(line, len, &lim);
+		conn_error(w, c, kind == EL_REPLY_BUSY ? EL_LOAD_BUSY : EL_LOAD_WRONG, now);
+		return;
+	}
+	if (l->cfg.raw) {
+		ok = len == l->line_len && memcmp(line, l->rep, len) == 0;
+	} else {
+		struct el_reply r;
+		ok = el_reply_parse(line, len, &r) == 0 && r.msg_len == l->cfg.msg_len &&
+		     memcmp(r.msg, l->cfg.msg, r.msg_len) == 0 && r.port == c->local_port;
+	}
+	if (!ok || c->recvd >= due(l, c)) {
+		conn_error(w, c, EL_LOAD_WRONG, now);
+		return;
+	}
+	int64_t send_us = l->interval_us ? l->start_us + c->phase_us + (int64_t)c->recvd * l->interval_us
+					 : c->sent_us;
+	int64_t rtt = now - send_us;
+	struct el_load_shard *s = w->shard;
+	bump(&s->replies, 1);
+	if (send_us >= l->start_us + (int64_t)(l->cfg.warmup_s * 1e6) && now <= l->end_us) {
+		el_hist_add_shared(&s->hist, rtt);
+		bump(&s->messages, 1);
+		__atomic_store_n(&s->last_reply_us, now, __ATOMIC_RELAXED);
+	}
+	if (l->cfg.rtt_log_fd >= 0 && (l->cfg.rtt_log_all || c->idx == 0))
+		log_rtt(w, c, send_us, rtt);
+	c->recvd++;
+	if (counting_done(l, c)) {
+		conn_close(w, c, now);
+		c->state = C_DONE;
+		return;
+	}
+	if (!l->interval_us)
+		closed_send(w, c, now);
+}
+
+static void conn_read(struct worker *w, struct lconn *c, int64_t now)
+{
+	const struct el_load *l = w->l;
+	for (;;) {
+		ssize_t n = recv(c->fd, w->rbuf, READ_SIZE, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			/* Closed or reset with a reply still due is an error; a
+			 * close after the last reply is the server's right. */
+			if (n < 0 || c->recvd < due(l, c))
+				conn_error(w, c, EL_LOAD_RESET, now);
+			else
+				conn_close(w, c, now);
+			return;
+		}
+		const uint8_t *p = w->rbuf, *end = w->rbuf + n;
+		while (p < end && c->state == C_UP) {
+			const uint8_t *lf = memchr(p, '\n', (size_t)(end - p));
+			size_t take = lf ? (size_t)(lf + 1 - p) : (size_t)(end - p);
+			if (c->part_len + take > l->part_max) {
+				conn_error(w, c, EL_LOAD_WRONG, now);
+				return;
+			}
+			if (!lf && c->part_len == 0 && !c->part) {
+				c->part = malloc(l->part_max);
+				if (!c->part) {
+					conn_error(w, c, EL_LOAD_WRONG, now);
+					return;
+				}
+			}
+			if (lf && c->part_len == 0) {
+				on_reply(w, c, p, take, now);
+			} else {
+				if (!c->part && !(c->part = malloc(l->part_max))) {
+					conn_error(w, c, EL_LOAD_WRONG, now);
+					return;
+				}
+				memcpy(c->part + c->part_len, p, take);
+				c->part_len += take;
+				if (lf) {
+					size_t len = c->part_len;
+					c->part_len = 0;
+					on_reply(w, c, c->part, len, now);
+				}
+			}
+			p += take;
+		}
+		if (c->state != C_UP || n < READ_SIZE)
+			return;
+	}
+}
+
+static void on_event(struct worker *w, struct lconn *c, uint32_t events, int64_t now)
+{
+	if (c->state == C_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		if (err) {
+			conn_error(w, c, err == ECONNREFUSED ? EL_LOAD_REFUSED : EL_LOAD_CONNECT, now);
+			return;
+		}
+		if (!(events & EPOLLOUT))
+			return;
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+		epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &ev);
+		c->want_out = false;
+		conn_up(w, c, now);
+		return;
+	}
+	if (c->state != C_UP)
+		return;
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		conn_read(w, c, now);
+	if (c->state == C_UP && (events & EPOLLOUT))
+		conn_write(w, c, now);
+}
+
+/* Connects what is due, checks timeouts. Returns the next time it has
+ * something to do. */
+static int64_t tick(struct worker *w, int64_t now)
+{
+	const struct el_load *l = w->l;
+	int64_t next = now + TICK_US;
+	int64_t timeout = (int64_t)l->cfg.timeout_ms * 1000;
+	for (long i = 0; i < w->n; i++) {
+		struct lconn *c = &w->conns[i];
+		switch (c->state) {
+		case C_WAIT:
+			if (now >= c->at_us)
+				conn_start(w, c, now);
+			else if (c->at_us < next)
+				next = c->at_us;
+			break;
+		case C_CONNECTING:
+			if (now - c->at_us > timeout)
+				conn_error(w, c, EL_LOAD_CONNECT, now);
+			break;
+		case C_UP:
+			if (c->recvd < due(l, c)) {
+				int64_t since = l->interval_us ? l->start_us + c->phase_us +
+									 (int64_t)c->recvd * l->interval_us
+							       : c->sent_us;
+				if (now - since > timeout)
+					conn_error(w, c, EL_LOAD_TIMEOUT, now);
+			}
+			break;
+		case C_DONE:
+			break;
+		}
+	}
+	return next;
+}
+
+/* Open loop: marks the messages that are due, in phase order (each
+ * connection's schedule is the same period shifted, so the order in which
+ * they come due never changes). Returns when the next one is due. */
+static int64_t schedule(struct worker *w, int64_t now)
+{
+	const struct el_load *l = w->l;
+	for (long k = 0; k < w->n; k++) {
+		struct lconn *c = &w->conns[w->cursor];
+		int64_t at = l->start_us + c->phase_us + (int64_t)c->sched * l->interval_us;
+		if (at > now)
+			return at;
+		c->sched++;
+		if (c->state == C_UP)
+			conn_write(w, c, now);
+		w->cursor = (w->cursor + 1) % (size_t)w->n;
+	}
+	return now;
+}
+
+static bool all_done(const struct worker *w)
+{
+	for (long i = 0; i < w->n; i++)
+		if (w->conns[i].state != C_DONE)
+			return false;
+	return true;
+}
+
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	struct el_load *l = w->l;
+	int64_t next_tick = 0;
+	int64_t next_send = l->interval_us ? l->start_us : INT64_MAX;
+	struct epoll_event evs[256];
+	bool pwait2 = true;
+	while (!*l->cfg.stop) {
+		int64_t now = now_us();
+		if (now >= l->end_us)
+			break;
+		if (now >= next_tick) {
+			next_tick = tick(w, now);
+			if (l->cfg.count > 0 && all_done(w))
+				break;
+		}
+		if (l->interval_us && now >= next_send)
+			next_send = schedule(w, now);
+		int64_t until = next_tick < next_send ? next_tick : next_send;
+		if (until > l->end_us)
+			until = l->end_us;
+		int64_t wait = until - now;
+		if (wait < 0)
+			wait = 0;
+		struct timespec ts = {.tv_sec = wait / 1000000, .tv_nsec = (wait % 1000000) * 1000};
+		int n = pwait2 ? epoll_pwait2(w->ep, evs, 256, &ts, NULL) : -1;
+		if (n < 0 && errno == ENOSYS)
+			pwait2 = false; /* valgrind 3.19 does not know it */
+		if (!pwait2)
+			n = epoll_wait(w->ep, evs, 256, (int)((wait + 999) / 1000));
+		now = now_us();
+		for (int i = 0; i < n; i++)
+			on_event(w, evs[i].data.ptr, evs[i].events, now);
+	}
+	log_flush(w);
+	__atomic_store_n(&w->shard->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Sets up worker i over connections [first, first + n). */
+static int worker_init(struct el_load *l, size_t i, long first, long n)
+{
+	struct worker *w = &l->workers[i];
+	w->l = l;
+	w->shard = &l->shards[i];
+	w->n = n;
+	w->conns = calloc((size_t)n, sizeof(*w->conns));
+	w->rbuf = malloc(READ_SIZE);
+	w->ep = epoll_create1(EPOLL_CLOEXEC);
+	bool logs = l->cfg.rtt_log_fd >= 0 && (l->cfg.rtt_log_all || first == 0);
+	if (logs)
+		w->logbuf = malloc(RTT_LOG_BUF);
+	if (!w->conns || !w->rbuf || w->ep < 0 || (logs && !w->logbuf))
+		return -ENOMEM;
+	for (long k = 0; k < n; k++) {
+		struct lconn *c = &w->conns[k];
+		c->fd = -1;
+		c->idx = first + k;
+		c->state = C_WAIT;
+		/* Connections open at the connect rate, in index order. */
+		c->at_us = l->start_us +
+			   (l->cfg.connect_rate > 0 ? (int64_t)((double)c->idx * 1e6 / l->cfg.connect_rate) : 0);
+		/* Open loop: the connections of a worker spread over one period. */
+		c->phase_us = l->interval_us * k / n;
+	}
+	return 0;
+}
+
+static void worker_finish(struct worker *w)
+{
+	for (long k = 0; w->conns && k < w->n; k++) {
+		if (w->conns[k].fd >= 0)
+			close(w->conns[k].fd);
+		free(w->conns[k].part);
+	}
+	free(w->conns);
+	free(w->rbuf);
+	free(w->logbuf);
+	if (w->ep >= 0)
+		close(w->ep);
+	w->conns = NULL;
+	w->rbuf = NULL;
+	w->logbuf = NULL;
+	w->ep = -1;
+}
+
+static void wait_workers(struct el_load *l, void (*progress)(struct el_load *, double, void *), void *arg)
+{
+	for (;;) {
+		bool done = true;
+		for (size_t i = 0; i < l->nshards; i++)
+			done &= __atomic_load_n(&l->shards[i].done, __ATOMIC_ACQUIRE) != 0;
+		if (done)
+			return;
+		int64_t now = now_us();
+		if (progress)
+			progress(l, (double)(now - l->start_us) / 1e6, arg);
+		/* Up to a second, less when the end is near. */
+		int64_t wait = 1000000 - (now - l->start_us) % 1000000;
+		if (l->end_us - now > 0 && l->end_us - now < wait)
+			wait = l->end_us - now + 1000;
+		for (int64_t t = 0; t < wait; t += 20000) {
+			struct timespec ts = {0, 20000000};
+			nanosleep(&ts, NULL);
+			bool all = true;
+			for (size_t i = 0; i < l->nshards && all; i++)
+				all = __atomic_load_n(&l->shards[i].done, __ATOMIC_ACQUIRE) != 0;
+			if (all)
+				break;
+		}
+	}
+}
+
+int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double elapsed_s, void *arg),
+		void *arg, char *err, size_t errlen)
+{
+	const struct el_load_cfg *cfg = &l->cfg;
+	l->start_us = now_us();
+	l->window_us = l->start_us + (int64_t)(cfg->warmup_s * 1e6);
+	l->end_us = cfg->duration_s > 0 ? l->window_us + (int64_t)(cfg->duration_s * 1e6) : INT64_MAX;
+	int rc = 0;
+	size_t started = 0;
+	if (cfg->spawn) {
+		pid_t *pids = calloc(l->nshards, sizeof(*pids));
+		if (!pids)
+			return -ENOMEM;
+		for (size_t i = 0; i < l->nshards; i++) {
+			pid_t pid = fork();
+			if (pid < 0) {
+				rc = -errno;
+				snprintf(err, errlen, "fork (client %zu of %zu): %s", i + 1, l->nshards,
+					 strerror(errno));
+				break;
+			}
+			if (pid == 0) {
+				free(pids); /* the parent's */
+				int r = worker_init(l, i, (long)i, 1);
+				if (r == 0)
+					worker_run(&l->workers[i]);
+				else
+					__atomic_store_n(&l->shards[i].done, 1, __ATOMIC_RELEASE);
+				_exit(r == 0 ? 0 : 1);
+			}
+			pids[i] = pid;
+			started++;
+		}
+		if (rc < 0) {
+			for (size_t i = 0; i < started; i++)
+				kill(pids[i], SIGTERM);
+			for (size_t i = started; i < l->nshards; i++)
+				l->shards[i].done = 1;
+		}
+		wait_workers(l, progress, arg);
+		for (size_t i = 0; i < started; i++)
+			waitpid(pids[i], NULL, 0);
+		free(pids);
+		return rc;
+	}
+	long per = cfg->conns / (long)l->nshards, extra = cfg->conns % (long)l->nshards, first = 0;
+	for (size_t i = 0; i < l->nshards; i++) {
+		long n = per + ((long)i < extra);
+		l->workers[i].ep = -1;
+		if (worker_init(l, i, first, n) < 0 ||
+		    (rc = -pthread_create(&l->workers[i].thread, NULL, worker_run, &l->workers[i])) < 0) {
+			rc = rc < 0 ? rc : -ENOMEM;
+			snprintf(err, errlen, "starting worker %zu: %s", i + 1, strerror(-rc));
+			worker_finish(&l->workers[i]);
+			break;
+		}
+		first += n;
+		started++;
+	}
+	if (rc < 0) {
+		*l->cfg.stop = 1;
+		for (size_t i = started; i < l->nshards; i++)
+			l->shards[i].done = 1;
+	}
+	wait_workers(l, progress, arg);
+	for (size_t i = 0; i < started; i++) {
+		pthread_join(l->workers[i].thread, NULL);
+		worker_finish(&l->workers[i]);
+	}
+	return rc;
+}
+
+void el_load_result(struct el_load *l, struct el_load_result *r, bool live)
+{
+	memset(r, 0, sizeof(*r));
+	el_hist_init(&r->hist);
+	int64_t last = 0;
+	for (size_t i = 0; i < l->nshards; i++) {
+		struct el_load_shard *s = &l->shards[i];
+		if (!live) {
+			el_hist_merge(&r->hist, &s->hist);
+		} else {
+			for (size_t b = 0; b < EL_HIST_BUCKETS; b++)
+				r->hist.counts[b] += peek(&s->hist.counts[b]);
+			r->hist.total += peek(&s->hist.total);
+		}
+		r->messages += peek(&s->messages);
+		r->replies += peek(&s->replies);
+		for (int k = 0; k < EL_LOAD_NERRORS; k++) {
+			r->errors[k] += peek(&s->errors[k]);
+			r->errors_total += peek(&s->errors[k]);
+		}
+		r->up += __atomic_load_n(&s->up, __ATOMIC_RELAXED);
+		int64_t t = __atomic_load_n(&s->last_reply_us, __ATOMIC_RELAXED);
+		if (t > last)
+			last = t;
+	}
+	int64_t now = now_us();
+	int64_t end = l->end_us < now ? l->end_us : now;
+	/* Counted runs end with their last reply. */
+	if (l->cfg.duration_s <= 0 && !live && last > 0)
+		end = last;
+	r->window_s = end > l->window_us ? (double)(end - l->window_us) / 1e6 : 0.0;
+}
+
+void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_load_result *r,
+			const double *pcts, int npct, bool interrupted)
+{
+	const struct el_stats *st = &r->hist.stats;
+	fprintf(f, "{\n  \"connections\": %ld,\n  \"threads\": %d,\n  \"spawn\": %s,\n", cfg->conns,
+		cfg->spawn ? 0 : cfg->threads, cfg->spawn ? "true" : "false");
+	fprintf(f, "  \"loop\": \"%s\",\n  \"rate_per_conn\": %g,\n  \"message_bytes\": %zu,\n",
+		cfg->rate > 0 ? "open" : "closed", cfg->rate, cfg->msg_len);
+	fprintf(f, "  \"raw\": %s,\n  \"warmup_s\": %g,\n  \"window_s\": %.6f,\n  \"interrupted\": %s,\n",
+		cfg->raw ? "true" : "false", cfg->warmup_s, r->window_s, interrupted ? "true" : "false");
+	fprintf(f, "  \"messages\": %llu,\n  \"msgs_per_s\": %.3f,\n", (unsigned long long)r->messages,
+		r->window_s > 0 ? (double)r->messages / r->window_s : 0.0);
+	fprintf(f, "  \"errors\": {\"total\": %llu", (unsigned long long)r->errors_total);
+	for (int k = 0; k < EL_LOAD_NERRORS; k++)
+		fprintf(f, ", \"%s\": %llu", el_load_error_name(k), (unsigned long long)r->errors[k]);
+	fprintf(f, "},\n  \"rtt_us\": {\n    \"count\": %llu,\n    \"min\": %.0f,\n    \"mean\": %.3f,\n",
+		(unsigned long long)st->n, st->n ? st->min : 0.0, st->mean);
+	fprintf(f, "    \"stddev\": %.3f,\n    \"variance\": %.3f,\n    \"max\": %.0f", el_stats_stddev(st),
+		el_stats_variance(st), st->n ? st->max : 0.0);
+	for (int i = 0; i < npct; i++)
+		fprintf(f, ",\n    \"p%g\": %.1f", pcts[i], el_hist_percentile(&r->hist, pcts[i]));
+	fprintf(f, "\n  }\n}\n");
+}

@@ -1,0 +1,92 @@
+/* The load engine of echolab-load and echolab-bench: N connections over
+ * worker event loops (epoll), each sending a fixed message and checking
+ * every reply, closed loop (one message in flight) or open loop (a fixed
+ * rate, latency from the intended send time), with RTTs in a histogram. */
+#ifndef EL_LOAD_H
+#define EL_LOAD_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "stats.h"
+
+enum el_load_error {
+	EL_LOAD_REFUSED, /* connect(2) refused */
+	EL_LOAD_CONNECT, /* connect(2) failed otherwise or timed out */
+	EL_LOAD_RESET,   /* reset, or closed by the server with replies due */
+	EL_LOAD_TIMEOUT, /* no reply within the timeout */
+	EL_LOAD_WRONG,   /* a reply that does not parse or echo the message */
+	EL_LOAD_BUSY,    /* the server answered "! busy" */
+	EL_LOAD_NERRORS
+};
+
+/* Names for reports: "refused", "connect", "reset", "timeout", "wrong",
+ * "busy". */
+const char *el_load_error_name(int kind);
+
+struct el_load_cfg {
+	const char *host;
+	unsigned port;
+	long conns;          /* 1 .. 20000 */
+	int threads;         /* event loops; with spawn, ignored */
+	bool spawn;          /* one process per connection */
+	double connect_rate; /* connections opened per second; 0: all at once */
+	const uint8_t *msg;  /* the message, without its LF */
+	size_t msg_len;
+	bool raw;            /* the server echoes bytes (--raw) */
+	double warmup_s;     /* excluded from the figures */
+	double duration_s;   /* measured time; 0: until count */
+	long count;          /* messages per connection; 0: until duration */
+	double rate;         /* messages/s per connection; 0: closed loop */
+	int timeout_ms;      /* for a reply and for a connect */
+	int rtt_log_fd;      /* -1, or where conn,seq,t_send_us,rtt_us rows go */
+	bool rtt_log_all;    /* every connection's RTTs, not only the first's */
+	volatile sig_atomic_t *stop; /* set by a signal handler: end now */
+};
+
+/* What one worker (a thread, or a process with spawn) measured. */
+struct el_load_shard {
+	struct el_hist hist;  /* RTTs in microseconds inside the window */
+	uint64_t messages;    /* replies inside the window */
+	uint64_t replies;     /* every checked reply, warm-up included */
+	uint64_t errors[EL_LOAD_NERRORS];
+	long up;              /* connections established now */
+	int64_t last_reply_us;
+	int done;             /* the worker has finished */
+};
+
+struct el_load_result {
+	struct el_hist hist;
+	uint64_t messages, replies, errors_total;
+	uint64_t errors[EL_LOAD_NERRORS];
+	double window_s;      /* the measured time */
+	long up;
+};
+
+struct el_load;
+
+/* Resolves the host and allocates the workers' shards. Returns NULL with a
+ * one-line reason in err. */
+struct el_load *el_load_create(const struct el_load_cfg *cfg, char *err, size_t errlen);
+void el_load_destroy(struct el_load *l);
+
+/* Runs the load until the duration or the counts are done, or *cfg->stop
+ * is set. progress, when given, is called about once a second from the
+ * calling thread. Returns 0, or -errno when the workers could not start
+ * (with the reason in err). */
+int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double elapsed_s, void *arg),
+		void *arg, char *err, size_t errlen);
+
+/* Merges what every worker measured so far (safe during the run, for
+ * progress lines: the histogram is then read approximately). */
+void el_load_result(struct el_load *l, struct el_load_result *r, bool live);
+
+/* The summary as JSON (echolab-load --json): the run's settings, messages,
+ * errors by kind, and the RTT figures with the given percentiles. */
+void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_load_result *r,
+			const double *pcts, int npct, bool interrupted);
+
+#endif

@@ -1,0 +1,83 @@
+/* Process and system figures from /proc for echolab-monitor and the
+ * benchmark: parsers of the /proc text formats (testable on fixture text)
+ * and a sampler of a process tree. */
+#ifndef EL_PROCSTAT_H
+#define EL_PROCSTAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* The fields of /proc/PID/stat echolab uses. */
+struct el_proc_stat {
+	pid_t pid, ppid;
+	char state;
+	uint64_t utime, stime, cutime, cstime; /* clock ticks */
+	long threads;
+	long rss_pages;
+};
+
+/* Parses the text of /proc/PID/stat (the command name may hold spaces and
+ * parentheses). Returns 0 or -EINVAL. */
+int el_proc_parse_stat(const char *text, struct el_proc_stat *st);
+
+/* Returns the value of a "Key:   value kB" or "Key:\tvalue" line of a
+ * /proc file (status, smaps_rollup, meminfo; key given with its colon),
+ * or -ENOENT. */
+long el_proc_field(const char *text, const char *key);
+
+struct el_proc_meminfo {
+	long total_kib, free_kib, shared_kib, buffers_kib, cached_kib, used_kib;
+};
+
+/* Parses /proc/meminfo as free(1) reads it: cached includes
+ * SReclaimable, used = total - free - buffers - cached. Returns 0 or
+ * -EINVAL. */
+int el_proc_parse_meminfo(const char *text, struct el_proc_meminfo *m);
+
+struct el_proc_cpu {
+	uint64_t user, nice, system, idle, iowait, irq, softirq, steal;
+};
+
+/* Parses the "cpu " line of /proc/stat. Returns 0 or -EINVAL. */
+int el_proc_parse_cpu(const char *text, struct el_proc_cpu *c);
+
+/* Reads a whole small file into buf (NUL-terminated). Returns its length
+ * or -errno. */
+ssize_t el_proc_read(const char *path, char *buf, size_t size);
+
+/* One row of echolab-monitor's CSV (docs/interface.md). CPU figures are
+ * percent of one CPU for the tree (can exceed 100 on several CPUs) and
+ * percent of all CPUs for the system, over the interval since the last
+ * sample. */
+struct el_proc_sample {
+	double t_s;
+	long procs, threads;
+	double cpu_user_pct, cpu_sys_pct;
+	long rss_kib, pss_kib, fds;
+	long ctx_voluntary, ctx_involuntary; /* cumulative, tasks alive now */
+	struct el_proc_meminfo mem;
+	double sys_user_pct, sys_sys_pct, sys_nice_pct, sys_idle_pct, sys_iowait_pct;
+};
+
+struct el_monitor {
+	pid_t root;
+	char proc[64]; /* "/proc", or a test's copy */
+	bool pss;      /* read smaps_rollup (costs more on big trees) */
+	int64_t t0_us, last_us;
+	uint64_t last_utime, last_stime; /* of the tree, with reaped children */
+	struct el_proc_cpu last_cpu;
+	bool primed;
+};
+
+/* Starts watching pid and its descendants. Returns 0, or -ESRCH. */
+int el_monitor_init(struct el_monitor *m, pid_t root);
+/* Takes one sample. Returns 0, or -ESRCH once the root has exited (a
+ * zombie root counts as exited). */
+int el_monitor_sample(struct el_monitor *m, struct el_proc_sample *s);
+
+void el_monitor_write_header(FILE *f);
+void el_monitor_write_row(FILE *f, const struct el_proc_sample *s);
+
+#endif

@@ -1,0 +1,537 @@
+/* echolab-load and echolab-monitor, run as programs against the real
+ * server (and, for the stalled-server case, against a server this test
+ * plays itself). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static const char *tool(const char *env)
+{
+	const char *p = getenv(env);
+	cr_assert_not_null(p, "%s is not set (run through meson test)", env);
+	return p;
+}
+
+static char out[1 << 16], err[4096];
+
+/* A scratch directory for output files, removed by the caller. */
+static void scratch(char *dir, size_t len, const char *name)
+{
+	snprintf(dir, len, "/tmp/echolab-load-%s.XXXXXX", name);
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static void scratch_remove(const char *dir)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "cannot open %s: %s", path, strerror(errno));
+	static char buf[1 << 20];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return buf;
+}
+
+/* The number after "key": in a JSON text (keys are unique in ours). */
+static double json_num(const char *json, const char *key)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	const char *p = strstr(json, pat);
+	cr_assert_not_null(p, "no %s in %s", key, json);
+	return strtod(p + strlen(pat), NULL);
+}
+
+static int count_lines(const char *text)
+{
+	int n = 0;
+	for (; *text; text++)
+		n += *text == '\n';
+	return n;
+}
+
+static const char *port_str(unsigned port)
+{
+	static char buf[8];
+	snprintf(buf, sizeof(buf), "%u", port);
+	return buf;
+}
+
+/* A port on 127.0.0.1 that nothing listens on (bound, then released). */
+static unsigned dead_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	socklen_t len = sizeof(a);
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+Test(load, count_is_exact_and_every_rtt_of_the_first_connection_is_logged, .timeout = 120)
+{
+	struct server s;
+	server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], json[96], log[96];
+	scratch(dir, sizeof(dir), "count");
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	snprintf(log, sizeof(log), "%s/rtt.csv", dir);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "7", "--count", "50", "--quiet", "--json",
+			     json, "--rtt-log", log, NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	const char *j = slurp(json);
+	cr_expect_eq(json_num(j, "messages"), 350, "%s", j);
+	cr_expect_eq(json_num(j, "total"), 0, "no errors: %s", j);
+	cr_expect_eq(json_num(j, "count"), 350, "every RTT in the histogram: %s", j);
+	cr_expect_leq(json_num(j, "min"), json_num(j, "p50"));
+	cr_expect_leq(json_num(j, "p50"), json_num(j, "p99"));
+	cr_expect_leq(json_num(j, "p99"), json_num(j, "max") * 1.01);
+	cr_expect_float_eq(json_num(j, "variance"), json_num(j, "stddev") * json_num(j, "stddev"),
+			   1e-3 * json_num(j, "variance") + 1e-3);
+
+	/* The first connection's 50 RTTs, in order, times rising. */
+	const char *csv = slurp(log);
+	cr_assert_eq(strncmp(csv, "conn,seq,t_send_us,rtt_us\n", 26), 0, "%s", csv);
+	cr_expect_eq(count_lines(csv), 51, "%s", csv);
+	const char *p = strchr(csv, '\n') + 1;
+	long last_t = -1;
+	for (int i = 0; i < 50 && *p; i++) {
+		long conn, seq, t, rtt;
+		cr_assert_eq(sscanf(p, "%ld,%ld,%ld,%ld", &conn, &seq, &t, &rtt), 4, "row %d", i);
+		cr_expect_eq(conn, 0);
+		cr_expect_eq(seq, i);
+		cr_expect_gt(t, last_t, "send times rise: row %d", i);
+		cr_expect_gt(rtt, 0);
+		last_t = t;
+		p = strchr(p, '\n') + 1;
+	}
+	scratch_remove(dir);
+	server_stop(&s, SIGTERM);
+}
+
+Test(load, rtt_log_all_has_every_message_of_every_connection, .timeout = 120)
+{
+	struct server s;
+	server_start(&s, "thread", "--quiet", NULL);
+	char dir[64], log[96];
+	scratch(dir, sizeof(dir), "all");
+	snprintf(log, sizeof(log), "%s/rtt.csv", dir);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "5", "--threads", "2", "--count", "40",
+			     "--quiet", "--rtt-log", log, "--rtt-log-all", NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	const char *csv = slurp(log);
+	cr_expect_eq(count_lines(csv), 1 + 5 * 40);
+	int seen[5][40] = {{0}};
+	const char *p = strchr(csv, '\n') + 1;
+	while (*p) {
+		long conn, seq, t, rtt;
+		cr_assert_eq(sscanf(p, "%ld,%ld,%ld,%ld", &conn, &seq, &t, &rtt), 4);
+		cr_assert(conn >= 0 && conn < 5 && seq >= 0 && seq < 40, "row %ld,%ld", conn, seq);
+		seen[conn][seq]++;
+		p = strchr(p, '\n') + 1;
+	}
+	for (int c = 0; c < 5; c++)
+		for (int q = 0; q < 40; q++)
+			cr_expect_eq(seen[c][q], 1, "conn %d seq %d logged %d times", c, q, seen[c][q]);
+	scratch_remove(dir);
+	server_stop(&s, SIGTERM);
+}
+
+Test(load, text_report_has_every_figure, .timeout = 60)
+{
+	struct server s;
+	server_start(&s, "poll", "--quiet", NULL);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "3", "--count", "10", "--percentiles",
+			     "50,99.99", NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	cr_expect_not_null(strstr(out, "messages  30 ("), "%s", out);
+	cr_expect_not_null(strstr(out, "errors    0 ("), "%s", out);
+	for (const char *w = "min\0mean\0stddev\0variance\0max\0p50 \0p99.99 \0"; *w; w += strlen(w) + 1)
+		cr_expect_not_null(strstr(out, w), "no '%s' in %s", w, out);
+	cr_expect_null(strstr(out, "p90"), "only the chosen percentiles: %s", out);
+	cr_expect_null(strstr(out, "\r"), "no progress line when not a terminal");
+	server_stop(&s, SIGTERM);
+}
+
+Test(load, raw_mode_against_a_raw_server, .timeout = 60)
+{
+	struct server s;
+	server_start(&s, "epoll", "--raw", "--quiet", NULL);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "4", "--count", "25", "--size", "300",
+			     "--raw", NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	cr_expect_not_null(strstr(out, "messages  100 ("), "%s", out);
+	server_stop(&s, SIGTERM);
+}
+
+/* An annotated check against a raw server sees replies that do not parse;
+ * a raw check against an annotated server sees replies that are not the
+ * bytes sent. Both are wrong replies, counted, exit 1. */
+Test(load, wrong_replies_are_counted_both_ways, .timeout = 60)
+{
+	struct server raw, ann;
+	server_start(&raw, "thread", "--raw", "--quiet", NULL);
+	server_start(&ann, "thread", "--quiet", NULL);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(raw.port), "--conns", "3", "--count", "5", NULL);
+	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
+	cr_expect_not_null(strstr(out, "wrong 3"), "one wrong reply ends each connection: %s", out);
+	cr_expect_not_null(strstr(out, "messages  0 ("), "%s", out);
+	rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			 port_str(ann.port), "--conns", "2", "--count", "5", "--raw", NULL);
+	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
+	cr_expect_not_null(strstr(out, "wrong 2"), "%s", out);
+	server_stop(&raw, SIGTERM);
+	server_stop(&ann, SIGTERM);
+}
+
+Test(load, busy_server_is_counted, .timeout = 60)
+{
+	struct server s;
+	server_start(&s, "thread", "--max-conns", "2", "--quiet", NULL);
+	struct client a, b;
+	client_open(&a, &s);
+	client_open(&b, &s);
+	client_send_str(&a, "a\n");
+	client_send_str(&b, "b\n");
+	client_expect_echo(&a, "a", 1);
+	client_expect_echo(&b, "b", 1); /* both slots are taken now */
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "3", "--count", "5", NULL);
+	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
+	cr_expect_not_null(strstr(out, "busy 3"), "%s", out);
+	cr_expect_not_null(strstr(out, "none: no reply was measured"), "%s", out);
+	client_close(&a);
+	client_close(&b);
+	server_stop(&s, SIGTERM);
+}
+
+Test(load, refused_connections_are_counted_and_end_a_counted_run, .timeout = 60)
+{
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(dead_port()), "--conns", "4", "--count", "5", NULL);
+	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
+	cr_expect_not_null(strstr(out, "refused 4"), "%s", out);
+}
+
+/* A timed run keeps reopening what fails: against nothing it counts a
+ * refusal about every 100 ms per connection and ends on time. */
+Test(load, timed_run_against_nothing_ends_on_time, .timeout = 60)
+{
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(dead_port()), "--conns", "2", "--duration", "1", NULL);
+	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
+	unsigned long refused = 0;
+	const char *p = strstr(out, "refused ");
+	cr_assert_not_null(p, "%s", out);
+	refused = strtoul(p + 8, NULL, 10);
+	cr_expect(refused >= 4 && refused <= 2 * 12 * (unsigned long)slow_factor(),
+		  "refused %lu: %s", refused, out);
+}
+
+Test(load, open_loop_count_and_schedule, .timeout = 60)
+{
+	struct server s;
+	server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], json[96];
+	scratch(dir, sizeof(dir), "open");
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "4", "--rate", "100", "--count", "20",
+			     "--quiet", "--json", json, NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	const char *j = slurp(json);
+	cr_expect_eq(json_num(j, "messages"), 80, "%s", j);
+	cr_expect_eq(json_num(j, "rate_per_conn"), 100, "%s", j);
+	cr_expect_not_null(strstr(j, "\"loop\": \"open\""), "%s", j);
+	/* 20 messages 10 ms apart cannot all be answered before 190 ms. */
+	cr_expect_geq(json_num(j, "window_s"), 0.19, "%s", j);
+	scratch_remove(dir);
+	server_stop(&s, SIGTERM);
+}
+
+/* A raw echo server that reads nothing for stall_ms after accepting, then
+ * echoes everything: the open-loop latency must count the stall for every
+ * message scheduled during it (no coordinated omission). */
+struct staller {
+	int lfd;
+	int stall_ms;
+};
+
+static void *stall_serve(void *arg)
+{
+	struct staller *st = arg;
+	int fd = accept(st->lfd, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	usleep((useconds_t)st->stall_ms * 1000);
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (write(fd, buf, (size_t)n) != n)
+			break;
+	close(fd);
+	return NULL;
+}
+
+Test(load, open_loop_latency_counts_a_stall_from_the_intended_send_time, .timeout = 60)
+{
+	struct staller st = {.lfd = socket(AF_INET, SOCK_STREAM, 0), .stall_ms = 600};
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(bind(st.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(st.lfd, 8), 0);
+	socklen_t len = sizeof(a);
+	getsockname(st.lfd, (struct sockaddr *)&a, &len);
+	pthread_t t;
+	pthread_create(&t, NULL, stall_serve, &st);
+	char dir[64], log[96];
+	scratch(dir, sizeof(dir), "stall");
+	snprintf(log, sizeof(log), "%s/rtt.csv", dir);
+	/* 50 messages 10 ms apart: all of them are due during the stall. */
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(ntohs(a.sin_port)), "--conns", "1", "--rate", "100", "--count",
+			     "50", "--raw", "--quiet", "--rtt-log", log, NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	pthread_join(t, NULL);
+	close(st.lfd);
+	const char *csv = slurp(log);
+	const char *p = strchr(csv, '\n') + 1;
+	int rows = 0;
+	while (*p) {
+		long conn, seq, tsend, rtt;
+		cr_assert_eq(sscanf(p, "%ld,%ld,%ld,%ld", &conn, &seq, &tsend, &rtt), 4);
+		/* Sent at about seq * 10 ms, answered after the 600 ms stall. */
+		long floor_us = 600000 - (seq + 1) * 10000 - 20000;
+		cr_expect_geq(rtt, floor_us, "seq %ld: rtt %ld us hides the stall", seq, rtt);
+		cr_expect_leq(tsend, seq * 10000 + 50000L * slow_factor(), "seq %ld sent late", seq);
+		rows++;
+		p = strchr(p, '\n') + 1;
+	}
+	cr_expect_eq(rows, 50);
+	scratch_remove(dir);
+}
+
+Test(load, spawn_runs_one_process_per_connection, .timeout = 120)
+{
+	struct server s;
+	server_start(&s, "fork", "--quiet", NULL);
+	char dir[64], json[96];
+	scratch(dir, sizeof(dir), "spawn");
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "6", "--count", "30", "--spawn", "--quiet",
+			     "--json", json, NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	const char *j = slurp(json);
+	cr_expect_eq(json_num(j, "messages"), 180, "%s", j);
+	cr_expect_not_null(strstr(j, "\"spawn\": true"), "%s", j);
+	scratch_remove(dir);
+	server_stop(&s, SIGTERM);
+}
+
+Test(load, hgrm_is_hdrhistogram_percentile_distribution, .timeout = 60)
+{
+	struct server s;
+	server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], hgrm[96];
+	scratch(dir, sizeof(dir), "hgrm");
+	snprintf(hgrm, sizeof(hgrm), "%s/rtt.hgrm", dir);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "2", "--count", "200", "--quiet", "--hgrm",
+			     hgrm, NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	const char *h = slurp(hgrm);
+	cr_expect_not_null(strstr(h, "Value"), "%s", h);
+	cr_expect_not_null(strstr(h, "1/(1-Percentile)"), "%s", h);
+	cr_expect_not_null(strstr(h, "#[Mean"), "%s", h);
+	cr_expect_not_null(strstr(h, "#[Max"), "%s", h);
+	cr_expect_not_null(strstr(h, "#[Buckets"), "%s", h);
+	const char *last = strstr(h, " 1.000000000000 ");
+	cr_assert_not_null(last, "a 100%% row: %s", h);
+	cr_expect_eq(strtol(last + 16, NULL, 10), 400, "the 100%% row counts all 400: %s", h);
+	scratch_remove(dir);
+	server_stop(&s, SIGTERM);
+}
+
+Test(load, bad_usage_exits_2_with_one_line, .timeout = 30)
+{
+	const char *bad[][2] = {{"--conns", "0"}, {"--conns", "20001"}, {"--size", "0"},
+				{"--rate", "-1"}, {"--percentiles", "50,101"}, {"--port", "70000"},
+				{"--bogus", "1"}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err),
+				     bad[i][0], bad[i][1], NULL);
+		cr_expect_eq(rc, 2, "%s %s: exit %d", bad[i][0], bad[i][1], rc);
+		cr_expect_eq(count_lines(err), 1, "%s %s: one line: %s", bad[i][0], bad[i][1], err);
+		cr_expect_str_empty(out, "%s %s: %s", bad[i][0], bad[i][1], out);
+	}
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--help",
+			     NULL);
+	cr_expect_eq(rc, 0);
+	cr_expect_not_null(strstr(out, "--rtt-log-all"), "%s", out);
+}
+
+/* Starts a program with stdout to a pipe; returns its pid. */
+static pid_t start_program(int *out_fd, const char *path, char *const argv[])
+{
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execv(path, argv);
+		_exit(127);
+	}
+	close(p[1]);
+	*out_fd = p[0];
+	return pid;
+}
+
+static size_t read_all(int fd, char *buf, size_t len, int timeout_ms)
+{
+	size_t got = 0;
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	while (got + 1 < len && poll(&pfd, 1, timeout_ms) > 0) {
+		ssize_t n = read(fd, buf + got, len - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = 0;
+	return got;
+}
+
+Test(load, ctrl_c_prints_what_was_measured, .timeout = 60)
+{
+	struct server s;
+	server_start(&s, "epoll", "--quiet", NULL);
+	char *argv[] = {"echolab-load", "--port", (char *)port_str(s.port), "--conns", "4",
+			"--duration", "60", NULL};
+	int fd;
+	pid_t pid = start_program(&fd, tool("ECHOLAB_LOAD"), argv);
+	usleep(700000);
+	kill(pid, SIGINT);
+	read_all(fd, out, sizeof(out), 10000 * slow_factor());
+	close(fd);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d: %s", status, out);
+	cr_expect_not_null(strstr(out, "(interrupted)"), "%s", out);
+	const char *m = strstr(out, "messages  ");
+	cr_assert_not_null(m, "%s", out);
+	cr_expect_gt(strtoul(m + 10, NULL, 10), 0, "%s", out);
+	server_stop(&s, SIGTERM);
+}
+
+static const char monitor_header[] =
+	"t_s,procs,threads,cpu_user_pct,cpu_sys_pct,rss_kib,pss_kib,fds,ctx_voluntary,"
+	"ctx_involuntary,sys_mem_total_kib,sys_mem_used_kib,sys_mem_free_kib,sys_mem_shared_kib,"
+	"sys_mem_buffers_kib,sys_mem_cached_kib,sys_cpu_user_pct,sys_cpu_sys_pct,"
+	"sys_cpu_nice_pct,sys_cpu_idle_pct,sys_cpu_iowait_pct\n";
+
+/* The monitor on a thread server with 3 clients: the header of
+ * docs/interface.md, rows every interval, the server's threads counted,
+ * and the end of the server ends the monitor. */
+Test(monitor, samples_a_server_until_it_exits, .timeout = 60)
+{
+	struct server s;
+	server_start(&s, "thread", "--quiet", NULL);
+	struct client c[3];
+	for (int i = 0; i < 3; i++) {
+		client_open(&c[i], &s);
+		client_send_str(&c[i], "x\n");
+		client_expect_echo(&c[i], "x", 1);
+	}
+	char pid[16];
+	snprintf(pid, sizeof(pid), "%d", (int)s.pid);
+	char *argv[] = {"echolab-monitor", "--pid", pid, "--interval", "0.1", NULL};
+	int fd;
+	pid_t mon = start_program(&fd, tool("ECHOLAB_MONITOR"), argv);
+	usleep(600000);
+	for (int i = 0; i < 3; i++)
+		client_close(&c[i]);
+	server_stop(&s, SIGTERM);
+	read_all(fd, out, sizeof(out), 5000 * slow_factor());
+	close(fd);
+	int status;
+	cr_assert_eq(waitpid(mon, &status, 0), mon);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+	cr_assert_eq(strncmp(out, monitor_header, strlen(monitor_header)), 0, "%s", out);
+	int rows = count_lines(out) - 1;
+	cr_expect_geq(rows, 3, "%s", out);
+	const char *p = out + strlen(monitor_header);
+	double t, last_t = -1;
+	long procs, threads, max_threads = 0;
+	while (*p && sscanf(p, "%lf,%ld,%ld,", &t, &procs, &threads) == 3) {
+		cr_expect_gt(t, last_t);
+		cr_expect_eq(procs, 1, "%s", p);
+		if (threads > max_threads)
+			max_threads = threads;
+		last_t = t;
+		p = strchr(p, '\n') + 1;
+	}
+	cr_expect_geq(max_threads, 4, "the main thread and 3 connection threads: %s", out);
+}
+
+Test(monitor, bad_pid_and_bad_usage, .timeout = 30)
+{
+	pid_t gone = fork();
+	if (gone == 0)
+		_exit(0);
+	waitpid(gone, NULL, 0);
+	char pid[16];
+	snprintf(pid, sizeof(pid), "%d", (int)gone);
+	int rc = run_program(tool("ECHOLAB_MONITOR"), NULL, out, sizeof(out), err, sizeof(err),
+			     "--pid", pid, NULL);
+	cr_expect_eq(rc, 1, "exit %d: %s", rc, err);
+	cr_expect_eq(count_lines(err), 1, "%s", err);
+	rc = run_program(tool("ECHOLAB_MONITOR"), NULL, out, sizeof(out), err, sizeof(err),
+			 "--interval", "0", "--pid", "1", NULL);
+	cr_expect_eq(rc, 2, "exit %d: %s", rc, err);
+	rc = run_program(tool("ECHOLAB_MONITOR"), NULL, out, sizeof(out), err, sizeof(err), "--interval", "1", NULL);
+	cr_expect_eq(rc, 2, "exit %d: %s", rc, err);
+}
+
+Test(monitor, duration_and_out_file, .timeout = 30)
+{
+	char dir[64], csv[96], pid[16];
+	scratch(dir, sizeof(dir), "mon");
+	snprintf(csv, sizeof(csv), "%s/mon.csv", dir);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	int rc = run_program(tool("ECHOLAB_MONITOR"), NULL, out, sizeof(out), err, sizeof(err),
+			     "--pid", pid, "--interval", "0.1", "--duration", "0.5", "--out", csv, NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s", rc, err);
+	cr_expect_str_empty(out);
+	const char *text = slurp(csv);
+	cr_expect_eq(strncmp(text, monitor_header, strlen(monitor_header)), 0, "%s", text);
+	int rows = count_lines(text) - 1;
+	cr_expect(rows >= 4 && rows <= 7, "about 5 rows in 0.5 s: %d", rows);
+	scratch_remove(dir);
+}

@@ -1,0 +1,174 @@
+/* The /proc parsers on fixture files, and the tree sampler on a real
+ * process tree this test builds. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "procstat.h"
+
+static char text[65536];
+
+static const char *fixture(const char *name)
+{
+	const char *dir = getenv("ECHOLAB_FIXTURES");
+	cr_assert_not_null(dir, "ECHOLAB_FIXTURES is not set (run through meson test)");
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ssize_t n = el_proc_read(path, text, sizeof(text));
+	cr_assert_geq(n, 0, "%s: %s", path, strerror((int)-n));
+	return text;
+}
+
+Test(procstat, stat_with_parentheses_and_spaces_in_the_name)
+{
+	struct el_proc_stat st;
+	cr_assert_eq(el_proc_parse_stat(fixture("pid_stat"), &st), 0);
+	cr_expect_eq(st.pid, 4242);
+	cr_expect_eq(st.state, 'R');
+	cr_expect_eq(st.ppid, 5536);
+	cr_expect_eq(st.utime, 25);
+	cr_expect_eq(st.stime, 13);
+	cr_expect_eq(st.cutime, 7);
+	cr_expect_eq(st.cstime, 3);
+	cr_expect_eq(st.threads, 3);
+	cr_expect_eq(st.rss_pages, 375);
+}
+
+Test(procstat, stat_rejects_malformed_text)
+{
+	struct el_proc_stat st;
+	const char *bad[] = {"", "4242", "4242 (name", "4242 (name) S 1 2 3", "4242 (x)S 1 2"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(el_proc_parse_stat(bad[i], &st), -EINVAL, "\"%s\"", bad[i]);
+}
+
+Test(procstat, status_and_smaps_rollup_fields)
+{
+	fixture("pid_status");
+	cr_expect_eq(el_proc_field(text, "voluntary_ctxt_switches:"), 2);
+	cr_expect_eq(el_proc_field(text, "nonvoluntary_ctxt_switches:"), 1);
+	cr_expect_eq(el_proc_field(text, "Threads:"), 1);
+	cr_expect_eq(el_proc_field(text, "NoSuchKey:"), -ENOENT);
+	fixture("smaps_rollup");
+	cr_expect_eq(el_proc_field(text, "Pss:"), 737);
+	cr_expect_eq(el_proc_field(text, "SwapPss:"), 0);
+}
+
+Test(procstat, meminfo_as_free_reads_it)
+{
+	struct el_proc_meminfo m;
+	cr_assert_eq(el_proc_parse_meminfo(fixture("meminfo"), &m), 0);
+	cr_expect_eq(m.total_kib, 24683620);
+	cr_expect_eq(m.free_kib, 24006836);
+	cr_expect_eq(m.buffers_kib, 2860);
+	cr_expect_eq(m.cached_kib, 137804 + 89160, "Cached plus SReclaimable");
+	cr_expect_eq(m.shared_kib, 8980);
+	cr_expect_eq(m.used_kib, 24683620 - 24006836 - 2860 - 137804 - 89160);
+	cr_expect_eq(el_proc_parse_meminfo("MemTotal: 5 kB\n", &m), -EINVAL);
+}
+
+Test(procstat, cpu_line_of_proc_stat)
+{
+	struct el_proc_cpu c;
+	cr_assert_eq(el_proc_parse_cpu(fixture("proc_stat"), &c), 0);
+	cr_expect_eq(c.user, 542709);
+	cr_expect_eq(c.nice, 0);
+	cr_expect_eq(c.system, 251587);
+	cr_expect_eq(c.idle, 3659079);
+	cr_expect_eq(c.iowait, 847);
+	cr_expect_eq(c.softirq, 12685);
+	cr_expect_eq(el_proc_parse_cpu("cpu0 1 2 3 4\n", &c), -EINVAL, "only the total line");
+}
+
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	pause();
+	return NULL;
+}
+
+/* A tree of 1 + 3 processes, the root with 4 extra threads, one child
+ * with a grandchild: the sampler finds 5 processes and 9 threads, and
+ * reports the end of the root. */
+Test(procstat, sampler_counts_the_whole_tree)
+{
+	int ready[2];
+	cr_assert_eq(pipe(ready), 0);
+	pid_t root = fork();
+	cr_assert_geq(root, 0);
+	if (root == 0) {
+		/* A group of its own, so kill(-root) takes the whole tree. */
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(ready[0]);
+		pthread_t t;
+		for (int i = 0; i < 4; i++)
+			pthread_create(&t, NULL, sleeper, NULL);
+		for (int i = 0; i < 3; i++) {
+			pid_t c = fork();
+			if (c == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				if (i == 0 && fork() == 0) {
+					prctl(PR_SET_PDEATHSIG, SIGKILL);
+					pause();
+					_exit(0);
+				}
+				pause();
+				_exit(0);
+			}
+		}
+		/* Burn some CPU so the tree's CPU figure is not zero. */
+		volatile double x = 0;
+		for (long i = 0; i < 30000000; i++)
+			x += (double)i;
+		(void)!write(ready[1], "r", 1);
+		pause();
+		_exit(0);
+	}
+	setpgid(root, root); /* whichever of the two runs first */
+	close(ready[1]);
+	struct el_monitor m;
+	cr_assert_eq(el_monitor_init(&m, root), 0);
+	struct el_proc_sample s;
+	cr_assert_eq(el_monitor_sample(&m, &s), 0);
+	char c;
+	cr_assert_eq(read(ready[0], &c, 1), 1);
+	usleep(200000);
+	cr_assert_eq(el_monitor_sample(&m, &s), 0);
+	cr_expect_eq(s.procs, 5, "processes: %ld", s.procs);
+	cr_expect_eq(s.threads, 9, "threads: %ld", s.threads);
+	cr_expect_gt(s.rss_kib, 0);
+	cr_expect_gt(s.pss_kib, 0);
+	cr_expect_geq(s.fds, 5 * 3, "fds: %ld", s.fds);
+	cr_expect_gt(s.ctx_voluntary + s.ctx_involuntary, 0);
+	cr_expect_gt(s.mem.total_kib, 0);
+	cr_expect_gt(s.sys_idle_pct + s.sys_user_pct + s.sys_sys_pct, 50.0);
+	cr_expect_gt(s.t_s, 0.1);
+
+	char *csv = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&csv, &len);
+	el_monitor_write_header(f);
+	el_monitor_write_row(f, &s);
+	fclose(f);
+	cr_expect_eq(strncmp(csv, "t_s,procs,threads,cpu_user_pct,cpu_sys_pct,rss_kib,pss_kib,fds,", 63), 0);
+	int commas = 0, lines = 0;
+	for (char *p = csv; *p; p++) {
+		commas += *p == ',';
+		lines += *p == '\n';
+	}
+	cr_expect_eq(lines, 2);
+	cr_expect_eq(commas, 2 * 20, "21 columns in the header and the row");
+	free(csv);
+
+	cr_assert_eq(kill(-root, SIGKILL), 0);
+	waitpid(root, NULL, 0);
+	cr_expect_eq(el_monitor_sample(&m, &s), -ESRCH, "the root is gone");
+}

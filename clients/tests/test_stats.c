@@ -1,0 +1,205 @@
+/* The stats and histogram of echolab-load: moments against known vectors,
+ * percentiles against sorted exact values, the hgrm writer. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stats.h"
+
+static struct el_hist hist; /* 35 KiB: not on the stack */
+
+Test(stats, moments_of_known_vectors)
+{
+	static const struct {
+		double v[8];
+		int n;
+		double mean, variance;
+	} cases[] = {
+		{{2, 4, 4, 4, 5, 5, 7, 9}, 8, 5.0, 4.0},
+		{{1, 2, 3, 4}, 4, 2.5, 1.25},
+		{{42}, 1, 42.0, 0.0},
+		{{-3, 3}, 2, 0.0, 9.0},
+		{{1e9, 1e9 + 1, 1e9 + 2}, 3, 1e9 + 1, 2.0 / 3.0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct el_stats s;
+		el_stats_init(&s);
+		for (int k = 0; k < cases[i].n; k++)
+			el_stats_add(&s, cases[i].v[k]);
+		cr_expect_float_eq(s.mean, cases[i].mean, 1e-9, "case %zu mean %f", i, s.mean);
+		cr_expect_float_eq(el_stats_variance(&s), cases[i].variance, 1e-9, "case %zu variance %f", i,
+				   el_stats_variance(&s));
+		cr_expect_float_eq(el_stats_stddev(&s), sqrt(cases[i].variance), 1e-9, "case %zu", i);
+	}
+	struct el_stats empty;
+	el_stats_init(&empty);
+	cr_expect_eq(empty.n, 0);
+	cr_expect_float_eq(el_stats_variance(&empty), 0.0, 1e-12);
+}
+
+Test(stats, merge_equals_adding_everything)
+{
+	srand(7);
+	struct el_stats all, a, b;
+	el_stats_init(&all);
+	el_stats_init(&a);
+	el_stats_init(&b);
+	for (int i = 0; i < 10000; i++) {
+		double x = (double)(rand() % 100000) / 7.0;
+		el_stats_add(&all, x);
+		el_stats_add(i % 3 ? &a : &b, x);
+	}
+	el_stats_merge(&a, &b);
+	cr_expect_eq(a.n, all.n);
+	cr_expect_float_eq(a.mean, all.mean, 1e-9 * all.mean);
+	cr_expect_float_eq(el_stats_variance(&a), el_stats_variance(&all), 1e-9 * el_stats_variance(&all));
+	cr_expect_float_eq(a.min, all.min, 0.0);
+	cr_expect_float_eq(a.max, all.max, 0.0);
+}
+
+Test(hist, buckets_cover_every_value_within_precision)
+{
+	int64_t prev_index = -1;
+	for (int64_t v = 0; v < ((int64_t)1 << 40); v = v < 4096 ? v + 1 : v + v / 97 + 1) {
+		size_t i = el_hist_index(v);
+		cr_assert(el_hist_lowest(i) <= v && v <= el_hist_highest(i), "value %lld in bucket %zu [%lld, %lld]",
+			  (long long)v, i, (long long)el_hist_lowest(i), (long long)el_hist_highest(i));
+		cr_assert_geq((int64_t)i, prev_index, "buckets are in value order");
+		prev_index = (int64_t)i;
+		double width = (double)(el_hist_highest(i) - el_hist_lowest(i) + 1);
+		cr_assert(width <= 1.0 || width / (double)el_hist_lowest(i) <= 1.0 / 128.0,
+			  "bucket %zu is %.0f wide at %lld", i, width, (long long)el_hist_lowest(i));
+	}
+	cr_expect_lt(el_hist_index(((int64_t)1 << 40) - 1), (size_t)EL_HIST_BUCKETS);
+	cr_expect_eq(el_hist_index((int64_t)1 << 50), el_hist_index(((int64_t)1 << 40) - 1));
+	cr_expect_eq(el_hist_index(-5), 0);
+	/* Consecutive buckets leave no gap. */
+	for (size_t i = 1; i < EL_HIST_BUCKETS; i++)
+		cr_assert_eq(el_hist_lowest(i), el_hist_highest(i - 1) + 1, "gap before bucket %zu", i);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Exact percentile: the smallest value with at least ceil(p% of n) values
+ * at or below it. */
+static int64_t exact(const int64_t *sorted, size_t n, double p)
+{
+	size_t k = (size_t)ceil(p / 100.0 * (double)n);
+	return sorted[k == 0 ? 0 : k - 1];
+}
+
+Test(hist, percentiles_match_sorted_values_within_one_percent)
+{
+	enum { N = 200000 };
+	static int64_t v[N];
+	const char *shapes[] = {"uniform", "exponential", "lognormal", "bimodal"};
+	const double pcts[] = {0, 1, 10, 50, 90, 99, 99.9, 99.99, 100};
+	srand(12345);
+	for (int s = 0; s < 4; s++) {
+		el_hist_init(&hist);
+		for (int i = 0; i < N; i++) {
+			double u = ((double)rand() + 1.0) / ((double)RAND_MAX + 2.0);
+			double x = s == 0   ? u * 1e6
+				   : s == 1 ? -log(u) * 300.0
+				   : s == 2 ? exp(4.0 + 2.0 * sqrt(-2.0 * log(u)) * cos(6.2831853 * u * 7.0))
+					    : (i % 10 ? 50.0 + u * 20.0 : 20000.0 + u * 5000.0);
+			v[i] = (int64_t)x;
+			el_hist_add(&hist, v[i]);
+		}
+		qsort(v, N, sizeof(v[0]), cmp_i64);
+		for (size_t k = 0; k < sizeof(pcts) / sizeof(pcts[0]); k++) {
+			double want = (double)exact(v, N, pcts[k]);
+			double got = el_hist_percentile(&hist, pcts[k]);
+			double tol = want < 256 ? 0.5 : want / 100.0;
+			cr_expect(fabs(got - want) <= tol, "%s p%g: histogram %.1f, exact %.0f", shapes[s], pcts[k],
+				  got, want);
+		}
+		cr_expect_float_eq(el_hist_percentile(&hist, 0), (double)v[0], 0.0, "p0 is the minimum");
+		cr_expect_float_eq(el_hist_percentile(&hist, 100), (double)v[N - 1], 0.0, "p100 is the maximum");
+	}
+}
+
+Test(hist, merged_shards_equal_one_histogram)
+{
+	static struct el_hist a, b;
+	el_hist_init(&hist);
+	el_hist_init(&a);
+	el_hist_init(&b);
+	srand(99);
+	for (int i = 0; i < 50000; i++) {
+		int64_t x = rand() % 1000000;
+		el_hist_add(&hist, x);
+		if (i % 2)
+			el_hist_add(&a, x);
+		else
+			el_hist_add_shared(&b, x);
+	}
+	el_hist_merge(&a, &b);
+	cr_expect_eq(a.total, hist.total);
+	cr_expect_eq(memcmp(a.counts, hist.counts, sizeof(a.counts)), 0, "same counts");
+	for (double p = 0; p <= 100; p += 12.5)
+		cr_expect_float_eq(el_hist_percentile(&a, p), el_hist_percentile(&hist, p), 0.0);
+	cr_expect_float_eq(el_hist_percentile_live(&a, 50), el_hist_percentile_live(&hist, 50), 0.0);
+}
+
+Test(hist, empty_reports_zero)
+{
+	el_hist_init(&hist);
+	cr_expect_float_eq(el_hist_percentile(&hist, 99), 0.0, 0.0);
+	cr_expect_float_eq(el_hist_percentile_live(&hist, 99), 0.0, 0.0);
+}
+
+/* HdrHistogram's percentile distribution: header, rows of value,
+ * percentile, total count, 1/(1-percentile) with both rising, a 100% row
+ * with the maximum and the total, and the three summary lines. */
+Test(hist, hgrm_is_hdrhistogram_percentile_format)
+{
+	el_hist_init(&hist);
+	for (int i = 1; i <= 1000; i++)
+		el_hist_add(&hist, i * 10);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	cr_assert_eq(el_hist_write_hgrm(&hist, f, 1000.0), 0);
+	fclose(f);
+	char *save, *line = strtok_r(text, "\n", &save);
+	cr_assert_str_eq(line, "       Value     Percentile TotalCount 1/(1-Percentile)");
+	double last_v = -1, last_p = -1;
+	long last_c = -1, rows = 0;
+	bool hundred = false;
+	int summary = 0;
+	while ((line = strtok_r(NULL, "\n", &save))) {
+		if (line[0] == '#') {
+			summary++;
+			continue;
+		}
+		cr_assert(!hundred, "rows after the 100%% row: %s", line);
+		double v, p, inv;
+		long c;
+		int n = sscanf(line, "%lf %lf %ld %lf", &v, &p, &c, &inv);
+		cr_assert(n == 4 || n == 3, "bad row: %s", line);
+		cr_assert(v >= last_v && p > last_p && c >= last_c, "not rising: %s", line);
+		if (n == 4)
+			cr_assert_float_eq(inv, 1.0 / (1.0 - p), 0.01 * inv, "%s", line);
+		if (n == 3) {
+			hundred = true;
+			cr_expect_float_eq(p, 1.0, 1e-12);
+			cr_expect_eq(c, 1000);
+			cr_expect_float_eq(v, 10.0, 1e-9, "max 10000 us is 10 ms");
+		}
+		if (fabs(p - 0.5) < 1e-9)
+			cr_expect(fabs(v - 5.0) <= 0.05, "median %f ms", v);
+		last_v = v, last_p = p, last_c = c;
+		rows++;
+	}
+	cr_expect(hundred, "a 100%% row");
+	cr_expect_gt(rows, 20);
+	cr_expect_eq(summary, 3);
+	free(text);
+}
