@@ -19,6 +19,7 @@
 
 struct bench_cfg {
 	const char *server;  /* path of echolab-server */
+	const char *monitor; /* path of echolab-monitor */
 	char models[BENCH_MAX_MODELS][32];
 	int nmodels;
 	long counts[BENCH_MAX_COUNTS];

@@ -615,7 +615,7 @@ int main(int argc, char **argv)
 	if (!sweep && sweep_model)
 		return usage_error("%s", "--model is for --sweep; the experiment takes --models");
 
-	char self[PATH_MAX], server[PATH_MAX + 32], minimal[PATH_MAX + 32];
+	char self[PATH_MAX], server[PATH_MAX + 32], minimal[PATH_MAX + 32], monitor[PATH_MAX + 32];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	self[n > 0 ? n : 0] = 0;
 	char *slash = strrchr(self, '/');
@@ -623,6 +623,12 @@ int main(int argc, char **argv)
 		*slash = 0;
 	snprintf(server, sizeof(server), "%s/echolab-server", self);
 	snprintf(minimal, sizeof(minimal), "%s/bench-minimal-client", self);
+	snprintf(monitor, sizeof(monitor), "%s/echolab-monitor", self);
+	cfg.monitor = monitor;
+	if (access(cfg.monitor, X_OK) < 0) {
+		fprintf(stderr, "echolab-bench: no echolab-monitor at %s\n", cfg.monitor);
+		return 1;
+	}
 	if (!cfg.server)
 		cfg.server = server;
 	if (access(cfg.server, X_OK) < 0) {

@@ -2,7 +2,6 @@
  * it, keep every file. */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,54 +150,49 @@ static void server_stop(struct server_proc *s)
 	s->pid = 0;
 }
 
-struct watch {
-	struct el_monitor m;
-	FILE *csv;
-	int64_t interval_us;
-	int64_t window_start_us, window_end_us; /* INT64_MAX until known */
-	struct el_stats cpu, pss, rss;
-	long max_procs, max_threads;
-	volatile int stop;
-};
-
-static void *watch_run(void *arg)
+/* echolab-monitor on the server's tree, as a process of its own: a
+ * thread of this process, sharing it with the load's loops, was sometimes
+ * held up for seconds at 300 clients, while the separate program kept its
+ * schedule. */
+static pid_t monitor_start(const struct bench_cfg *cfg, pid_t server, const char *csv)
 {
-	struct watch *w = arg;
-	struct timespec next;
-	clock_gettime(CLOCK_MONOTONIC, &next);
-	el_monitor_write_header(w->csv);
-	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
-		struct el_proc_sample s;
-		if (el_monitor_sample(&w->m, &s) < 0)
-			break;
-		el_monitor_write_row(w->csv, &s);
-		int64_t now = mono_us();
-		if (now >= __atomic_load_n(&w->window_start_us, __ATOMIC_ACQUIRE) &&
-		    now <= __atomic_load_n(&w->window_end_us, __ATOMIC_ACQUIRE) && s.t_s > 0.01) {
-			el_stats_add(&w->cpu, s.cpu_user_pct + s.cpu_sys_pct);
-			el_stats_add(&w->pss, (double)s.pss_kib / 1024.0);
-			el_stats_add(&w->rss, (double)s.rss_kib / 1024.0);
-		}
-		if (s.procs > w->max_procs)
-			w->max_procs = s.procs;
-		if (s.threads > w->max_threads)
-			w->max_threads = s.threads;
-		next.tv_nsec += (long)(w->interval_us % 1000000) * 1000;
-		next.tv_sec += (time_t)(w->interval_us / 1000000) + next.tv_nsec / 1000000000;
-		next.tv_nsec %= 1000000000;
-		/* Short naps, so stopping does not wait a whole interval. */
-		while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
-			struct timespec now_ts;
-			clock_gettime(CLOCK_MONOTONIC, &now_ts);
-			int64_t left = ((int64_t)next.tv_sec - now_ts.tv_sec) * 1000000 +
-				       (next.tv_nsec - now_ts.tv_nsec) / 1000;
-			if (left <= 0)
-				break;
-			sleep_ms(left > 50000 ? 50 : (int)((left + 999) / 1000));
-		}
+	char pid[16], interval[32];
+	snprintf(pid, sizeof(pid), "%d", (int)server);
+	snprintf(interval, sizeof(interval), "%g", cfg->interval_s);
+	pid_t m = fork();
+	if (m == 0) {
+		execl(cfg->monitor, cfg->monitor, "--pid", pid, "--interval", interval, "--out", csv,
+		      (char *)NULL);
+		_exit(127);
 	}
-	fflush(w->csv);
-	return NULL;
+	return m;
+}
+
+/* The monitor's rows inside the measurement window [from_s, to_s] of its
+ * own clock (t_s). */
+static void monitor_figures(const char *csv, double from_s, double to_s, struct bench_cell *c)
+{
+	FILE *f = fopen(csv, "r");
+	if (!f)
+		return;
+	char line[1024];
+	while (fgets(line, sizeof(line), f)) {
+		double t, user, sys;
+		long procs, threads, rss, pss;
+		if (sscanf(line, "%lf,%ld,%ld,%lf,%lf,%ld,%ld,", &t, &procs, &threads, &user, &sys, &rss,
+			   &pss) != 7)
+			continue; /* the header */
+		if (procs > c->max_procs)
+			c->max_procs = procs;
+		if (threads > c->max_threads)
+			c->max_threads = threads;
+		if (t < from_s || t > to_s || t < 0.01)
+			continue; /* the first row has no CPU figure yet */
+		el_stats_add(&c->cpu, user + sys);
+		el_stats_add(&c->pss_mib, (double)pss / 1024.0);
+		el_stats_add(&c->rss_mib, (double)rss / 1024.0);
+	}
+	fclose(f);
 }
 
 /* The mean RTT of the first, middle and last BENCH_PARTS rows of the
@@ -259,19 +253,11 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	if (server_start(cfg, dir, c->model, c->clients, &srv, c->failure, sizeof(c->failure)) < 0)
 		return;
 
-	char path[800];
-	static struct watch w; /* big (two histograms' worth of stats are not) */
-	memset(&w, 0, sizeof(w));
-	w.interval_us = (int64_t)(cfg->interval_s * 1e6);
-	w.window_start_us = w.window_end_us = INT64_MAX;
-	el_stats_init(&w.cpu);
-	el_stats_init(&w.pss);
-	el_stats_init(&w.rss);
-	snprintf(path, sizeof(path), "%s/monitor.csv", dir);
-	w.csv = fopen(path, "w");
-	pthread_t wt;
-	bool watching = w.csv && el_monitor_init(&w.m, srv.pid) == 0 &&
-			pthread_create(&wt, NULL, watch_run, &w) == 0;
+	char path[800], csv[800];
+	snprintf(csv, sizeof(csv), "%s/monitor.csv", dir);
+	int64_t mon_t0 = mono_us();
+	pid_t mon = monitor_start(cfg, srv.pid, csv);
+	bool watching = mon > 0;
 	if (!watching)
 		snprintf(c->failure, sizeof(c->failure), "the monitor could not start");
 
@@ -304,17 +290,16 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 		lc.threads = (int)lc.conns;
 	char err[256] = "";
 	struct el_load *l = msg && watching ? el_load_create(&lc, err, sizeof(err)) : NULL;
+	double from_s = 0, to_s = 0;
 	if (l) {
-		int64_t t0 = mono_us();
-		__atomic_store_n(&w.window_start_us, t0 + (int64_t)(cfg->warmup_s * 1e6),
-				 __ATOMIC_RELEASE);
+		from_s = (double)(mono_us() - mon_t0) / 1e6 + cfg->warmup_s;
 		if (el_load_run(l, cfg->progress, cfg->progress_arg, err, sizeof(err)) == 0) {
 			el_load_result(l, &c->load, false);
 			c->ran = true;
 		} else {
 			snprintf(c->failure, sizeof(c->failure), "load: %s", err);
 		}
-		__atomic_store_n(&w.window_end_us, mono_us(), __ATOMIC_RELEASE);
+		to_s = (double)(mono_us() - mon_t0) / 1e6;
 		el_load_destroy(l);
 	} else if (watching) {
 		snprintf(c->failure, sizeof(c->failure), "load: %s", err[0] ? err : "out of memory");
@@ -323,18 +308,11 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 		close(log_fd);
 	free(msg);
 	if (watching) {
-		__atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
-		pthread_join(wt, NULL);
+		kill(mon, SIGTERM);
+		waitpid(mon, NULL, 0);
 	}
-	if (w.csv)
-		fclose(w.csv);
 	server_stop(&srv);
-
-	c->cpu = w.cpu;
-	c->pss_mib = w.pss;
-	c->rss_mib = w.rss;
-	c->max_procs = w.max_procs;
-	c->max_threads = w.max_threads;
+	monitor_figures(csv, from_s, to_s, c);
 	read_parts(path, c);
 	if (c->ran) {
 		static const double pcts[] = {50, 90, 99, 99.9};
