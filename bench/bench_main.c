@@ -481,6 +481,7 @@ static int run_tools(struct bench_cfg *cfg, const char *minimal)
 		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 		cpu1 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 		cost[pss] = 100.0 * (cpu1 - cpu0) / (samples * 0.5);
+		el_monitor_destroy(&m);
 		fprintf(stderr, "monitor %s PSS: %.3f%% of one CPU over %d samples of %ld processes\n",
 			pss ? "with" : "without", cost[pss], samples, tree_procs);
 	}

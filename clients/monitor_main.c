@@ -171,6 +171,7 @@ int main(int argc, char **argv)
 		while (!stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
 			;
 	}
+	el_monitor_destroy(&m);
 	if (f != stdout && fclose(f) != 0) {
 		fprintf(stderr, "echolab-monitor: %s: %s\n", out, strerror(errno));
 		rc = 1;

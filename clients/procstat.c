@@ -154,10 +154,82 @@ int el_monitor_init(struct el_monitor *m, pid_t root)
 	return 0;
 }
 
+void el_monitor_destroy(struct el_monitor *m)
+{
+	free(m->last);
+	m->last = NULL;
+	m->nlast = 0;
+}
+
 struct node {
 	pid_t pid, ppid;
 	struct el_proc_stat st;
 };
+
+static int times_by_pid(const void *a, const void *b)
+{
+	const struct el_proc_times *x = a, *y = b;
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static struct el_proc_times *find_times(struct el_proc_times *v, size_t n, pid_t pid)
+{
+	struct el_proc_times key = {.pid = pid};
+	return bsearch(&key, v, n, sizeof(*v), times_by_pid);
+}
+
+static uint64_t rise(uint64_t now, uint64_t before)
+{
+	return now > before ? now - before : 0;
+}
+
+/* The tree's CPU ticks since the last sample, process by process: a live
+ * process counts what its own times grew; a new one counts all of its
+ * times; a parent counts what its reaped children's times (cutime,
+ * cstime) grew, minus what those children had already counted when last
+ * seen. Summing the tree's totals instead counted an exiting child twice,
+ * once alive and again in its parent (a zombie's own times read as 0), and
+ * showed 2500% on two CPUs while the fork server's children left. cur is
+ * sorted by pid; it becomes the new last. */
+static void tree_ticks(struct el_monitor *m, struct el_proc_times *cur, size_t n, uint64_t *user,
+		       uint64_t *sys)
+{
+	int64_t *cu = calloc(n ? n : 1, sizeof(*cu)), *cs = calloc(n ? n : 1, sizeof(*cs));
+	*user = *sys = 0;
+	for (size_t i = 0; cu && cs && i < n; i++) {
+		const struct el_proc_times *prev = find_times(m->last, m->nlast, cur[i].pid);
+		if (prev) {
+			*user += rise(cur[i].utime, prev->utime);
+			*sys += rise(cur[i].stime, prev->stime);
+			cu[i] = (int64_t)rise(cur[i].cutime, prev->cutime);
+			cs[i] = (int64_t)rise(cur[i].cstime, prev->cstime);
+		} else if (m->primed) {
+			*user += cur[i].utime;
+			*sys += cur[i].stime;
+			cu[i] = (int64_t)cur[i].cutime;
+			cs[i] = (int64_t)cur[i].cstime;
+		}
+	}
+	for (size_t j = 0; cu && cs && j < m->nlast; j++) {
+		const struct el_proc_times *gone = &m->last[j];
+		if (find_times(cur, n, gone->pid))
+			continue;
+		struct el_proc_times *parent = find_times(cur, n, gone->ppid);
+		if (parent) {
+			cu[parent - cur] -= (int64_t)gone->utime;
+			cs[parent - cur] -= (int64_t)gone->stime;
+		}
+	}
+	for (size_t i = 0; cu && cs && i < n; i++) {
+		*user += cu[i] > 0 ? (uint64_t)cu[i] : 0;
+		*sys += cs[i] > 0 ? (uint64_t)cs[i] : 0;
+	}
+	free(cu);
+	free(cs);
+	free(m->last);
+	m->last = cur;
+	m->nlast = n;
+}
 
 static int by_pid(const void *a, const void *b)
 {
@@ -266,7 +338,13 @@ int el_monitor_sample(struct el_monitor *m, struct el_proc_sample *s)
 		}
 	}
 	long page_kib = sysconf(_SC_PAGESIZE) / 1024;
-	uint64_t utime = 0, stime = 0;
+	struct el_proc_times *cur = malloc((n ? n : 1) * sizeof(*cur));
+	size_t ncur = 0;
+	if (!cur) {
+		free(in);
+		free(all);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (!in[i])
 			continue;
@@ -274,11 +352,14 @@ int el_monitor_sample(struct el_monitor *m, struct el_proc_sample *s)
 		s->procs++;
 		s->threads += st->threads;
 		s->rss_kib += st->rss_pages * page_kib;
-		/* Children already reaped by a process of the tree count
-		 * through its cutime and cstime: the fork model's exited
-		 * connection children still cost CPU. */
-		utime += st->utime + st->cutime;
-		stime += st->stime + st->cstime;
+		/* A zombie's times read as 0 until it is reaped: keep what it
+		 * had, so its parent's cutime is not counted twice. */
+		struct el_proc_times *prev = find_times(m->last, m->nlast, st->pid);
+		if (st->state == 'Z' && prev)
+			cur[ncur++] = *prev;
+		else if (st->state != 'Z')
+			cur[ncur++] = (struct el_proc_times){st->pid, st->ppid, st->utime, st->stime,
+							     st->cutime, st->cstime};
 		snprintf(path, sizeof(path), "%s/%d/fd", m->proc, (int)st->pid);
 		s->fds += count_dir(path);
 		if (m->pss) {
@@ -298,10 +379,12 @@ int el_monitor_sample(struct el_monitor *m, struct el_proc_sample *s)
 		el_proc_parse_meminfo(buf, &s->mem);
 
 	s->t_s = (double)(t - m->t0_us) / 1e6;
+	uint64_t utime, stime;
+	tree_ticks(m, cur, ncur, &utime, &stime); /* cur is m->last now */
 	if (m->primed && t > m->last_us) {
 		double ticks = (double)sysconf(_SC_CLK_TCK) * (double)(t - m->last_us) / 1e6;
-		s->cpu_user_pct = utime > m->last_utime ? 100.0 * (double)(utime - m->last_utime) / ticks : 0;
-		s->cpu_sys_pct = stime > m->last_stime ? 100.0 * (double)(stime - m->last_stime) / ticks : 0;
+		s->cpu_user_pct = 100.0 * (double)utime / ticks;
+		s->cpu_sys_pct = 100.0 * (double)stime / ticks;
 		const struct el_proc_cpu *a = &m->last_cpu;
 		double d_user = (double)(cpu.user - a->user), d_nice = (double)(cpu.nice - a->nice);
 		double d_sys = (double)(cpu.system + cpu.irq + cpu.softirq - a->system - a->irq - a->softirq);
@@ -318,8 +401,6 @@ int el_monitor_sample(struct el_monitor *m, struct el_proc_sample *s)
 	}
 	m->primed = true;
 	m->last_us = t;
-	m->last_utime = utime;
-	m->last_stime = stime;
 	m->last_cpu = cpu;
 	return 0;
 }

@@ -61,18 +61,27 @@ struct el_proc_sample {
 	double sys_user_pct, sys_sys_pct, sys_nice_pct, sys_idle_pct, sys_iowait_pct;
 };
 
+/* CPU times of one process of the tree at the last sample. */
+struct el_proc_times {
+	pid_t pid, ppid;
+	uint64_t utime, stime, cutime, cstime;
+};
+
 struct el_monitor {
 	pid_t root;
 	char proc[64]; /* "/proc", or a test's copy */
 	bool pss;      /* read smaps_rollup (costs more on big trees) */
 	int64_t t0_us, last_us;
-	uint64_t last_utime, last_stime; /* of the tree, with reaped children */
+	struct el_proc_times *last; /* the tree at the last sample, by pid */
+	size_t nlast;
 	struct el_proc_cpu last_cpu;
 	bool primed;
 };
 
-/* Starts watching pid and its descendants. Returns 0, or -ESRCH. */
+/* Starts watching pid and its descendants. Returns 0, or -ESRCH.
+ * el_monitor_destroy frees what sampling keeps. */
 int el_monitor_init(struct el_monitor *m, pid_t root);
+void el_monitor_destroy(struct el_monitor *m);
 /* Takes one sample. Returns 0, or -ESRCH once the root has exited (a
  * zombie root counts as exited). */
 int el_monitor_sample(struct el_monitor *m, struct el_proc_sample *s);

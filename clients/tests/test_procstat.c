@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "procstat.h"
@@ -171,4 +172,56 @@ Test(procstat, sampler_counts_the_whole_tree)
 	cr_assert_eq(kill(-root, SIGKILL), 0);
 	waitpid(root, NULL, 0);
 	cr_expect_eq(el_monitor_sample(&m, &s), -ESRCH, "the root is gone");
+	el_monitor_destroy(&m);
+}
+
+static void burn_ms(int ms)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+	volatile double x = 0;
+	do {
+		for (int i = 0; i < 100000; i++)
+			x += i;
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+	} while ((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < ms);
+}
+
+/* One child at a time burns CPU and exits, and the root reaps it: the
+ * tree never uses more than one CPU, so no sample may say more than 100%
+ * (plus a clock tick). Counting a reaped child both alive and in its
+ * parent's cutime said 250%. */
+Test(procstat, exiting_children_are_not_counted_twice, .timeout = 120)
+{
+	pid_t root = fork();
+	cr_assert_geq(root, 0);
+	if (root == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (int i = 0; i < 6; i++) {
+			pid_t c = fork();
+			if (c == 0) {
+				burn_ms(300);
+				_exit(0);
+			}
+			waitpid(c, NULL, 0);
+		}
+		_exit(0);
+	}
+	struct el_monitor m;
+	cr_assert_eq(el_monitor_init(&m, root), 0);
+	struct el_proc_sample s;
+	double most = 0, total = 0;
+	int samples = 0;
+	while (el_monitor_sample(&m, &s) == 0 && samples < 600) {
+		double cpu = s.cpu_user_pct + s.cpu_sys_pct;
+		most = cpu > most ? cpu : most;
+		total += cpu * 0.2 / 100.0;
+		samples++;
+		usleep(200000);
+	}
+	waitpid(root, NULL, 0);
+	el_monitor_destroy(&m);
+	cr_expect_leq(most, 100.0 + 100.0 * 2 / (0.2 * (double)sysconf(_SC_CLK_TCK)),
+		      "a sample of %.0f%% from one busy process at a time", most);
+	cr_expect_gt(total, 0.5, "the children's 1.8 CPU-seconds were seen: %.2f", total);
 }
