@@ -15,6 +15,7 @@
 #include "procstat.h"
 
 static char text[65536];
+static volatile double sink; /* CPU burnt on purpose goes here */
 
 static const char *fixture(const char *name)
 {
@@ -126,9 +127,8 @@ Test(procstat, sampler_counts_the_whole_tree)
 			}
 		}
 		/* Burn some CPU so the tree's CPU figure is not zero. */
-		volatile double x = 0;
 		for (long i = 0; i < 30000000; i++)
-			x += (double)i;
+			sink += (double)i;
 		(void)!write(ready[1], "r", 1);
 		pause();
 		_exit(0);
@@ -179,10 +179,9 @@ static void burn_ms(int ms)
 {
 	struct timespec a, b;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
-	volatile double x = 0;
 	do {
 		for (int i = 0; i < 100000; i++)
-			x += i;
+			sink += i;
 		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
 	} while ((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < ms);
 }
