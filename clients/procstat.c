@@ -174,6 +174,8 @@ static int times_by_pid(const void *a, const void *b)
 
 static struct el_proc_times *find_times(struct el_proc_times *v, size_t n, pid_t pid)
 {
+	if (n == 0)
+		return NULL; /* v may be NULL, which bsearch must not get */
 	struct el_proc_times key = {.pid = pid};
 	return bsearch(&key, v, n, sizeof(*v), times_by_pid);
 }
