@@ -254,6 +254,22 @@ void server_stop(struct server *s, int sig)
 
 void server_signal(struct server *s, int sig)
 {
+	/* A server that already ended by itself is the failure to report,
+	 * with how it ended and what it said on stderr. */
+	int status;
+	if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+		char err[2048];
+		size_t n = 0;
+		int fl = fcntl(s->stderr_fd, F_GETFL);
+		fcntl(s->stderr_fd, F_SETFL, fl | O_NONBLOCK);
+		ssize_t r;
+		while (n + 1 < sizeof(err) && (r = read(s->stderr_fd, err + n, sizeof(err) - 1 - n)) > 0)
+			n += (size_t)r;
+		err[n] = '\0';
+		cr_assert_fail("%s: the server ended before it was signalled (%s %d); stderr: %s",
+			       harness_model, WIFEXITED(status) ? "status" : "signal",
+			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), err);
+	}
 	cr_assert_eq(kill(s->pid, sig), 0, "%s: server already gone: %s", harness_model, strerror(errno));
 }
 
@@ -350,7 +366,7 @@ long server_rss_kib(const struct server *s)
 	return u.rss_kib;
 }
 
-static void client_setup(struct client *c, int fd)
+void client_adopt(struct client *c, int fd)
 {
 	c->fd = fd;
 	struct sockaddr_storage ss;
@@ -366,7 +382,7 @@ void client_open_host(struct client *c, const char *host, unsigned port)
 	char err[256];
 	int fd = el_client_connect(host, port, 5000 * slow_factor(), err, sizeof(err));
 	cr_assert_geq(fd, 0, "%s: %s", harness_model, err);
-	client_setup(c, fd);
+	client_adopt(c, fd);
 }
 
 void client_open(struct client *c, const struct server *s)
@@ -425,8 +441,13 @@ size_t client_line(struct client *c, uint8_t **line, int timeout_ms)
 
 void client_expect_echo(struct client *c, const void *msg, size_t len)
 {
+	client_expect_echo_within(c, msg, len, 5000);
+}
+
+void client_expect_echo_within(struct client *c, const void *msg, size_t len, int timeout_ms)
+{
 	uint8_t *line;
-	size_t n = client_line(c, &line, 5000);
+	size_t n = client_line(c, &line, timeout_ms);
 	struct el_reply r;
 	int rc = el_reply_parse(line, n, &r);
 	cr_assert_eq(rc, 0, "%s: %s: \"%s\"", harness_model, el_reply_strerror(rc), line);

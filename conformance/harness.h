@@ -108,6 +108,8 @@ struct client {
 /* Connects to 127.0.0.1 (or host) at the server's port. */
 void client_open(struct client *c, const struct server *s);
 void client_open_host(struct client *c, const char *host, unsigned port);
+/* Makes a connected socket (blocking) a client of the harness. */
+void client_adopt(struct client *c, int fd);
 void client_close(struct client *c);
 /* Closes with an RST (SO_LINGER 0). */
 void client_reset(struct client *c);
@@ -122,6 +124,8 @@ ssize_t client_try_line(struct client *c, uint8_t **line, int timeout_ms);
 /* Asserts the next line is an echo of msg from this client and returns
  * nothing; checks TIME against the local clock. */
 void client_expect_echo(struct client *c, const void *msg, size_t len);
+/* The same, waiting up to timeout_ms (scaled) instead of 5 s. */
+void client_expect_echo_within(struct client *c, const void *msg, size_t len, int timeout_ms);
 /* Asserts the server closes the connection cleanly (FIN, no RST) within
  * timeout_ms (scaled) with nothing more to read. */
 void client_expect_eof(struct client *c, int timeout_ms);

@@ -1,5 +1,6 @@
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server.h"
 
@@ -16,8 +17,15 @@ int main(int argc, char **argv)
 	if (el_srv_start(&srv, &cfg) < 0)
 		return 1;
 	rc = el_srv_find_model(cfg.model)->run(&srv);
-	if (el_srv_stopping)
-		el_srv_logf(&srv, "stop: %s", strsignal(el_srv_stopping));
+	if (el_srv_stopping) {
+		el_srv_logf(&srv, "stop: %s from pid %d", strsignal(el_srv_stopping),
+			    (int)el_srv_stop_sender);
+		/* A stop from anyone but the process that started the server
+		 * (a shell's kill, a stray signal) is worth a line of its own. */
+		if (el_srv_stop_sender != 0 && el_srv_stop_sender != getppid())
+			fprintf(stderr, "echolab-server: stopping on %s from pid %d\n",
+				strsignal(el_srv_stopping), (int)el_srv_stop_sender);
+	}
 	el_srv_finish(&srv);
 	return rc;
 }

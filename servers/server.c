@@ -188,6 +188,8 @@ int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 	return 0;
 }
 
+volatile sig_atomic_t el_srv_stop_sender;
+
 static void on_stop_signal(int sig)
 {
 	int saved = errno;
@@ -202,6 +204,14 @@ static void on_stop_signal(int sig)
 	errno = saved;
 }
 
+/* Who sent the stop: a stop nobody expected is then explained. */
+static void on_stop_siginfo(int sig, siginfo_t *si, void *ctx)
+{
+	(void)ctx;
+	el_srv_stop_sender = si ? si->si_pid : 0;
+	on_stop_signal(sig);
+}
+
 static int install_signals(struct el_srv *srv)
 {
 	int fds[2];
@@ -212,7 +222,7 @@ static int install_signals(struct el_srv *srv)
 	stop_pipe_wfd = fds[1];
 
 	/* No SA_RESTART: a blocked accept or poll returns EINTR at once. */
-	struct sigaction sa = {.sa_handler = on_stop_signal};
+	struct sigaction sa = {.sa_sigaction = on_stop_siginfo, .sa_flags = SA_SIGINFO};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -500,7 +510,17 @@ int el_srv_accept(struct el_srv *srv, struct sockaddr_storage *peer)
 	case EINTR:
 	case EAGAIN:
 	case ECONNABORTED:
+	/* Linux hands a connection's pending network error to accept(2);
+	 * accept(2) says to retry on these (and EPERM: a firewall rule). */
 	case EPROTO:
+	case ENETDOWN:
+	case ENOPROTOOPT:
+	case EHOSTDOWN:
+	case ENONET:
+	case EHOSTUNREACH:
+	case EOPNOTSUPP:
+	case ENETUNREACH:
+	case EPERM:
 		return -EAGAIN;
 	case EMFILE:
 	case ENFILE:

@@ -53,6 +53,8 @@ extern const struct el_model el_models[];
 
 /* Set by SIGINT/SIGTERM: the one mutable global of a server. */
 extern volatile sig_atomic_t el_srv_stopping;
+/* The pid that sent that signal (0: the kernel or unknown). */
+extern volatile sig_atomic_t el_srv_stop_sender;
 
 /* Parses argv into cfg. Returns 0 to run, 1 when it printed what was asked
  * (--help, --list-models), or -EINVAL after printing a one-line usage error
