@@ -174,6 +174,9 @@ int el_capture_start(struct el_capture **out, const struct el_capture_opts *o, c
 		snprintf(why, sizeof(why), "%s: %s", o->path, pcap_geterr(c->p));
 		return fail(c, err, errlen, -e, "%s", why);
 	}
+	/* The file header on disk at once: a file with a header is a
+	 * capture that is running. */
+	pcap_dump_flush(c->dumper);
 	c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->wake_fd < 0)
 		return fail(c, err, errlen, -errno, "eventfd: %s", strerror(errno));
