@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -22,6 +23,7 @@
 #include "capture.h"
 #include "flow.h"
 #include "harness.h"
+#include "lan.h"
 
 #define T_OPTS .timeout = 300
 
@@ -90,7 +92,7 @@ struct wire {
 	struct el_flow_totals sum;
 };
 
-static void wire_start(struct wire *w, unsigned port)
+static void wire_start_on(struct wire *w, const char *iface, unsigned port)
 {
 	memset(w, 0, sizeof(*w));
 	snprintf(w->path, sizeof(w->path), "/tmp/echolab-wire-XXXXXX");
@@ -99,13 +101,18 @@ static void wire_start(struct wire *w, unsigned port)
 	close(fd);
 	char filter[64], err[512];
 	snprintf(filter, sizeof(filter), "tcp port %u", port);
-	struct el_capture_opts o = {.iface = "lo", .filter = filter, .path = w->path};
+	struct el_capture_opts o = {.iface = iface, .filter = filter, .path = w->path};
 	int rc = el_capture_start(&w->cap, &o, err, sizeof(err));
 	if (rc == -EPERM) {
 		unlink(w->path);
 		cr_skip_test("%s", err);
 	}
 	cr_assert_eq(rc, 0, "%s", err);
+}
+
+static void wire_start(struct wire *w, unsigned port)
+{
+	wire_start_on(w, "lo", port);
 }
 
 /* Stops the capture and analyses it; a capture that dropped packets
@@ -684,5 +691,101 @@ Test(wire, summary_agrees_with_tshark, T_OPTS)
 		     "%s", totals_str(&w));
 	cr_expect_geq(t->syn_retransmits, 1, "the capture has SYNs sent again: %s", totals_str(&w));
 	cr_expect_geq(t->resets, 3, "%s", totals_str(&w));
+	wire_finish(&w);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* The median echo RTT over the LAN, in ms, of 21 messages one at a time. */
+static double lan_median_rtt_ms(const struct lan *l, unsigned port)
+{
+	lan_enter_client(l);
+	struct client c;
+	client_open_host(&c, LAN_SERVER_ADDR, port);
+	double rtt[21];
+	for (int i = 0; i < 21; i++) {
+		double t0 = now_s();
+		client_send_str(&c, "over the lan\n");
+		client_expect_echo(&c, "over the lan", 12);
+		rtt[i] = (now_s() - t0) * 1000;
+	}
+	client_finish(&c);
+	lan_enter_server(l);
+	qsort(rtt, 21, sizeof(rtt[0]), by_value);
+	return rtt[10];
+}
+
+/* Builds a LAN or skips the test with the reason. */
+static void lan_or_skip(struct lan *l, int delay_ms, double loss)
+{
+	char why[256];
+	if (lan_create(l, delay_ms, loss, why, sizeof(why)) == -ENOTSUP)
+		cr_skip_test("emulated LAN: %s", why);
+}
+
+/* The emulated LAN with 20 ms of delay from client to server: the echo's
+ * RTT rises by the 20 ms configured (measured here with the NFQUEUE
+ * fallback: ping 20.07 ms for 20 ms). */
+Test(wire, lan_delay_raises_the_echo_rtt, T_OPTS)
+{
+	struct lan l;
+	lan_or_skip(&l, 0, 0);
+	struct server s;
+	server_start(&s, "epoll", "--quiet", "--bind", LAN_SERVER_ADDR, NULL);
+	double base = lan_median_rtt_ms(&l, s.port);
+	server_stop(&s, SIGTERM);
+	lan_destroy(&l);
+
+	lan_or_skip(&l, 20, 0);
+	server_start(&s, "epoll", "--quiet", "--bind", LAN_SERVER_ADDR, NULL);
+	double delayed = lan_median_rtt_ms(&l, s.port);
+	server_stop(&s, SIGTERM);
+	cr_log_info("LAN (%s): median echo RTT %.3f ms, %.3f ms with 20 ms of delay", l.mechanism,
+		    base, delayed);
+	lan_destroy(&l);
+	cr_expect(delayed - base > 19.0 && delayed - base < 25.0 * slow_factor(),
+		  "median RTT %.3f ms without delay, %.3f ms with 20 ms", base, delayed);
+}
+
+/* 5% of the client's packets lost on the way: the capture, on the
+ * client's (sender's) side, shows data sent again, and every one of 200
+ * echoes is still correct (each loss cost about 0.23 s of RTO here). */
+Test(wire, lan_loss_shows_retransmissions_and_every_echo_is_right, T_OPTS)
+{
+	struct lan l;
+	lan_or_skip(&l, 0, 0.05);
+	struct server s;
+	server_start(&s, "thread", "--quiet", "--bind", LAN_SERVER_ADDR, NULL);
+	lan_enter_client(&l);
+	struct wire w;
+	wire_start_on(&w, "elcli0", s.port);
+	struct client c;
+	client_open_host(&c, LAN_SERVER_ADDR, s.port);
+	char msg[32];
+	for (int i = 0; i < 200; i++) {
+		int n = snprintf(msg, sizeof(msg), "lossy %d\n", i);
+		client_send(&c, msg, (size_t)n);
+		client_expect_echo(&c, msg, (size_t)n - 1);
+	}
+	client_finish(&c);
+	wire_stop(&w, s.port);
+	lan_enter_server(&l);
+	server_stop(&s, SIGTERM);
+	cr_log_info("LAN (%s), 5%% loss, 200 echoes: %s", l.mechanism, totals_str(&w));
+	lan_destroy(&l);
+	cr_expect_eq(w.sum.flows, 1, "%s", totals_str(&w));
+	cr_expect_geq(w.sum.data_retransmits + w.sum.syn_retransmits, 1, "%s", totals_str(&w));
+	cr_expect_eq(w.sum.resets, 0, "%s", totals_str(&w));
 	wire_finish(&w);
 }
