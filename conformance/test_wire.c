@@ -316,6 +316,32 @@ static void echo_and_finish_all(struct client *c, size_t n, const char *msg, int
 		     harness_model, n - served, timeout_ms);
 }
 
+/* The start of a backlog case: the server with that backlog, a capture of
+ * its port, and the kernel's counters before. */
+static void backlog_case(struct server *s, struct wire *w, struct tcp_counters *before,
+			 const char *model, const char *backlog)
+{
+	harness_model = model;
+	server_start(s, model, "--quiet", "--backlog", backlog, NULL);
+	wire_start(w, s->port);
+	read_counters(before);
+}
+
+/* n connects at once (none waits for its handshake), then each finished
+ * and sending msg. */
+static void connect_all_and_send(struct client *c, int n, unsigned port, const char *msg)
+{
+	int *fds = calloc((size_t)n, sizeof(*fds));
+	cr_assert_not_null(fds);
+	for (int i = 0; i < n; i++)
+		fds[i] = connect_nb(port);
+	for (int i = 0; i < n; i++) {
+		finish_connect(&c[i], fds[i], 30000);
+		client_send_str(&c[i], msg);
+	}
+	free(fds);
+}
+
 /* The lab's backlog experiment (a), made precise. iterative with
  * --backlog 1 serves one client; five more connect. Linux puts completed
  * handshakes in the accept queue until it holds backlog + 1 = 2, then
@@ -332,13 +358,10 @@ static void echo_and_finish_all(struct client *c, size_t n, const char *msg, int
 Test(wire, iterative_backlog_1_makes_waiting_clients_resend_syns, T_OPTS)
 {
 	enter_own_netns();
-	harness_model = "iterative";
 	struct server s;
-	server_start(&s, "iterative", "--quiet", "--backlog", "1", NULL);
 	struct wire w;
-	wire_start(&w, s.port);
 	struct tcp_counters before, after;
-	read_counters(&before);
+	backlog_case(&s, &w, &before, "iterative", "1");
 	struct client first, c[5];
 	client_open(&first, &s);
 	client_send_str(&first, "first\n");
@@ -395,13 +418,10 @@ Test(wire, iterative_backlog_1_makes_waiting_clients_resend_syns, T_OPTS)
 Test(wire, fork_backlog_1_clients_one_after_another_no_retransmission, T_OPTS)
 {
 	enter_own_netns();
-	harness_model = "fork";
 	struct server s;
-	server_start(&s, "fork", "--quiet", "--backlog", "1", NULL);
 	struct wire w;
-	wire_start(&w, s.port);
 	struct tcp_counters before, after;
-	read_counters(&before);
+	backlog_case(&s, &w, &before, "fork", "1");
 	enum { N = 10 };
 	struct client c[N];
 	for (int i = 0; i < N; i++) {
@@ -436,19 +456,11 @@ Test(wire, fork_backlog_1_clients_one_after_another_no_retransmission, T_OPTS)
 static size_t burst(const char *backlog, struct wire *w, struct tcp_counters *delta)
 {
 	struct server s;
-	server_start(&s, "fork", "--quiet", "--backlog", backlog, NULL);
-	wire_start(w, s.port);
 	struct tcp_counters before, after;
-	read_counters(&before);
+	backlog_case(&s, w, &before, "fork", backlog);
 	enum { N = 50 };
-	int fds[N];
-	for (int i = 0; i < N; i++)
-		fds[i] = connect_nb(s.port);
 	struct client c[N];
-	for (int i = 0; i < N; i++) {
-		finish_connect(&c[i], fds[i], 30000);
-		client_send_str(&c[i], "burst\n");
-	}
+	connect_all_and_send(c, N, s.port, "burst\n");
 	size_t served = echo_and_finish(c, N, "burst", 3000);
 	for (int i = 0; i < N; i++)
 		if (c[i].fd >= 0)
@@ -470,7 +482,6 @@ static size_t burst(const char *backlog, struct wire *w, struct tcp_counters *de
 Test(wire, burst_of_50_connects_overflows_backlog_1_even_for_fork, T_OPTS)
 {
 	enter_own_netns();
-	harness_model = "fork";
 	struct wire w;
 	struct tcp_counters d;
 	size_t served = burst("1", &w, &d);
@@ -644,20 +655,13 @@ Test(wire, summary_agrees_with_tshark, T_OPTS)
 			     "with",
 			     tshark);
 	enter_own_netns();
-	harness_model = "fork";
 	struct server s;
-	server_start(&s, "fork", "--quiet", "--backlog", "1", NULL);
 	struct wire w;
-	wire_start(&w, s.port);
+	struct tcp_counters before;
+	backlog_case(&s, &w, &before, "fork", "1");
 	enum { N = 30 };
-	int fds[N];
-	for (int i = 0; i < N; i++)
-		fds[i] = connect_nb(s.port);
 	struct client c[N];
-	for (int i = 0; i < N; i++) {
-		finish_connect(&c[i], fds[i], 30000);
-		client_send_str(&c[i], "compare\n");
-	}
+	connect_all_and_send(c, N, s.port, "compare\n");
 	for (int i = 0; i < 3; i++)
 		client_reset(&c[i]);
 	echo_and_finish(c + 3, N - 3, "compare", 2000);
