@@ -211,40 +211,46 @@ int lan_create(struct lan *l, int delay_ms, double loss, char *why, size_t whyle
 	MUST(IP, "addr", "add", LAN_CLIENT_ADDR "/24", "dev", "elcli0");
 	MUST(IP, "link", "set", "elcli0", "up");
 
-	if (delay_ms > 0 || loss > 0) {
-		char d[32], p[32], err[1024];
+	/* Delay: netem on the client's egress, else the NFQUEUE consumer. */
+	if (delay_ms > 0) {
+		char d[32], err[1024];
 		snprintf(d, sizeof(d), "%dms", delay_ms);
-		snprintf(p, sizeof(p), "%.4f%%", loss * 100);
 		int rc = access(TC, X_OK) == 0 ? cmd(err, sizeof(err), TC, "qdisc", "add", "dev",
-						     "elcli0", "root", "netem", "delay", d,
-						     "loss", p, NULL)
+						     "elcli0", "root", "netem", "delay", d, NULL)
 					       : -1;
 		if (rc == 0) {
 			snprintf(l->mechanism, sizeof(l->mechanism), "netem");
 		} else if (access(IPTABLES, X_OK) != 0) {
 			lan_enter_server(l);
 			snprintf(why, whylen, "no netem (%s) and no %s for the NFQUEUE fallback",
-				 rc < 0 ? "no tc" : "kernel without it", IPTABLES);
+				 rc < 0 ? "no tc" : "not in this kernel", IPTABLES);
 			return -ENOTSUP;
 		} else {
+			char q[16];
+			snprintf(q, sizeof(q), "%d", QUEUE_NUM);
+			MUST(IPTABLES, "-t", "mangle", "-A", "POSTROUTING", "-o", "elcli0", "-j",
+			     "NFQUEUE", "--queue-num", q, "--queue-bypass");
+			l->delayer = start_delayer(l, delay_ms);
 			snprintf(l->mechanism, sizeof(l->mechanism), "nfqueue");
-			if (delay_ms > 0) {
-				char q[16];
-				snprintf(q, sizeof(q), "%d", QUEUE_NUM);
-				MUST(IPTABLES, "-t", "mangle", "-A", "POSTROUTING", "-o", "elcli0",
-				     "-j", "NFQUEUE", "--queue-num", q, "--queue-bypass");
-				l->delayer = start_delayer(l, delay_ms);
-			}
-			if (loss > 0) {
-				char prob[32];
-				snprintf(prob, sizeof(prob), "%.6f", loss);
-				lan_enter_server(l);
-				MUST(IPTABLES, "-t", "raw", "-A", "PREROUTING", "-i", "elsrv0", "-m",
-				     "statistic", "--mode", "random", "--probability", prob, "-j",
-				     "DROP");
-				lan_enter_client(l);
-			}
 		}
+	}
+	/* Loss: always on the server's ingress, even where netem exists. A
+	 * capture taps a packet after the egress qdisc, so a packet netem
+	 * drops is never captured on the sender's side, and its resending
+	 * would look like a first sending there. */
+	if (loss > 0) {
+		if (access(IPTABLES, X_OK) != 0) {
+			lan_enter_server(l);
+			snprintf(why, whylen, "no %s for loss on the server's ingress", IPTABLES);
+			return -ENOTSUP;
+		}
+		char prob[32];
+		snprintf(prob, sizeof(prob), "%.6f", loss);
+		lan_enter_server(l);
+		MUST(IPTABLES, "-t", "raw", "-A", "PREROUTING", "-i", "elsrv0", "-m", "statistic",
+		     "--mode", "random", "--probability", prob, "-j", "DROP");
+		size_t n = strlen(l->mechanism);
+		snprintf(l->mechanism + n, sizeof(l->mechanism) - n, "%siptables", n ? "+" : "");
 	}
 	lan_enter_server(l);
 	return 0;

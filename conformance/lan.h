@@ -5,11 +5,12 @@
  *
  * The calling process moves into a new namespace, the server's; the
  * client's is held by a child process. Both vanish with their processes,
- * so nothing outlives a test, however it ends. Delay and loss use tc
- * netem where the kernel has it; else (this machine's kernel has no
- * netem) loss is an iptables statistic DROP on the server's ingress and
- * delay an NFQUEUE consumer on the client's egress that holds each packet
- * for the delay (--queue-bypass: the link fails open if it dies). */
+ * so nothing outlives a test, however it ends. Delay is tc netem on the
+ * client's egress where the kernel has it, else (this machine's kernel
+ * has no netem) an NFQUEUE consumer there that holds each packet for the
+ * delay (--queue-bypass: the link fails open if it dies). Loss is an
+ * iptables statistic DROP on the server's ingress either way: netem drops
+ * a packet before the sender's capture taps it. */
 #ifndef EL_LAN_H
 #define EL_LAN_H
 
@@ -25,7 +26,7 @@ struct lan {
 	pid_t delayer;   /* the NFQUEUE consumer, or 0 */
 	int client_ns;   /* an fd of the client's namespace */
 	int server_ns;   /* an fd of the server's (the caller's) namespace */
-	char mechanism[16]; /* "netem" or "nfqueue" */
+	char mechanism[32]; /* "netem", "nfqueue", "+iptables" for loss */
 };
 
 /* Builds the LAN: delay_ms one way (client to server), loss the fraction
