@@ -2,12 +2,20 @@
  * the lab's largest run, nothing leaked over many connections, resource
  * exhaustion as a clear event, resets mid-reply. Once per model. */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -190,7 +198,7 @@ MODEL_TEST(a_thousand_connections_leave_nothing_behind, T_OPTS)
  * served. Pools that spawn at start run with the workers they got. */
 MODEL_TEST(spawn_failure_is_busy_not_a_crash, T_OPTS)
 {
-	const char *spawners[] = {"fork", "thread", "prefork", "threadpool", "epoll"};
+	const char *spawners[] = {"fork", "thread", "prefork", "threadpool", "epoll", "uring"};
 	bool spawns = false;
 	for (size_t i = 0; i < sizeof(spawners) / sizeof(spawners[0]); i++)
 		spawns |= strcmp(param->name, spawners[i]) == 0;
@@ -302,4 +310,233 @@ MODEL_TEST(closed_log_pipe_does_not_kill, T_OPTS)
 		client_close(&c);
 	}
 	server_stop(&s, SIGTERM);
+}
+
+static bool model_is(const char *model, const char *name)
+{
+	return strcmp(model, name) == 0;
+}
+
+/* The event models hold 10,000 connections at once (poll 1,000: its
+ * poll(2) scans every fd per call by design), each echoing, every reply
+ * checked. The server raises its own fd limit to the hard limit. Under
+ * valgrind, 1/20 of that (each connection costs it a second of checks). */
+MODEL_TEST(ten_thousand_concurrent_connections, T_OPTS)
+{
+	int n;
+	if (model_is(param->name, "epoll") || model_is(param->name, "uring"))
+		n = 10000;
+	else if (model_is(param->name, "poll"))
+		n = 1000;
+	else
+		cr_skip_test("%s: an event-model case; its 500-client run is five_hundred_concurrent_clients",
+			     param->name);
+	n /= slow_factor();
+	raise_nofile();
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < (rlim_t)n + 64)
+		cr_skip_test("RLIMIT_NOFILE hard limit %ld is below the %d fds this test needs",
+			     (long)rl.rlim_cur, n + 64);
+	struct server s;
+	server_start(&s, param->name, "--quiet", "--backlog", "4096", NULL);
+	struct client *c = calloc((size_t)n, sizeof(*c));
+	char msg[48];
+	for (int i = 0; i < n; i++)
+		client_open(&c[i], &s);
+	struct server_usage u;
+	server_usage(&s, &u);
+	/* The server's main process holds the listener, the stop pipe and
+	 * every connection. */
+	cr_expect_geq(u.fds, n, "%s holds %ld fds for %d connections", param->name, u.fds, n);
+	for (int r = 0; r < 2; r++) {
+		for (int i = 0; i < n; i++) {
+			int len = snprintf(msg, sizeof(msg), "conn %d round %d\n", i, r);
+			client_send(&c[i], msg, (size_t)len);
+		}
+		for (int i = 0; i < n; i++) {
+			int len = snprintf(msg, sizeof(msg), "conn %d round %d", i, r);
+			client_expect_echo(&c[i], msg, (size_t)len);
+		}
+	}
+	fprintf(stderr, "# %s, %d concurrent connections: rss %ld KiB, %ld fds\n", param->name, n,
+		u.rss_kib, u.fds);
+	for (int i = 0; i < n; i++)
+		client_close(&c[i]);
+	free(c);
+	server_stop(&s, SIGTERM);
+}
+
+/* Message seq of a flood: 63 bytes, then the LF makes 64. */
+static void flood_message(char out[64], size_t seq)
+{
+	snprintf(out, 64, "%020zu" "-pipelined-flood-message-of-64-bytes-in-all", seq);
+}
+
+struct flood {
+	int fd;
+	size_t bytes, messages;
+	int err;
+};
+
+/* The writer of a pipelined flood: numbered 64-byte messages, as fast as
+ * the socket takes them. */
+static void *flood_writer(void *arg)
+{
+	struct flood *f = arg;
+	char chunk[64 * 1024];
+	size_t seq = 0;
+	while (f->bytes > 0) {
+		size_t n = 0;
+		while (n + 64 <= sizeof(chunk) && n < f->bytes) {
+			flood_message(chunk + n, seq++);
+			chunk[n + 63] = '\n';
+			n += 64;
+		}
+		int rc = el_io_write_all(f->fd, chunk, n, el_io_now_ms() + 60000LL * slow_factor());
+		if (rc < 0) {
+			f->err = -rc;
+			return NULL;
+		}
+		f->bytes -= n;
+		f->messages += n / 64;
+	}
+	shutdown(f->fd, SHUT_WR);
+	return NULL;
+}
+
+/* A client writes 64 MiB of messages as fast as it can while reading
+ * slowly (nothing for the first 2 s, so that the server's 1 MiB of unsent
+ * replies fills and it stops reading): every reply comes, in order, and
+ * the server's memory stays bounded meanwhile. 8 MiB under valgrind. */
+MODEL_TEST(pipelined_flood_with_slow_reader, T_OPTS)
+{
+	size_t total = (slow_factor() > 1 ? 8u : 64u) << 20;
+	struct server s;
+	server_start(&s, param->name, "--quiet", NULL);
+	struct client c;
+	client_open(&c, &s);
+	client_send_str(&c, "warm\n");
+	client_expect_echo(&c, "warm", 4);
+	long base = server_rss_kib(&s);
+
+	struct flood f = {.fd = c.fd, .bytes = total};
+	pthread_t writer;
+	cr_assert_eq(pthread_create(&writer, NULL, flood_writer, &f), 0);
+	long peak = 0;
+	for (int i = 0; i < 20; i++) {
+		usleep(100000);
+		long rss = server_rss_kib(&s);
+		peak = rss > peak ? rss : peak;
+	}
+	char want[64];
+	size_t seq = 0, expected = total / 64;
+	for (; seq < expected; seq++) {
+		uint8_t *line;
+		ssize_t n = client_try_line(&c, &line, 10000);
+		cr_assert_gt(n, 0, "%s: reply %zu of %zu missing: %s", param->name, seq, expected,
+			     n == 0 ? "closed" : strerror((int)-n));
+		struct el_reply r;
+		int rc = el_reply_parse(line, (size_t)n, &r);
+		flood_message(want, seq);
+		cr_assert(rc == 0 && r.msg_len == 63 && memcmp(r.msg, want, 63) == 0,
+			  "%s: reply %zu is not message %zu: %s", param->name, seq, seq, line);
+		free(line);
+		if (seq % 65536 == 0) {
+			long rss = server_rss_kib(&s);
+			peak = rss > peak ? rss : peak;
+		}
+	}
+	pthread_join(writer, NULL);
+	cr_assert_eq(f.err, 0, "%s: writing the flood: %s", param->name, strerror(f.err));
+	client_expect_eof(&c, 5000);
+	client_close(&c);
+	cr_log_info("%s: %zu MiB flood, server RSS peak %ld KiB above its start", param->name,
+		    total >> 20, peak - base);
+	long bound = (slow_factor() > 1 ? 128 : 16) * 1024;
+	cr_expect_lt(peak - base, bound, "%s: server RSS grew %ld KiB under a pipelined flood",
+		     param->name, peak - base);
+	server_stop(&s, SIGTERM);
+}
+
+/* The uring model's other paths, forced by its test hooks: a submission
+ * queue of 4 entries (full at every turn: submitted and retried, never a
+ * crash), and receiving without buffer rings (kernels before 5.19). Each
+ * serves 200 clients with pipelined messages. */
+static void uring_variant(const char *env)
+{
+	struct server s;
+	struct server_opts o = {.env = env};
+	server_start_with(&s, &o, "uring", "--quiet", "--backlog", "512", NULL);
+	enum { N = 200 };
+	struct client *c = calloc(N, sizeof(*c));
+	for (int i = 0; i < N; i++)
+		client_open(&c[i], &s);
+	char msg[32];
+	for (int i = 0; i < N; i++)
+		client_send_str(&c[i], "one\ntwo\nthree\n");
+	for (int i = 0; i < N; i++) {
+		client_expect_echo(&c[i], "one", 3);
+		client_expect_echo(&c[i], "two", 3);
+		client_expect_echo(&c[i], "three", 5);
+		int n = snprintf(msg, sizeof(msg), "client %d\n", i);
+		client_send(&c[i], msg, (size_t)n);
+		client_expect_echo(&c[i], msg, (size_t)n - 1);
+		client_close(&c[i]);
+	}
+	free(c);
+	server_stop(&s, SIGTERM);
+}
+
+Test(conformance, uring_full_submission_queue, T_OPTS)
+{
+	harness_model = "uring";
+	uring_variant("ECHOLAB_URING_ENTRIES=4");
+}
+
+Test(conformance, uring_without_buffer_rings, T_OPTS)
+{
+	harness_model = "uring";
+	uring_variant("ECHOLAB_URING_NO_BUFRING=1");
+}
+
+/* Where io_uring is refused (a seccomp filter, as container runtimes
+ * install, makes io_uring_setup fail with EPERM), --model uring exits 1
+ * before its ready line with that reason. */
+Test(conformance, uring_refused_by_seccomp_exits_1, T_OPTS)
+{
+	int errp[2];
+	cr_assert_eq(pipe2(errp, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct sock_filter code[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+		dup2(errp[1], STDERR_FILENO);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+			_exit(99);
+		execl(getenv("ECHOLAB_SERVER"), "echolab-server", "--model", "uring", "--port", "0",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(errp[1]);
+	char err[512];
+	size_t len = 0;
+	ssize_t r;
+	while (len < sizeof(err) - 1 && (r = read(errp[0], err + len, sizeof(err) - 1 - len)) > 0)
+		len += (size_t)r;
+	err[len] = '\0';
+	close(errp[0]);
+	int status;
+	waitpid(pid, &status, 0);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 99, "could not install the filter");
+	cr_expect_eq(WEXITSTATUS(status), 1, "exit status %d: %s", WEXITSTATUS(status), err);
+	cr_expect_str_eq(err,
+			 "echolab-server: model uring unavailable: io_uring_setup: Operation not permitted\n");
 }

@@ -136,10 +136,16 @@ static void reply_too_long(struct el_conn *c)
 		    c->srv->cfg.max_line);
 }
 
+/* Output not yet written, held by the model included. */
+static size_t unsent(const struct el_conn *c)
+{
+	return el_conn_pending(c) + c->out_held;
+}
+
 size_t el_conn_input(struct el_conn *c, const uint8_t *data, size_t len)
 {
 	if (c->srv->cfg.raw) {
-		size_t pending = el_conn_pending(c);
+		size_t pending = unsent(c);
 		if (pending >= EL_CONN_OUT_HIGH)
 			return 0;
 		size_t n = len < EL_CONN_OUT_HIGH - pending ? len : EL_CONN_OUT_HIGH - pending;
@@ -152,7 +158,7 @@ size_t el_conn_input(struct el_conn *c, const uint8_t *data, size_t len)
 	}
 
 	size_t done = 0;
-	while (done < len && el_conn_pending(c) < EL_CONN_OUT_HIGH && !c->failed) {
+	while (done < len && unsent(c) < EL_CONN_OUT_HIGH && !c->failed) {
 		size_t used;
 		const uint8_t *msg;
 		size_t msg_len;
@@ -180,19 +186,73 @@ void el_conn_input_eof(struct el_conn *c)
 		reply_too_long(c);
 }
 
+static void sent(struct el_conn *c, size_t n)
+{
+	c->out_off += n;
+	if (c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	c->last_active_ms = el_io_now_ms();
+}
+
+size_t el_conn_take_output(struct el_conn *c, uint8_t **buf, size_t *cap, size_t *off)
+{
+	uint8_t *b = c->out;
+	size_t bcap = c->out_cap, n = el_conn_pending(c);
+	*off = c->out_off;
+	c->out = *buf;
+	c->out_cap = *cap;
+	*buf = b;
+	*cap = bcap;
+	c->out_off = c->out_len = 0;
+	c->out_held += n;
+	return n;
+}
+
+void el_conn_held_sent(struct el_conn *c, size_t n)
+{
+	c->out_held -= n;
+	c->last_active_ms = el_io_now_ms();
+}
+
 long el_conn_write(struct el_conn *c)
 {
 	ssize_t n = el_io_write(c->fd, c->out + c->out_off, el_conn_pending(c));
 	if (n < 0)
 		return (long)n;
-	c->out_off += (size_t)n;
-	if (c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	c->last_active_ms = el_io_now_ms();
+	sent(c, (size_t)n);
 	return (long)n;
 }
 
-static enum el_conn_end end_of_errno(long err)
+int el_conn_input_keep(struct el_conn *c, const uint8_t *data, size_t len)
+{
+	size_t used = el_conn_input(c, data, len);
+	if (used == len)
+		return 0;
+	if (!c->in) {
+		c->in = malloc(EL_CONN_READ_SIZE);
+		if (!c->in) {
+			c->failed = true;
+			return -ENOMEM;
+		}
+	}
+	memcpy(c->in, data + used, len - used);
+	c->in_off = 0;
+	c->in_len = len - used;
+	return 0;
+}
+
+bool el_conn_input_kept(struct el_conn *c)
+{
+	if (c->in_off < c->in_len) {
+		c->in_off += el_conn_input(c, c->in + c->in_off, c->in_len - c->in_off);
+		if (c->in_off < c->in_len)
+			return false;
+	}
+	c->in_off = c->in_len = 0;
+	return true;
+}
+
+enum el_conn_end el_conn_end_of_errno(long err)
 {
 	return err == -ECONNRESET || err == -EPIPE || err == -ETIMEDOUT ? EL_CONN_END_RESET
 									: EL_CONN_END_ERROR;
@@ -296,7 +356,7 @@ void el_conn_serve_blocking(struct el_conn *c, struct el_conn_watch *watch)
 		if (want_write && (pfds[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
 			long n = el_conn_write(c);
 			if (n < 0 && n != -EAGAIN) {
-				end = end_of_errno(n);
+				end = el_conn_end_of_errno(n);
 				err = n;
 				break;
 			}
@@ -310,7 +370,7 @@ void el_conn_serve_blocking(struct el_conn *c, struct el_conn_watch *watch)
 			} else if (n == 0) {
 				el_conn_input_eof(c);
 			} else if (n != -EAGAIN) {
-				end = end_of_errno(n);
+				end = el_conn_end_of_errno(n);
 				err = n;
 				break;
 			}
@@ -341,11 +401,7 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err)
 		}
 	}
 	for (int reads = 0;;) {
-		if (c->in_off < c->in_len) {
-			c->in_off += el_conn_input(c, c->in + c->in_off, c->in_len - c->in_off);
-			if (c->in_off == c->in_len)
-				c->in_off = c->in_len = 0;
-		}
+		el_conn_input_kept(c);
 		if (c->failed) {
 			*end = EL_CONN_END_ERROR;
 			*err = ENOMEM;
@@ -356,7 +412,7 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err)
 			if (n == -EAGAIN)
 				break;
 			if (n < 0) {
-				*end = end_of_errno(n);
+				*end = el_conn_end_of_errno(n);
 				*err = (int)-n;
 				return 0;
 			}
@@ -377,7 +433,7 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err)
 		if (n == -EAGAIN)
 			return EL_CONN_WANT_READ | (pending ? EL_CONN_WANT_WRITE : 0);
 		if (n < 0) {
-			*end = end_of_errno(n);
+			*end = el_conn_end_of_errno(n);
 			*err = (int)-n;
 			return 0;
 		}

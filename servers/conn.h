@@ -27,6 +27,7 @@ struct el_conn {
 	struct el_reply_peer peer;
 	uint8_t *out; /* pending output: out[out_off .. out_len) */
 	size_t out_off, out_len, out_cap;
+	size_t out_held; /* taken by el_conn_take_output, not yet written */
 	uint8_t *log; /* scratch for one log line */
 	size_t log_cap;
 	time_t clock_sec; /* the second clock_text was made for */
@@ -74,6 +75,29 @@ static inline size_t el_conn_pending(const struct el_conn *c)
 {
 	return c->out_len - c->out_off;
 }
+
+/* For a model whose writes complete later (io_uring), which must not see
+ * the bytes of a write in flight move: hands the pending output over by
+ * swapping buffers with the caller (*buf, of *cap bytes, may be NULL; it
+ * gets the core's buffer and the core gets it, so nothing is copied). The
+ * bytes are then (*buf)[*off .. *off + return value) and count as held:
+ * still unsent, for the 1 MiB bound, until el_conn_held_sent. */
+size_t el_conn_take_output(struct el_conn *c, uint8_t **buf, size_t *cap, size_t *off);
+/* n held bytes were written. */
+void el_conn_held_sent(struct el_conn *c, size_t n);
+
+/* Like el_conn_input, but what is not consumed now (the output is full)
+ * is kept in c->in, to be offered again by el_conn_input_kept. len must
+ * be at most EL_CONN_READ_SIZE and nothing may be kept already. Returns
+ * 0, or -ENOMEM (c->failed is then set). */
+int el_conn_input_keep(struct el_conn *c, const uint8_t *data, size_t len);
+
+/* Offers the kept input again. Returns true when none is left. */
+bool el_conn_input_kept(struct el_conn *c);
+
+/* How a connection ended after a read or write failed with err (-errno):
+ * a reset (ECONNRESET, EPIPE, ETIMEDOUT) or an error. */
+enum el_conn_end el_conn_end_of_errno(long err);
 
 /* One non-blocking or blocking write of pending output. Returns the bytes
  * written, or -errno (-EAGAIN: try when writable). */

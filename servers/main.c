@@ -13,10 +13,16 @@ int main(int argc, char **argv)
 	if (rc > 0)
 		return 0;
 
+	const struct el_model *model = el_srv_find_model(cfg.model);
+	char why[256];
+	if (model->probe && model->probe(why, sizeof(why)) < 0) {
+		fprintf(stderr, "echolab-server: model %s unavailable: %s\n", model->name, why);
+		return 1;
+	}
 	struct el_srv srv;
 	if (el_srv_start(&srv, &cfg) < 0)
 		return 1;
-	rc = el_srv_find_model(cfg.model)->run(&srv);
+	rc = model->run(&srv);
 	if (el_srv_stopping) {
 		el_srv_logf(&srv, "stop: %s from pid %d", strsignal(el_srv_stopping),
 			    (int)el_srv_stop_sender);

@@ -3,6 +3,7 @@
 #define EL_MODELS_H
 
 #include <errno.h>
+#include <stddef.h>
 
 #include "server.h"
 
@@ -13,5 +14,7 @@ int el_model_prefork_run(struct el_srv *srv);
 int el_model_threadpool_run(struct el_srv *srv);
 int el_model_poll_run(struct el_srv *srv);
 int el_model_epoll_run(struct el_srv *srv);
+int el_model_uring_run(struct el_srv *srv);
+int el_model_uring_probe(char *why, size_t len);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -285,6 +286,26 @@ out:
 	return rc;
 }
 
+/* Fds a server needs besides its connections: standard streams, the
+ * listener, the stop pipe, event-loop instances. */
+#define NOFILE_RESERVE 32
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit, since every connection
+ * is an fd. Returns the limit now in force (-1: unknown). */
+static long raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -1;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t cur = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			rl.rlim_cur = cur;
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
+}
+
 int el_srv_start(struct el_srv *srv, const struct el_srv_config *cfg)
 {
 	*srv = (struct el_srv){
@@ -310,6 +331,8 @@ int el_srv_start(struct el_srv *srv, const struct el_srv_config *cfg)
 		return rc;
 	}
 
+	long nofile = raise_nofile();
+
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	getsockname(srv->listen_fd, (struct sockaddr *)&ss, &len);
@@ -320,6 +343,15 @@ int el_srv_start(struct el_srv *srv, const struct el_srv_config *cfg)
 	fprintf(stderr, "listening on %s%s%s:%u model=%s backlog=%d\n", l, addr, r, port, cfg->model,
 		cfg->backlog);
 	fflush(stderr);
+	/* After the ready line, which must be the first line on stderr. Each
+	 * connection costs one fd; a few more are the server's own. */
+	if (nofile > 0 && cfg->max_conns > 0 && cfg->max_conns > nofile - NOFILE_RESERVE) {
+		fprintf(stderr,
+			"echolab-server: RLIMIT_NOFILE is %ld (hard limit), lower than --max-conns %ld "
+			"needs; accepting pauses when fds run out\n",
+			nofile, cfg->max_conns);
+		fflush(stderr);
+	}
 	return 0;
 }
 

@@ -46,6 +46,9 @@ struct el_model {
 	/* Serves until stop; returns 0, or 1 after a runtime failure it has
 	 * already reported on stderr. */
 	int (*run)(struct el_srv *srv);
+	/* Optional: checks, before the server starts, that the system can run
+	 * this model. Returns 0, or -errno with the reason written to why. */
+	int (*probe)(char *why, size_t len);
 };
 
 /* The models that exist, in --list-models order, ending with {NULL}. */
