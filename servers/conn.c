@@ -400,6 +400,10 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err)
 			return 0;
 		}
 	}
+	/* A read shorter than the buffer took everything there was: the next
+	 * read would only say EAGAIN, and the (level-triggered) readiness
+	 * will tell when more comes, so that read is saved. */
+	bool drained = false;
 	for (int reads = 0;;) {
 		el_conn_input_kept(c);
 		if (c->failed) {
@@ -427,7 +431,7 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err)
 		 * to read before reading more from it. */
 		if (c->eof || c->in_len > 0)
 			return EL_CONN_WANT_WRITE;
-		if (reads++ == PUMP_READS)
+		if (drained || reads++ == PUMP_READS)
 			return EL_CONN_WANT_READ | (pending ? EL_CONN_WANT_WRITE : 0);
 		ssize_t n = el_io_read(c->fd, c->in, EL_CONN_READ_SIZE);
 		if (n == -EAGAIN)
@@ -443,6 +447,7 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err)
 		}
 		el_conn_stamp(c);
 		c->in_len = (size_t)n;
+		drained = (size_t)n < EL_CONN_READ_SIZE;
 	}
 }
 

@@ -30,8 +30,19 @@ struct eloop {
  * two addresses in epoll_event.data.ptr. */
 static char listener_tag, stop_tag;
 
+struct econn {
+	struct el_conn c; /* first: the core allocates the struct */
+	int armed;        /* the EL_CONN_WANT_* mask epoll watches */
+};
+
 static void arm(struct eloop *l, struct el_conn *c, int op, int want)
 {
+	/* epoll_ctl only when the mask changes: a message costs then one
+	 * epoll_wait, one read and one send. */
+	struct econn *e = (struct econn *)c;
+	if (op == EPOLL_CTL_MOD && e->armed == want)
+		return;
+	e->armed = want;
 	struct epoll_event ev = {
 		.events = (want & EL_CONN_WANT_READ ? EPOLLIN : 0) |
 			  (want & EL_CONN_WANT_WRITE ? EPOLLOUT : 0),
@@ -64,7 +75,7 @@ static void accept_all(struct eloop *l)
 {
 	struct el_conn *c;
 	int rc;
-	while ((rc = el_conn_accept_new(l->srv, sizeof(*c), &c)) > 0) {
+	while ((rc = el_conn_accept_new(l->srv, sizeof(struct econn), &c)) > 0) {
 		el_conn_lru_push(&l->lru, c);
 		arm(l, c, EPOLL_CTL_ADD, EL_CONN_WANT_READ);
 	}

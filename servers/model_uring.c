@@ -463,19 +463,23 @@ static int buffers_init(struct uloop *l)
  * load (an overflow is kept by the kernel, but costs a slow path). */
 #define CQ_ENTRIES 32768
 
-/* Sets the ring up, with the cheaper task-running modes where the kernel
- * has them (6.0: a single submitter that is told of completions only when
- * it asks). Returns 0 or -errno. */
+/* Sets the ring up, with the cheapest task-running mode the kernel has.
+ * Returns 0 or -errno. */
 static int ring_init(struct io_uring *ring, unsigned entries)
 {
-	struct io_uring_params p = {
-		.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
-			 IORING_SETUP_SINGLE_ISSUER,
-		.cq_entries = CQ_ENTRIES,
+	static const unsigned modes[] = {
+		/* 6.1: completions' task work runs only when the ring is entered
+		 * to wait, which the loop does anyway: no interrupting IPIs. */
+		IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
+		0,
 	};
-	int rc = io_uring_queue_init_params(entries, ring, &p);
-	if (rc == -EINVAL) {
-		p = (struct io_uring_params){.flags = IORING_SETUP_CQSIZE, .cq_entries = CQ_ENTRIES};
+	int rc = -EINVAL;
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]) && rc == -EINVAL; i++) {
+		struct io_uring_params p = {
+			.flags = IORING_SETUP_CQSIZE | modes[i],
+			.cq_entries = CQ_ENTRIES,
+		};
 		rc = io_uring_queue_init_params(entries, ring, &p);
 	}
 	return rc;
