@@ -721,3 +721,39 @@ Test(conformance, usage_without_model)
 	cr_expect_eq(server_run(err, sizeof(err), "--help", NULL), 0);
 	cr_expect_eq(server_run(err, sizeof(err), "--list-models", NULL), 0);
 }
+
+/* The server raises its soft fd limit to the hard one; when even that is
+ * below what --max-conns needs, it says so on stderr, after its ready
+ * line, and still serves. */
+Test(conformance, fd_limit_below_max_conns_is_said, T_OPTS)
+{
+	if (getenv("ECHOLAB_UNDER_VALGRIND"))
+		cr_skip_test("valgrind shows the server limits of its own, not the 256 set here");
+	struct server s;
+	struct server_opts o = {.nofile = 256};
+	server_start_with(&s, &o, "epoll", "--max-conns", "1000", NULL);
+	char line[256];
+	size_t n = 0;
+	int64_t deadline = el_io_now_ms() + 5000LL * slow_factor();
+	while (n < sizeof(line) - 1) {
+		struct pollfd pfd = {.fd = s.stderr_fd, .events = POLLIN};
+		cr_assert_gt(el_io_poll(&pfd, 1, deadline, true), 0, "no line after the ready line");
+		cr_assert_eq(read(s.stderr_fd, line + n, 1), 1);
+		if (line[n] == '\n')
+			break;
+		n++;
+	}
+	line[n] = '\0';
+	long limit = -1;
+	int end = 0;
+	sscanf(line, "echolab-server: RLIMIT_NOFILE is %ld (hard limit), lower than --max-conns 1000 "
+		     "needs; accepting pauses when fds run out%n",
+	       &limit, &end);
+	cr_expect(end == (int)n && limit == 256, "not the fd-limit line: %s", line);
+	struct client c;
+	client_open(&c, &s);
+	client_send_str(&c, "still serving\n");
+	client_expect_echo(&c, "still serving", 13);
+	client_close(&c);
+	server_stop(&s, SIGTERM);
+}
