@@ -209,7 +209,7 @@ void server_usage(const struct server *s, struct server_usage *u)
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
 			continue;
 		char path[300], buf[1024];
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		snprintf(path, sizeof(path), "/proc/%.16s/stat", e->d_name);
 		FILE *f = fopen(path, "r");
 		if (!f)
 			continue;
@@ -250,9 +250,42 @@ void server_usage(const struct server *s, struct server_usage *u)
 		closedir(d);
 }
 
+/* True while a process of the group still runs. A zombie does not count:
+ * the orphans of a killed server are reaped by pid 1, which in some
+ * containers (this machine's) does so late, and kill(2) still finds
+ * them. */
 static bool group_alive(pid_t pgid)
 {
-	return kill(-pgid, 0) == 0 || errno != ESRCH;
+	if (kill(-pgid, 0) != 0 && errno == ESRCH)
+		return false;
+	DIR *d = opendir("/proc");
+	if (!d)
+		return true;
+	bool alive = false;
+	struct dirent *e;
+	while (!alive && (e = readdir(d))) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		char path[64], text[512];
+		snprintf(path, sizeof(path), "/proc/%.16s/stat", e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, text, sizeof(text) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		text[n] = '\0';
+		/* "pid (comm) state ppid pgrp ...": comm may hold spaces. */
+		const char *rp = strrchr(text, ')');
+		char state;
+		long ppid, pgrp;
+		if (rp && sscanf(rp + 1, " %c %ld %ld", &state, &ppid, &pgrp) == 3 && pgrp == pgid &&
+		    state != 'Z' && state != 'X')
+			alive = true;
+	}
+	closedir(d);
+	return alive;
 }
 
 void server_stop(struct server *s, int sig)
