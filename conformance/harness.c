@@ -199,6 +199,31 @@ static long status_field(pid_t pid, const char *file, const char *key)
 	return v;
 }
 
+/* Reads /proc/NAME/stat into buf when NAME is a process of group pgid.
+ * Returns the text from its state field on ("pid (comm) state ppid pgrp
+ * ...": comm may hold spaces), or NULL. */
+static const char *group_stat(const char *name, pid_t pgid, char *buf, size_t size)
+{
+	if (name[0] < '1' || name[0] > '9')
+		return NULL;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%.16s/stat", name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	char state;
+	long ppid, pgrp;
+	if (!p || sscanf(p + 2, "%c %ld %ld", &state, &ppid, &pgrp) != 3 || pgrp != pgid)
+		return NULL;
+	return p + 2;
+}
+
 void server_usage(const struct server *s, struct server_usage *u)
 {
 	memset(u, 0, sizeof(*u));
@@ -206,25 +231,15 @@ void server_usage(const struct server *s, struct server_usage *u)
 	DIR *d = opendir("/proc");
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+		char buf[1024];
+		const char *p = group_stat(e->d_name, s->pid, buf, sizeof(buf));
+		if (!p)
 			continue;
-		char path[300], buf[1024];
-		snprintf(path, sizeof(path), "/proc/%.16s/stat", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[n] = '\0';
-		char *p = strrchr(buf, ')');
-		char state;
-		int ppid, pgrp;
-		if (!p || sscanf(p + 2, "%c %d %d", &state, &ppid, &pgrp) != 3 || pgrp != s->pid)
-			continue;
+		char state = *p;
 		/* Fields from state (3rd): utime 14th, stime 15th, threads 20th,
 		 * rss 24th. */
 		long v[22] = {0};
-		char *q = p + 2;
+		const char *q = p;
 		for (int i = 0; i < 22 && q; i++) {
 			v[i] = atol(q);
 			q = strchr(q, ' ');
@@ -264,25 +279,9 @@ static bool group_alive(pid_t pgid)
 	bool alive = false;
 	struct dirent *e;
 	while (!alive && (e = readdir(d))) {
-		if (e->d_name[0] < '1' || e->d_name[0] > '9')
-			continue;
-		char path[64], text[512];
-		snprintf(path, sizeof(path), "/proc/%.16s/stat", e->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t n = read(fd, text, sizeof(text) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		text[n] = '\0';
-		/* "pid (comm) state ppid pgrp ...": comm may hold spaces. */
-		const char *rp = strrchr(text, ')');
-		char state;
-		long ppid, pgrp;
-		if (rp && sscanf(rp + 1, " %c %ld %ld", &state, &ppid, &pgrp) == 3 && pgrp == pgid &&
-		    state != 'Z' && state != 'X')
-			alive = true;
+		char buf[512];
+		const char *p = group_stat(e->d_name, pgid, buf, sizeof(buf));
+		alive = p && *p != 'Z' && *p != 'X';
 	}
 	closedir(d);
 	return alive;

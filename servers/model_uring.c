@@ -283,13 +283,19 @@ static void on_accept(struct uloop *l, int res, unsigned flags)
 	arm_accept(l);
 }
 
+/* The provided buffer a receive's completion flags name. */
+static uint8_t *buf_of(const struct uloop *l, unsigned flags)
+{
+	return l->bufs + (size_t)(flags >> IORING_CQE_BUFFER_SHIFT) * EL_CONN_READ_SIZE;
+}
+
 static void recycle(struct uloop *l, unsigned flags)
 {
 	if (!l->br || !(flags & IORING_CQE_F_BUFFER))
 		return;
 	unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-	io_uring_buf_ring_add(l->br, l->bufs + (size_t)bid * EL_CONN_READ_SIZE, EL_CONN_READ_SIZE,
-			      (unsigned short)bid, io_uring_buf_ring_mask(BUF_COUNT), 0);
+	io_uring_buf_ring_add(l->br, buf_of(l, flags), EL_CONN_READ_SIZE, (unsigned short)bid,
+			      io_uring_buf_ring_mask(BUF_COUNT), 0);
 	io_uring_buf_ring_advance(l->br, 1);
 }
 
@@ -299,8 +305,7 @@ static void on_recv(struct uloop *l, struct uconn *u, int res, unsigned flags)
 	if (res > 0 && !u->closing) {
 		el_conn_stamp(&u->c);
 		if (l->br) {
-			unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-			el_conn_input_keep(&u->c, l->bufs + (size_t)bid * EL_CONN_READ_SIZE, (size_t)res);
+			el_conn_input_keep(&u->c, buf_of(l, flags), (size_t)res);
 		} else {
 			u->c.in_off = 0;
 			u->c.in_len = (size_t)res;
