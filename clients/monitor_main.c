@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,7 +16,7 @@
 
 static const char usage_text[] =
 	"usage: echolab-monitor --pid PID [--interval SECONDS] [--out FILE]\n"
-	"                       [--duration SECONDS] [--no-pss]\n"
+	"                       [--duration SECONDS] [--budget PCT] [--no-pss]\n"
 	"\n"
 	"Samples PID and every process and thread descending from it every\n"
 	"--interval seconds (default 0.5) and writes one CSV row per sample:\n"
@@ -32,6 +33,14 @@ static const char usage_text[] =
 	"  --interval S     seconds between samples (default 0.5)\n"
 	"  --out FILE       write the CSV to FILE instead of standard output\n"
 	"  --duration S     stop after S seconds (default: when PID exits)\n"
+	"  --budget PCT     CPU the monitor may spend, in percent of one CPU\n"
+	"                   (default 0.7; 0: no limit). When a big tree's\n"
+	"                   per-process details (pss_kib, fds, ctx_*) would cost\n"
+	"                   more, each sample refreshes only some processes' (a\n"
+	"                   new process's at once, then those whose RSS moved,\n"
+	"                   then the others in turn) and keeps the rest's last\n"
+	"                   figures; it says so on stderr at the end, with how\n"
+	"                   old they got\n"
 	"  --no-pss         skip smaps_rollup (PSS), the costly part on big trees\n"
 	"  --help           this text\n"
 	"\n"
@@ -77,12 +86,13 @@ int main(int argc, char **argv)
 		{"interval", required_argument, NULL, 'i'},
 		{"out", required_argument, NULL, 'o'},
 		{"duration", required_argument, NULL, 'd'},
+		{"budget", required_argument, NULL, 'b'},
 		{"no-pss", no_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	long pid = 0;
-	double interval = 0.5, duration = 0;
+	double interval = 0.5, duration = 0, budget = 0.7;
 	const char *out = NULL;
 	bool pss = true;
 	int c;
@@ -107,6 +117,13 @@ int main(int argc, char **argv)
 			if (!parse_seconds(optarg, &duration))
 				return usage_error("bad --duration '%s'", optarg);
 			break;
+		case 'b': {
+			errno = 0;
+			budget = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !isfinite(budget) || budget < 0 || budget > 100)
+				return usage_error("bad --budget '%s' (percent of one CPU, 0 to 100)", optarg);
+			break;
+		}
 		case 'P':
 			pss = false;
 			break;
@@ -128,6 +145,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	m.pss = pss;
+	m.detail_budget_us = (int64_t)llround(budget / 100.0 * interval * 1e6);
+	/* One fd held per process of the tree: allow as many as we may. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	FILE *f = stdout;
 	if (out && !(f = fopen(out, "w"))) {
 		fprintf(stderr, "echolab-monitor: %s: %s\n", out, strerror(errno));
@@ -144,7 +168,7 @@ int main(int argc, char **argv)
 	struct timespec next;
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	int64_t step_ns = (int64_t)llround(interval * 1e9);
-	long rows = 0, limit = duration > 0 ? (long)floor(duration / interval) + 1 : -1;
+	long rows = 0, oldest = 0, limit = duration > 0 ? (long)floor(duration / interval) + 1 : -1;
 	int rc = 0;
 	while (!stop && (limit < 0 || rows < limit)) {
 		struct el_proc_sample s;
@@ -157,6 +181,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		el_monitor_write_row(f, &s);
+		oldest = s.detail_age > oldest ? s.detail_age : oldest;
 		/* A row per sample on disk at once: nothing lost on a kill. */
 		if (fflush(f) != 0) {
 			fprintf(stderr, "echolab-monitor: writing: %s\n", strerror(errno));
@@ -172,6 +197,12 @@ int main(int argc, char **argv)
 			;
 	}
 	el_monitor_destroy(&m);
+	if (oldest > 0)
+		fprintf(stderr,
+			"echolab-monitor: within --budget %g%%, samples refreshed only some processes' "
+			"pss_kib, fds and ctx_* (a new process's at once): the oldest figures kept were "
+			"%ld samples old\n",
+			budget, oldest);
 	if (f != stdout && fclose(f) != 0) {
 		fprintf(stderr, "echolab-monitor: %s: %s\n", out, strerror(errno));
 		rc = 1;

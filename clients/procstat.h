@@ -59,6 +59,9 @@ struct el_proc_sample {
 	long ctx_voluntary, ctx_involuntary; /* cumulative, tasks alive now */
 	struct el_proc_meminfo mem;
 	double sys_user_pct, sys_sys_pct, sys_nice_pct, sys_idle_pct, sys_iowait_pct;
+	/* Not in the CSV: how many samples old the oldest per-process detail
+	 * (pss_kib, fds, ctx_*) is; 0: all read in this sample. */
+	long detail_age;
 };
 
 /* CPU times of one process of the tree at the last sample. */
@@ -67,23 +70,43 @@ struct el_proc_times {
 	uint64_t utime, stime, cutime, cstime;
 };
 
+struct el_proc_entry; /* a process of the tree (procstat.c) */
+
 struct el_monitor {
 	pid_t root;
 	char proc[64]; /* "/proc", or a test's copy */
 	bool pss;      /* read smaps_rollup (costs more on big trees) */
+	/* CPU time a sample may spend, in microseconds, before it stops
+	 * refreshing per-process details (PSS, fds, context switches) and
+	 * keeps the rest from earlier samples; 0: no limit. A new process's
+	 * are read at once, whatever the budget; then at least one process is
+	 * refreshed per sample, those whose RSS moved first, then in turn. */
+	int64_t detail_budget_us;
 	int64_t t0_us, last_us;
 	struct el_proc_times *last; /* the tree at the last sample, by pid */
 	size_t nlast;
+	struct el_proc_entry *tree; /* the tree's processes, by pid */
+	size_t ntree;
+	pid_t *others; /* pids seen last time that are not in the tree, sorted */
+	size_t nothers;
+	uint64_t samples;
+	long last_pid; /* the last pid given out (loadavg) at the last listing */
+	pid_t cursor; /* the next process whose details are refreshed in turn */
 	struct el_proc_cpu last_cpu;
 	bool primed;
 };
 
 /* Starts watching pid and its descendants. Returns 0, or -ESRCH.
- * el_monitor_destroy frees what sampling keeps. */
+ * el_monitor_destroy frees what sampling keeps. A process stays in the
+ * tree from the sample that finds it (its parent was in the tree) until it
+ * exits, even if its parent exits first. */
 int el_monitor_init(struct el_monitor *m, pid_t root);
 void el_monitor_destroy(struct el_monitor *m);
 /* Takes one sample. Returns 0, or -ESRCH once the root has exited (a
- * zombie root counts as exited). */
+ * zombie root counts as exited), or -ENOMEM. Each process's stat file is
+ * held open, and only pids not seen before are read to find the tree, so
+ * a sample of a 500-process tree costs about a millisecond before the
+ * details. */
 int el_monitor_sample(struct el_monitor *m, struct el_proc_sample *s);
 
 /* Raises the calling thread's priority so a loaded machine does not delay

@@ -224,3 +224,164 @@ Test(procstat, exiting_children_are_not_counted_twice, .timeout = 120)
 		      "a sample of %.0f%% from one busy process at a time", most);
 	cr_expect_gt(total, 0.5, "the children's 1.8 CPU-seconds were seen: %.2f", total);
 }
+
+/* A root with n children that each wait for a byte on a pipe, then touch
+ * `grow` MiB (if non-zero) and wait again; all killed by kill(-root). */
+struct kids {
+	pid_t root;
+	int go[2];
+};
+
+static void start_kids(struct kids *k, int n, int grow_mib)
+{
+	cr_assert_eq(pipe(k->go), 0);
+	int ready[2];
+	cr_assert_eq(pipe(ready), 0);
+	k->root = fork();
+	cr_assert_geq(k->root, 0);
+	if (k->root == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (int i = 0; i < n; i++) {
+			if (fork() == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				close(ready[0]);
+				close(ready[1]);
+				char c;
+				if (read(k->go[0], &c, 1) == 1 && grow_mib) {
+					size_t len = (size_t)grow_mib << 20;
+					char *p = malloc(len);
+					memset(p, 1, len);
+					sink += p[len - 1];
+				}
+				pause();
+				_exit(0);
+			}
+		}
+		(void)!write(ready[1], "r", 1);
+		pause();
+		_exit(0);
+	}
+	setpgid(k->root, k->root);
+	close(ready[1]);
+	char c;
+	cr_assert_eq(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+}
+
+static void stop_kids(struct kids *k)
+{
+	kill(-k->root, SIGKILL);
+	waitpid(k->root, NULL, 0);
+	close(k->go[0]);
+	close(k->go[1]);
+}
+
+/* With a budget too small for one process's details, a sample still
+ * reads every new process's, then one more process's in turn: the first
+ * sample's fds, PSS and switches are what a monitor without a budget
+ * reads, and from then on the oldest figures are as many samples old as
+ * there are other processes, never more. */
+Test(procstat, a_detail_budget_refreshes_processes_in_turn, .timeout = 60)
+{
+	struct kids k;
+	start_kids(&k, 12, 0);
+	struct el_monitor all, some;
+	cr_assert_eq(el_monitor_init(&all, k.root), 0);
+	cr_assert_eq(el_monitor_init(&some, k.root), 0);
+	some.detail_budget_us = 1;
+	struct el_proc_sample a, s;
+	cr_assert_eq(el_monitor_sample(&all, &a), 0);
+	cr_assert_eq(el_monitor_sample(&some, &s), 0);
+	cr_assert_eq(a.procs, 13);
+	cr_expect_eq(a.detail_age, 0);
+	cr_expect_eq(s.detail_age, 0, "every new process read at once");
+	cr_expect_eq(s.fds, a.fds, "fds %ld, without a budget %ld", s.fds, a.fds);
+	cr_expect_eq(s.threads, a.threads);
+	cr_expect_gt(s.pss_kib, a.pss_kib / 2, "PSS %ld, without a budget %ld", s.pss_kib, a.pss_kib);
+	cr_expect_lt(s.pss_kib, a.pss_kib * 2, "PSS %ld, without a budget %ld", s.pss_kib, a.pss_kib);
+	long most = 0;
+	for (int i = 0; i < 40; i++) {
+		cr_assert_eq(el_monitor_sample(&some, &s), 0);
+		cr_expect_eq(s.procs, 13, "every process in every sample: %ld", s.procs);
+		cr_expect_eq(s.detail_age, i + 1 < 12 ? i + 1 : 12, "sample %d: details %ld samples old",
+			     i + 2, s.detail_age);
+		most = s.detail_age > most ? s.detail_age : most;
+	}
+	cr_expect_eq(most, 12, "one process a sample, in turn: at most 12 samples old");
+	stop_kids(&k);
+	el_monitor_destroy(&all);
+	el_monitor_destroy(&some);
+}
+
+/* A process whose RSS grew is read before the others' turn comes: a
+ * child that touches 32 MiB shows in the next sample's PSS, though the
+ * budget allows one process per sample. */
+Test(procstat, a_process_that_grew_is_read_first, .timeout = 60)
+{
+	struct kids k;
+	start_kids(&k, 12, 32);
+	struct el_monitor m;
+	cr_assert_eq(el_monitor_init(&m, k.root), 0);
+	m.detail_budget_us = 1;
+	struct el_proc_sample s;
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(el_monitor_sample(&m, &s), 0);
+	long before = s.pss_kib;
+	cr_assert_eq(write(k.go[1], "g", 1), 1); /* one child grows */
+	usleep(300000);
+	cr_assert_eq(el_monitor_sample(&m, &s), 0);
+	cr_expect_gt(s.pss_kib, before + 30 * 1024, "PSS %ld KiB, before %ld KiB", s.pss_kib, before);
+	stop_kids(&k);
+	el_monitor_destroy(&m);
+}
+
+/* A process stays in the tree once found, though its parent exits (it is
+ * reparented away from the tree): still counted, until it exits. */
+Test(procstat, an_orphaned_descendant_is_still_counted, .timeout = 60)
+{
+	int ready[2];
+	cr_assert_eq(pipe(ready), 0);
+	pid_t root = fork();
+	cr_assert_geq(root, 0);
+	if (root == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pid_t mid = fork();
+		if (mid == 0) {
+			if (fork() == 0) {
+				/* The grandchild outlives its parent. */
+				close(ready[0]);
+				(void)!write(ready[1], "g", 1);
+				sleep(30);
+				_exit(0);
+			}
+			pause();
+			_exit(0);
+		}
+		pause();
+		_exit(0);
+	}
+	setpgid(root, root);
+	close(ready[1]);
+	char c;
+	cr_assert_eq(read(ready[0], &c, 1), 1);
+	struct el_monitor m;
+	cr_assert_eq(el_monitor_init(&m, root), 0);
+	struct el_proc_sample s;
+	cr_assert_eq(el_monitor_sample(&m, &s), 0);
+	cr_assert_eq(s.procs, 3);
+	/* The middle process exits; the root does not reap it (pause). */
+	char path[64], buf[1024];
+	pid_t mid = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)root, (int)root);
+	cr_assert_gt(el_proc_read(path, buf, sizeof(buf)), 0);
+	mid = (pid_t)atoi(buf);
+	cr_assert_eq(kill(mid, SIGKILL), 0);
+	usleep(200000);
+	cr_assert_eq(el_monitor_sample(&m, &s), 0);
+	cr_expect_eq(s.procs, 3, "root, the zombie, the grandchild: %ld", s.procs);
+	kill(-root, SIGKILL);
+	waitpid(root, NULL, 0);
+	el_monitor_destroy(&m);
+}
