@@ -563,7 +563,7 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 		fprintf(f, "summary.csv (one row per model and client count), plots.dat and plots.gp (the "
 			   "plots' data and script), and per cell in cells/MODEL-CLIENTS: rtt.csv (every RTT of "
 			   "connection 0: conn,seq,t_send_us,rtt_us), rtt.hgrm (HdrHistogram percentile "
-			   "distribution, ms), load.json, monitor.csv (echolab-monitor's columns), server.log, "
+			   "distribution, ms), load.json, monitor.csv (echolab-monitor's columns), monitor.err, server.log, "
 			   "server.err.%s\n",
 			html ? "</p>\n</body></html>" : "");
 		if (fclose(f) != 0)

@@ -154,13 +154,17 @@ static void server_stop(struct server_proc *s)
  * thread of this process, sharing it with the load's loops, was sometimes
  * held up for seconds at 300 clients, while the separate program kept its
  * schedule. */
-static pid_t monitor_start(const struct bench_cfg *cfg, pid_t server, const char *csv)
+static pid_t monitor_start(const struct bench_cfg *cfg, pid_t server, const char *csv, const char *err)
 {
 	char pid[16], interval[32];
 	snprintf(pid, sizeof(pid), "%d", (int)server);
 	snprintf(interval, sizeof(interval), "%g", cfg->interval_s);
 	pid_t m = fork();
 	if (m == 0) {
+		/* What it says (how old its kept figures got) is for the cell's
+		 * files, not for the progress lines. */
+		if (!freopen(err, "w", stderr))
+			_exit(127);
 		execl(cfg->monitor, cfg->monitor, "--pid", pid, "--interval", interval, "--out", csv,
 		      (char *)NULL);
 		_exit(127);
@@ -256,7 +260,9 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	char path[800], csv[800];
 	snprintf(csv, sizeof(csv), "%s/monitor.csv", dir);
 	int64_t mon_t0 = mono_us();
-	pid_t mon = monitor_start(cfg, srv.pid, csv);
+	char mon_err[800];
+	snprintf(mon_err, sizeof(mon_err), "%s/monitor.err", dir);
+	pid_t mon = monitor_start(cfg, srv.pid, csv, mon_err);
 	bool watching = mon > 0;
 	if (!watching)
 		snprintf(c->failure, sizeof(c->failure), "the monitor could not start");

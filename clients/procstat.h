@@ -68,6 +68,8 @@ struct el_proc_sample {
 struct el_proc_times {
 	pid_t pid, ppid;
 	uint64_t utime, stime, cutime, cstime;
+	uint64_t run_ns; /* schedstat's time on a CPU, when has_run */
+	bool has_run;
 };
 
 struct el_proc_entry; /* a process of the tree (procstat.c) */

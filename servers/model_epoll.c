@@ -244,8 +244,7 @@ int el_model_epoll_run(struct el_srv *srv)
 		epoll_ctl(l->ep, EPOLL_CTL_ADD, l->inbox_fd, &iev);
 		listen_on(l, true);
 		int err = l->ep < 0 || l->inbox_fd < 0 ? errno
-			  : el_srv_spawn_fails(srv)    ? EAGAIN
-						       : pthread_create(&l->thread, NULL, run_loop, l);
+							: el_srv_thread(srv, &l->thread, NULL, run_loop, l);
 		if (err) {
 			el_srv_logf(srv, "epoll: cannot start an event loop: %s", strerror(err));
 			if (l->ep >= 0)

@@ -35,8 +35,6 @@ static void *serve_thread(void *arg)
 static int start_thread(void *arg, int fd, const struct sockaddr_storage *peer)
 {
 	struct el_srv *srv = arg;
-	if (el_srv_spawn_fails(srv))
-		return -EAGAIN;
 	struct job *job = malloc(sizeof(*job));
 	if (!job)
 		return -ENOMEM;
@@ -46,7 +44,7 @@ static int start_thread(void *arg, int fd, const struct sockaddr_storage *peer)
 	pthread_attr_setstacksize(&attr, THREAD_STACK);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_t tid;
-	int rc = pthread_create(&tid, &attr, serve_thread, job);
+	int rc = el_srv_thread(srv, &tid, &attr, serve_thread, job);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
 		free(job);

@@ -175,8 +175,7 @@ int el_model_threadpool_run(struct el_srv *srv)
 	 * and only a pool without any worker is a failure. */
 	int started = 0, rc = 0;
 	for (int i = 0; i < nworkers; i++) {
-		int err = el_srv_spawn_fails(srv) ? EAGAIN
-						  : pthread_create(&threads[started], NULL, worker, p);
+		int err = el_srv_thread(srv, &threads[started], NULL, worker, p);
 		if (err)
 			el_srv_logf(srv, "threadpool: cannot start a worker thread: %s", strerror(err));
 		else

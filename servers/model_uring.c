@@ -627,7 +627,7 @@ int el_model_uring_run(struct el_srv *srv)
 		l->srv = srv;
 		l->start = &st;
 		l->entries = entries;
-		int err = el_srv_spawn_fails(srv) ? EAGAIN : pthread_create(&l->thread, NULL, run_loop, l);
+		int err = el_srv_thread(srv, &l->thread, NULL, run_loop, l);
 		if (err) {
 			el_srv_logf(srv, "uring: cannot start a ring: %s", strerror(err));
 			continue;

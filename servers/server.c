@@ -414,6 +414,24 @@ bool el_srv_spawn_fails(struct el_srv *srv)
 	return srv->fail_spawn_every > 0 && srv->spawns % srv->fail_spawn_every == 0;
 }
 
+/* EAGAIN from fork(2) and pthread_create(3) is a transient shortage (a
+ * moment at the process or thread limit): two more tries, 1 ms and 4 ms
+ * later, before the caller gives up on this spawn. */
+static const int spawn_retry_us[] = {1000, 4000};
+
+int el_srv_thread(struct el_srv *srv, pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+		  void *arg)
+{
+	if (el_srv_spawn_fails(srv))
+		return EAGAIN;
+	int err = pthread_create(t, attr, fn, arg);
+	for (size_t i = 0; err == EAGAIN && i < sizeof(spawn_retry_us) / sizeof(*spawn_retry_us); i++) {
+		usleep((useconds_t)spawn_retry_us[i]);
+		err = pthread_create(t, attr, fn, arg);
+	}
+	return err;
+}
+
 int el_srv_accept_loop(struct el_srv *srv, el_srv_handler handle, void *arg, int extra_fd,
 		       void (*on_extra)(void *arg))
 {
@@ -478,6 +496,11 @@ pid_t el_srv_fork_worker(struct el_srv *srv, int (*fn)(struct el_srv *srv, void 
 		return -EAGAIN;
 	pid_t parent = getpid();
 	pid_t pid = fork();
+	for (size_t i = 0; pid < 0 && errno == EAGAIN && i < sizeof(spawn_retry_us) / sizeof(*spawn_retry_us);
+	     i++) {
+		usleep((useconds_t)spawn_retry_us[i]);
+		pid = fork();
+	}
 	if (pid < 0)
 		return -errno;
 	if (pid > 0)
@@ -595,7 +618,9 @@ void el_srv_reject_busy(struct el_srv *srv, int fd, const struct sockaddr *peer)
 	el_srv_logf(srv, "busy %s %u max-conns=%ld", addr, port, srv->cfg.max_conns);
 
 	el_io_set_nonblock(fd, true);
-	el_io_write(fd, busy, sizeof(busy) - 1);
+	/* A fresh socket takes 7 bytes at once, but a write may still be cut
+	 * short or interrupted: finish it, for 100 ms at most. */
+	el_io_write_all(fd, busy, sizeof(busy) - 1, el_io_now_ms() + 100);
 	shutdown(fd, SHUT_WR);
 	/* Closing a socket with unread bytes sends RST instead of FIN, and the
 	 * RST could destroy "! busy" before the client reads it: read what the

@@ -120,6 +120,12 @@ long el_srv_wait_drained(struct el_srv *srv, int64_t deadline_ms);
  * from the accepting thread. */
 bool el_srv_spawn_fails(struct el_srv *srv);
 
+/* pthread_create through the test hook, tried again twice on EAGAIN.
+ * Returns 0 or an error number, as pthread_create does. Call from one
+ * thread at a time, as el_srv_spawn_fails. */
+int el_srv_thread(struct el_srv *srv, pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+		  void *arg);
+
 /* What a concurrent model does with an accepted connection, which the
  * loop has counted: returns 0 once it owns fd (and will call
  * el_srv_conn_release when the connection ends), or -errno when it could not start

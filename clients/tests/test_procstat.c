@@ -385,3 +385,63 @@ Test(procstat, an_orphaned_descendant_is_still_counted, .timeout = 60)
 	waitpid(root, NULL, 0);
 	el_monitor_destroy(&m);
 }
+
+/* 40 processes that each run a millisecond in every 40: the tree uses
+ * about one CPU, but no process ever runs a whole clock tick in a
+ * sample's 200 ms. Counted in ticks, the first samples read 0% and the
+ * rest jumped (0% to 192%); in schedstat's nanoseconds every sample reads
+ * close to the median. */
+Test(procstat, many_small_processes_are_counted_in_nanoseconds, .timeout = 60)
+{
+	enum { KIDS = 40, SAMPLES = 15 };
+	pid_t root = fork();
+	cr_assert_geq(root, 0);
+	if (root == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (int i = 0; i < KIDS; i++) {
+			if (fork() == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				struct timespec nap = {0, 39 * 1000000};
+				for (int k = 0; k < 100; k++) {
+					burn_ms(1);
+					nanosleep(&nap, NULL);
+				}
+				_exit(0);
+			}
+		}
+		while (wait(NULL) > 0)
+			;
+		_exit(0);
+	}
+	setpgid(root, root);
+	struct el_monitor m;
+	cr_assert_eq(el_monitor_init(&m, root), 0);
+	struct el_proc_sample s;
+	double cpu[SAMPLES];
+	cr_assert_eq(el_monitor_sample(&m, &s), 0);
+	for (int i = 0; i < SAMPLES; i++) {
+		usleep(200000);
+		cr_assert_eq(el_monitor_sample(&m, &s), 0);
+		cpu[i] = s.cpu_user_pct + s.cpu_sys_pct;
+	}
+	kill(-root, SIGKILL);
+	waitpid(root, NULL, 0);
+	el_monitor_destroy(&m);
+	double sorted[SAMPLES];
+	memcpy(sorted, cpu, sizeof(cpu));
+	for (int i = 1; i < SAMPLES; i++)
+		for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+			double t = sorted[j];
+			sorted[j] = sorted[j - 1];
+			sorted[j - 1] = t;
+		}
+	double median = sorted[SAMPLES / 2];
+	cr_log_info("CPU per sample: median %.1f%%, lowest %.1f%%, highest %.1f%%", median, sorted[0],
+		    sorted[SAMPLES - 1]);
+	cr_expect_gt(median, 20.0, "the children ran: median %.1f%%", median);
+	cr_expect_geq(sorted[0], 0.4 * median, "a sample of %.1f%% against a median of %.1f%%", sorted[0],
+		      median);
+	cr_expect_leq(sorted[SAMPLES - 1], 2.0 * median, "a sample of %.1f%% against a median of %.1f%%",
+		      sorted[SAMPLES - 1], median);
+}
