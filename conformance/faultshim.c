@@ -16,12 +16,12 @@
  * two in a row from one call, so a server that retries as documented
  * always gets through. Counts of what was injected, summed over the
  * server and every process it forks, go to the report file at exit. */
-#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,8 +168,12 @@ static bool nonblocking(int fd)
  * use (*len changed, returns 0), or -1 with errno set, or 1 for none. */
 static int io_fault(int fd, size_t *len, bool reading)
 {
-	if (!fault(reading ? C_READ : C_WRITE) || !is_socket(fd))
+	if (!fault(reading ? C_READ : C_WRITE))
 		return 1;
+	if (!is_socket(fd)) {
+		in_a_row[reading ? C_READ : C_WRITE] = 0;
+		return 1;
+	}
 	unsigned pick = (unsigned)(next_random() % 3);
 	if (pick == 0 && *len > 1) {
 		*len = 1 + (size_t)(next_random() % (*len - 1));

@@ -129,6 +129,10 @@ static pid_t spawn_with(const char **argv, int out_fd, int err_fd, const struct 
 		dup2(devnull, STDIN_FILENO);
 		if (o && o->env)
 			putenv((char *)o->env);
+		/* The fault suite preloads its shim into the server alone. */
+		const char *preload = getenv("ECHOLAB_SERVER_PRELOAD");
+		if (preload && *preload)
+			setenv("LD_PRELOAD", preload, 1);
 		if (o && o->nofile > 0) {
 			struct rlimit rl;
 			getrlimit(RLIMIT_NOFILE, &rl);
