@@ -79,7 +79,7 @@ int slow_factor(void)
 {
 	if (getenv("ECHOLAB_UNDER_VALGRIND"))
 		return 20;
-	if (getenv("ECHOLAB_UNDER_ASAN"))
+	if (getenv("ECHOLAB_UNDER_ASAN") || getenv("ECHOLAB_UNDER_TSAN"))
 		return 3;
 	return 1;
 }

@@ -18,10 +18,10 @@
 #include "io.h"
 #include "reply.h"
 
-volatile sig_atomic_t el_srv_stopping;
+_Atomic int el_srv_stopping;
 
 /* The write end of the stop pipe, for the signal handler only. */
-static volatile sig_atomic_t stop_pipe_wfd = -1;
+static _Atomic int stop_pipe_wfd = -1;
 
 static const char usage_text[] =
 	"usage: echolab-server --model MODEL [--bind ADDR] [--port N] [--backlog N]\n"
@@ -189,7 +189,7 @@ int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 	return 0;
 }
 
-volatile sig_atomic_t el_srv_stop_sender;
+_Atomic int el_srv_stop_sender;
 
 static void on_stop_signal(int sig)
 {

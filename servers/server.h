@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,10 +55,13 @@ struct el_model {
 /* The models that exist, in --list-models order, ending with {NULL}. */
 extern const struct el_model el_models[];
 
-/* Set by SIGINT/SIGTERM: the one mutable global of a server. */
-extern volatile sig_atomic_t el_srv_stopping;
+/* Set by SIGINT/SIGTERM: the one mutable global of a server. Atomic, not
+ * volatile sig_atomic_t: the handler runs on one thread and every thread
+ * reads it, and sig_atomic_t promises nothing across threads (TSan saw
+ * the race). A lock-free atomic is as safe in a signal handler. */
+extern _Atomic int el_srv_stopping;
 /* The pid that sent that signal (0: the kernel or unknown). */
-extern volatile sig_atomic_t el_srv_stop_sender;
+extern _Atomic int el_srv_stop_sender;
 
 /* Parses argv into cfg. Returns 0 to run, 1 when it printed what was asked
  * (--help, --list-models), or -EINVAL after printing a one-line usage error
