@@ -244,8 +244,13 @@ static void tree_ticks(struct el_monitor *m, struct el_proc_times *cur, size_t n
 		uint64_t ds = prev ? rise(cur[i].stime, prev->stime) : cur[i].stime;
 		cu[i] = (int64_t)(prev ? rise(cur[i].cutime, prev->cutime) : cur[i].cutime);
 		cs[i] = (int64_t)(prev ? rise(cur[i].cstime, prev->cstime) : cur[i].cstime);
-		if (cur[i].has_run && (!prev || prev->has_run)) {
-			double ticks = (double)(prev ? rise(cur[i].run_ns, prev->run_ns) : cur[i].run_ns) * hz / 1e9;
+		double ticks = cur[i].has_run && (!prev || prev->has_run)
+				       ? (double)(prev ? rise(cur[i].run_ns, prev->run_ns) : cur[i].run_ns) * hz / 1e9
+				       : -1;
+		/* Ticks beyond the main thread's nanoseconds (and a tick of
+		 * rounding) are threads that came and went between samples:
+		 * then the ticks are the figure. */
+		if (ticks >= 0 && (double)(du + ds) <= ticks + 1.0) {
 			double u = (double)(du + ds ? du : cur[i].utime), sy = (double)(du + ds ? ds : cur[i].stime);
 			double user_share = u + sy > 0 ? u / (u + sy) : 1.0;
 			*user += ticks * user_share;
@@ -335,9 +340,12 @@ static int read_entry_stat(const struct el_monitor *m, struct el_proc_entry *e)
 	}
 	if (n == 0 || el_proc_parse_stat(buf, &e->st) < 0)
 		return -ESRCH;
-	/* The nanoseconds on a CPU, where the kernel keeps them. */
+	/* The nanoseconds on a CPU, where the kernel keeps them: for one
+	 * thread only (a process's schedstat is its main thread's; the
+	 * thread model's main thread, waiting in accept, read as 0%), and
+	 * one process's ticks are precise enough. */
 	e->has_run = false;
-	if (e->sched_fd >= 0) {
+	if (e->sched_fd >= 0 && e->st.threads == 1) {
 		do
 			n = pread(e->sched_fd, buf, sizeof(buf) - 1, 0);
 		while (n < 0 && errno == EINTR);

@@ -445,3 +445,45 @@ Test(procstat, many_small_processes_are_counted_in_nanoseconds, .timeout = 60)
 	cr_expect_leq(sorted[SAMPLES - 1], 2.0 * median, "a sample of %.1f%% against a median of %.1f%%",
 		      sorted[SAMPLES - 1], median);
 }
+
+static void *burner(void *arg)
+{
+	(void)arg;
+	burn_ms(600);
+	return NULL;
+}
+
+/* A process whose main thread waits while two others run: its CPU is its
+ * threads' (a process's schedstat is its main thread's alone, which read
+ * 0% for the thread model). */
+Test(procstat, the_threads_of_one_process_are_counted, .timeout = 60)
+{
+	int go[2];
+	cr_assert_eq(pipe(go), 0);
+	pid_t root = fork();
+	cr_assert_geq(root, 0);
+	if (root == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		char c;
+		(void)!read(go[0], &c, 1);
+		pthread_t t[2];
+		for (int i = 0; i < 2; i++)
+			pthread_create(&t[i], NULL, burner, NULL);
+		for (int i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		pause();
+		_exit(0);
+	}
+	struct el_monitor m;
+	cr_assert_eq(el_monitor_init(&m, root), 0);
+	struct el_proc_sample s;
+	cr_assert_eq(el_monitor_sample(&m, &s), 0);
+	cr_assert_eq(write(go[1], "g", 1), 1);
+	usleep(800000);
+	cr_assert_eq(el_monitor_sample(&m, &s), 0);
+	double cpu = s.cpu_user_pct + s.cpu_sys_pct;
+	cr_expect_gt(cpu, 60.0, "two threads ran 600 ms each in 800 ms: %.1f%%", cpu);
+	kill(root, SIGKILL);
+	waitpid(root, NULL, 0);
+	el_monitor_destroy(&m);
+}
