@@ -73,8 +73,17 @@ static void report(void)
 	int fd = open(cfg.report, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return;
+	/* Which model this server ran: the argument after --model. */
+	char args[4096] = "", model[64] = "?";
+	int cfd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	ssize_t alen = cfd >= 0 && real_read ? real_read(cfd, args, sizeof(args) - 1) : -1;
+	if (cfd >= 0)
+		close(cfd);
+	for (ssize_t i = 0; alen > 0 && i < alen; i += (ssize_t)strlen(args + i) + 1)
+		if (strcmp(args + i, "--model") == 0 && i + 8 < alen)
+			snprintf(model, sizeof(model), "%s", args + i + 8);
 	char line[1024];
-	int n = snprintf(line, sizeof(line), "seed=%llu", (unsigned long long)cfg.seed);
+	int n = snprintf(line, sizeof(line), "model=%s seed=%llu", model, (unsigned long long)cfg.seed);
 	for (int k = 0; k < KINDS; k++)
 		n += snprintf(line + n, sizeof(line) - (size_t)n, " %s=%llu", kind_name[k],
 			      (unsigned long long)atomic_load(&cfg.counts[k]));
