@@ -228,7 +228,7 @@ static uint64_t rise(uint64_t now, uint64_t before)
 static void tree_ticks(struct el_monitor *m, struct el_proc_times *cur, size_t n, double *user,
 		       double *sys)
 {
-	int64_t *cu = calloc(n ? n : 1, sizeof(*cu)), *cs = calloc(n ? n : 1, sizeof(*cs));
+	double *cu = calloc(n ? n : 1, sizeof(*cu)), *cs = calloc(n ? n : 1, sizeof(*cs));
 	*user = *sys = 0;
 	/* A live process's share: its schedstat nanoseconds, split between
 	 * user and system as its ticks grew (or have grown, when they did not
@@ -242,8 +242,8 @@ static void tree_ticks(struct el_monitor *m, struct el_proc_times *cur, size_t n
 			continue;
 		uint64_t du = prev ? rise(cur[i].utime, prev->utime) : cur[i].utime;
 		uint64_t ds = prev ? rise(cur[i].stime, prev->stime) : cur[i].stime;
-		cu[i] = (int64_t)(prev ? rise(cur[i].cutime, prev->cutime) : cur[i].cutime);
-		cs[i] = (int64_t)(prev ? rise(cur[i].cstime, prev->cstime) : cur[i].cstime);
+		cu[i] = (double)(prev ? rise(cur[i].cutime, prev->cutime) : cur[i].cutime) - (prev ? prev->owed_u : 0);
+		cs[i] = (double)(prev ? rise(cur[i].cstime, prev->cstime) : cur[i].cstime) - (prev ? prev->owed_s : 0);
 		double ticks = cur[i].has_run && (!prev || prev->has_run)
 				       ? (double)(prev ? rise(cur[i].run_ns, prev->run_ns) : cur[i].run_ns) * hz / 1e9
 				       : -1;
@@ -265,14 +265,25 @@ static void tree_ticks(struct el_monitor *m, struct el_proc_times *cur, size_t n
 		if (find_times(cur, n, gone->pid))
 			continue;
 		struct el_proc_times *parent = find_times(cur, n, gone->ppid);
-		if (parent) {
-			cu[parent - cur] -= (int64_t)gone->utime;
-			cs[parent - cur] -= (int64_t)gone->stime;
-		}
+		if (!parent)
+			continue;
+		/* What it had already counted: its ticks, or, when counted in
+		 * nanoseconds, those (the ticks lag them by up to one, which
+		 * would otherwise count twice: 111% from one busy child). */
+		double u = (double)gone->utime, sy = (double)gone->stime;
+		double ran = gone->has_run ? (double)gone->run_ns * hz / 1e9 : u + sy;
+		double extra = ran > u + sy ? ran - (u + sy) : 0, share = u + sy > 0 ? u / (u + sy) : 1.0;
+		cu[parent - cur] -= u + extra * share;
+		cs[parent - cur] -= sy + extra * (1.0 - share);
 	}
+	/* A child can be found gone before its parent's cutime holds it (the
+	 * parent read first, or pids wrapped): what it had counted is owed,
+	 * and taken off its parent's next rise, not counted again. */
 	for (size_t i = 0; cu && cs && i < n; i++) {
-		*user += cu[i] > 0 ? (double)cu[i] : 0;
-		*sys += cs[i] > 0 ? (double)cs[i] : 0;
+		*user += cu[i] > 0 ? cu[i] : 0;
+		*sys += cs[i] > 0 ? cs[i] : 0;
+		cur[i].owed_u = cu[i] < 0 ? -cu[i] : 0;
+		cur[i].owed_s = cs[i] < 0 ? -cs[i] : 0;
 	}
 	free(cu);
 	free(cs);
@@ -345,7 +356,7 @@ static int read_entry_stat(const struct el_monitor *m, struct el_proc_entry *e)
 	 * thread model's main thread, waiting in accept, read as 0%), and
 	 * one process's ticks are precise enough. */
 	e->has_run = false;
-	if (e->sched_fd >= 0 && e->st.threads == 1) {
+	if (e->sched_fd >= 0 && e->st.threads <= 1) {
 		do
 			n = pread(e->sched_fd, buf, sizeof(buf) - 1, 0);
 		while (n < 0 && errno == EINTR);
@@ -491,6 +502,27 @@ static void refresh_within_budget(struct el_monitor *m, int64_t cpu0)
 	}
 }
 
+/* Reads the stat of each known process, children before their parents
+ * (in falling pid order, as pids are handed out rising): a child reaped
+ * between the two reads is then either still alive in its own stat or
+ * already in its parent's cutime, never missed by one and counted whole
+ * by the other later (a sample of 199% from one busy child at a time).
+ * Drops the processes that are gone; returns how many are left, in pid
+ * order. */
+static size_t read_known(struct el_monitor *m, struct el_proc_entry *v, size_t n)
+{
+	for (size_t i = n; i-- > 0;)
+		if (read_entry_stat(m, &v[i]) < 0) {
+			close_entry(&v[i]);
+			v[i].pid = -1;
+		}
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].pid != -1)
+			v[kept++] = v[i];
+	return kept;
+}
+
 /* Brings the tree up to date with the pids of /proc: an entry whose
  * process is gone leaves, a pid not seen before is read once and joins
  * when its parent is in the tree (or it is the root), else it is
@@ -507,15 +539,7 @@ static int update_tree(struct el_monitor *m)
 		last++;
 	long last_pid = last ? strtol(last, NULL, 10) : -1;
 	if (last_pid > 0 && last_pid == m->last_pid) {
-		size_t kept = 0;
-		for (size_t i = 0; i < m->ntree; i++) {
-			struct el_proc_entry e = m->tree[i];
-			if (read_entry_stat(m, &e) == 0)
-				m->tree[kept++] = e;
-			else
-				close_entry(&e);
-		}
-		m->ntree = kept;
+		m->ntree = read_known(m, m->tree, m->ntree);
 		return 0;
 	}
 	m->last_pid = last_pid;
@@ -541,11 +565,7 @@ static int update_tree(struct el_monitor *m)
 		while (o < m->nothers && m->others[o] < pid)
 			o++;
 		if (t < m->ntree && m->tree[t].pid == pid) {
-			struct el_proc_entry e = m->tree[t++];
-			if (read_entry_stat(m, &e) == 0)
-				tree[ntree++] = e;
-			else
-				close_entry(&e);
+			tree[ntree++] = m->tree[t++]; /* read below */
 		} else if (o < m->nothers && m->others[o] == pid) {
 			others[nothers++] = pid;
 		} else if (open_entry(m, pid, &fresh[nfresh]) == 0) {
@@ -555,6 +575,7 @@ static int update_tree(struct el_monitor *m)
 	for (; t < m->ntree; t++)
 		close_entry(&m->tree[t]);
 	free(pids);
+	ntree = read_known(m, tree, ntree);
 	/* Which new pids are ours: repeatedly, those whose parent is in the
 	 * tree or joined (a child's pid is not always above its parent's).
 	 * fresh is in pid order, as the listing was. */
@@ -649,12 +670,22 @@ int el_monitor_sample(struct el_monitor *m, struct el_proc_sample *s)
 		/* A zombie's times read as 0 until it is reaped: keep what it
 		 * had, so its parent's cutime is not counted twice. */
 		struct el_proc_times *prev = find_times(m->last, m->nlast, st->pid);
-		if (st->state == 'Z' && prev)
-			cur[ncur++] = *prev;
-		else if (st->state != 'Z')
-			cur[ncur++] = (struct el_proc_times){st->pid,	 st->ppid,    st->utime,
-							     st->stime,	 st->cutime,  st->cstime,
-							     m->tree[i].run_ns, m->tree[i].has_run};
+		if (st->state == 'Z' && prev) {
+			/* Its schedstat still holds all it ran: the interval it
+			 * ended in counts it, not the one it is reaped in. */
+			cur[ncur] = *prev;
+			if (prev->has_run && m->tree[i].has_run)
+				cur[ncur].run_ns = m->tree[i].run_ns;
+			ncur++;
+		} else if (st->state != 'Z')
+			cur[ncur++] = (struct el_proc_times){.pid = st->pid,
+							     .ppid = st->ppid,
+							     .utime = st->utime,
+							     .stime = st->stime,
+							     .cutime = st->cutime,
+							     .cstime = st->cstime,
+							     .run_ns = m->tree[i].run_ns,
+							     .has_run = m->tree[i].has_run};
 	}
 	refresh_within_budget(m, cpu0);
 	s->detail_age = 0;

@@ -70,6 +70,9 @@ struct el_proc_times {
 	uint64_t utime, stime, cutime, cstime;
 	uint64_t run_ns; /* schedstat's time on a CPU, when has_run */
 	bool has_run;
+	/* Ticks of gone children not yet in this process's cutime/cstime
+	 * (read before the kernel added them): taken off when they come. */
+	double owed_u, owed_s;
 };
 
 struct el_proc_entry; /* a process of the tree (procstat.c) */
