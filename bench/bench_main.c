@@ -477,12 +477,9 @@ static int run_tools(struct bench_cfg *cfg, const char *minimal)
 		pid_t mon = fork();
 		if (mon == 0) {
 			freopen(err, "w", stderr);
-			if (budgets[b])
-				execl(cfg->monitor, cfg->monitor, "--pid", pidarg, "--duration", dur, "--out", csv,
-				      "--budget", budgets[b], (char *)NULL);
-			else
-				execl(cfg->monitor, cfg->monitor, "--pid", pidarg, "--duration", dur, "--out", csv,
-				      (char *)NULL);
+			const char *argv[] = {cfg->monitor, "--pid", pidarg, "--duration", dur, "--out", csv,
+					      budgets[b] ? "--budget" : NULL, budgets[b], NULL};
+			execv(cfg->monitor, (char *const *)argv);
 			_exit(127);
 		}
 		struct rusage ru;

@@ -75,6 +75,14 @@ bool model_is_sequential(const char *model)
 	return strcmp(model, "iterative") == 0;
 }
 
+void raise_nofile(void)
+{
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int slow_factor(void)
 {
 	if (getenv("ECHOLAB_UNDER_VALGRIND"))

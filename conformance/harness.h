@@ -41,6 +41,10 @@ extern const char *harness_model;
 /* Models that serve one connection at a time. */
 bool model_is_sequential(const char *model);
 
+/* Raises this process's soft RLIMIT_NOFILE to its hard limit (cases that
+ * hold thousands of client sockets). */
+void raise_nofile(void);
+
 /* How much slower than native this run is (valgrind: about 20). */
 int slow_factor(void);
 

@@ -21,14 +21,6 @@
 
 #define T_OPTS .timeout = 300
 
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	getrlimit(RLIMIT_NOFILE, &rl);
-	rl.rlim_cur = rl.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &rl);
-}
-
 static bool model_is(const char *model, const char *name)
 {
 	return strcmp(model, name) == 0;
@@ -140,14 +132,13 @@ static void usage_at_rest(struct server *s, struct server_usage *u)
 	server_usage(s, u);
 }
 
-static void expect_served(struct server *s, const char *what)
+static void expect_served(struct server *s)
 {
 	struct client c;
 	client_open(&c, s);
 	client_send_str(&c, "still here\n");
 	client_expect_echo_within(&c, "still here", 10, 5000);
 	client_close(&c);
-	(void)what;
 }
 
 /* The fds the server's main process holds and its processes, once the
@@ -269,7 +260,7 @@ MODEL_TEST(slowloris_ten_thousand_idle_are_closed_on_time, T_OPTS)
 		cr_expect_gt(quiet, 0);
 	free(delay);
 	free(v);
-	expect_served(&s, "the slowloris");
+	expect_served(&s);
 	expect_back_to(&s, &before, "the slowloris");
 	server_stop(&s, SIGTERM);
 }
@@ -348,7 +339,7 @@ MODEL_TEST(connect_storm_beyond_max_conns_is_busy_or_refused, T_OPTS)
 		client_close(&waiting);
 	}
 	free(v);
-	expect_served(&s, "the storm");
+	expect_served(&s);
 	expect_back_to(&s, &before, "the storm");
 	server_stop(&s, SIGTERM);
 }
@@ -386,7 +377,7 @@ MODEL_TEST(a_thousand_resets_mid_reply_leave_nothing, T_OPTS)
 		}
 	}
 	cr_log_info("%s: %d clients reset mid-reply", param->name, reset);
-	expect_served(&s, "the resets");
+	expect_served(&s);
 	expect_back_to(&s, &before, "the resets");
 	server_stop(&s, SIGTERM);
 }

@@ -25,14 +25,6 @@
 
 #define T_OPTS .timeout = 300
 
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	getrlimit(RLIMIT_NOFILE, &rl);
-	rl.rlim_cur = rl.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &rl);
-}
-
 /* The lab's largest run: 500 clients connected for the whole test, each
  * echoing, every reply checked. Prints the server's memory and CPU. */
 MODEL_TEST(five_hundred_concurrent_clients, T_OPTS)

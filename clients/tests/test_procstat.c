@@ -193,15 +193,22 @@ Test(procstat, sampler_counts_the_whole_tree)
 	el_monitor_destroy(&m);
 }
 
-static void burn_ms(int ms)
+/* Burns ms of CPU time as the clock counts it (the process's, or one
+ * thread's own). */
+static void burn_on(clockid_t clock, int ms)
 {
 	struct timespec a, b;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+	clock_gettime(clock, &a);
 	do {
 		for (int i = 0; i < 100000; i++)
 			sink += i;
-		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+		clock_gettime(clock, &b);
 	} while ((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < ms);
+}
+
+static void burn_ms(int ms)
+{
+	burn_on(CLOCK_PROCESS_CPUTIME_ID, ms);
 }
 
 /* One child at a time burns CPU and exits, and the root reaps it: the
@@ -470,13 +477,7 @@ Test(procstat, many_small_processes_are_counted_in_nanoseconds, .timeout = 60)
 static void *burner(void *arg)
 {
 	(void)arg;
-	struct timespec a, b;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
-	do {
-		for (int i = 0; i < 100000; i++)
-			sink += i;
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
-	} while ((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < 1500);
+	burn_on(CLOCK_THREAD_CPUTIME_ID, 1500);
 	return NULL;
 }
 
