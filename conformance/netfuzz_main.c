@@ -1,0 +1,245 @@
+/* echolab-netfuzz: the network fuzzer (netfuzz.h) as a program, for long
+ * runs and for replaying one connection of a failed run. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netfuzz.h"
+
+static const char usage_text[] =
+	"usage: echolab-netfuzz --server PATH [--model M|all] [options]\n"
+	"       echolab-netfuzz --port N [--host H] [options]\n"
+	"\n"
+	"Sends random and mutated byte streams over many connections at once and\n"
+	"checks every reply against the echolab protocol. With --server it starts\n"
+	"echolab-server for each model, warms it up, and checks that it survives,\n"
+	"stops cleanly, and returns to its baseline processes, threads, fds and\n"
+	"RSS; with --port it fuzzes a server that is already running.\n"
+	"\n"
+	"  --server PATH       the echolab-server to start\n"
+	"  --model M           a model, or all (default) for every --list-models one\n"
+	"  --host H --port N   a running server instead (default host 127.0.0.1)\n"
+	"  --seed S            the streams' seed (default: from the clock; printed)\n"
+	"  --duration S        seconds of fuzzing per model (default 10)\n"
+	"  --warmup S          seconds before the baseline is taken (default 2)\n"
+	"  --connections N     at most N connections per run (default: no limit)\n"
+	"  --parallel N        connections open at once (default 64; 8 for iterative)\n"
+	"  --max-line N        the server's --max-line (default 8192)\n"
+	"  --conn K            replay connection K of the seed alone\n"
+	"  --stall-ms MS       a connection without progress this long fails (10000)\n"
+	"  --preload LIB       LD_PRELOAD for the server (the fault shim)\n"
+	"  --quiet             no progress lines\n"
+	"\n"
+	"Exit status: 0 every model passed, 1 a failure, 2 bad usage.\n";
+
+static int bad(const char *what, const char *arg)
+{
+	fprintf(stderr, "echolab-netfuzz: bad %s: '%s' (see --help)\n", what, arg);
+	return 2;
+}
+
+static bool number(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+static void print_result(const char *label, const struct el_nf_result *r, double secs)
+{
+	printf("%s: %ld connections (%ld fin, %ld fin after a partial line, %ld reset, %ld unread), "
+	       "%ld messages, %ld replies checked (%ld line-too-long), %.1f MiB sent, %.1f MiB "
+	       "received, %.0f connections/s\n",
+	       label, r->connections, r->fin, r->fin_partial, r->reset, r->unread, r->messages,
+	       r->replies, r->too_long, (double)r->bytes_sent / 1048576,
+	       (double)r->bytes_received / 1048576, secs > 0 ? (double)r->connections / secs : 0);
+}
+
+static int run_models(const char *server, const char *model, struct el_nf_session_opts *so,
+		      int parallel, bool quiet)
+{
+	/* all: what the server lists, in its order. */
+	char list[16][32];
+	const char *models[17] = {model, NULL};
+	if (strcmp(model, "all") == 0) {
+		char cmd[PATH_MAX + 32];
+		snprintf(cmd, sizeof(cmd), "'%s' --list-models", server);
+		FILE *p = popen(cmd, "r");
+		size_t n = 0;
+		while (p && n < 16 && fgets(list[n], sizeof(list[n]), p)) {
+			list[n][strcspn(list[n], "\n")] = 0;
+			models[n] = list[n];
+			n++;
+		}
+		models[n] = NULL;
+		if (!p || pclose(p) != 0 || n == 0) {
+			fprintf(stderr, "echolab-netfuzz: %s --list-models failed\n", server);
+			return 1;
+		}
+	}
+	int failed = 0, passed = 0, skipped = 0;
+	for (const char **m = models; *m; m++) {
+		so->server = server;
+		so->model = *m;
+		so->fuzz.parallel = parallel ? parallel : strcmp(*m, "iterative") == 0 ? 8 : 64;
+		so->fuzz.progress = quiet ? NULL : stderr;
+		struct el_nf_session s;
+		int rc = el_nf_session(so, &s);
+		if (rc == -EOPNOTSUPP) {
+			printf("%s: skipped: %s\n", *m, s.why);
+			skipped++;
+			continue;
+		}
+		if (rc < 0) {
+			printf("%s: FAILED: %s\n", *m, s.why);
+			failed++;
+			continue;
+		}
+		char label[64];
+		snprintf(label, sizeof(label), "%s: %s", *m, s.ok ? "ok" : "FAILED");
+		print_result(label, &s.run, so->fuzz.duration_s);
+		printf("%s: server: processes %ld, threads %ld, fds %ld, RSS %ld KiB at the baseline; "
+		       "%ld, %ld, %ld, %ld KiB after\n",
+		       *m, s.baseline.procs, s.baseline.threads, s.baseline.fds, s.baseline.rss_kib,
+		       s.after.procs, s.after.threads, s.after.fds, s.after.rss_kib);
+		if (!s.ok) {
+			printf("%s: %s\n", *m, s.why);
+			failed++;
+		} else {
+			passed++;
+		}
+		fflush(stdout);
+	}
+	printf("netfuzz: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
+	return failed ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_SERVER = 1, O_MODEL, O_HOST, O_PORT, O_SEED, O_DURATION, O_WARMUP, O_CONNS,
+	       O_PARALLEL, O_MAXLINE, O_CONN, O_STALL, O_PRELOAD, O_QUIET, O_HELP };
+	static const struct option opts[] = {
+		{"server", required_argument, NULL, O_SERVER},
+		{"model", required_argument, NULL, O_MODEL},
+		{"host", required_argument, NULL, O_HOST},
+		{"port", required_argument, NULL, O_PORT},
+		{"seed", required_argument, NULL, O_SEED},
+		{"duration", required_argument, NULL, O_DURATION},
+		{"warmup", required_argument, NULL, O_WARMUP},
+		{"connections", required_argument, NULL, O_CONNS},
+		{"parallel", required_argument, NULL, O_PARALLEL},
+		{"max-line", required_argument, NULL, O_MAXLINE},
+		{"conn", required_argument, NULL, O_CONN},
+		{"stall-ms", required_argument, NULL, O_STALL},
+		{"preload", required_argument, NULL, O_PRELOAD},
+		{"quiet", no_argument, NULL, O_QUIET},
+		{"help", no_argument, NULL, O_HELP},
+		{0},
+	};
+	struct el_nf_session_opts so;
+	el_nf_session_defaults(&so);
+	so.fuzz.duration_s = 10;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	so.fuzz.seed = (uint64_t)ts.tv_sec * 1000003u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid();
+	so.fuzz.seed %= 1000000000000ULL; /* short enough to type */
+	const char *server = NULL, *model = "all";
+	int parallel = 0;
+	bool quiet = false, have_port = false;
+	double v;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case O_SERVER: server = optarg; break;
+		case O_MODEL: model = optarg; break;
+		case O_HOST: so.fuzz.host = optarg; break;
+		case O_PORT:
+			if (!number(optarg, 1, 65535, &v))
+				return bad("--port", optarg);
+			so.fuzz.port = (unsigned)v;
+			have_port = true;
+			break;
+		case O_SEED: {
+			char *end;
+			errno = 0;
+			so.fuzz.seed = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end)
+				return bad("--seed", optarg);
+			break;
+		}
+		case O_DURATION:
+			if (!number(optarg, 0.1, 1e6, &so.fuzz.duration_s))
+				return bad("--duration", optarg);
+			break;
+		case O_WARMUP:
+			if (!number(optarg, 0, 1e6, &so.warmup_s))
+				return bad("--warmup", optarg);
+			break;
+		case O_CONNS:
+			if (!number(optarg, 1, 1e12, &v))
+				return bad("--connections", optarg);
+			so.fuzz.connections = (long)v;
+			break;
+		case O_PARALLEL:
+			if (!number(optarg, 1, 10000, &v))
+				return bad("--parallel", optarg);
+			parallel = (int)v;
+			break;
+		case O_MAXLINE:
+			if (!number(optarg, 1, 1048576, &v))
+				return bad("--max-line", optarg);
+			so.fuzz.max_line = (size_t)v;
+			break;
+		case O_CONN:
+			if (!number(optarg, 0, 1e12, &v))
+				return bad("--conn", optarg);
+			so.fuzz.only = (long)v;
+			break;
+		case O_STALL:
+			if (!number(optarg, 1, 1e7, &v))
+				return bad("--stall-ms", optarg);
+			so.fuzz.stall_ms = (int)v;
+			break;
+		case O_PRELOAD: so.preload = optarg; break;
+		case O_QUIET: quiet = true; break;
+		case O_HELP: fputs(usage_text, stdout); return 0;
+		default: fputs(usage_text, stderr); return 2;
+		}
+	}
+	if (optind < argc)
+		return bad("argument", argv[optind]);
+	if (!server == !have_port) {
+		fprintf(stderr, "echolab-netfuzz: give --server PATH or --port N, one of them (see --help)\n");
+		return 2;
+	}
+	printf("netfuzz: seed %llu (replay with --seed %llu)\n", (unsigned long long)so.fuzz.seed,
+	       (unsigned long long)so.fuzz.seed);
+	fflush(stdout);
+	if (so.fuzz.only >= 0)
+		so.warmup_s = 0; /* a replay is the one connection, nothing before it */
+
+	if (server)
+		return run_models(server, model, &so, parallel, quiet);
+
+	so.fuzz.parallel = parallel ? parallel : 64;
+	so.fuzz.progress = quiet ? NULL : stderr;
+	struct el_nf_result r;
+	int rc = el_nf_run(&so.fuzz, &r);
+	if (rc < 0) {
+		fprintf(stderr, "echolab-netfuzz: %s\n", r.first);
+		return 1;
+	}
+	print_result(r.failures ? "FAILED" : "ok", &r, so.fuzz.duration_s);
+	if (r.failures)
+		printf("%ld connections broke the protocol; the first: %s\n", r.failures, r.first);
+	return r.failures ? 1 : 0;
+}
