@@ -50,6 +50,9 @@ struct bench_cell {
 	double parts[3];     /* mean RTT of the first, middle, last BENCH_PARTS */
 	long logged;         /* RTTs of the logged connection */
 	char cell_dir[96];  /* under dir, relative: cells/<model>-<clients>[-rN] */
+	double from_s, to_s; /* the measurement window on the monitor's clock */
+	bool server_died;    /* the server was gone before the cell stopped it */
+	int server_exit;     /* its exit status after SIGTERM; -1: it needed SIGKILL */
 };
 
 /* Runs one cell: the server (--quiet), the monitor every interval, the
@@ -76,6 +79,12 @@ struct bench_step {
 
 int bench_sweep_report(const struct bench_cfg *cfg, const char *model, long clients,
 		       double target_us, const struct bench_step *steps, int nsteps, int best);
+
+/* Least-squares slope of column col of the monitor CSV of a cell, per
+ * minute, over rows with from_s <= t_s <= to_s; also their mean and count.
+ * Returns 0, or -1 with fewer than 3 rows. */
+int bench_monitor_slope(const char *csv, int col, double from_s, double to_s, double *slope_per_min,
+			double *mean, long *rows);
 
 /* A line for people: "3 CPUs, Linux 6.1.0, 24.0 GiB". */
 void bench_machine(char *buf, size_t len);

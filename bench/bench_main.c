@@ -35,6 +35,8 @@ static const char usage[] =
 	"       echolab-bench --sweep --model M --p99-target US [--clients N]\n"
 	"                     [--start-rate R] [--duration S]\n"
 	"       echolab-bench --tools [--duration S]\n"
+	"       echolab-bench --soak [--models LIST] [--clients N] [--duration TOTAL]\n"
+	"                     [--rss-slope KIB] [--fd-slope N]\n"
 	"\n"
 	"Runs the seed experiment for every server model: for each model and\n"
 	"client count, starts echolab-server, samples its process tree, and runs\n"
@@ -60,10 +62,20 @@ static const char usage[] =
 	"  --start-rate R    the sweep's first total rate, msgs/s (default 2000)\n"
 	"  --tools           measure the tools: echolab-load against a minimal\n"
 	"                    closed-loop client, and the monitor's own CPU cost\n"
+	"  --soak            the load (500 clients; iterative, which serves one at a\n"
+	"                    time, 1) against each model in turn for\n"
+	"                    --duration seconds in all (default 600), the monitor on;\n"
+	"                    fails when RSS or the fd count grows (least-squares\n"
+	"                    slope over the last 80% of each window), on any error\n"
+	"                    or wrong reply, or when a server dies or stops uncleanly\n"
+	"  --rss-slope KIB   the soak's RSS limit, KiB/min, plus 0.2% of the mean\n"
+	"                    RSS per minute (default 512)\n"
+	"  --fd-slope N      the soak's fd limit, fds/min (default 0.5)\n"
 	"  --help            this text\n"
 	"\n"
 	"Ctrl-C ends the running cell and writes the report of what was measured.\n"
-	"Exit 0; 1 when a cell could not run; 2 on bad usage; 130 when interrupted.\n";
+	"Exit 0; 1 when a cell could not run (the soak: when a model failed); 2 on\n"
+	"bad usage; 130 when interrupted.\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -322,6 +334,143 @@ static int run_sweep(struct bench_cfg *cfg, const char *model, long clients, dou
 	return stop ? 130 : rc < 0 ? 1 : 0;
 }
 
+/* --- the soak --------------------------------------------------------- */
+
+/* Limits of the soak: growth per minute, fitted after the warm-up. */
+struct soak_limits {
+	double rss_kib_per_min; /* plus rss_frac_per_min of the mean RSS */
+	double rss_frac_per_min;
+	double fds_per_min;
+	double settle_frac;     /* of the window, skipped before the fit */
+};
+
+/* The monitor CSV's columns (docs/interface.md). */
+enum { COL_RSS_KIB = 5, COL_FDS = 7 };
+
+static int run_soak(struct bench_cfg *cfg, double total_s, const struct soak_limits *lim)
+{
+	static struct bench_cell cells[BENCH_MAX_MODELS];
+	int n = cfg->nmodels;
+	long clients = cfg->counts[0];
+	/* The total is shared out: each model gets its warm-up and its part. */
+	double per = total_s / n;
+	cfg->duration_s = per - cfg->warmup_s;
+	if (cfg->duration_s < 5) {
+		fprintf(stderr, "echolab-bench: --duration %.0f is too short for %d models (at least %.0f s)\n",
+			total_s, n, n * (cfg->warmup_s + 5));
+		return 2;
+	}
+	struct progress p = {.cfg = cfg, .total = n, .tty = isatty(2)};
+	cfg->progress = show_progress;
+	cfg->progress_arg = &p;
+	fprintf(stderr, "echolab-bench: soak, %d models x %ld clients, %.0f s each (%.0f s warm-up): "
+			"about %dm%02ds; writing %s\n",
+		n, clients, per, cfg->warmup_s, (int)(n * (per + 1)) / 60, (int)(n * (per + 1)) % 60, cfg->dir);
+	struct soak_row {
+		double rss_slope, rss_mean, fd_slope, fd_mean, rss_limit;
+		long rows;
+		bool ok;
+		char why[160];
+	} rows[BENCH_MAX_MODELS] = {0};
+	int ran = 0, failed = 0;
+	for (int m = 0; m < n && !stop; m++) {
+		struct bench_cell *c = &cells[m];
+		snprintf(c->model, sizeof(c->model), "%s", cfg->models[m]);
+		/* iterative serves one client at a time: the other 499 would only
+		 * time out in its accept queue, by design. Its soak is one client
+		 * (docs/decisions.md). */
+		c->clients = strcmp(c->model, "iterative") == 0 ? 1 : clients;
+		snprintf(c->cell_dir, sizeof(c->cell_dir), "cells/soak-%.31s-%ld", cfg->models[m], c->clients);
+		p.cell = c;
+		p.index = m + 1;
+		p.left_s = (n - m - 1) * (per + 1);
+		bench_run_cell(cfg, c, 0);
+		if (p.tty)
+			fprintf(stderr, "\r\033[K");
+		cell_line(c, m + 1, n, p.left_s);
+		ran++;
+		struct soak_row *r = &rows[m];
+		r->ok = true;
+		char csv[800];
+		snprintf(csv, sizeof(csv), "%s/%s/monitor.csv", cfg->dir, c->cell_dir);
+		/* The fit starts after the load's warm-up and a share of the
+		 * window, where allocators and caches reach their working size. */
+		double from = c->from_s + (c->to_s - c->from_s) * lim->settle_frac;
+		if (!c->ran) {
+			snprintf(r->why, sizeof(r->why), "did not run: %.120s", c->failure);
+			r->ok = false;
+		} else if (bench_monitor_slope(csv, COL_RSS_KIB, from, c->to_s, &r->rss_slope, &r->rss_mean,
+					       &r->rows) < 0 ||
+			   bench_monitor_slope(csv, COL_FDS, from, c->to_s, &r->fd_slope, &r->fd_mean,
+					       &r->rows) < 0) {
+			snprintf(r->why, sizeof(r->why), "too few monitor samples to fit");
+			r->ok = false;
+		} else {
+			r->rss_limit = lim->rss_kib_per_min + lim->rss_frac_per_min * r->rss_mean;
+			const struct el_load_result *l = &c->load;
+			if (c->server_died)
+				snprintf(r->why, sizeof(r->why), "the server died (status %d)", c->server_exit);
+			else if (c->server_exit != 0)
+				snprintf(r->why, sizeof(r->why), "the server did not stop cleanly (status %d)",
+					 c->server_exit);
+			else if (l->errors_total)
+				snprintf(r->why, sizeof(r->why), "%llu errors", (unsigned long long)l->errors_total);
+			else if (l->messages == 0)
+				snprintf(r->why, sizeof(r->why), "no message measured");
+			else if (r->rss_slope > r->rss_limit)
+				snprintf(r->why, sizeof(r->why), "RSS grows %.0f KiB/min (limit %.0f)", r->rss_slope,
+					 r->rss_limit);
+			else if (r->fd_slope > lim->fds_per_min)
+				snprintf(r->why, sizeof(r->why), "fds grow %.2f/min (limit %.2f)", r->fd_slope,
+					 lim->fds_per_min);
+			r->ok = r->why[0] == 0;
+		}
+		failed += !r->ok;
+	}
+
+	char path[700];
+	snprintf(path, sizeof(path), "%s/soak.md", cfg->dir);
+	FILE *md = fopen(path, "w");
+	char machine[256];
+	bench_machine(machine, sizeof(machine));
+	FILE *outs[2] = {stdout, md};
+	for (int k = 0; k < 2; k++) {
+		FILE *f = outs[k];
+		if (!f)
+			continue;
+		if (k == 1)
+			fprintf(f, "# echolab soak\n\nMachine: %s.\n\nCommand: `%s`\n\n", machine, cfg->command);
+		fprintf(f, "Each model: %ld clients, %.0f s of load after a %.0f s warm-up; the slopes are "
+			   "least-squares fits of the monitor's samples (every %.1f s) over the last %.0f%% "
+			   "of the window. Limits: RSS %.0f KiB/min + %.1f%% of its mean per minute, fds %.2f/min, "
+			   "errors 0, a clean stop.\n\n",
+			clients, cfg->duration_s, cfg->warmup_s, cfg->interval_s, 100 * (1 - lim->settle_frac),
+			lim->rss_kib_per_min, 100 * lim->rss_frac_per_min, lim->fds_per_min);
+		fprintf(f, "| model | clients | msg/s | RTT mean us | errors | RSS mean MiB | RSS slope KiB/min | "
+			   "fds | fd slope /min | samples | verdict |\n"
+			   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+		for (int m = 0; m < ran; m++) {
+			const struct bench_cell *c = &cells[m];
+			const struct soak_row *r = &rows[m];
+			const struct el_load_result *l = &c->load;
+			fprintf(f, "| %s | %ld | %.0f | %.0f | %llu | %.1f | %+.1f | %.0f | %+.2f | %ld | %s%s%s |\n",
+				c->model, c->clients, l->window_s > 0 ? (double)l->messages / l->window_s : 0,
+				l->hist.stats.mean, (unsigned long long)l->errors_total, r->rss_mean / 1024,
+				r->rss_slope, r->fd_mean, r->fd_slope, r->rows, r->ok ? "ok" : "FAILED",
+				r->ok ? "" : ": ", r->why);
+		}
+		if (stop)
+			fprintf(f, "\nInterrupted: %d of %d models ran.\n", ran, n);
+		fflush(f);
+	}
+	if (md)
+		fclose(md);
+	char abs[PATH_MAX];
+	fprintf(stderr, "soak: %d of %d models passed; %s/soak.md\n", ran - failed, n,
+		realpath(cfg->dir, abs) ? abs : cfg->dir);
+	return stop ? 130 : failed ? 1 : 0;
+}
+
 /* --- the tools' own performance -------------------------------------- */
 
 static double run_minimal(const char *path, unsigned port, long conns, double seconds)
@@ -559,7 +708,9 @@ int main(int argc, char **argv)
 		.stop = &stop,
 	};
 	const char *models = NULL, *clients = NULL, *out = "results", *sweep_model = NULL;
-	bool quick = false, sweep = false, tools = false, duration_set = false;
+	bool quick = false, sweep = false, tools = false, soak = false, duration_set = false;
+	struct soak_limits lim = {.rss_kib_per_min = 512, .rss_frac_per_min = 0.002,
+				  .fds_per_min = 0.5, .settle_frac = 0.2};
 	double target = 0, start_rate = 2000;
 	static const struct option opts[] = {
 		{"models", required_argument, NULL, 'm'}, {"clients", required_argument, NULL, 'c'},
@@ -570,7 +721,9 @@ int main(int argc, char **argv)
 		{"server", required_argument, NULL, 'x'}, {"quick", no_argument, NULL, 'q'},
 		{"sweep", no_argument, NULL, 'W'}, {"model", required_argument, NULL, 'M'},
 		{"p99-target", required_argument, NULL, 'p'}, {"start-rate", required_argument, NULL, 'R'},
-		{"tools", no_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'}, {0},
+		{"tools", no_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
+		{"soak", no_argument, NULL, 'K'}, {"rss-slope", required_argument, NULL, 'L'},
+		{"fd-slope", required_argument, NULL, 'F'}, {0},
 	};
 	int len = 0;
 	for (int i = 0; i < argc && len < (int)sizeof(cfg.command) - 2; i++)
@@ -583,7 +736,7 @@ int main(int argc, char **argv)
 		case 'm': models = optarg; break;
 		case 'c': clients = optarg; break;
 		case 'd':
-			if (!parse_num(optarg, 0.1, 3600, &cfg.duration_s))
+			if (!parse_num(optarg, 0.1, 86400, &cfg.duration_s))
 				return usage_error("bad --duration '%s'", optarg);
 			duration_set = true;
 			break;
@@ -625,14 +778,23 @@ int main(int argc, char **argv)
 				return usage_error("bad --start-rate '%s'", optarg);
 			break;
 		case 'T': tools = true; break;
+		case 'K': soak = true; break;
+		case 'L':
+			if (!parse_num(optarg, 0, 1e9, &lim.rss_kib_per_min))
+				return usage_error("bad --rss-slope '%s' (KiB per minute)", optarg);
+			break;
+		case 'F':
+			if (!parse_num(optarg, 0, 1e9, &lim.fds_per_min))
+				return usage_error("bad --fd-slope '%s' (fds per minute)", optarg);
+			break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (sweep + tools + quick > 1)
-		return usage_error("%s", "--sweep, --tools and --quick exclude each other");
+	if (sweep + tools + quick + soak > 1)
+		return usage_error("%s", "--sweep, --tools, --soak and --quick exclude each other");
 	if (sweep && (!sweep_model || target <= 0))
 		return usage_error("%s", "--sweep needs --model M and --p99-target US");
 	if (!sweep && sweep_model)
@@ -705,6 +867,11 @@ int main(int argc, char **argv)
 		cfg.warmup_s = 1;
 	if (tools && !duration_set)
 		cfg.duration_s = 5;
+	double soak_total = duration_set ? cfg.duration_s : 600;
+	if (soak && !clients) {
+		cfg.counts[0] = 500;
+		cfg.ncounts = 1;
+	}
 
 	/* Room for the clients' sockets, here and in the server. */
 	struct rlimit rl;
@@ -723,5 +890,7 @@ int main(int argc, char **argv)
 		return run_sweep(&cfg, sweep_model, cfg.counts[0], target, start_rate);
 	if (tools)
 		return run_tools(&cfg, minimal);
+	if (soak)
+		return run_soak(&cfg, soak_total, &lim);
 	return run_experiment(&cfg);
 }

@@ -132,22 +132,33 @@ static int server_start(const struct bench_cfg *cfg, const char *dir, const char
 }
 
 /* SIGTERM, then SIGKILL for the whole group after 5 s. */
-static void server_stop(struct server_proc *s)
+/* Stops the server. Returns its exit status (128 + signal when a signal
+ * ended it), or -1 when it outlived SIGTERM by 5 s and was killed; *died
+ * tells whether it had already exited before the SIGTERM. */
+static int server_stop(struct server_proc *s, bool *died)
 {
+	*died = false;
 	if (!s->pid)
-		return;
-	kill(s->pid, SIGTERM);
-	for (int i = 0; i < 500; i++) {
-		if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
-			kill(-s->pid, SIGKILL); /* anything it left behind */
-			s->pid = 0;
-			return;
+		return -1;
+	int status;
+	if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+		*died = true;
+	} else {
+		kill(s->pid, SIGTERM);
+		for (int i = 0; i < 500; i++) {
+			if (waitpid(s->pid, &status, WNOHANG) == s->pid)
+				goto ended;
+			sleep_ms(10);
 		}
-		sleep_ms(10);
+		kill(-s->pid, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+		s->pid = 0;
+		return -1;
 	}
-	kill(-s->pid, SIGKILL);
-	waitpid(s->pid, NULL, 0);
+ended:
+	kill(-s->pid, SIGKILL); /* anything it left behind */
 	s->pid = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 /* echolab-monitor on the server's tree, as a process of its own: a
@@ -197,6 +208,44 @@ static void monitor_figures(const char *csv, double from_s, double to_s, struct 
 		el_stats_add(&c->rss_mib, (double)rss / 1024.0);
 	}
 	fclose(f);
+}
+
+int bench_monitor_slope(const char *csv, int col, double from_s, double to_s, double *slope_per_min,
+			double *mean, long *rows)
+{
+	FILE *f = fopen(csv, "r");
+	if (!f)
+		return -1;
+	double n = 0, st = 0, sy = 0, stt = 0, sty = 0;
+	char line[1024];
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *end;
+		double t = strtod(p, &end);
+		if (end == p)
+			continue; /* the header */
+		double y = 0;
+		int i = 0;
+		for (; i < col && (p = strchr(p, ',')); i++)
+			p++;
+		if (i < col || !p)
+			continue;
+		y = strtod(p, &end);
+		if (end == p || t < from_s || t > to_s)
+			continue;
+		double tm = t / 60;
+		n++;
+		st += tm;
+		sy += y;
+		stt += tm * tm;
+		sty += tm * y;
+	}
+	fclose(f);
+	*rows = (long)n;
+	if (n < 3 || n * stt - st * st <= 0)
+		return -1;
+	*slope_per_min = (n * sty - st * sy) / (n * stt - st * st);
+	*mean = sy / n;
+	return 0;
 }
 
 /* The mean RTT of the first, middle and last BENCH_PARTS rows of the
@@ -317,7 +366,9 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 		kill(mon, SIGTERM);
 		waitpid(mon, NULL, 0);
 	}
-	server_stop(&srv);
+	c->server_exit = server_stop(&srv, &c->server_died);
+	c->from_s = from_s;
+	c->to_s = to_s;
 	monitor_figures(csv, from_s, to_s, c);
 	read_parts(path, c);
 	if (c->ran) {
