@@ -594,6 +594,8 @@ int el_nf_run(const struct el_nf_opts *o, struct el_nf_result *r)
 	rc = 0;
 	for (;;) {
 		int64_t now = now_ms();
+		if (o->stop && *o->stop)
+			break;
 		bool more = now < stop_ms && (limit <= 0 || f.started < limit);
 		for (int i = 0; more && rc == 0 && i < parallel; i++) {
 			if (f.conns[i].state != C_FREE)
@@ -837,7 +839,8 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 		usleep(200000);
 	}
 
-	if (s->ok && alive(&sv)) {
+	bool stopped = o->fuzz.stop && *o->fuzz.stop;
+	if (s->ok && alive(&sv) && !stopped) {
 		f.duration_s = o->fuzz.duration_s;
 		f.seed = o->fuzz.seed;
 		rc = el_nf_run(&f, &s->run);
@@ -848,11 +851,12 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 				     s->run.failures, s->run.connections, s->run.first);
 	}
 
+	stopped = o->fuzz.stop && *o->fuzz.stop;
 	if (!alive(&sv)) {
 		describe_exit(sv.status, how, sizeof(how));
 		server_stderr(&sv, text, sizeof(text));
 		session_fail(s, "the server died (%s): %s", how, text);
-	} else if (s->ok) {
+	} else if (s->ok && !stopped) {
 		/* Back to the baseline, within settle_ms. */
 		long rss_limit = s->baseline.rss_kib +
 				 (long)((double)s->baseline.rss_kib * o->rss_slack > (double)o->rss_slack_kib

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -32,6 +33,9 @@ struct el_nf_opts {
 	size_t max_line;        /* the server's --max-line */
 	int stall_ms;           /* a connection with no progress this long fails */
 	FILE *progress;         /* a line per second, or NULL */
+	/* Set (by a signal handler) to end the run early: the connections
+	 * still open are reset, and a session stops its server at once. */
+	volatile sig_atomic_t *stop;
 };
 
 struct el_nf_result {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,14 @@
 #include <unistd.h>
 
 #include "netfuzz.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
 
 static const char usage_text[] =
 	"usage: echolab-netfuzz --server PATH [--model M|all] [options]\n"
@@ -87,7 +96,7 @@ static int run_models(const char *server, const char *model, struct el_nf_sessio
 		}
 	}
 	int failed = 0, passed = 0, skipped = 0;
-	for (const char **m = models; *m; m++) {
+	for (const char **m = models; *m && !stop; m++) {
 		so->server = server;
 		so->model = *m;
 		so->fuzz.parallel = parallel ? parallel : strcmp(*m, "iterative") == 0 ? 8 : 64;
@@ -105,7 +114,8 @@ static int run_models(const char *server, const char *model, struct el_nf_sessio
 			continue;
 		}
 		char label[64];
-		snprintf(label, sizeof(label), "%s: %s", *m, s.ok ? "ok" : "FAILED");
+		snprintf(label, sizeof(label), "%s: %s", *m,
+			 !s.ok ? "FAILED" : stop ? "interrupted, no failure so far" : "ok");
 		print_result(label, &s.run, so->fuzz.duration_s);
 		printf("%s: server: processes %ld, threads %ld, fds %ld, RSS %ld KiB at the baseline; "
 		       "%ld, %ld, %ld, %ld KiB after\n",
@@ -119,8 +129,9 @@ static int run_models(const char *server, const char *model, struct el_nf_sessio
 		}
 		fflush(stdout);
 	}
-	printf("netfuzz: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
-	return failed ? 1 : 0;
+	printf("netfuzz: %d passed, %d failed, %d skipped%s\n", passed, failed, skipped,
+	       stop ? "; interrupted (the last model's figures are up to the interruption)" : "");
+	return failed ? 1 : stop ? 130 : 0;
 }
 
 int main(int argc, char **argv)
@@ -157,6 +168,7 @@ int main(int argc, char **argv)
 	bool quiet = false, have_port = false;
 	double v;
 	int c;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case O_SERVER: server = optarg; break;
@@ -212,7 +224,7 @@ int main(int argc, char **argv)
 		case O_PRELOAD: so.preload = optarg; break;
 		case O_QUIET: quiet = true; break;
 		case O_HELP: fputs(usage_text, stdout); return 0;
-		default: fputs(usage_text, stderr); return 2;
+		default: return bad("or incomplete option", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -226,6 +238,13 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (so.fuzz.only >= 0)
 		so.warmup_s = 0; /* a replay is the one connection, nothing before it */
+	/* Ctrl-C ends the run, stops the server and prints what was checked. */
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	so.fuzz.stop = &stop;
 
 	if (server)
 		return run_models(server, model, &so, parallel, quiet);
@@ -241,5 +260,5 @@ int main(int argc, char **argv)
 	print_result(r.failures ? "FAILED" : "ok", &r, so.fuzz.duration_s);
 	if (r.failures)
 		printf("%ld connections broke the protocol; the first: %s\n", r.failures, r.first);
-	return r.failures ? 1 : 0;
+	return r.failures ? 1 : stop ? 130 : 0;
 }
