@@ -6,6 +6,8 @@
  *   ECHOLAB_NETFUZZ_SEED     the streams' seed (default 20261125)
  *   ECHOLAB_NETFUZZ_SECONDS  fuzzing per model after a 2 s warm-up (6)
  *   ECHOLAB_NETFUZZ_REPORT   a file to append one summary line per model
+ *   ECHOLAB_SERVER_PRELOAD   LD_PRELOAD for the server (the fault shim,
+ *                            configured by ECHOLAB_FAULTS, which it inherits)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +31,9 @@ MODEL_TEST(netfuzz_replies_match_the_protocol_and_the_server_returns_to_its_base
 	o.server = getenv("ECHOLAB_SERVER");
 	cr_assert_not_null(o.server, "ECHOLAB_SERVER is not set (run the suite through meson test)");
 	o.model = param->name;
+	o.preload = getenv("ECHOLAB_SERVER_PRELOAD");
+	if (o.preload && !*o.preload)
+		o.preload = NULL;
 	o.fuzz.seed = (uint64_t)env_number("ECHOLAB_NETFUZZ_SEED", 20261125);
 	o.fuzz.duration_s = env_number("ECHOLAB_NETFUZZ_SECONDS", 6);
 	o.fuzz.parallel = model_is_sequential(param->name) ? 8 : 64;
@@ -50,10 +55,11 @@ MODEL_TEST(netfuzz_replies_match_the_protocol_and_the_server_returns_to_its_base
 	FILE *f = report && *report ? fopen(report, "a") : NULL;
 	if (f) {
 		fprintf(f,
-			"model=%s seed=%llu seconds=%.0f ok=%d connections=%ld fin=%ld fin_partial=%ld "
+			"model=%s faults=%s seed=%llu seconds=%.0f ok=%d connections=%ld fin=%ld fin_partial=%ld "
 			"reset=%ld unread=%ld messages=%ld replies=%ld too_long=%ld sent=%llu "
 			"received=%llu baseline=%ld/%ld/%ld/%ld after=%ld/%ld/%ld/%ld\n",
-			param->name, (unsigned long long)o.fuzz.seed, o.fuzz.duration_s, s.ok,
+			param->name, o.preload ? "yes" : "no", (unsigned long long)o.fuzz.seed,
+			o.fuzz.duration_s, s.ok,
 			r->connections, r->fin, r->fin_partial, r->reset, r->unread, r->messages,
 			r->replies, r->too_long, (unsigned long long)r->bytes_sent,
 			(unsigned long long)r->bytes_received, s.baseline.procs, s.baseline.threads,
