@@ -662,8 +662,8 @@ void el_nf_session_defaults(struct el_nf_session_opts *o)
 	*o = (struct el_nf_session_opts){
 		.warmup_s = 2,
 		.check_rss = true,
-		.rss_slack = 0.10,
-		.rss_slack_kib = 4096,
+		.rss_slack = 0.20,
+		.rss_slack_kib = 8192,
 		.settle_ms = 5000,
 	};
 	el_nf_defaults(&o->fuzz);
