@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "client.h"
 
 static volatile sig_atomic_t stop;
 
@@ -548,11 +549,8 @@ static int run_tools(struct bench_cfg *cfg, const char *minimal)
 			for (int t = 0; t < 500 && !port; t++) {
 				FILE *f = fopen(path, "r");
 				char line[256];
-				if (f && fgets(line, sizeof(line), f) && strncmp(line, "listening on ", 13) == 0) {
-					line[strcspn(line + 13, " \n") + 13] = 0;
-					char *colon = strrchr(line, ':');
-					port = colon ? (unsigned)atoi(colon + 1) : 0;
-				}
+				if (f && fgets(line, sizeof(line), f))
+					port = el_ready_port(line);
 				if (f)
 					fclose(f);
 				if (!port)
@@ -587,11 +585,8 @@ static int run_tools(struct bench_cfg *cfg, const char *minimal)
 	for (int t = 0; t < 500 && !port; t++) {
 		FILE *f = fopen(path, "r");
 		char line[256];
-		if (f && fgets(line, sizeof(line), f) && strncmp(line, "listening on ", 13) == 0) {
-			line[strcspn(line + 13, " \n") + 13] = 0;
-			char *colon = strrchr(line, ':');
-			port = colon ? (unsigned)atoi(colon + 1) : 0;
-		}
+		if (f && fgets(line, sizeof(line), f))
+			port = el_ready_port(line);
 		if (f)
 			fclose(f);
 		if (!port)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "client.h"
 #include "procstat.h"
 
 static int64_t mono_us(void)
@@ -101,15 +102,9 @@ static int server_start(const struct bench_cfg *cfg, const char *dir, const char
 	for (int i = 0; i < 500 && !s->port; i++) {
 		FILE *f = fopen(errf, "r");
 		char line[256];
-		while (f && fgets(line, sizeof(line), f)) {
-			/* "listening on 127.0.0.1:41234 model=..." or "[::1]:41234" */
-			if (strncmp(line, "listening on ", 13) != 0)
-				continue;
-			line[strcspn(line + 13, " \n") + 13] = 0;
-			const char *colon = strrchr(line + 13, ':');
-			if (colon)
-				s->port = (unsigned)strtoul(colon + 1, NULL, 10);
-		}
+		while (f && fgets(line, sizeof(line), f))
+			if (!s->port)
+				s->port = el_ready_port(line);
 		if (f)
 			fclose(f);
 		int status;

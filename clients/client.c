@@ -132,3 +132,18 @@ ssize_t el_lines_next(struct el_lines *r, const uint8_t **line, size_t *rest_len
 		r->len += (size_t)n;
 	}
 }
+
+unsigned el_ready_port(const char *text)
+{
+	const char *addr = strstr(text, "listening on ");
+	if (!addr)
+		return 0;
+	addr += 13;
+	size_t len = strcspn(addr, " \n");
+	if (addr[len] != ' ' && addr[len] != '\n')
+		return 0;
+	for (size_t i = len; i-- > 0;)
+		if (addr[i] == ':')
+			return (unsigned)strtoul(addr + i + 1, NULL, 10);
+	return 0;
+}

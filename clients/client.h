@@ -13,6 +13,12 @@
  * 127.0.0.1 port 1: Connection refused"). */
 int el_client_connect(const char *host, unsigned port, int timeout_ms, char *err, size_t errlen);
 
+/* The port in echolab-server's ready line ("listening on 127.0.0.1:41234
+ * model=epoll ..." or "listening on [::1]:41234 ..."), found anywhere in
+ * text. Returns 0 when text holds no ready line whose address is complete
+ * (followed by a space or LF). */
+unsigned el_ready_port(const char *text);
+
 /* Buffered reader of LF-terminated lines from a socket. */
 struct el_lines {
 	int fd;

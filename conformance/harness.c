@@ -116,10 +116,7 @@ static void read_ready(struct server *s)
 	s->ready[n] = '\0';
 	const char *model = strstr(s->ready, " model=");
 	cr_assert(strncmp(s->ready, "listening on ", 13) == 0 && model, "%s: bad ready line: %s", harness_model, s->ready);
-	const char *colon = model;
-	while (colon > s->ready && *colon != ':')
-		colon--;
-	s->port = (unsigned)strtoul(colon + 1, NULL, 10);
+	s->port = el_ready_port(s->ready);
 	cr_assert_gt(s->port, 0, "%s: no port in the ready line: %s", harness_model, s->ready);
 }
 

@@ -16,14 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
+#include "io.h"
 #include "procstat.h"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* splitmix64: turns the run's seed and a connection's index into that
  * connection's own seed, and draws its numbers. */
@@ -286,8 +281,8 @@ static bool is_time(const uint8_t *t)
 static bool check_line(struct fuzz *f, struct conn *c, const uint8_t *l, size_t n)
 {
 	char got[300], want[300];
-	show(got, sizeof(got), l, n, 120);
 	if (c->next >= c->nitems) {
+		show(got, sizeof(got), l, n, 120);
 		fail(f, c, "reply %zu, but only %zu messages: \"%s\"", c->next + 1, c->nitems, got);
 		return false;
 	}
@@ -296,6 +291,7 @@ static bool check_line(struct fuzz *f, struct conn *c, const uint8_t *l, size_t 
 		char e[64];
 		int en = snprintf(e, sizeof(e), "! line-too-long %zu\n", f->o->max_line);
 		if (n != (size_t)en || memcmp(l, e, n) != 0) {
+			show(got, sizeof(got), l, n, 120);
 			fail(f, c, "reply %zu: want \"! line-too-long %zu\" for a %zu-byte line, got \"%s\"",
 			     c->next + 1, f->o->max_line, it->len, got);
 			return false;
@@ -308,6 +304,7 @@ static bool check_line(struct fuzz *f, struct conn *c, const uint8_t *l, size_t 
 		const uint8_t *m = c->stream.p + it->start;
 		if (n != need || l[0] != '[' || !is_time(l + 1) || memcmp(l + 28, mid, (size_t)ml) != 0 ||
 		    memcmp(l + 28 + ml, m, it->len) != 0 || l[n - 2] != ']') {
+			show(got, sizeof(got), l, n, 120);
 			show(want, sizeof(want), m, it->len, 80);
 			fail(f, c, "reply %zu: want the echo of \"%s\" (%zu bytes) from %s %u, got \"%s\"",
 			     c->next + 1, want, it->len, c->addr, c->port, got);
@@ -387,7 +384,7 @@ static int conn_start(struct fuzz *f, struct conn *c, long index)
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->state = C_CONNECTING;
-	c->last_progress_ms = now_ms();
+	c->last_progress_ms = el_io_now_ms();
 	f->live++;
 	if (connect(c->fd, (struct sockaddr *)&f->server, f->server_len) < 0 && errno != EINPROGRESS) {
 		fail(f, c, "connect: %s", strerror(errno));
@@ -476,7 +473,7 @@ static void conn_connected(struct fuzz *f, struct conn *c)
 	}
 	c->state = C_SENDING;
 	c->next_send_ms = 0;
-	c->last_progress_ms = now_ms();
+	c->last_progress_ms = el_io_now_ms();
 	f->r->messages += c->messages;
 	conn_watch(f, c, false);
 }
@@ -487,7 +484,7 @@ static void conn_read(struct fuzz *f, struct conn *c)
 	for (int reads = 0; reads < 16 && c->state != C_FREE; reads++) {
 		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n > 0) {
-			c->last_progress_ms = now_ms();
+			c->last_progress_ms = el_io_now_ms();
 			if (!received(f, c, buf, (size_t)n))
 				return;
 			continue;
@@ -533,7 +530,7 @@ static void conn_event(struct fuzz *f, struct conn *c, uint32_t events)
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
 		conn_read(f, c);
 	if (c->state == C_SENDING && (events & EPOLLOUT))
-		conn_send(f, c, now_ms());
+		conn_send(f, c, el_io_now_ms());
 }
 
 /* --- the run ----------------------------------------------------------- */
@@ -588,12 +585,12 @@ int el_nf_run(const struct el_nf_opts *o, struct el_nf_result *r)
 	for (int i = 0; i < parallel; i++)
 		f.conns[i].fd = -1;
 
-	int64_t t0 = now_ms(), last_progress = t0;
+	int64_t t0 = el_io_now_ms(), last_progress = t0;
 	int64_t stop_ms = o->duration_s > 0 ? t0 + (int64_t)(o->duration_s * 1000) : INT64_MAX;
 	long limit = o->only >= 0 ? 1 : o->connections;
 	rc = 0;
 	for (;;) {
-		int64_t now = now_ms();
+		int64_t now = el_io_now_ms();
 		if (o->stop && *o->stop)
 			break;
 		bool more = now < stop_ms && (limit <= 0 || f.started < limit);
@@ -721,19 +718,13 @@ static int server_spawn(const struct el_nf_session_opts *o, struct server *sv, c
 	}
 	setpgid(sv->pid, sv->pid);
 	/* The ready line: "listening on 127.0.0.1:PORT model=...". */
-	for (int64_t deadline = now_ms() + 20000; now_ms() < deadline;) {
+	for (int64_t deadline = el_io_now_ms() + 20000; el_io_now_ms() < deadline;) {
 		char text[512];
 		ssize_t n = pread(sv->err_fd, text, sizeof(text) - 1, 0);
 		text[n > 0 ? n : 0] = 0;
-		const char *l = strstr(text, "listening on ");
-		const char *sp = l ? strstr(l, " model=") : NULL;
-		if (sp) {
-			const char *colon = sp;
-			while (colon > l && *colon != ':')
-				colon--;
-			sv->port = (unsigned)strtoul(colon + 1, NULL, 10);
+		sv->port = el_ready_port(text);
+		if (sv->port)
 			return 0;
-		}
 		if (waitpid(sv->pid, &sv->status, WNOHANG) == sv->pid) {
 			sv->reaped = true;
 			server_stderr(sv, text, sizeof(text));
@@ -826,14 +817,14 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 			     s->warmup.failures, s->warmup.first);
 
 	/* The baseline, once the warm-up's connections are gone. */
-	int64_t settle = now_ms() + o->settle_ms;
+	int64_t settle = el_io_now_ms() + o->settle_ms;
 	struct el_nf_usage prev = {-1, -1, -1, -1};
 	while (s->ok && alive(&sv)) {
 		if (usage(sv.pid, &s->baseline) < 0)
 			break;
 		if ((s->baseline.procs == prev.procs && s->baseline.threads == prev.threads &&
 		     s->baseline.fds == prev.fds) ||
-		    now_ms() > settle)
+		    el_io_now_ms() > settle)
 			break;
 		prev = s->baseline;
 		usleep(200000);
@@ -862,7 +853,7 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 				 (long)((double)s->baseline.rss_kib * o->rss_slack > (double)o->rss_slack_kib
 						? (double)s->baseline.rss_kib * o->rss_slack
 						: (double)o->rss_slack_kib);
-		settle = now_ms() + o->settle_ms;
+		settle = el_io_now_ms() + o->settle_ms;
 		for (;;) {
 			if (usage(sv.pid, &s->after) < 0)
 				break;
@@ -872,7 +863,7 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 				    (!o->check_rss || s->after.rss_kib <= rss_limit);
 			if (back)
 				break;
-			if (now_ms() > settle) {
+			if (el_io_now_ms() > settle) {
 				session_fail(s,
 					     "not back to the baseline %d ms after the last connection: "
 					     "processes %ld -> %ld, threads %ld -> %ld, fds %ld -> %ld, "
@@ -889,8 +880,8 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 	/* A clean stop: exit status 0, nothing of its group left. */
 	if (alive(&sv)) {
 		kill(sv.pid, SIGTERM);
-		int64_t deadline = now_ms() + o->settle_ms;
-		while (alive(&sv) && now_ms() < deadline)
+		int64_t deadline = el_io_now_ms() + o->settle_ms;
+		while (alive(&sv) && el_io_now_ms() < deadline)
 			usleep(10000);
 		if (!sv.reaped) {
 			kill(-sv.pid, SIGKILL);

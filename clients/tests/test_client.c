@@ -165,3 +165,22 @@ Test(client, bad_usage_exits_2)
 	cr_expect_eq(run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--help", NULL), 0);
 	cr_expect_not_null(strstr(out, "usage: echolab-client"));
 }
+
+/* The server's ready line, wherever it stands in its stderr text. */
+Test(client, ready_port_parses_the_ready_line)
+{
+	static const struct {
+		const char *text;
+		unsigned port;
+	} cases[] = {
+		{"listening on 127.0.0.1:41234 model=epoll backlog=128\n", 41234},
+		{"listening on [::1]:5 model=thread backlog=1", 5},
+		{"warning: something\nlistening on 0.0.0.0:1234\n", 1234},
+		{"listening on 127.0.0.1:412", 0}, /* still being written */
+		{"listening on 127.0.0.1 model=x", 0},
+		{"echolab-server: model uring unavailable: ENOSYS\n", 0},
+		{"", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		cr_expect_eq(el_ready_port(cases[i].text), cases[i].port, "\"%s\"", cases[i].text);
+}
