@@ -21,6 +21,7 @@ struct bench_cfg {
 	const char *server;  /* path of echolab-server */
 	const char *monitor; /* path of echolab-monitor */
 	char models[BENCH_MAX_MODELS][32];
+	char traits[BENCH_MAX_MODELS][64]; /* as --list-models prints them */
 	int nmodels;
 	long counts[BENCH_MAX_COUNTS];
 	int ncounts;
@@ -53,7 +54,24 @@ struct bench_cell {
 	double from_s, to_s; /* the measurement window on the monitor's clock */
 	bool server_died;    /* the server was gone before the cell stopped it */
 	int server_exit;     /* its exit status after SIGTERM; -1: it needed SIGKILL */
+	/* Did the cell measure its client count? The connections the server
+	 * answered before the window (every one it answered, for a run
+	 * without the load's gate); the connections the server held at its
+	 * peak and the fewest it held in the window, from the monitor's
+	 * processes or threads for models with one per connection (-1 for the
+	 * others); and the longest time between two monitor samples. A cell
+	 * short of its clients is marked so. */
+	long reached;
+	long server_conns, server_conns_min;
+	long min_procs, min_threads; /* in the window; -1: no sample there */
+	double monitor_gap_s;
+	bool short_run;
 };
+
+/* The traits --list-models printed for model ("" if none). */
+const char *bench_model_traits(const struct bench_cfg *cfg, const char *model);
+/* Whether a comma-separated traits list has trait. */
+bool bench_has_trait(const char *traits, const char *trait);
 
 /* Runs one cell: the server (--quiet), the monitor every interval, the
  * load for warmup + duration; everything lands in cfg->dir/cell_dir.

@@ -200,7 +200,8 @@ static void show_progress(struct el_load *l, double elapsed, void *arg)
 	fflush(stderr);
 }
 
-static void cell_line(const struct bench_cell *c, int index, int total, double left)
+static void cell_line(const struct bench_cfg *cfg, const struct bench_cell *c, int index, int total,
+		      double left)
 {
 	if (!c->ran) {
 		fprintf(stderr, "[%d/%d] %s, %ld clients: did not run: %s\n", index, total, c->model,
@@ -210,10 +211,22 @@ static void cell_line(const struct bench_cell *c, int index, int total, double l
 	const struct el_load_result *r = &c->load;
 	fprintf(stderr,
 		"[%d/%d] %s, %ld clients: %.0f msg/s, RTT mean %.0f us p99 %.0f us, CPU %.0f%%, "
-		"PSS %.1f MiB, errors %llu; %dm%02ds left\n",
+		"PSS %.1f MiB, errors %llu%s; %dm%02ds left\n",
 		index, total, c->model, c->clients, r->window_s > 0 ? (double)r->messages / r->window_s : 0,
 		r->hist.stats.mean, r->hist.total ? el_hist_percentile(&r->hist, 99) : 0, c->cpu.mean,
-		c->pss_mib.mean, (unsigned long long)r->errors_total, (int)left / 60, (int)left % 60);
+		c->pss_mib.mean, (unsigned long long)r->errors_total, c->short_run ? ", SHORT of its clients" : "",
+		(int)left / 60, (int)left % 60);
+	if (c->short_run)
+		fprintf(stderr, "        %ld of %ld clients answered before the window", c->reached, c->clients);
+	if (c->short_run && c->server_conns >= 0)
+		fprintf(stderr, "; the server held %ld to %ld", c->server_conns_min, c->server_conns);
+	if (c->short_run && bench_has_trait(bench_model_traits(cfg, c->model), "sequential"))
+		fprintf(stderr, ": a sequential model serves one connection at a time, the others wait");
+	if (c->short_run)
+		fputc('\n', stderr);
+	if (c->monitor_gap_s > 1.0)
+		fprintf(stderr, "        the monitor's samples were %.1f s apart once (see monitor.err)\n",
+			c->monitor_gap_s);
 }
 
 static int run_experiment(struct bench_cfg *cfg)
@@ -254,7 +267,7 @@ static int run_experiment(struct bench_cfg *cfg)
 				bench_run_cell(cfg, c, 0);
 				if (p.tty)
 					fprintf(stderr, "\r\033[K");
-				cell_line(c, ran + 1, total, p.left_s);
+				cell_line(cfg, c, ran + 1, total, p.left_s);
 				failed += !c->ran;
 				ran++;
 			}
@@ -388,7 +401,7 @@ static int run_soak(struct bench_cfg *cfg, double total_s, const struct soak_lim
 		bench_run_cell(cfg, c, 0);
 		if (p.tty)
 			fprintf(stderr, "\r\033[K");
-		cell_line(c, m + 1, n, p.left_s);
+		cell_line(cfg, c, m + 1, n, p.left_s);
 		ran++;
 		struct soak_row *r = &rows[m];
 		r->ok = true;
@@ -841,6 +854,8 @@ int main(int argc, char **argv)
 		memcpy(cfg.models, known.models, sizeof(cfg.models));
 		cfg.nmodels = known.nmodels;
 	}
+	for (int i = 0; i < cfg.nmodels; i++)
+		snprintf(cfg.traits[i], sizeof(cfg.traits[i]), "%s", bench_model_traits(&known, cfg.models[i]));
 	if (sweep && !is_model(&known, sweep_model))
 		return usage_error("unknown model '%s'", sweep_model);
 	if (clients) {

@@ -23,6 +23,10 @@ struct agg {
 	struct el_stats cpu, pss, rss;        /* every monitor sample */
 	long procs, threads;
 	uint64_t errors, messages;
+	long reached, server_conns;           /* the least over the repeats */
+	long server_conns_min;
+	double monitor_gap_s;                 /* the longest */
+	int short_runs;                       /* repeats short of the clients */
 	double parts[3];
 	int nparts;
 	const struct bench_cell *first;       /* the first repeat that ran */
@@ -88,8 +92,21 @@ static int aggregate(const struct bench_cfg *cfg, const struct bench_cell *cells
 					continue;
 				}
 				a->ran++;
-				if (!a->first)
+				if (!a->first) {
 					a->first = c;
+					a->reached = c->reached;
+					a->server_conns = c->server_conns;
+					a->server_conns_min = c->server_conns_min;
+				}
+				if (c->server_conns_min < a->server_conns_min)
+					a->server_conns_min = c->server_conns_min;
+				if (c->reached < a->reached)
+					a->reached = c->reached;
+				if (c->server_conns < a->server_conns)
+					a->server_conns = c->server_conns;
+				if (c->monitor_gap_s > a->monitor_gap_s)
+					a->monitor_gap_s = c->monitor_gap_s;
+				a->short_runs += c->short_run;
 				el_hist_merge(&a->hist, &c->load.hist);
 				el_stats_add(&a->rate, rate_of(&c->load));
 				if (c->load.hist.total)
@@ -138,7 +155,8 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 		   "rtt_max_us,rtt_p99_min_us,rtt_p99_max_us,cpu_mean_pct,cpu_stddev_pct,"
 		   "cpu_variance_pct2,pss_mean_mib,pss_stddev_mib,pss_variance_mib2,rss_mean_mib,"
 		   "procs_max,threads_max,messages,errors,rtt_first20_us,rtt_middle20_us,"
-		   "rtt_last20_us\n");
+		   "rtt_last20_us,conns_reached,server_conns_peak,server_conns_min,monitor_max_gap_s,"
+		   "measured\n");
 	for (int i = 0; i < n; i++) {
 		const struct el_stats *st = &a[i].hist.stats;
 		bool has = st->n > 0;
@@ -155,9 +173,17 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 			a[i].procs, a[i].threads, (unsigned long long)a[i].messages,
 			(unsigned long long)a[i].errors);
 		if (a[i].nparts)
-			fprintf(f, "%.1f,%.1f,%.1f\n", a[i].parts[0], a[i].parts[1], a[i].parts[2]);
+			fprintf(f, "%.1f,%.1f,%.1f,", a[i].parts[0], a[i].parts[1], a[i].parts[2]);
 		else
-			fprintf(f, ",,\n");
+			fprintf(f, ",,,");
+		/* measured: "all" clients, or "short" when a repeat was short of
+		 * them (never presented as that count). */
+		if (a[i].server_conns >= 0)
+			fprintf(f, "%ld,%ld,%ld,%.3f,%s\n", a[i].reached, a[i].server_conns,
+				a[i].server_conns_min, a[i].monitor_gap_s, a[i].short_runs ? "short" : "all");
+		else
+			fprintf(f, "%ld,,,%.3f,%s\n", a[i].reached, a[i].monitor_gap_s,
+				a[i].short_runs ? "short" : "all");
 	}
 	return fclose(f);
 }
@@ -327,7 +353,8 @@ static void verdicts(FILE *f, bool html, const struct bench_cfg *cfg, const stru
 		const struct agg *p99 = NULL, *rate = NULL, *mem = NULL;
 		int clean = 0;
 		for (int i = 0; i < n; i++) {
-			if (a[i].clients != cfg->counts[k] || !a[i].ran || a[i].errors || !a[i].hist.total)
+			if (a[i].clients != cfg->counts[k] || !a[i].ran || a[i].errors || a[i].short_runs ||
+			    !a[i].hist.total)
 				continue;
 			clean++;
 			if (!p99 || el_hist_percentile(&a[i].hist, 99) < el_hist_percentile(&p99->hist, 99))
@@ -339,8 +366,8 @@ static void verdicts(FILE *f, bool html, const struct bench_cfg *cfg, const stru
 		}
 		const char *li = html ? "<li>" : "- ", *b = html ? "<b>" : "**", *eb = html ? "</b>" : "**";
 		if (!clean) {
-			fprintf(f, "%s%ld clients: no model ran without errors.%s\n", li, cfg->counts[k],
-				html ? "</li>" : "");
+			fprintf(f, "%s%ld clients: no model served them all without errors.%s\n", li,
+				cfg->counts[k], html ? "</li>" : "");
 			continue;
 		}
 		fprintf(f, "%s%ld clients: lowest p99 %s%s%s (%.0f us); highest msgs/s %s%s%s (%.0f)", li,
@@ -350,9 +377,10 @@ static void verdicts(FILE *f, bool html, const struct bench_cfg *cfg, const stru
 			fprintf(f, "; least memory %s%s%s (%.1f MiB PSS)", b, mem->model, eb, mem->pss.mean);
 		int bad = 0;
 		for (int i = 0; i < n; i++)
-			bad += a[i].clients == cfg->counts[k] && (!a[i].ran || a[i].errors);
+			bad += a[i].clients == cfg->counts[k] && (!a[i].ran || a[i].errors || a[i].short_runs);
 		if (bad)
-			fprintf(f, "; %d model%s with errors left out", bad, bad == 1 ? "" : "s");
+			fprintf(f, "; %d model%s with errors or short of the clients left out", bad,
+				bad == 1 ? "" : "s");
 		fprintf(f, ".%s\n", html ? "</li>" : "");
 	}
 }
@@ -398,12 +426,12 @@ static void tables(FILE *f, bool html, const struct bench_cfg *cfg, const struct
 		fprintf(f, html ? "<h3>%ld clients</h3>\n<table>\n" : "\n### %ld clients\n\n", cfg->counts[k]);
 		row(f, html, true,
 		    "model | msgs/s | RTT mean ± sd (us) | RTT variance (us²) | p50 | p99 | p99.9 | max | "
-		    "CPU % ± sd | PSS MiB ± sd | procs | threads | errors");
+		    "CPU % ± sd | PSS MiB ± sd | procs | threads | errors | clients served");
 		for (int i = 0; i < n; i++) {
 			if (a[i].clients != cfg->counts[k])
 				continue;
 			if (!a[i].ran) {
-				snprintf(buf, sizeof(buf), "%s | did not run: %s | | | | | | | | | | |", a[i].model,
+				snprintf(buf, sizeof(buf), "%s | did not run: %s | | | | | | | | | | | |", a[i].model,
 					 a[i].failure);
 				row(f, html, false, buf);
 				continue;
@@ -416,15 +444,24 @@ static void tables(FILE *f, bool html, const struct bench_cfg *cfg, const struct
 					 a[i].rate.max);
 			else
 				snprintf(rate, sizeof(rate), "%.0f", a[i].rate.mean);
+			/* The clients the load saw answered and, where the model has
+			 * one process or thread per connection, those the server
+			 * held: a short cell says so in its row. */
+			char served[128];
+			int w = snprintf(served, sizeof(served), "%s%ld of %ld", a[i].short_runs ? "SHORT: " : "",
+					 a[i].reached, a[i].clients);
+			if (a[i].server_conns >= 0)
+				snprintf(served + w, sizeof(served) - (size_t)w, ", server held %ld–%ld",
+					 a[i].server_conns_min, a[i].server_conns);
 			snprintf(buf, sizeof(buf),
 				 "%s | %s | %.0f ± %.0f | %.4g | %.0f | %.0f | %.0f | %.0f | %.1f ± %.1f | %.1f ± %.2f | "
-				 "%ld | %ld | %llu",
+				 "%ld | %ld | %llu | %s",
 				 a[i].model, rate, st->mean, el_stats_stddev(st), el_stats_variance(st),
 				 has ? el_hist_percentile(&a[i].hist, 50) : 0,
 				 has ? el_hist_percentile(&a[i].hist, 99) : 0,
 				 has ? el_hist_percentile(&a[i].hist, 99.9) : 0, has ? st->max : 0, a[i].cpu.mean,
 				 el_stats_stddev(&a[i].cpu), a[i].pss.mean, el_stats_stddev(&a[i].pss), a[i].procs,
-				 a[i].threads, (unsigned long long)a[i].errors);
+				 a[i].threads, (unsigned long long)a[i].errors, served);
 			row(f, html, false, buf);
 		}
 		if (html)

@@ -46,12 +46,18 @@ int bench_list_models(struct bench_cfg *cfg)
 	}
 	close(p[1]);
 	FILE *f = fdopen(p[0], "r");
-	char line[64];
+	char line[128];
 	cfg->nmodels = 0;
 	while (f && fgets(line, sizeof(line), f) && cfg->nmodels < BENCH_MAX_MODELS) {
 		line[strcspn(line, "\r\n")] = 0;
-		if (line[0])
-			snprintf(cfg->models[cfg->nmodels++], sizeof(cfg->models[0]), "%.31s", line);
+		char *tab = strchr(line, '\t');
+		if (tab)
+			*tab++ = 0;
+		if (!line[0])
+			continue;
+		snprintf(cfg->models[cfg->nmodels], sizeof(cfg->models[0]), "%.31s", line);
+		snprintf(cfg->traits[cfg->nmodels], sizeof(cfg->traits[0]), "%.63s", tab ? tab : "");
+		cfg->nmodels++;
 	}
 	if (f)
 		fclose(f);
@@ -178,26 +184,52 @@ static pid_t monitor_start(const struct bench_cfg *cfg, pid_t server, const char
 	return m;
 }
 
+const char *bench_model_traits(const struct bench_cfg *cfg, const char *model)
+{
+	for (int i = 0; i < cfg->nmodels; i++)
+		if (strcmp(cfg->models[i], model) == 0)
+			return cfg->traits[i];
+	return "";
+}
+
+bool bench_has_trait(const char *traits, const char *trait)
+{
+	size_t len = strlen(trait);
+	for (const char *p = traits; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (strncmp(p, trait, len) == 0 && (p[len] == ',' || p[len] == '\0'))
+			return true;
+	return false;
+}
+
 /* The monitor's rows inside the measurement window [from_s, to_s] of its
- * own clock (t_s). */
+ * own clock (t_s); the peaks and the longest gap between rows over the
+ * whole cell. */
 static void monitor_figures(const char *csv, double from_s, double to_s, struct bench_cell *c)
 {
 	FILE *f = fopen(csv, "r");
 	if (!f)
 		return;
 	char line[1024];
+	double last_t = -1;
 	while (fgets(line, sizeof(line), f)) {
 		double t, user, sys;
 		long procs, threads, rss, pss;
 		if (sscanf(line, "%lf,%ld,%ld,%lf,%lf,%ld,%ld,", &t, &procs, &threads, &user, &sys, &rss,
 			   &pss) != 7)
 			continue; /* the header */
+		if (last_t >= 0 && t - last_t > c->monitor_gap_s)
+			c->monitor_gap_s = t - last_t;
+		last_t = t;
 		if (procs > c->max_procs)
 			c->max_procs = procs;
 		if (threads > c->max_threads)
 			c->max_threads = threads;
 		if (t < from_s || t > to_s || t < 0.01)
 			continue; /* the first row has no CPU figure yet */
+		if (c->min_procs < 0 || procs < c->min_procs)
+			c->min_procs = procs;
+		if (c->min_threads < 0 || threads < c->min_threads)
+			c->min_threads = threads;
 		el_stats_add(&c->cpu, user + sys);
 		el_stats_add(&c->pss_mib, (double)pss / 1024.0);
 		el_stats_add(&c->rss_mib, (double)rss / 1024.0);
@@ -293,6 +325,11 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	el_stats_init(&c->pss_mib);
 	el_stats_init(&c->rss_mib);
 	c->max_procs = c->max_threads = 0;
+	c->reached = 0;
+	c->server_conns = c->server_conns_min = -1;
+	c->min_procs = c->min_threads = -1;
+	c->monitor_gap_s = 0;
+	c->short_run = false;
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		snprintf(c->failure, sizeof(c->failure), "cannot create %.180s: %s", dir, strerror(errno));
 		return;
@@ -365,6 +402,19 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	c->from_s = from_s;
 	c->to_s = to_s;
 	monitor_figures(csv, from_s, to_s, c);
+	const char *traits = bench_model_traits(cfg, c->model);
+	if (bench_has_trait(traits, "process-per-connection")) {
+		c->server_conns = c->max_procs - 1; /* the parent accepts */
+		c->server_conns_min = c->min_procs - 1;
+	} else if (bench_has_trait(traits, "thread-per-connection")) {
+		c->server_conns = c->max_threads - 1; /* the main thread accepts */
+		c->server_conns_min = c->min_threads - 1;
+	}
+	if (c->ran) {
+		c->reached = c->load.ready >= 0 ? c->load.ready : c->load.reached;
+		c->short_run = c->reached < c->clients ||
+			       (c->server_conns >= 0 && c->server_conns_min < c->clients);
+	}
 	read_parts(path, c);
 	if (c->ran) {
 		static const double pcts[] = {50, 90, 99, 99.9};

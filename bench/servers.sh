@@ -40,7 +40,7 @@ case $runs in '' | *[!0-9]* | 0) echo "bench/servers.sh: bad --runs '$runs'" >&2
 server=build/echolab-server
 load=build/echolab-load
 [ -x "$server" ] && [ -x "$load" ] || { echo "bench/servers.sh: build first (meson compile -C build)" >&2; exit 1; }
-[ -n "$models" ] || models=$("$server" --list-models | paste -sd, -)
+[ -n "$models" ] || models=$("$server" --list-models | cut -f1 | paste -sd, -)
 IFS=, read -r -a model_arr <<<"$models"
 IFS=, read -r -a conns_arr <<<"$conns_list"
 have_node=0

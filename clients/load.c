@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -45,6 +46,9 @@ struct lconn {
 	uint64_t written;    /* bytes of messages written since connect */
 	uint64_t base;       /* messages due before a reconnect: dropped */
 	bool was_up;         /* connected before (this is a reconnect) */
+	bool probing;        /* its gate message is in flight */
+	bool answered;       /* the server has answered it once */
+	bool settled;        /* answered or failed once (the gate waits for it) */
 	uint64_t recvd;      /* replies received (global sequence) */
 	int64_t sent_us;     /* closed loop: when the message in flight went */
 	unsigned local_port;
@@ -64,6 +68,13 @@ struct worker {
 	char *logbuf;
 	size_t loglen;
 	pthread_t thread;
+	bool waiting;        /* behind the gate (el_load_run) */
+};
+
+/* The measurement's clock, set when the gate opens; in shared memory so
+ * that spawned workers read it. */
+struct gate {
+	int64_t start_us, window_us, end_us;
 };
 
 struct el_load {
@@ -79,6 +90,10 @@ struct el_load {
 	size_t nshards;
 	bool shared;         /* shards in shared memory (spawn) */
 	struct worker *workers;
+	bool gated;          /* starts behind the gate */
+	struct gate *gate;
+	int gate_fd;         /* an eventfd, readable once the gate is open */
+	long ready;          /* connections answered when the gate opened */
 };
 
 static int64_t now_us(void)
@@ -107,6 +122,8 @@ struct el_load *el_load_create(const struct el_load_cfg *cfg, char *err, size_t 
 		return NULL;
 	}
 	l->cfg = *cfg;
+	l->gate_fd = -1;
+	l->ready = -1;
 	char port[16];
 	snprintf(port, sizeof(port), "%u", cfg->port);
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
@@ -139,7 +156,13 @@ struct el_load *el_load_create(const struct el_load_cfg *cfg, char *err, size_t 
 		l->shards = malloc(bytes);
 	}
 	l->workers = calloc(l->nshards, sizeof(*l->workers));
-	if (!l->rep || !l->shards || !l->workers) {
+	l->gated = cfg->count <= 0 && cfg->connect_rate <= 0 && cfg->duration_s > 0;
+	l->gate = mmap(NULL, sizeof(*l->gate), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (l->gate == MAP_FAILED)
+		l->gate = NULL;
+	if (l->gated)
+		l->gate_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!l->rep || !l->shards || !l->workers || !l->gate || (l->gated && l->gate_fd < 0)) {
 		snprintf(err, errlen, "out of memory for %zu workers", l->nshards);
 		el_load_destroy(l);
 		return NULL;
@@ -166,6 +189,10 @@ void el_load_destroy(struct el_load *l)
 		munmap(l->shards, l->nshards * sizeof(*l->shards));
 	else
 		free(l->shards);
+	if (l->gate)
+		munmap(l->gate, sizeof(*l->gate));
+	if (l->gate_fd >= 0)
+		close(l->gate_fd);
 	free(l->workers);
 	free(l->rep);
 	free(l);
@@ -209,13 +236,23 @@ static void conn_close(struct worker *w, struct lconn *c, int64_t now)
 		__atomic_store_n(&w->shard->up, w->shard->up - 1, __ATOMIC_RELAXED);
 	c->part_len = 0;
 	c->want_out = false;
+	c->probing = false;
 	c->state = C_WAIT;
 	c->at_us = now + RECONNECT_US;
+}
+
+static void settle(struct worker *w, struct lconn *c)
+{
+	if (c->settled)
+		return;
+	c->settled = true;
+	__atomic_store_n(&w->shard->settled, w->shard->settled + 1, __ATOMIC_RELEASE);
 }
 
 static void conn_error(struct worker *w, struct lconn *c, int kind, int64_t now)
 {
 	bump(&w->shard->errors[kind], 1);
+	settle(w, c);
 	conn_close(w, c, now);
 	/* A timed run reopens a failed connection to keep the load up; a
 	 * counted run would then never end against a dead server, so there
@@ -241,7 +278,7 @@ static uint64_t due(const struct el_load *l, const struct lconn *c)
 static void conn_write(struct worker *w, struct lconn *c, int64_t now)
 {
 	const struct el_load *l = w->l;
-	uint64_t want = (due(l, c) - c->base) * l->line_len;
+	uint64_t want = c->probing ? l->line_len : (due(l, c) - c->base) * l->line_len;
 	while (c->written < want) {
 		size_t off = (size_t)(c->written % l->line_len);
 		uint64_t left = want - c->written;
@@ -298,10 +335,28 @@ static void conn_up(struct worker *w, struct lconn *c, int64_t now)
 	c->was_up = true;
 	c->written = 0;
 	c->part_len = 0;
-	if (!w->l->interval_us)
-		closed_send(w, c, now);
-	else
+	if (w->waiting) {
+		/* Behind the gate: one message, to know the server serves it. */
+		c->probing = true;
+		c->sent_us = now;
 		conn_write(w, c, now);
+	} else if (!w->l->interval_us) {
+		closed_send(w, c, now);
+	} else {
+		conn_write(w, c, now);
+	}
+}
+
+/* A connection's load begins: at once in closed loop; in open loop at its
+ * next slot, what came due while it waited for its gate reply dropped. */
+static void conn_begin(struct worker *w, struct lconn *c, int64_t now)
+{
+	if (!w->l->interval_us) {
+		closed_send(w, c, now);
+		return;
+	}
+	c->base = c->recvd = c->sched;
+	conn_write(w, c, now);
 }
 
 static void conn_start(struct worker *w, struct lconn *c, int64_t now)
@@ -342,21 +397,34 @@ static void on_reply(struct worker *w, struct lconn *c, const uint8_t *line, siz
 		ok = el_reply_parse(line, len, &r) == 0 && r.msg_len == l->cfg.msg_len &&
 		     memcmp(r.msg, l->cfg.msg, r.msg_len) == 0 && r.port == c->local_port;
 	}
-	if (!ok || c->recvd >= due(l, c)) {
+	if (!ok || (!c->probing && c->recvd >= due(l, c))) {
 		conn_error(w, c, EL_LOAD_WRONG, now);
+		return;
+	}
+	struct el_load_shard *s = w->shard;
+	if (!c->answered) {
+		c->answered = true;
+		__atomic_store_n(&s->reached, s->reached + 1, __ATOMIC_RELAXED);
+		settle(w, c);
+	}
+	if (c->probing) {
+		bump(&s->replies, 1);
+		c->probing = false;
+		c->written = 0;
+		if (!w->waiting)
+			conn_begin(w, c, now);
 		return;
 	}
 	int64_t send_us = l->interval_us ? l->start_us + c->phase_us + (int64_t)c->recvd * l->interval_us
 					 : c->sent_us;
 	int64_t rtt = now - send_us;
-	struct el_load_shard *s = w->shard;
 	bump(&s->replies, 1);
 	if (send_us >= l->start_us + (int64_t)(l->cfg.warmup_s * 1e6) && now <= l->end_us) {
 		el_hist_add_shared(&s->hist, rtt);
 		bump(&s->messages, 1);
 		__atomic_store_n(&s->last_reply_us, now, __ATOMIC_RELAXED);
 	}
-	if (l->cfg.rtt_log_fd >= 0 && (l->cfg.rtt_log_all || c->idx == 0))
+	if (l->cfg.rtt_log_fd >= 0 && (l->cfg.rtt_log_all || c->idx == 0) && send_us >= l->start_us)
 		log_rtt(w, c, send_us, rtt);
 	c->recvd++;
 	if (counting_done(l, c)) {
@@ -470,7 +538,10 @@ static int64_t tick(struct worker *w, int64_t now)
 				conn_error(w, c, EL_LOAD_CONNECT, now);
 			break;
 		case C_UP:
-			if (c->recvd < due(l, c)) {
+			if (c->probing) {
+				if (now - c->sent_us > timeout)
+					conn_error(w, c, EL_LOAD_TIMEOUT, now);
+			} else if (c->recvd < due(l, c)) {
 				int64_t since = l->interval_us ? l->start_us + c->phase_us +
 									 (int64_t)c->recvd * l->interval_us
 							       : c->sent_us;
@@ -497,7 +568,7 @@ static int64_t schedule(struct worker *w, int64_t now)
 		if (at > now)
 			return at;
 		c->sched++;
-		if (c->state == C_UP)
+		if (c->state == C_UP && !c->probing)
 			conn_write(w, c, now);
 		w->cursor = (w->cursor + 1) % (size_t)w->n;
 	}
@@ -512,14 +583,40 @@ static bool all_done(const struct worker *w)
 	return true;
 }
 
+/* The gate is open: the run's clock is set, and the connections that hold
+ * their gate reply begin. Returns when the first open-loop message is due. */
+static int64_t gate_passed(struct worker *w, int64_t now)
+{
+	struct el_load *l = w->l;
+	w->waiting = false;
+	epoll_ctl(w->ep, EPOLL_CTL_DEL, l->gate_fd, NULL);
+	if (l->shared) {
+		/* A spawned worker's struct el_load is its own copy. */
+		l->start_us = __atomic_load_n(&l->gate->start_us, __ATOMIC_ACQUIRE);
+		l->window_us = l->gate->window_us;
+		l->end_us = l->gate->end_us;
+	}
+	for (long i = 0; i < w->n; i++) {
+		struct lconn *c = &w->conns[i];
+		if (c->state == C_UP && !c->probing)
+			conn_begin(w, c, now);
+	}
+	return l->interval_us ? l->start_us : INT64_MAX;
+}
+
 static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
 	struct el_load *l = w->l;
 	int64_t next_tick = 0;
-	int64_t next_send = l->interval_us ? l->start_us : INT64_MAX;
+	int64_t next_send = l->interval_us && !l->gated ? l->start_us : INT64_MAX;
 	struct epoll_event evs[256];
 	bool pwait2 = true;
+	w->waiting = l->gated;
+	if (w->waiting) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+		epoll_ctl(w->ep, EPOLL_CTL_ADD, l->gate_fd, &ev);
+	}
 	while (!*l->cfg.stop) {
 		int64_t now = now_us();
 		if (now >= l->end_us)
@@ -544,8 +641,12 @@ static void *worker_run(void *arg)
 		if (!pwait2)
 			n = epoll_wait(w->ep, evs, 256, (int)((wait + 999) / 1000));
 		now = now_us();
-		for (int i = 0; i < n; i++)
-			on_event(w, evs[i].data.ptr, evs[i].events, now);
+		for (int i = 0; i < n; i++) {
+			if (!evs[i].data.ptr)
+				next_send = gate_passed(w, now);
+			else
+				on_event(w, evs[i].data.ptr, evs[i].events, now);
+		}
 	}
 	log_flush(w);
 	__atomic_store_n(&w->shard->done, 1, __ATOMIC_RELEASE);
@@ -626,13 +727,67 @@ static void wait_workers(struct el_load *l, void (*progress)(struct el_load *, d
 	}
 }
 
+/* Sets the run's clock from start: the warm-up, then the window. */
+static void set_clock(struct el_load *l, int64_t start)
+{
+	l->start_us = start;
+	l->window_us = start + (int64_t)(l->cfg.warmup_s * 1e6);
+	l->end_us = l->cfg.duration_s > 0 ? l->window_us + (int64_t)(l->cfg.duration_s * 1e6) : INT64_MAX;
+}
+
+static long reached(struct el_load *l, bool settled)
+{
+	long n = 0;
+	for (size_t i = 0; i < l->nshards; i++)
+		n += settled ? __atomic_load_n(&l->shards[i].settled, __ATOMIC_ACQUIRE)
+			     : __atomic_load_n(&l->shards[i].reached, __ATOMIC_RELAXED);
+	return n;
+}
+
+/* Holds the run until every connection has been answered once (or the
+ * gate's time is up, or a stop), then starts its clock and opens the gate
+ * (el_load_run's comment). */
+static void open_gate(struct el_load *l, void (*progress)(struct el_load *, double, void *), void *arg)
+{
+	int64_t t0 = l->start_us, limit = 2 * (int64_t)l->cfg.timeout_ms * 1000;
+	if (limit < 10000000)
+		limit = 10000000;
+	int64_t last = t0;
+	for (;;) {
+		bool all_done = true;
+		for (size_t i = 0; i < l->nshards && all_done; i++)
+			all_done = __atomic_load_n(&l->shards[i].done, __ATOMIC_ACQUIRE) != 0;
+		int64_t now = now_us();
+		if (reached(l, true) >= l->cfg.conns || now - t0 >= limit || *l->cfg.stop || all_done)
+			break;
+		if (progress && now - last >= 1000000) {
+			progress(l, (double)(now - t0) / 1e6, arg);
+			last = now;
+		}
+		struct timespec ts = {0, 2000000};
+		nanosleep(&ts, NULL);
+	}
+	l->ready = reached(l, false);
+	set_clock(l, now_us());
+	if (*l->cfg.stop)
+		l->end_us = l->start_us;
+	l->gate->window_us = l->window_us;
+	l->gate->end_us = l->end_us;
+	__atomic_store_n(&l->gate->start_us, l->start_us, __ATOMIC_RELEASE);
+	uint64_t one = 1;
+	if (write(l->gate_fd, &one, sizeof(one)) != sizeof(one))
+		*l->cfg.stop = 1; /* cannot happen on a fresh eventfd; end the run rather than hang */
+}
+
 int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double elapsed_s, void *arg),
 		void *arg, char *err, size_t errlen)
 {
 	const struct el_load_cfg *cfg = &l->cfg;
-	l->start_us = now_us();
-	l->window_us = l->start_us + (int64_t)(cfg->warmup_s * 1e6);
-	l->end_us = cfg->duration_s > 0 ? l->window_us + (int64_t)(cfg->duration_s * 1e6) : INT64_MAX;
+	set_clock(l, now_us());
+	if (l->gated) {
+		/* Until the gate opens, the end is not known. */
+		l->window_us = l->end_us = INT64_MAX;
+	}
 	int rc = 0;
 	size_t started = 0;
 	if (cfg->spawn) {
@@ -665,6 +820,8 @@ int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double el
 			for (size_t i = started; i < l->nshards; i++)
 				l->shards[i].done = 1;
 		}
+		if (l->gated)
+			open_gate(l, progress, arg);
 		wait_workers(l, progress, arg);
 		for (size_t i = 0; i < started; i++)
 			waitpid(pids[i], NULL, 0);
@@ -690,6 +847,8 @@ int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double el
 		for (size_t i = started; i < l->nshards; i++)
 			l->shards[i].done = 1;
 	}
+	if (l->gated)
+		open_gate(l, progress, arg);
 	wait_workers(l, progress, arg);
 	for (size_t i = 0; i < started; i++) {
 		pthread_join(l->workers[i].thread, NULL);
@@ -702,6 +861,7 @@ void el_load_result(struct el_load *l, struct el_load_result *r, bool live)
 {
 	memset(r, 0, sizeof(*r));
 	el_hist_init(&r->hist);
+	r->ready = l->gated ? l->ready : -1;
 	int64_t last = 0;
 	for (size_t i = 0; i < l->nshards; i++) {
 		struct el_load_shard *s = &l->shards[i];
@@ -719,6 +879,7 @@ void el_load_result(struct el_load *l, struct el_load_result *r, bool live)
 			r->errors_total += peek(&s->errors[k]);
 		}
 		r->up += __atomic_load_n(&s->up, __ATOMIC_RELAXED);
+		r->reached += __atomic_load_n(&s->reached, __ATOMIC_RELAXED);
 		int64_t t = __atomic_load_n(&s->last_reply_us, __ATOMIC_RELAXED);
 		if (t > last)
 			last = t;
@@ -737,6 +898,9 @@ void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_
 	const struct el_stats *st = &r->hist.stats;
 	fprintf(f, "{\n  \"connections\": %ld,\n  \"threads\": %d,\n  \"spawn\": %s,\n", cfg->conns,
 		cfg->spawn ? 0 : cfg->threads, cfg->spawn ? "true" : "false");
+	fprintf(f, "  \"connections_reached\": %ld,\n", r->reached);
+	if (r->ready >= 0)
+		fprintf(f, "  \"connections_ready\": %ld,\n", r->ready);
 	fprintf(f, "  \"loop\": \"%s\",\n  \"rate_per_conn\": %g,\n  \"message_bytes\": %zu,\n",
 		cfg->rate > 0 ? "open" : "closed", cfg->rate, cfg->msg_len);
 	fprintf(f, "  \"raw\": %s,\n  \"warmup_s\": %g,\n  \"window_s\": %.6f,\n  \"interrupted\": %s,\n",

@@ -736,17 +736,18 @@ void el_monitor_write_header(FILE *f)
 	      "ctx_voluntary,ctx_involuntary,sys_mem_total_kib,sys_mem_used_kib,"
 	      "sys_mem_free_kib,sys_mem_shared_kib,sys_mem_buffers_kib,sys_mem_cached_kib,"
 	      "sys_cpu_user_pct,sys_cpu_sys_pct,sys_cpu_nice_pct,sys_cpu_idle_pct,"
-	      "sys_cpu_iowait_pct\n",
+	      "sys_cpu_iowait_pct,late_ms\n",
 	      f);
 }
 
 void el_monitor_write_row(FILE *f, const struct el_proc_sample *s)
 {
-	fprintf(f, "%.3f,%ld,%ld,%.2f,%.2f,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%.2f,%.2f,%.2f,%.2f,%.2f\n",
+	fprintf(f, "%.3f,%ld,%ld,%.2f,%.2f,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%.2f,%.2f,%.2f,%.2f,%.2f,%.1f\n",
 		s->t_s, s->procs, s->threads, s->cpu_user_pct, s->cpu_sys_pct, s->rss_kib, s->pss_kib,
 		s->fds, s->ctx_voluntary, s->ctx_involuntary, s->mem.total_kib, s->mem.used_kib,
 		s->mem.free_kib, s->mem.shared_kib, s->mem.buffers_kib, s->mem.cached_kib,
-		s->sys_user_pct, s->sys_sys_pct, s->sys_nice_pct, s->sys_idle_pct, s->sys_iowait_pct);
+		s->sys_user_pct, s->sys_sys_pct, s->sys_nice_pct, s->sys_idle_pct, s->sys_iowait_pct,
+		s->late_ms);
 }
 
 int el_monitor_prioritize(void)

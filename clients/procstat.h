@@ -59,6 +59,9 @@ struct el_proc_sample {
 	long ctx_voluntary, ctx_involuntary; /* cumulative, tasks alive now */
 	struct el_proc_meminfo mem;
 	double sys_user_pct, sys_sys_pct, sys_nice_pct, sys_idle_pct, sys_iowait_pct;
+	/* How late the sample was taken after its slot on the schedule, in
+	 * milliseconds (the CSV's last column; the caller sets it). */
+	double late_ms;
 	/* Not in the CSV: how many samples old the oldest per-process detail
 	 * (pss_kib, fds, ctx_*) is; 0: all read in this sample. */
 	long detail_age;

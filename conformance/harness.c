@@ -56,7 +56,7 @@ struct criterion_test_params model_params(void)
 	FILE *p = popen(cmd, "r");
 	char line[64];
 	while (p && n < 16 && fgets(line, sizeof(line), p)) {
-		line[strcspn(line, "\n")] = '\0';
+		line[strcspn(line, "\t\n")] = '\0'; /* the name; traits follow a TAB */
 		if (line[0] == '\0' || !model_selected(line))
 			continue;
 		memset(&params[n], 0, sizeof(params[n]));

@@ -84,8 +84,10 @@ static int run_models(const char *server, const char *model, struct el_nf_sessio
 		snprintf(cmd, sizeof(cmd), "'%s' --list-models", server);
 		FILE *p = popen(cmd, "r");
 		size_t n = 0;
-		while (p && n < 16 && fgets(list[n], sizeof(list[n]), p)) {
-			list[n][strcspn(list[n], "\n")] = 0;
+		char line[128];
+		while (p && n < 16 && fgets(line, sizeof(line), p)) {
+			line[strcspn(line, "\t\n")] = 0; /* the name; traits follow a TAB */
+			snprintf(list[n], sizeof(list[n]), "%.31s", line);
 			models[n] = list[n];
 			n++;
 		}

@@ -1,13 +1,14 @@
 #include "models.h"
 
 const struct el_model el_models[] = {
-	{.name = "iterative", .run = el_model_iterative_run},
-	{.name = "fork", .run = el_model_fork_run},
-	{.name = "thread", .run = el_model_thread_run},
-	{.name = "prefork", .run = el_model_prefork_run},
-	{.name = "threadpool", .run = el_model_threadpool_run},
-	{.name = "poll", .run = el_model_poll_run},
-	{.name = "epoll", .run = el_model_epoll_run},
-	{.name = "uring", .run = el_model_uring_run, .probe = el_model_uring_probe},
+	{.name = "iterative", .traits = "sequential", .run = el_model_iterative_run},
+	{.name = "fork", .traits = "process-per-connection", .run = el_model_fork_run},
+	{.name = "thread", .traits = "thread-per-connection", .run = el_model_thread_run},
+	{.name = "prefork", .traits = "process-pool", .run = el_model_prefork_run},
+	{.name = "threadpool", .traits = "thread-pool,event-driven", .run = el_model_threadpool_run},
+	{.name = "poll", .traits = "event-driven", .run = el_model_poll_run},
+	{.name = "epoll", .traits = "event-driven", .run = el_model_epoll_run},
+	{.name = "uring", .traits = "event-driven", .run = el_model_uring_run,
+	 .probe = el_model_uring_probe},
 	{.name = NULL},
 };

@@ -48,7 +48,8 @@ static const char usage_text[] =
 	"                       allowed; default 0: never)\n"
 	"  --workers N          workers of the pooled models, 1..1024 (default:\n"
 	"                       number of CPUs)\n"
-	"  --list-models        print the models, one a line\n"
+	"  --list-models        print the models, one a line: the name, a TAB,\n"
+	"                       its traits (e.g. process-per-connection)\n"
 	"  --help               this text\n"
 	"\n"
 	"When ready it prints one line on standard error:\n"
@@ -169,7 +170,7 @@ int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 			break;
 		case O_LIST:
 			for (const struct el_model *m = el_models; m->name; m++)
-				printf("%s\n", m->name);
+				printf("%s\t%s\n", m->name, m->traits);
 			return 1;
 		case O_HELP:
 			fputs(usage_text, stdout);

@@ -2,6 +2,7 @@
  * server (and, for the stalled-server case, against a server this test
  * plays itself). */
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -359,6 +360,55 @@ Test(load, spawn_runs_one_process_per_connection, T_OPTS)
 	server_stop(&s, SIGTERM);
 }
 
+/* A timed run starts behind a gate (load.h): every connection is answered
+ * once before the warm-up and the window begin, for all of them at once,
+ * and the JSON says how many were. Against the iterative server only the
+ * first is answered (the others wait their turn and time out, counted):
+ * the gate opens once each connection was answered or failed, rather than
+ * wait. A counted run has no gate. */
+Test(load, a_timed_run_starts_once_every_connection_was_answered, T_OPTS)
+{
+	char dir[64], json[96];
+	scratch(dir, sizeof(dir), "gate");
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	struct server s;
+	server_start(&s, "fork", "--quiet", NULL);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "20", "--spawn", "--duration", "1", "--warmup",
+			     "0.2", "--quiet", "--json", json, NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	const char *j = slurp(json);
+	cr_expect_eq(json_num(j, "connections_ready"), 20, "%s", j);
+	cr_expect_eq(json_num(j, "connections_reached"), 20, "%s", j);
+	cr_expect_gt(json_num(j, "messages"), 0, "%s", j);
+	server_stop(&s, SIGTERM);
+
+	server_start(&s, "iterative", "--quiet", NULL);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			 port_str(s.port), "--conns", "3", "--duration", "1", "--timeout", "1", "--quiet",
+			 "--json", json, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
+	j = slurp(json);
+	cr_expect_eq(json_num(j, "connections_ready"), 1, "%s", j);
+	cr_expect_geq(json_num(j, "timeout"), 2, "%s", j);
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	cr_expect_lt(took, 6.0 * slow_factor(), "the gate waited %.1f s", took);
+	server_stop(&s, SIGTERM);
+
+	server_start(&s, "epoll", "--quiet", NULL);
+	rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			 port_str(s.port), "--conns", "2", "--count", "5", "--quiet", "--json", json, NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	j = slurp(json);
+	cr_expect_null(strstr(j, "connections_ready"), "%s", j);
+	cr_expect_eq(json_num(j, "connections_reached"), 2, "%s", j);
+	server_stop(&s, SIGTERM);
+	scratch_remove(dir);
+}
+
 Test(load, hgrm_is_hdrhistogram_percentile_distribution, T_OPTS)
 {
 	struct server s;
@@ -401,15 +451,16 @@ Test(load, bad_usage_exits_2_with_one_line, T_OPTS)
 	cr_expect_not_null(strstr(out, "--rtt-log-all"), "%s", out);
 }
 
-/* Starts a program with stdout to a pipe; returns its pid. */
-static pid_t start_program(int *out_fd, const char *path, char *const argv[])
+/* Starts a program with its fd `which` (1 or 2) to a pipe; returns its
+ * pid. */
+static pid_t start_program_fd(int which, int *out_fd, const char *path, char *const argv[])
 {
 	int p[2];
 	cr_assert_eq(pipe(p), 0);
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		dup2(p[1], 1);
+		dup2(p[1], which);
 		close(p[0]);
 		close(p[1]);
 		execv(path, argv);
@@ -418,6 +469,11 @@ static pid_t start_program(int *out_fd, const char *path, char *const argv[])
 	close(p[1]);
 	*out_fd = p[0];
 	return pid;
+}
+
+static pid_t start_program(int *out_fd, const char *path, char *const argv[])
+{
+	return start_program_fd(1, out_fd, path, argv);
 }
 
 /* Reads fd into buf from offset got until it holds at least `lines`
@@ -491,7 +547,7 @@ static const char monitor_header[] =
 	"t_s,procs,threads,cpu_user_pct,cpu_sys_pct,rss_kib,pss_kib,fds,ctx_voluntary,"
 	"ctx_involuntary,sys_mem_total_kib,sys_mem_used_kib,sys_mem_free_kib,sys_mem_shared_kib,"
 	"sys_mem_buffers_kib,sys_mem_cached_kib,sys_cpu_user_pct,sys_cpu_sys_pct,"
-	"sys_cpu_nice_pct,sys_cpu_idle_pct,sys_cpu_iowait_pct\n";
+	"sys_cpu_nice_pct,sys_cpu_idle_pct,sys_cpu_iowait_pct,late_ms\n";
 
 /* The monitor on a thread server with 3 clients: the header of
  * docs/interface.md, rows every interval, the server's threads counted,
@@ -562,6 +618,72 @@ Test(monitor, bad_pid_and_bad_usage, T_OPTS)
 	cr_expect_eq(rc, 2, "exit %d: %s", rc, err);
 	rc = run_program(tool("ECHOLAB_MONITOR"), NULL, out, sizeof(out), err, sizeof(err), "--interval", "1", NULL);
 	cr_expect_eq(rc, 2, "exit %d: %s", rc, err);
+}
+
+/* A sampler held up (here SIGSTOP for 2 s; in the bench, the kernel made
+ * it wait for a forking server's memory-map lock) does not make up the
+ * slots it missed in a burst: the late sample is taken at once with its
+ * lateness in late_ms, the next at the next slot of the first schedule,
+ * and the missed slots are counted on stderr. Each row's slot, t_s -
+ * late_ms, is then a distinct multiple of the interval. */
+Test(monitor, a_held_up_sampler_skips_the_missed_slots_and_says_how_late, T_OPTS)
+{
+	char dir[64], csv[96], pid[16];
+	scratch(dir, sizeof(dir), "monstop");
+	snprintf(csv, sizeof(csv), "%s/mon.csv", dir);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	char *argv[] = {"echolab-monitor", "--pid", pid, "--interval", "0.1", "--duration", "4",
+			"--out", csv, NULL};
+	int efd;
+	pid_t mon = start_program_fd(2, &efd, tool("ECHOLAB_MONITOR"), argv);
+	/* Three rows first (valgrind takes seconds to start the monitor). */
+	for (int i = 0; i < 1000 * slow_factor(); i++) {
+		FILE *f = fopen(csv, "r");
+		int lines = 0;
+		for (int ch; f && (ch = fgetc(f)) != EOF;)
+			lines += ch == '\n';
+		if (f)
+			fclose(f);
+		if (lines >= 4)
+			break;
+		usleep(10000);
+	}
+	cr_assert_eq(kill(mon, SIGSTOP), 0);
+	usleep(2000000);
+	cr_assert_eq(kill(mon, SIGCONT), 0);
+	read_all(efd, err, sizeof(err), 20000 * slow_factor());
+	close(efd);
+	int status;
+	cr_assert_eq(waitpid(mon, &status, 0), mon);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d: %s", status, err);
+	const char *text = slurp(csv);
+	cr_assert_eq(strncmp(text, monitor_header, strlen(monitor_header)), 0, "%s", text);
+	const char *p = text + strlen(monitor_header);
+	long rows = 0, last_slot = -1, late_rows = 0;
+	double most_late = 0;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		cr_assert_not_null(nl);
+		double t = strtod(p, NULL);
+		const char *last = nl;
+		while (last > p && last[-1] != ',')
+			last--;
+		double late = strtod(last, NULL);
+		long slot = lround((t - late / 1000) / 0.1);
+		cr_expect_gt(slot, last_slot, "slot %ld after slot %ld: a burst (row %ld: %.*s)", slot,
+			     last_slot, rows, (int)(nl - p), p);
+		last_slot = slot;
+		late_rows += late >= 1000;
+		most_late = late > most_late ? late : most_late;
+		rows++;
+		p = nl + 1;
+	}
+	cr_expect_geq(late_rows, 1, "no row says it was late: %s", text);
+	cr_expect_geq(most_late, 1000, "%s", text);
+	/* 41 slots in 4 s, about 20 of them missed while stopped. */
+	cr_expect_leq(rows, 41 - 15, "%ld rows: the missed slots were made up: %s", rows, text);
+	cr_expect_not_null(strstr(err, "slots missed"), "stderr: %s", err);
+	scratch_remove(dir);
 }
 
 Test(monitor, duration_and_out_file, T_OPTS)

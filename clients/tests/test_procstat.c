@@ -183,7 +183,7 @@ Test(procstat, sampler_counts_the_whole_tree)
 		lines += *p == '\n';
 	}
 	cr_expect_eq(lines, 2);
-	cr_expect_eq(commas, 2 * 20, "21 columns in the header and the row");
+	cr_expect_eq(commas, 2 * 21, "22 columns in the header and the row");
 	free(csv);
 
 	cr_assert_eq(kill(-root, SIGKILL), 0);
