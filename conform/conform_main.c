@@ -1,0 +1,297 @@
+/* echolab-conform: grades any echo server against docs/protocol.md
+ * (docs/interface.md fixes its flags, its lines and its exit codes). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conform.h"
+#include "reply.h"
+
+static const char usage_text[] =
+	"usage: echolab-conform (--server-cmd CMD | --target HOST:PORT) [--raw]\n"
+	"                       [--max-line N] [--cases PATTERNS] [--list] [--timeout S]\n"
+	"                       [--junit FILE] [--json FILE] [--html FILE] [--tap] [--quiet]\n"
+	"\n"
+	"Grades an echo server, echolab's or anyone's, against the echolab protocol\n"
+	"(docs/protocol.md): one line per case, ok, FAIL, info (a measured\n"
+	"behaviour) or skip, then its id, title and reason; a failure also shows\n"
+	"what was sent, expected and received, and the command that replays it.\n"
+	"\n"
+	"  --server-cmd CMD   start the server with /bin/sh -c CMD, a fresh instance\n"
+	"                     where a case needs one; placeholders: {port} (required,\n"
+	"                     a free port chosen here), {bind}, {backlog}, {max_line},\n"
+	"                     {max_conns}, {idle_timeout}; a case that needs a\n"
+	"                     setting CMD lacks is skipped. Ready when {port} accepts\n"
+	"                     a connection; stopped with SIGTERM, then SIGKILL\n"
+	"  --target HOST:PORT a server already running (cases that need their own\n"
+	"                     instance or a setting are skipped)\n"
+	"  --raw              grade RFC 862 raw mode: bytes back verbatim\n"
+	"  --max-line N       the server's longest message (default 8192)\n"
+	"  --cases PATTERNS   comma-separated shell patterns over case ids\n"
+	"                     ('proto.*,robust.reset-*'); a leading ! leaves out\n"
+	"                     ('!robust.*')\n"
+	"  --list             print every case id and title, and exit\n"
+	"  --timeout S        seconds to wait for a reply (default 5)\n"
+	"  --skew S           how far TIME may be from this machine's clock (default 2)\n"
+	"  --junit FILE       JUnit XML, one testcase per case\n"
+	"  --json FILE        the results as JSON\n"
+	"  --html FILE        a report page (one file, no network needed)\n"
+	"  --tap              TAP on standard output instead of the lines\n"
+	"  --quiet            only failures and the last line\n"
+	"  --help             this text\n"
+	"\n"
+	"The last line is \"N passed, N failed, N skipped\". Exit 0 when no case\n"
+	"failed, 1 when one did, 2 on bad usage. Ctrl-C stops after the running case.\n";
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (stop)
+		_exit(130);
+	stop = 1;
+}
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("echolab-conform: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs(" (see --help)\n", stderr);
+	va_end(ap);
+	return 2;
+}
+
+static bool number(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+static FILE *open_out(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		fprintf(stderr, "echolab-conform: %s: %s\n", path, strerror(errno));
+	return f;
+}
+
+static void print_line(FILE *out, const struct el_conf_opts *o, const struct el_conf_result *r, bool quiet)
+{
+	if (quiet && r->verdict != EL_CONF_FAIL)
+		return;
+	fprintf(out, "%-4s %s  %s", el_conf_verdict_name(r->verdict), r->c->id, r->c->title);
+	if (r->reason[0])
+		fprintf(out, ": %s", r->reason);
+	fputc('\n', out);
+	if (r->verdict == EL_CONF_FAIL) {
+		fprintf(out, "     section: %s\n", r->c->section);
+		for (const char *p = r->transcript; p && *p;) {
+			const char *nl = strchr(p, '\n');
+			size_t len = nl ? (size_t)(nl - p) : strlen(p);
+			fprintf(out, "     | %.*s\n", (int)len, p);
+			p += len + (nl != NULL);
+		}
+		char replay[8192];
+		el_conf_replay(o, r->c->id, replay, sizeof(replay));
+		fprintf(out, "     replay: %s\n", replay);
+	}
+	fflush(out);
+}
+
+static void print_tap(FILE *out, const struct el_conf_opts *o, const struct el_conf_result *r, size_t i)
+{
+	if (r->verdict == EL_CONF_SKIP) {
+		fprintf(out, "ok %zu - %s # SKIP %s\n", i, r->c->id, r->reason);
+	} else {
+		fprintf(out, "%s %zu - %s %s%s%s\n", r->verdict == EL_CONF_FAIL ? "not ok" : "ok", i, r->c->id,
+			r->c->title, r->reason[0] ? ": " : "", r->reason);
+		if (r->verdict == EL_CONF_FAIL) {
+			for (const char *p = r->transcript; p && *p;) {
+				const char *nl = strchr(p, '\n');
+				size_t len = nl ? (size_t)(nl - p) : strlen(p);
+				fprintf(out, "# %.*s\n", (int)len, p);
+				p += len + (nl != NULL);
+			}
+			char replay[8192];
+			el_conf_replay(o, r->c->id, replay, sizeof(replay));
+			fprintf(out, "# replay: %s\n", replay);
+		}
+	}
+	fflush(out);
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_SERVER = 256, O_TARGET, O_RAW, O_MAXLINE, O_CASES, O_LIST, O_TIMEOUT, O_SKEW, O_JUNIT,
+	       O_JSON, O_HTML, O_TAP, O_QUIET, O_HELP };
+	static const struct option opts[] = {
+		{"server-cmd", required_argument, NULL, O_SERVER}, {"target", required_argument, NULL, O_TARGET},
+		{"raw", no_argument, NULL, O_RAW}, {"max-line", required_argument, NULL, O_MAXLINE},
+		{"cases", required_argument, NULL, O_CASES}, {"list", no_argument, NULL, O_LIST},
+		{"timeout", required_argument, NULL, O_TIMEOUT}, {"skew", required_argument, NULL, O_SKEW},
+		{"junit", required_argument, NULL, O_JUNIT}, {"json", required_argument, NULL, O_JSON},
+		{"html", required_argument, NULL, O_HTML}, {"tap", no_argument, NULL, O_TAP},
+		{"quiet", no_argument, NULL, O_QUIET}, {"help", no_argument, NULL, O_HELP}, {NULL, 0, NULL, 0},
+	};
+	struct el_conf_opts o = {.max_line = 8192, .timeout_s = 5, .skew_s = 2, .slow = 1, .stop = &stop};
+	snprintf(o.host, sizeof(o.host), "127.0.0.1");
+	o.self = argv[0];
+	const char *target = NULL, *cases = NULL, *junit = NULL, *json = NULL, *html = NULL;
+	bool list = false, tap = false, quiet = false;
+	opterr = 0;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		double v;
+		switch (ch) {
+		case O_SERVER: o.server_cmd = optarg; break;
+		case O_TARGET: target = optarg; break;
+		case O_RAW: o.raw = true; break;
+		case O_MAXLINE:
+			if (!number(optarg, 1, 1048576, &v) || v != (long)v)
+				return usage_error("bad --max-line '%s' (1..1048576)", optarg);
+			o.max_line = (long)v;
+			break;
+		case O_CASES: cases = optarg; break;
+		case O_LIST: list = true; break;
+		case O_TIMEOUT:
+			if (!number(optarg, 0.01, 3600, &v))
+				return usage_error("bad --timeout '%s' (seconds)", optarg);
+			o.timeout_s = v;
+			break;
+		case O_SKEW:
+			if (!number(optarg, 0, 1e6, &v))
+				return usage_error("bad --skew '%s' (seconds)", optarg);
+			o.skew_s = v;
+			break;
+		case O_JUNIT: junit = optarg; break;
+		case O_JSON: json = optarg; break;
+		case O_HTML: html = optarg; break;
+		case O_TAP: tap = true; break;
+		case O_QUIET: quiet = true; break;
+		case O_HELP: fputs(usage_text, stdout); return 0;
+		case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+		default: return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (list) {
+		for (size_t i = 0; i < el_conf_ncases; i++)
+			if (el_conf_selected(cases, el_conf_cases[i].id))
+				printf("%-26s %s\n", el_conf_cases[i].id, el_conf_cases[i].title);
+		return 0;
+	}
+	if (!o.server_cmd == !target)
+		return usage_error("give one of --server-cmd CMD and --target HOST:PORT");
+	if (o.server_cmd && !el_sup_has(o.server_cmd, "port"))
+		return usage_error("--server-cmd needs {port} where the server's port goes");
+	if (o.server_cmd) {
+		char tmp[4096], bad[64] = "";
+		struct el_sup_settings s = {0};
+		if (el_sup_expand(o.server_cmd, &s, tmp, sizeof(tmp), bad, sizeof(bad)) < 0)
+			return usage_error(bad[0] ? "unknown placeholder %s in --server-cmd" : "--server-cmd too long%s",
+					   bad);
+	}
+	if (target) {
+		const char *colon = strrchr(target, ':');
+		double port;
+		if (!colon || colon == target || !number(colon + 1, 1, 65535, &port))
+			return usage_error("bad --target '%s' (HOST:PORT)", target);
+		size_t hl = (size_t)(colon - target);
+		if (target[0] == '[' && hl >= 2 && target[hl - 1] == ']')
+			snprintf(o.host, sizeof(o.host), "%.*s", (int)(hl - 2), target + 1);
+		else
+			snprintf(o.host, sizeof(o.host), "%.*s", (int)hl, target);
+		o.port = (unsigned)port;
+	}
+	size_t nsel = 0;
+	for (size_t i = 0; i < el_conf_ncases; i++)
+		nsel += el_conf_selected(cases, el_conf_cases[i].id);
+	if (nsel == 0)
+		return usage_error("no case matches --cases '%s' (see --list)", cases);
+	const char *slow = getenv("ECHOLAB_SLOW_FACTOR");
+	if (slow && atoi(slow) > 1)
+		o.slow = atoi(slow);
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	char command[8192];
+	size_t cl = 0;
+	for (int i = 0; i < argc && cl < sizeof(command) - 1; i++)
+		cl += (size_t)snprintf(command + cl, sizeof(command) - cl, i ? " %s" : "%s", argv[i]);
+	char started[EL_TIME_LEN + 1];
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	el_time_format(&now, started);
+
+	struct el_conf_result *res = calloc(nsel, sizeof(*res));
+	if (!res) {
+		fputs("echolab-conform: out of memory\n", stderr);
+		return 1;
+	}
+	FILE *out = stdout;
+	if (tap)
+		fprintf(out, "TAP version 13\n1..%zu\n", nsel);
+	struct el_conf_runner runner;
+	el_conf_runner_init(&runner, &o);
+	size_t n = 0;
+	int verdicts[4] = {0};
+	for (size_t i = 0; i < el_conf_ncases && !stop; i++) {
+		if (!el_conf_selected(cases, el_conf_cases[i].id))
+			continue;
+		el_conf_run(&runner, &el_conf_cases[i], &res[n]);
+		verdicts[res[n].verdict]++;
+		if (tap)
+			print_tap(out, &o, &res[n], n + 1);
+		else
+			print_line(out, &o, &res[n], quiet);
+		n++;
+	}
+	char why[256];
+	if (el_conf_runner_finish(&runner, why, sizeof(why)) < 0) {
+		fprintf(stderr, "echolab-conform: %s\n", why);
+		verdicts[EL_CONF_FAIL]++;
+	}
+	struct el_conf_report rep = {.o = &o, .res = res, .n = n, .command = command, .started_at = started};
+	int rc = 0;
+	const struct {
+		const char *path;
+		int (*write)(FILE *, const struct el_conf_report *);
+	} outs[] = {{junit, el_conf_write_junit}, {json, el_conf_write_json}, {html, el_conf_write_html}};
+	for (size_t i = 0; i < sizeof(outs) / sizeof(outs[0]); i++) {
+		if (!outs[i].path)
+			continue;
+		FILE *f = open_out(outs[i].path);
+		if (!f || outs[i].write(f, &rep) < 0 || fclose(f) != 0) {
+			fprintf(stderr, "echolab-conform: writing %s failed\n", outs[i].path);
+			rc = 1;
+		}
+	}
+	const char *tail = stop ? " (interrupted)" : "";
+	/* info counts as passed: a measured behaviour the protocol allows. */
+	fprintf(out, "%s%d passed, %d failed, %d skipped%s\n", tap ? "# " : "",
+		verdicts[EL_CONF_OK] + verdicts[EL_CONF_INFO], verdicts[EL_CONF_FAIL], verdicts[EL_CONF_SKIP], tail);
+	for (size_t i = 0; i < n; i++)
+		free(res[i].transcript);
+	free(res);
+	if (stop)
+		return 130;
+	return verdicts[EL_CONF_FAIL] || rc ? 1 : 0;
+}

@@ -1,0 +1,267 @@
+/* echolab-conform's outputs for machines and people: JUnit XML, JSON, and a
+ * self-contained HTML page (Autobahn|Testsuite's report is the model: the
+ * cases by category, the verdict coloured, each failure's transcript
+ * expandable, the section of the protocol named). */
+#include <stdio.h>
+#include <string.h>
+
+#include "conform.h"
+
+void el_conf_replay(const struct el_conf_opts *o, const char *id, char *out, size_t len)
+{
+	/* Single quotes around the command; a quote inside it is closed,
+	 * escaped and reopened, as the shell reads it. */
+	char q[4200];
+	size_t n = 0;
+	const char *src = o->server_cmd ? o->server_cmd : "";
+	for (const char *p = src; *p && n + 5 < sizeof(q); p++) {
+		if (*p == '\'') {
+			memcpy(q + n, "'\\''", 4);
+			n += 4;
+		} else {
+			q[n++] = *p;
+		}
+	}
+	q[n] = 0;
+	if (o->server_cmd)
+		snprintf(out, len, "%s --server-cmd '%s'%s%s --cases %s", o->self, q, o->raw ? " --raw" : "",
+			 o->max_line != 8192 ? " --max-line N" : "", id);
+	else
+		snprintf(out, len, "%s --target %s:%u%s --cases %s", o->self, o->host, o->port, o->raw ? " --raw" : "",
+			 id);
+	if (o->max_line != 8192) {
+		char *m = strstr(out, " --max-line N");
+		if (m) {
+			char tail[512];
+			snprintf(tail, sizeof(tail), "%s", m + 13);
+			snprintf(m, len - (size_t)(m - out), " --max-line %ld%s", o->max_line, tail);
+		}
+	}
+}
+
+static void xml_text(FILE *f, const char *s)
+{
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '<')
+			fputs("&lt;", f);
+		else if (ch == '>')
+			fputs("&gt;", f);
+		else if (ch == '&')
+			fputs("&amp;", f);
+		else if (ch == '"')
+			fputs("&quot;", f);
+		else if (ch < 0x20 && ch != '\n' && ch != '\t')
+			fprintf(f, "\\x%02x", ch);
+		else
+			fputc(ch, f);
+	}
+}
+
+static void json_text(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", f);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void counts(const struct el_conf_report *r, int c[4])
+{
+	c[0] = c[1] = c[2] = c[3] = 0;
+	for (size_t i = 0; i < r->n; i++)
+		c[r->res[i].verdict]++;
+}
+
+int el_conf_write_junit(FILE *f, const struct el_conf_report *r)
+{
+	int c[4];
+	counts(r, c);
+	double total = 0;
+	for (size_t i = 0; i < r->n; i++)
+		total += r->res[i].seconds;
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+	fprintf(f, "  <testsuite name=\"echolab-conform\" tests=\"%zu\" failures=\"%d\" skipped=\"%d\" "
+		   "errors=\"0\" time=\"%.3f\" timestamp=\"",
+		r->n, c[EL_CONF_FAIL], c[EL_CONF_SKIP], total);
+	xml_text(f, r->started_at);
+	fprintf(f, "\">\n");
+	for (size_t i = 0; i < r->n; i++) {
+		const struct el_conf_result *x = &r->res[i];
+		char cls[64];
+		snprintf(cls, sizeof(cls), "%.*s", (int)strcspn(x->c->id, "."), x->c->id);
+		fprintf(f, "    <testcase classname=\"echolab-conform.%s\" name=\"", cls);
+		xml_text(f, x->c->id);
+		fprintf(f, "\" time=\"%.3f\">\n", x->seconds);
+		if (x->verdict == EL_CONF_FAIL) {
+			char replay[8192];
+			el_conf_replay(r->o, x->c->id, replay, sizeof(replay));
+			fprintf(f, "      <failure message=\"");
+			xml_text(f, x->reason);
+			fprintf(f, "\" type=\"");
+			xml_text(f, x->c->section);
+			fprintf(f, "\">");
+			xml_text(f, x->transcript);
+			fprintf(f, "replay: ");
+			xml_text(f, replay);
+			fprintf(f, "</failure>\n");
+		} else if (x->verdict == EL_CONF_SKIP) {
+			fprintf(f, "      <skipped message=\"");
+			xml_text(f, x->reason);
+			fprintf(f, "\"/>\n");
+		} else if (x->verdict == EL_CONF_INFO) {
+			fprintf(f, "      <system-out>");
+			xml_text(f, x->reason);
+			fprintf(f, "</system-out>\n");
+		}
+		fprintf(f, "    </testcase>\n");
+	}
+	fprintf(f, "  </testsuite>\n</testsuites>\n");
+	return ferror(f) ? -1 : 0;
+}
+
+int el_conf_write_json(FILE *f, const struct el_conf_report *r)
+{
+	int c[4];
+	counts(r, c);
+	fprintf(f, "{\n  \"tool\": \"echolab-conform\",\n  \"command\": ");
+	json_text(f, r->command);
+	fprintf(f, ",\n  \"started_at\": ");
+	json_text(f, r->started_at);
+	fprintf(f, ",\n  \"mode\": \"%s\",\n  \"max_line\": %ld,\n", r->o->raw ? "raw" : "annotated",
+		r->o->max_line);
+	fprintf(f, "  \"passed\": %d,\n  \"failed\": %d,\n  \"skipped\": %d,\n  \"info\": %d,\n  \"cases\": [\n",
+		c[EL_CONF_OK], c[EL_CONF_FAIL], c[EL_CONF_SKIP], c[EL_CONF_INFO]);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct el_conf_result *x = &r->res[i];
+		fprintf(f, "    {\"id\": ");
+		json_text(f, x->c->id);
+		fprintf(f, ", \"title\": ");
+		json_text(f, x->c->title);
+		fprintf(f, ", \"section\": ");
+		json_text(f, x->c->section);
+		fprintf(f, ", \"verdict\": \"%s\", \"seconds\": %.3f, \"reason\": ",
+			x->verdict == EL_CONF_FAIL ? "fail" : el_conf_verdict_name(x->verdict), x->seconds);
+		json_text(f, x->reason);
+		if (x->verdict == EL_CONF_FAIL) {
+			char replay[8192];
+			el_conf_replay(r->o, x->c->id, replay, sizeof(replay));
+			fprintf(f, ", \"transcript\": ");
+			json_text(f, x->transcript);
+			fprintf(f, ", \"replay\": ");
+			json_text(f, replay);
+		}
+		fprintf(f, "}%s\n", i + 1 < r->n ? "," : "");
+	}
+	fprintf(f, "  ]\n}\n");
+	return ferror(f) ? -1 : 0;
+}
+
+static void html_text(FILE *f, const char *s)
+{
+	xml_text(f, s);
+}
+
+/* The section's anchor in docs/protocol.md as GitHub renders it. */
+static void anchor(FILE *f, const char *section)
+{
+	for (const char *p = section; *p; p++) {
+		char ch = *p;
+		if (ch >= 'A' && ch <= 'Z')
+			fputc(ch - 'A' + 'a', f);
+		else if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-')
+			fputc(ch, f);
+		else if (ch == ' ')
+			fputc('-', f);
+	}
+}
+
+int el_conf_write_html(FILE *f, const struct el_conf_report *r)
+{
+	int c[4];
+	counts(r, c);
+	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+		   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+		   "<title>echolab-conform: %d passed, %d failed, %d skipped</title>\n",
+		c[EL_CONF_OK], c[EL_CONF_FAIL], c[EL_CONF_SKIP]);
+	fputs("<style>\n"
+	      "body{font:15px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:70em;padding:0 1em;color:#222}\n"
+	      "table{border-collapse:collapse;width:100%}td,th{padding:.3em .5em;border-bottom:1px solid #ddd;"
+	      "text-align:left;vertical-align:top}\n"
+	      ".ok{background:#d9f2d9}.FAIL{background:#f8c9c9;font-weight:bold}.info{background:#dbe8fb}"
+	      ".skip{background:#eee;color:#666}\n"
+	      "td.v{width:4em;text-align:center}code,pre{font:13px/1.35 ui-monospace,monospace}"
+	      "pre{white-space:pre-wrap;word-break:break-all;background:#fafafa;padding:.5em;border:1px solid #ddd}\n"
+	      "h2{margin-top:1.5em}.sum span{display:inline-block;padding:.2em .6em;margin-right:.4em}\n"
+	      "@media (max-width:40em){td.s,th.s{display:none}}\n"
+	      "</style></head><body>\n",
+	      f);
+	fputs("<h1>echolab-conform</h1>\n<p><code>", f);
+	html_text(f, r->command);
+	fputs("</code><br>started ", f);
+	html_text(f, r->started_at);
+	fprintf(f, ", %s mode, max-line %ld</p>\n", r->o->raw ? "raw" : "annotated", r->o->max_line);
+	fprintf(f, "<p class=\"sum\"><span class=\"ok\">%d passed</span><span class=\"FAIL\">%d failed</span>"
+		   "<span class=\"skip\">%d skipped</span><span class=\"info\">%d info</span></p>\n",
+		c[EL_CONF_OK], c[EL_CONF_FAIL], c[EL_CONF_SKIP], c[EL_CONF_INFO]);
+	const char *cats[] = {"proto", "conc", "robust", "life", "wire"};
+	for (size_t k = 0; k < sizeof(cats) / sizeof(cats[0]); k++) {
+		size_t len = strlen(cats[k]);
+		bool any = false;
+		for (size_t i = 0; i < r->n; i++) {
+			const struct el_conf_result *x = &r->res[i];
+			if (strncmp(x->c->id, cats[k], len) != 0 || x->c->id[len] != '.')
+				continue;
+			if (!any)
+				fprintf(f, "<h2>%s</h2>\n<table><tr><th>verdict</th><th>case</th><th>what</th>"
+					   "<th class=\"s\">section</th></tr>\n",
+					cats[k]);
+			any = true;
+			const char *v = el_conf_verdict_name(x->verdict);
+			fprintf(f, "<tr><td class=\"v %s\">%s</td><td><code id=\"", v, v);
+			html_text(f, x->c->id);
+			fputs("\">", f);
+			html_text(f, x->c->id);
+			fputs("</code></td><td>", f);
+			html_text(f, x->c->title);
+			if (x->reason[0]) {
+				fputs("<br><i>", f);
+				html_text(f, x->reason);
+				fputs("</i>", f);
+			}
+			if (x->verdict == EL_CONF_FAIL) {
+				char replay[8192];
+				el_conf_replay(r->o, x->c->id, replay, sizeof(replay));
+				fputs("<details><summary>transcript</summary><pre>", f);
+				html_text(f, x->transcript);
+				fputs("</pre><p>replay: <code>", f);
+				html_text(f, replay);
+				fputs("</code></p></details>", f);
+			}
+			fputs("</td><td class=\"s\">", f);
+			if (strncmp(x->c->section, "docs/", 5) == 0) {
+				html_text(f, x->c->section);
+			} else {
+				fputs("<a href=\"https://github.com/echolab/echolab/blob/main/docs/protocol.md#", f);
+				anchor(f, x->c->section);
+				fputs("\">protocol.md: ", f);
+				html_text(f, x->c->section);
+				fputs("</a>", f);
+			}
+			fputs("</td></tr>\n", f);
+		}
+		if (any)
+			fputs("</table>\n", f);
+	}
+	fputs("</body></html>\n", f);
+	return ferror(f) ? -1 : 0;
+}

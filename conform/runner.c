@@ -1,0 +1,592 @@
+/* The runner of echolab-conform's cases and the client helpers the cases
+ * are written with. A helper that finds the server wrong fails the case at
+ * once (longjmp to the runner, as Criterion's asserts do), after writing
+ * what it saw into the case's transcript; the runner then closes every
+ * client the case opened. */
+#include "cases.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io.h"
+#include "reply.h"
+
+const char *el_conf_verdict_name(int v)
+{
+	static const char *const n[] = {"ok", "FAIL", "info", "skip"};
+	return v >= 0 && v <= EL_CONF_SKIP ? n[v] : "?";
+}
+
+bool el_conf_selected(const char *patterns, const char *id)
+{
+	if (!patterns || !*patterns)
+		return true;
+	char buf[1024];
+	snprintf(buf, sizeof(buf), "%s", patterns);
+	bool any_positive = false, in = false;
+	for (char *save = NULL, *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+		if (p[0] == '!') {
+			if (fnmatch(p + 1, id, 0) == 0)
+				return false;
+			continue;
+		}
+		any_positive = true;
+		in = in || fnmatch(p, id, 0) == 0;
+	}
+	return in || !any_positive;
+}
+
+/* The transcript. */
+void cf_note(struct el_conf_ctx *x, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	size_t len = strlen(line);
+	if (x->trlen + len + 2 > x->trcap) {
+		size_t cap = x->trcap ? 2 * x->trcap : 4096;
+		while (cap < x->trlen + len + 2)
+			cap *= 2;
+		/* A transcript is for reading: past 64 KiB, only the end is kept
+		 * growing no further. */
+		if (cap > 65536) {
+			if (x->trcap >= 65536)
+				return;
+			cap = 65536;
+			if (x->trlen + len + 2 > cap)
+				return;
+		}
+		char *more = realloc(x->tr, cap);
+		if (!more)
+			return;
+		x->tr = more;
+		x->trcap = cap;
+	}
+	memcpy(x->tr + x->trlen, line, len);
+	x->trlen += len;
+	x->tr[x->trlen++] = '\n';
+	x->tr[x->trlen] = 0;
+}
+
+void cf_bytes(struct el_conf_ctx *x, const char *who, const void *data, size_t len)
+{
+	size_t show = len > 160 ? 160 : len;
+	char esc[EL_ESCAPE_MAX(160) + 1];
+	size_t n = el_escape(esc, data, show);
+	esc[n] = 0;
+	if (show < len)
+		cf_note(x, "%s \"%s\" ... (%zu bytes)", who, esc, len);
+	else
+		cf_note(x, "%s \"%s\"", who, esc);
+}
+
+void cf_fail(struct el_conf_ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(x->reason, sizeof(x->reason), fmt, ap);
+	va_end(ap);
+	x->verdict = EL_CONF_FAIL;
+	longjmp(x->fail, 1);
+}
+
+void cf_skip(struct el_conf_ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(x->reason, sizeof(x->reason), fmt, ap);
+	va_end(ap);
+	x->verdict = EL_CONF_SKIP;
+	longjmp(x->fail, 1);
+}
+
+void cf_info(struct el_conf_ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(x->reason, sizeof(x->reason), fmt, ap);
+	va_end(ap);
+	x->verdict = EL_CONF_INFO;
+}
+
+int cf_ms(const struct el_conf_ctx *x, int ms)
+{
+	return ms * (x->o->slow > 1 ? x->o->slow : 1);
+}
+
+int cf_timeout(const struct el_conf_ctx *x)
+{
+	return cf_ms(x, (int)(x->o->timeout_s * 1000));
+}
+
+void *cf_keep(struct el_conf_ctx *x, void *p)
+{
+	for (int i = 0; i < 8; i++)
+		if (!x->scratch[i]) {
+			x->scratch[i] = p;
+			return p;
+		}
+	free(p);
+	cf_fail(x, "internal: too many buffers in one case");
+	return NULL;
+}
+
+static void client_free(struct el_conf_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	el_lines_finish(&c->lines);
+	free(c);
+}
+
+struct el_conf_client *cf_try_open(struct el_conf_ctx *x, char *err, size_t errlen)
+{
+	if (x->nclients == (int)(sizeof(x->clients) / sizeof(x->clients[0])))
+		cf_fail(x, "internal: more than %d clients in one case", x->nclients);
+	struct el_conf_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		cf_fail(x, "out of memory");
+	c->fd = el_client_connect(x->host, x->port, cf_timeout(x), err, errlen);
+	if (c->fd < 0) {
+		free(c);
+		return NULL;
+	}
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	getsockname(c->fd, (struct sockaddr *)&sa, &len);
+	el_addr_format((struct sockaddr *)&sa, c->addr, &c->port);
+	if (el_lines_init(&c->lines, c->fd, (size_t)x->o->max_line + 256) < 0) {
+		client_free(c);
+		cf_fail(x, "out of memory");
+	}
+	c->n = ++x->nopened;
+	x->clients[x->nclients++] = c;
+	return c;
+}
+
+struct el_conf_client *cf_open(struct el_conf_ctx *x)
+{
+	char err[256];
+	struct el_conf_client *c = cf_try_open(x, err, sizeof(err));
+	if (!c) {
+		cf_note(x, "connect: %s", err);
+		cf_fail(x, "could not connect: %s", err);
+	}
+	return c;
+}
+
+void cf_send(struct el_conf_ctx *x, struct el_conf_client *c, const void *data, size_t len)
+{
+	char who[32];
+	snprintf(who, sizeof(who), "c%d >", c->n);
+	cf_bytes(x, who, data, len);
+	int rc = el_io_write_all(c->fd, data, len, el_io_now_ms() + cf_timeout(x));
+	if (rc < 0)
+		cf_fail(x, "c%d: sending %zu bytes: %s", c->n, len, strerror(-rc));
+}
+
+void cf_send_str(struct el_conf_ctx *x, struct el_conf_client *c, const char *text)
+{
+	cf_send(x, c, text, strlen(text));
+}
+
+ssize_t cf_try_line(struct el_conf_ctx *x, struct el_conf_client *c, const uint8_t **line, int timeout_ms)
+{
+	size_t rest = 0;
+	ssize_t n = el_lines_next(&c->lines, line, &rest, el_io_now_ms() + timeout_ms);
+	char who[32];
+	snprintf(who, sizeof(who), "c%d <", c->n);
+	if (n > 0)
+		cf_bytes(x, who, *line, (size_t)n);
+	else if (n == 0 && rest)
+		cf_bytes(x, "(then the server closed; unterminated:)", *line, rest);
+	else if (n == 0)
+		cf_note(x, "c%d < (the server closed the connection)", c->n);
+	else if (n == -ETIMEDOUT)
+		cf_note(x, "c%d < (nothing within %d ms)", c->n, timeout_ms);
+	else
+		cf_note(x, "c%d < (%s)", c->n, strerror((int)-n));
+	return n;
+}
+
+size_t cf_line(struct el_conf_ctx *x, struct el_conf_client *c, const uint8_t **line)
+{
+	ssize_t n = cf_try_line(x, c, line, cf_timeout(x));
+	if (n == -ETIMEDOUT)
+		cf_fail(x, "c%d: no reply line within %.1f s", c->n, (double)cf_timeout(x) / 1000);
+	if (n == 0)
+		cf_fail(x, "c%d: the server closed the connection where a reply was due", c->n);
+	if (n == -EMSGSIZE)
+		cf_fail(x, "c%d: a reply line longer than any reply to a message of at most %ld bytes", c->n,
+			x->o->max_line);
+	if (n < 0)
+		cf_fail(x, "c%d: reading a reply: %s", c->n, strerror((int)-n));
+	return (size_t)n;
+}
+
+/* Parses an echo reply line; fails the case naming what is wrong. */
+static void check_reply(struct el_conf_ctx *x, struct el_conf_client *c, const uint8_t *line, size_t n,
+			struct el_reply *r)
+{
+	int rc = el_reply_parse(line, n, r);
+	if (rc == EL_REPLY_ESERVER)
+		cf_fail(x, "c%d: an error line where an echo was due", c->n);
+	if (rc < 0)
+		cf_fail(x, "c%d: not a reply line: %s", c->n, el_reply_strerror(rc));
+	if (n == 0 || line[n - 1] != '\n')
+		cf_fail(x, "c%d: the reply does not end with LF", c->n);
+}
+
+void cf_expect_echo(struct el_conf_ctx *x, struct el_conf_client *c, const void *msg, size_t len)
+{
+	const uint8_t *line;
+	size_t n = cf_line(x, c, &line);
+	struct el_reply r;
+	check_reply(x, c, line, n, &r);
+	if (r.msg_len != len || memcmp(r.msg, msg, len) != 0) {
+		cf_bytes(x, "expected MSG", msg, len);
+		cf_fail(x, "c%d: MSG is not the message byte for byte (%zu bytes where %zu were sent)", c->n,
+			r.msg_len, len);
+	}
+	if (strcmp(r.addr, c->addr) != 0)
+		cf_fail(x, "c%d: ADDR is %s, the client's address is %s", c->n, r.addr, c->addr);
+	if (r.port != c->port)
+		cf_fail(x, "c%d: PORT is %u, the client's port is %u", c->n, r.port, c->port);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	double d = (double)(now.tv_sec - r.time.tv_sec) + (double)(now.tv_nsec - r.time.tv_nsec) / 1e9;
+	if (d > x->o->skew_s || d < -x->o->skew_s)
+		cf_fail(x, "c%d: TIME is %.3f s %s this machine's UTC clock (allowed: %g s)", c->n, d < 0 ? -d : d,
+			d < 0 ? "ahead of" : "behind", x->o->skew_s);
+}
+
+void cf_expect_echo_str(struct el_conf_ctx *x, struct el_conf_client *c, const char *msg)
+{
+	cf_expect_echo(x, c, msg, strlen(msg));
+}
+
+void cf_expect_line(struct el_conf_ctx *x, struct el_conf_client *c, const char *want)
+{
+	const uint8_t *line;
+	size_t n = cf_line(x, c, &line);
+	if (n != strlen(want) || memcmp(line, want, n) != 0) {
+		cf_bytes(x, "expected", want, strlen(want));
+		cf_fail(x, "c%d: expected the line \"%.*s\"", c->n, (int)strcspn(want, "\n"), want);
+	}
+}
+
+void cf_expect_eof(struct el_conf_ctx *x, struct el_conf_client *c, int timeout_ms)
+{
+	const uint8_t *line;
+	ssize_t n = cf_try_line(x, c, &line, timeout_ms);
+	if (n > 0)
+		cf_fail(x, "c%d: more data where the server should have closed", c->n);
+	if (n == -ETIMEDOUT)
+		cf_fail(x, "c%d: the server did not close the connection within %.1f s", c->n,
+			(double)timeout_ms / 1000);
+	if (n == -ECONNRESET)
+		cf_fail(x, "c%d: the server reset the connection (RST) where a FIN was due", c->n);
+	if (n < 0)
+		cf_fail(x, "c%d: %s where a FIN was due", c->n, strerror((int)-n));
+}
+
+void cf_half_close(struct el_conf_ctx *x, struct el_conf_client *c)
+{
+	cf_note(x, "c%d > (FIN: the client closes its side)", c->n);
+	shutdown(c->fd, SHUT_WR);
+}
+
+void cf_reset(struct el_conf_ctx *x, struct el_conf_client *c)
+{
+	cf_note(x, "c%d > (RST)", c->n);
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(c->fd);
+	c->fd = -1;
+}
+
+void cf_close(struct el_conf_ctx *x, struct el_conf_client *c)
+{
+	(void)x;
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+/* Raw mode: reads exactly len bytes and compares. */
+void cf_expect_bytes(struct el_conf_ctx *x, struct el_conf_client *c, const void *want, size_t len)
+{
+	uint8_t *got = malloc(len ? len : 1);
+	if (!got)
+		cf_fail(x, "out of memory");
+	size_t have = 0;
+	/* What el_lines read ahead comes first. */
+	size_t buffered = c->lines.len - c->lines.off;
+	if (buffered) {
+		have = buffered < len ? buffered : len;
+		memcpy(got, c->lines.buf + c->lines.off, have);
+		c->lines.off += have;
+	}
+	int64_t deadline = el_io_now_ms() + cf_timeout(x);
+	while (have < len) {
+		struct pollfd p = {.fd = c->fd, .events = POLLIN};
+		int r = el_io_poll(&p, 1, deadline, true);
+		if (r <= 0) {
+			free(got);
+			cf_fail(x, "c%d: %zu of %zu bytes echoed within %.1f s", c->n, have, len,
+				(double)cf_timeout(x) / 1000);
+		}
+		ssize_t n = el_io_read(c->fd, got + have, len - have);
+		if (n <= 0) {
+			free(got);
+			cf_fail(x, "c%d: the connection ended after %zu of %zu bytes (%s)", c->n, have, len,
+				n == 0 ? "FIN" : strerror((int)-n));
+		}
+		have += (size_t)n;
+	}
+	char who[32];
+	snprintf(who, sizeof(who), "c%d <", c->n);
+	cf_bytes(x, who, got, len);
+	bool same = memcmp(got, want, len) == 0;
+	free(got);
+	if (!same) {
+		cf_bytes(x, "expected", want, len);
+		cf_fail(x, "c%d: the bytes echoed are not those sent", c->n);
+	}
+}
+
+/* One message and its reply in either mode. */
+void cf_roundtrip(struct el_conf_ctx *x, struct el_conf_client *c, const char *msg)
+{
+	if (x->o->raw) {
+		cf_send(x, c, msg, strlen(msg));
+		cf_expect_bytes(x, c, msg, strlen(msg));
+		return;
+	}
+	char line[512];
+	snprintf(line, sizeof(line), "%s\n", msg);
+	cf_send_str(x, c, line);
+	cf_expect_echo_str(x, c, msg);
+}
+
+/* After an attack: a new client is served. */
+void cf_fresh_client_served(struct el_conf_ctx *x)
+{
+	cf_note(x, "-- a fresh client:");
+	struct el_conf_client *c = cf_open(x);
+	cf_roundtrip(x, c, "still here");
+	cf_close(x, c);
+}
+
+static const char *settings_line(const struct el_sup_settings *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "max_line=%ld max_conns=%ld idle_timeout=%g backlog=%ld", s->max_line, s->max_conns,
+		 s->idle_timeout, s->backlog);
+	return buf;
+}
+
+void el_conf_runner_init(struct el_conf_runner *r, const struct el_conf_opts *o)
+{
+	memset(r, 0, sizeof(*r));
+	r->o = o;
+	snprintf(r->err_path, sizeof(r->err_path), "/tmp/echolab-conform-err.%d", (int)getpid());
+}
+
+/* The settings case c asks for. */
+static struct el_sup_settings settings_for(const struct el_conf_opts *o, const struct el_conf_case *c)
+{
+	struct el_sup_settings s = {
+		.bind = "127.0.0.1",
+		.backlog = c->backlog ? c->backlog : 128,
+		.max_line = o->max_line,
+		/* Above what any case opens at once, unless the case tests it. */
+		.max_conns = c->max_conns ? c->max_conns : 2048,
+		.idle_timeout = c->idle_timeout,
+	};
+	return s;
+}
+
+static bool same_settings(const struct el_sup_settings *a, const struct el_sup_settings *b)
+{
+	return a->backlog == b->backlog && a->max_line == b->max_line && a->max_conns == b->max_conns &&
+	       a->idle_timeout == b->idle_timeout;
+}
+
+static void stop_instance(struct el_conf_runner *r)
+{
+	if (!r->up)
+		return;
+	el_sup_stop(&r->sup, SIGTERM, 3000 * (r->o->slow > 1 ? r->o->slow : 1), NULL);
+	r->up = false;
+}
+
+int el_conf_runner_finish(struct el_conf_runner *r, char *why, size_t whylen)
+{
+	int rc = 0;
+	if (r->up) {
+		int left = 0;
+		el_sup_stop(&r->sup, SIGTERM, 3000 * (r->o->slow > 1 ? r->o->slow : 1), &left);
+		r->up = false;
+		if (left) {
+			snprintf(why, whylen, "%d processes of the server were still there after SIGKILL", left);
+			rc = -1;
+		}
+	}
+	unlink(r->err_path);
+	return rc;
+}
+
+/* The last line the server wrote on stderr, for a reason. */
+static void last_err_line(const char *path, char *out, size_t len)
+{
+	out[0] = 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	char line[256];
+	while (fgets(line, sizeof(line), f))
+		if (line[0] != '\n')
+			snprintf(out, len, "%.*s", (int)strcspn(line, "\n"), line);
+	fclose(f);
+}
+
+/* Why case c cannot run here, or NULL. */
+static const char *cannot_run(const struct el_conf_opts *o, const struct el_conf_case *c, char *buf,
+			      size_t len)
+{
+	if ((c->needs & EL_CONF_ANNOTATED) && o->raw)
+		return "annotated mode only (the server is graded with --raw)";
+	if ((c->needs & EL_CONF_RAW) && !o->raw)
+		return "raw mode only (--raw)";
+	if ((c->needs & (EL_CONF_OWN | EL_CONF_STARTED)) && !o->server_cmd)
+		return "needs a server the tool starts (--server-cmd), not --target";
+	const struct {
+		unsigned need;
+		const char *name;
+	} ph[] = {{EL_CONF_MAX_CONNS, "max_conns"}, {EL_CONF_IDLE, "idle_timeout"}, {EL_CONF_BACKLOG, "backlog"}};
+	for (size_t i = 0; i < sizeof(ph) / sizeof(ph[0]); i++) {
+		if (!(c->needs & ph[i].need))
+			continue;
+		if (!o->server_cmd) {
+			snprintf(buf, len, "needs the server started with {%s}; a --target's settings are unknown",
+				 ph[i].name);
+			return buf;
+		}
+		if (!el_sup_has(o->server_cmd, ph[i].name)) {
+			snprintf(buf, len, "the server command has no {%s}", ph[i].name);
+			return buf;
+		}
+	}
+	if ((c->needs & EL_CONF_ROOT) && geteuid() != 0)
+		return "packet capture needs root (or CAP_NET_RAW)";
+	return NULL;
+}
+
+void el_conf_run(struct el_conf_runner *r, const struct el_conf_case *c, struct el_conf_result *res)
+{
+	const struct el_conf_opts *o = r->o;
+	memset(res, 0, sizeof(*res));
+	res->c = c;
+	int64_t t0 = el_io_now_us();
+	char buf[256];
+	const char *why = cannot_run(o, c, buf, sizeof(buf));
+	if (why) {
+		res->verdict = EL_CONF_SKIP;
+		snprintf(res->reason, sizeof(res->reason), "%s", why);
+		return;
+	}
+	struct el_conf_ctx *x = calloc(1, sizeof(*x));
+	if (!x) {
+		res->verdict = EL_CONF_FAIL;
+		snprintf(res->reason, sizeof(res->reason), "out of memory");
+		return;
+	}
+	x->o = o;
+	x->c = c;
+	x->runner = r;
+	x->host = o->host;
+	x->port = o->port;
+	x->set = settings_for(o, c);
+	if (o->server_cmd) {
+		bool fresh = (c->needs & EL_CONF_OWN) || !r->up || !same_settings(&r->cur, &x->set);
+		if (r->up && fresh)
+			stop_instance(r);
+		if (!r->up) {
+			int port = el_sup_free_port();
+			x->set.port = port > 0 ? (unsigned)port : 0;
+			char bad[64] = "";
+			int rc = el_sup_expand(o->server_cmd, &x->set, r->cmd, sizeof(r->cmd), bad, sizeof(bad));
+			int efd = open(r->err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+			if (efd >= 0)
+				close(efd);
+			if (rc == 0)
+				rc = el_sup_start_cmd(&r->sup, r->cmd, o->host, x->set.port, NULL, r->err_path,
+						      cf_ms(x, 10000), buf, sizeof(buf));
+			if (rc < 0) {
+				char last[160];
+				last_err_line(r->err_path, last, sizeof(last));
+				res->verdict = EL_CONF_FAIL;
+				if (rc == -EINVAL)
+					snprintf(buf, sizeof(buf), "unknown placeholder %s", bad);
+				snprintf(res->reason, sizeof(res->reason), "the server did not start: %.200s%s%.160s%s",
+					 buf, last[0] ? " (its stderr: " : "", last, last[0] ? ")" : "");
+				free(x);
+				return;
+			}
+			r->up = true;
+			r->cur = x->set;
+		}
+		x->port = r->sup.port;
+		x->sup = &r->sup;
+		cf_note(x, "server: %s", r->cmd);
+		cf_note(x, "settings: %s", settings_line(&x->set, buf, sizeof(buf)));
+	} else {
+		cf_note(x, "target: %s port %u", o->host, o->port);
+	}
+	x->verdict = EL_CONF_OK;
+	if (setjmp(x->fail) == 0)
+		c->run(x);
+	for (int i = 0; i < x->nclients; i++)
+		client_free(x->clients[i]);
+	for (int i = 0; i < 8; i++)
+		free(x->scratch[i]);
+	/* A started server must have lived through the case. */
+	if (x->sup && r->up && !x->stopped && !el_sup_alive(&r->sup)) {
+		int st = r->sup.status;
+		char last[200];
+		last_err_line(r->err_path, last, sizeof(last));
+		if (WIFSIGNALED(st))
+			snprintf(buf, sizeof(buf), "the server died during the case (signal %d)", WTERMSIG(st));
+		else
+			snprintf(buf, sizeof(buf), "the server exited during the case (status %d)", WEXITSTATUS(st));
+		if (x->verdict == EL_CONF_FAIL)
+			cf_note(x, "%s", buf);
+		else
+			snprintf(x->reason, sizeof(x->reason), "%s%s%s", buf, last[0] ? ": " : "", last);
+		x->verdict = EL_CONF_FAIL;
+		el_sup_stop(&r->sup, SIGKILL, 0, NULL);
+		r->up = false;
+	}
+	if ((c->needs & EL_CONF_OWN) || x->stopped)
+		stop_instance(r);
+	res->verdict = x->verdict;
+	snprintf(res->reason, sizeof(res->reason), "%s", x->reason);
+	res->transcript = x->tr;
+	res->seconds = (double)(el_io_now_us() - t0) / 1e6;
+	free(x);
+}

@@ -1,0 +1,68 @@
+/* The protocol's behaviours for every model, through echolab-conform: the
+ * same cases a user runs against their own server (conform/cases.c), so
+ * that no behaviour is checked by two bodies. Each model once annotated
+ * (every case but raw mode's) and once with --raw (raw mode's, and those
+ * of conc, robust and life that speak raw too): no case is skipped.
+ * --max-line 512, not the default, so that the flag is checked too. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+
+#define T_OPTS .timeout = 900
+
+/* Runs echolab-conform on this model; returns its exit status, its output
+ * in out. */
+static int conform(const char *model, bool raw, const char *cases, char *out, size_t len)
+{
+	const char *conform = getenv("ECHOLAB_CONFORM"), *server = getenv("ECHOLAB_SERVER");
+	cr_assert(conform && server, "ECHOLAB_CONFORM and ECHOLAB_SERVER must be set (meson test)");
+	const char *preload = getenv("ECHOLAB_SERVER_PRELOAD");
+	char pre[1024] = "";
+	if (preload && *preload)
+		snprintf(pre, sizeof(pre), "env LD_PRELOAD=%s ", preload);
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd),
+		 "ECHOLAB_SLOW_FACTOR=%d '%s' --tap%s --max-line 512 --cases '%s' --server-cmd \"%s'%s' --model %s%s --port {port} "
+		 "--backlog {backlog} --max-line {max_line} --max-conns {max_conns} --idle-timeout "
+		 "{idle_timeout}\" 2>&1",
+		 slow_factor(), conform, raw ? " --raw" : "", cases, pre, server, model, raw ? " --raw" : "");
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	size_t n = fread(out, 1, len - 1, p);
+	out[n] = 0;
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void graded(const char *model, bool raw, const char *cases_in)
+{
+	static char out[1 << 20];
+	/* Under valgrind, as for the hostile suite, the storms and the fuzzer
+	 * at 1/20 speed add minutes and nothing ASan's run does not check. */
+	char cases[512];
+	snprintf(cases, sizeof(cases), "%s%s", cases_in,
+		 getenv("ECHOLAB_UNDER_VALGRIND") ? ",!robust.connect-storm,!robust.slowloris,!robust.fuzz" : "");
+	int rc = conform(model, raw, cases, out, sizeof(out));
+	const char *last = strstr(out, "# ");
+	for (const char *p = last; p && (p = strstr(p + 1, "\n# ")); last = p + 1)
+		;
+	cr_log_info("%s%s: %s", model, raw ? " --raw" : "", last ? last : "(no summary)");
+	cr_expect_eq(rc, 0, "%s%s: echolab-conform exited %d:\n%s", model, raw ? " --raw" : "", rc, out);
+	cr_expect_null(strstr(out, "# SKIP"), "%s%s: a case was skipped:\n%s", model, raw ? " --raw" : "", out);
+	cr_expect_not_null(strstr(out, "\n1.."), "%s: no TAP plan:\n%s", model, out);
+}
+
+MODEL_TEST(every_case_annotated, T_OPTS)
+{
+	graded(param->name, false, "proto.*,conc.*,robust.*,life.*,wire.*,!proto.raw-*");
+}
+
+MODEL_TEST(every_case_raw, T_OPTS)
+{
+	graded(param->name, true,
+	       "proto.raw-*,conc.concurrency,conc.many-clients,robust.reset-*,robust.never-reads,"
+	       "robust.connect-storm,life.*");
+}
