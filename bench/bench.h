@@ -11,6 +11,7 @@
 
 #include "load.h"
 #include "stats.h"
+#include "supervise.h"
 
 #define BENCH_MAX_MODELS 16
 #define BENCH_MAX_COUNTS 16
@@ -77,6 +78,14 @@ bool bench_has_trait(const char *traits, const char *trait);
  * load for warmup + duration; everything lands in cfg->dir/cell_dir.
  * open_rate > 0 runs the load open loop at that rate per connection. */
 void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double open_rate);
+
+/* Starts echolab-server --model model --port 0 and the extra arguments
+ * (NULL-terminated) in its own process group, its output to out_path
+ * (NULL: /dev/null) and its error to err_path, and waits for its ready
+ * line. Returns 0 or -errno with the reason in why. */
+int bench_server_start_model(const struct bench_cfg *cfg, const char *model, struct el_sup *s,
+			     const char *out_path, const char *err_path, const char *const *extra, char *why,
+			     size_t whylen);
 
 /* The models echolab-server lists, into cfg. Returns their number or -1. */
 int bench_list_models(struct bench_cfg *cfg);

@@ -547,32 +547,16 @@ static int run_tools(struct bench_cfg *cfg, const char *minimal)
 			char dir[700];
 			snprintf(dir, sizeof(dir), "%s/%s", cfg->dir, c.cell_dir);
 			mkdir(dir, 0755);
-			char err[64];
 			snprintf(path, sizeof(path), "%s/server.err", dir);
-			pid_t pid = fork();
-			if (pid == 0) {
-				setpgid(0, 0);
-				freopen(path, "w", stderr);
-				freopen("/dev/null", "w", stdout);
-				execl(cfg->server, cfg->server, "--model", "epoll", "--port", "0", "--quiet",
-				      "--backlog", "1024", (char *)NULL);
-				_exit(127);
-			}
-			unsigned port = 0;
-			for (int t = 0; t < 500 && !port; t++) {
-				FILE *f = fopen(path, "r");
-				char line[256];
-				if (f && fgets(line, sizeof(line), f))
-					port = el_ready_port(line);
-				if (f)
-					fclose(f);
-				if (!port)
-					usleep(10000);
-			}
-			(void)err;
-			mini[i] = port ? run_minimal(minimal, port, 100, seconds) : -1;
-			kill(pid, SIGTERM);
-			waitpid(pid, NULL, 0);
+			static const char *const extra[] = {"--quiet", "--backlog", "1024", NULL};
+			struct el_sup sv;
+			char why[256];
+			bool up = bench_server_start_model(cfg, "epoll", &sv, NULL, path, extra, why, sizeof(why)) == 0;
+			if (!up)
+				fprintf(stderr, "tools: %s\n", why);
+			mini[i] = up ? run_minimal(minimal, sv.port, 100, seconds) : -1;
+			if (up)
+				el_sup_stop(&sv, SIGTERM, false, 5000, NULL);
 		}
 		fprintf(stderr, "round %d: echolab-load 1 loop %.0f msg/s, %ld loops %.0f msg/s, minimal %.0f msg/s\n",
 			i + 1, load1[i], saved_threads ? (long)saved_threads : cpus, loadn[i], mini[i]);
@@ -585,26 +569,15 @@ static int run_tools(struct bench_cfg *cfg, const char *minimal)
 	double cost[2] = {-1, -1};
 	long tree_procs = 0;
 	snprintf(path, sizeof(path), "%s/monitor-server.err", cfg->dir);
-	pid_t pid = fork();
-	if (pid == 0) {
-		setpgid(0, 0);
-		freopen(path, "w", stderr);
-		freopen("/dev/null", "w", stdout);
-		execl(cfg->server, cfg->server, "--model", "fork", "--port", "0", "--quiet", "--backlog",
-		      "1024", "--max-conns", "600", (char *)NULL);
-		_exit(127);
-	}
+	static const char *const fork_extra[] = {"--quiet", "--backlog", "1024", "--max-conns", "600", NULL};
+	struct el_sup tree;
+	char why[256];
 	unsigned port = 0;
-	for (int t = 0; t < 500 && !port; t++) {
-		FILE *f = fopen(path, "r");
-		char line[256];
-		if (f && fgets(line, sizeof(line), f))
-			port = el_ready_port(line);
-		if (f)
-			fclose(f);
-		if (!port)
-			usleep(10000);
-	}
+	if (bench_server_start_model(cfg, "fork", &tree, NULL, path, fork_extra, why, sizeof(why)) == 0)
+		port = tree.port;
+	else
+		fprintf(stderr, "tools: %s\n", why);
+	pid_t pid = tree.pid;
 	int fds[500];
 	int nfds = 0;
 	for (int i = 0; port && i < 500; i++) {
@@ -663,9 +636,8 @@ static int run_tools(struct bench_cfg *cfg, const char *minimal)
 	}
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
-	kill(-pid, SIGKILL);
+	if (port)
+		el_sup_stop(&tree, SIGTERM, false, 5000, NULL);
 
 	qsort(load1, ROUNDS, sizeof(double), cmp_double);
 	qsort(loadn, ROUNDS, sizeof(double), cmp_double);

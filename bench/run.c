@@ -22,13 +22,6 @@ static int64_t mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 int bench_list_models(struct bench_cfg *cfg)
 {
 	int p[2];
@@ -66,100 +59,61 @@ int bench_list_models(struct bench_cfg *cfg)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? cfg->nmodels : -1;
 }
 
-struct server_proc {
-	pid_t pid;
-	unsigned port;
-};
+/* Starts echolab-server for a cell in its own process group, its output
+ * and error in the cell's files (err_path also receives the ready line),
+ * with --model, --port 0 and the extra arguments (NULL-terminated); waits
+ * for the ready line. Returns 0 or -errno with the reason in why. */
+int bench_server_start_model(const struct bench_cfg *cfg, const char *model, struct el_sup *s,
+			     const char *out_path, const char *err_path, const char *const *extra, char *why,
+			     size_t whylen)
+{
+	const char *argv[32] = {cfg->server, "--model", model, "--port", "0"};
+	size_t n = 5;
+	for (; extra && *extra && n < 30; extra++)
+		argv[n++] = *extra;
+	argv[n] = NULL;
+	int out = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int err = open(err_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0 || err < 0) {
+		snprintf(why, whylen, "cannot create %.200s: %s", err < 0 ? err_path : out_path, strerror(errno));
+		if (out >= 0)
+			close(out);
+		if (err >= 0)
+			close(err);
+		return -EIO;
+	}
+	struct el_sup_spec sp = {.argv = argv, .out_fd = out, .err_fd = err, .ready_line = true,
+				 .timeout_ms = 5000};
+	int rc = el_sup_start(s, &sp, why, whylen);
+	close(out);
+	close(err);
+	return rc;
+}
 
-/* Starts the server in its own process group, its log and standard error
- * in the cell's directory, and waits for the ready line. */
-static int server_start(const struct bench_cfg *cfg, const char *dir, const char *model,
-			long clients, struct server_proc *s, char *why, size_t whylen)
+/* Starts the server of a cell: --quiet, a deep accept queue, and every
+ * client admitted (prefork's pool is capped at 256 by default). */
+static int server_start(const struct bench_cfg *cfg, const char *dir, const char *model, long clients,
+			struct el_sup *s, char *why, size_t whylen)
 {
 	char log[800], errf[800], max_conns[32];
 	snprintf(log, sizeof(log), "%s/server.log", dir);
 	snprintf(errf, sizeof(errf), "%s/server.err", dir);
-	/* Every client admitted, and room for all of them in the accept queue
-	 * (prefork's pool is capped at 256 by default). */
 	snprintf(max_conns, sizeof(max_conns), "%ld", clients + 64);
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(why, whylen, "fork: %s", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		setpgid(0, 0);
-		int o = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (o < 0 || e < 0)
-			_exit(126);
-		dup2(o, 1);
-		dup2(e, 2);
-		int null = open("/dev/null", O_RDONLY);
-		if (null >= 0)
-			dup2(null, 0);
-		execl(cfg->server, cfg->server, "--model", model, "--port", "0", "--quiet", "--backlog",
-		      "4096", "--max-conns", max_conns, (char *)NULL);
-		_exit(127);
-	}
-	setpgid(pid, pid);
-	s->pid = pid;
-	s->port = 0;
-	for (int i = 0; i < 500 && !s->port; i++) {
-		FILE *f = fopen(errf, "r");
-		char line[256];
-		while (f && fgets(line, sizeof(line), f))
-			if (!s->port)
-				s->port = el_ready_port(line);
-		if (f)
-			fclose(f);
-		int status;
-		if (!s->port && waitpid(pid, &status, WNOHANG) == pid) {
-			snprintf(why, whylen, "the server exited before its ready line (see %.150s)", errf);
-			s->pid = 0;
-			return -1;
-		}
-		if (!s->port)
-			sleep_ms(10);
-	}
-	if (!s->port) {
-		snprintf(why, whylen, "no ready line from the server in 5 s (see %.150s)", errf);
-		kill(-pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		s->pid = 0;
-		return -1;
-	}
-	return 0;
+	const char *extra[] = {"--quiet", "--backlog", "4096", "--max-conns", max_conns, NULL};
+	return bench_server_start_model(cfg, model, s, log, errf, extra, why, whylen);
 }
 
-/* SIGTERM, then SIGKILL for the whole group after 5 s. */
-/* Stops the server. Returns its exit status (128 + signal when a signal
- * ended it), or -1 when it outlived SIGTERM by 5 s and was killed; *died
- * tells whether it had already exited before the SIGTERM. */
-static int server_stop(struct server_proc *s, bool *died)
+/* Stops the server: SIGTERM, SIGKILL for the whole group after 5 s.
+ * Returns its exit status (128 + signal when a signal ended it), or -1
+ * when it outlived SIGTERM by 5 s and was killed; *died tells whether it
+ * had already exited before the SIGTERM. */
+static int server_stop(struct el_sup *s, bool *died)
 {
-	*died = false;
-	if (!s->pid)
+	*died = s->pid > 0 && !el_sup_alive(s);
+	int st = el_sup_stop(s, SIGTERM, false, 5000, NULL);
+	if (st < 0)
 		return -1;
-	int status;
-	if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-		*died = true;
-	} else {
-		kill(s->pid, SIGTERM);
-		for (int i = 0; i < 500; i++) {
-			if (waitpid(s->pid, &status, WNOHANG) == s->pid)
-				goto ended;
-			sleep_ms(10);
-		}
-		kill(-s->pid, SIGKILL);
-		waitpid(s->pid, NULL, 0);
-		s->pid = 0;
-		return -1;
-	}
-ended:
-	kill(-s->pid, SIGKILL); /* anything it left behind */
-	s->pid = 0;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 /* echolab-monitor on the server's tree, as a process of its own: a
@@ -334,7 +288,7 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 		snprintf(c->failure, sizeof(c->failure), "cannot create %.180s: %s", dir, strerror(errno));
 		return;
 	}
-	struct server_proc srv = {0};
+	struct el_sup srv;
 	if (server_start(cfg, dir, c->model, c->clients, &srv, c->failure, sizeof(c->failure)) < 0)
 		return;
 

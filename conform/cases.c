@@ -14,7 +14,6 @@
 #include "cases.h"
 #include "io.h"
 #include "netfuzz.h"
-#include "procstat.h"
 
 #define S_MESSAGES "Client to server: messages"
 #define S_ANNOTATED "Server to client: annotated mode (the default)"
@@ -563,15 +562,8 @@ static void reset_mid_reply(struct el_conf_ctx *x)
  * unknown). */
 static long tree_rss(struct el_conf_ctx *x)
 {
-	if (!x->sup)
-		return -1;
-	struct el_monitor m;
-	struct el_proc_sample s;
-	if (el_monitor_init(&m, x->sup->pid) < 0)
-		return -1;
-	long rss = el_monitor_sample(&m, &s) == 0 ? s.rss_kib : -1;
-	el_monitor_destroy(&m);
-	return rss;
+	struct el_sup_usage u;
+	return x->sup && el_sup_usage(x->sup->pid, &u) == 0 ? u.rss_kib : -1;
 }
 
 static void never_reads(struct el_conf_ctx *x)
@@ -725,7 +717,7 @@ static void sigterm_in_flight(struct el_conf_ctx *x)
 		len += (size_t)sprintf(all + len, x->o->raw ? "m%d|" : "m%d\n", i);
 	cf_send(x, a, all, len);
 	cf_note(x, "-- SIGTERM to the server's process group");
-	kill(-x->sup->pid, SIGTERM);
+	el_sup_signal(x->sup, SIGTERM, true);
 	x->stopped = true;
 	long answered = 0;
 	const char *how = "";

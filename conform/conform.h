@@ -125,6 +125,8 @@ struct el_conf_report {
 int el_conf_write_junit(FILE *f, const struct el_conf_report *r);
 int el_conf_write_json(FILE *f, const struct el_conf_report *r);
 int el_conf_write_html(FILE *f, const struct el_conf_report *r);
+/* docs/protocol.md, built in (the HTML report's appendix). */
+extern const char el_conf_protocol_md[];
 /* The replay command of a case: this tool, the server, --cases ID. */
 void el_conf_replay(const struct el_conf_opts *o, const char *id, char *out, size_t len);
 

@@ -251,9 +251,9 @@ int el_conf_write_html(FILE *f, const struct el_conf_report *r)
 			if (strncmp(x->c->section, "docs/", 5) == 0) {
 				html_text(f, x->c->section);
 			} else {
-				fputs("<a href=\"https://github.com/echolab/echolab/blob/main/docs/protocol.md#", f);
+				fputs("<a href=\"#spec-", f);
 				anchor(f, x->c->section);
-				fputs("\">protocol.md: ", f);
+				fputs("\">", f);
 				html_text(f, x->c->section);
 				fputs("</a>", f);
 			}
@@ -261,6 +261,25 @@ int el_conf_write_html(FILE *f, const struct el_conf_report *r)
 		}
 		if (any)
 			fputs("</table>\n", f);
+	}
+	/* The protocol itself, so that the links above work offline. */
+	fputs("<h2 id=\"spec\">docs/protocol.md</h2>\n", f);
+	for (const char *p = el_conf_protocol_md; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char line[1024];
+		snprintf(line, sizeof(line), "%.*s", (int)(len < 1000 ? len : 1000), p);
+		if (strncmp(line, "## ", 3) == 0) {
+			fputs("<h3 id=\"spec-", f);
+			anchor(f, line + 3);
+			fputs("\">", f);
+			html_text(f, line + 3);
+			fputs("</h3>\n", f);
+		} else if (strncmp(line, "# ", 2) != 0) {
+			html_text(f, line);
+			fputs(line[0] ? "<br>\n" : "<br>\n", f);
+		}
+		p += len + (nl != NULL);
 	}
 	fputs("</body></html>\n", f);
 	return ferror(f) ? -1 : 0;

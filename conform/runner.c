@@ -431,7 +431,7 @@ static void stop_instance(struct el_conf_runner *r)
 {
 	if (!r->up)
 		return;
-	el_sup_stop(&r->sup, SIGTERM, 3000 * (r->o->slow > 1 ? r->o->slow : 1), NULL);
+	el_sup_stop(&r->sup, SIGTERM, true, 3000 * (r->o->slow > 1 ? r->o->slow : 1), NULL);
 	r->up = false;
 }
 
@@ -440,7 +440,7 @@ int el_conf_runner_finish(struct el_conf_runner *r, char *why, size_t whylen)
 	int rc = 0;
 	if (r->up) {
 		int left = 0;
-		el_sup_stop(&r->sup, SIGTERM, 3000 * (r->o->slow > 1 ? r->o->slow : 1), &left);
+		el_sup_stop(&r->sup, SIGTERM, true, 3000 * (r->o->slow > 1 ? r->o->slow : 1), &left);
 		r->up = false;
 		if (left) {
 			snprintf(why, whylen, "%d processes of the server were still there after SIGKILL", left);
@@ -579,7 +579,7 @@ void el_conf_run(struct el_conf_runner *r, const struct el_conf_case *c, struct 
 		else
 			snprintf(x->reason, sizeof(x->reason), "%s%s%s", buf, last[0] ? ": " : "", last);
 		x->verdict = EL_CONF_FAIL;
-		el_sup_stop(&r->sup, SIGKILL, 0, NULL);
+		el_sup_stop(&r->sup, SIGKILL, true, 0, NULL);
 		r->up = false;
 	}
 	if ((c->needs & EL_CONF_OWN) || x->stopped)

@@ -92,70 +92,52 @@ int slow_factor(void)
 	return 1;
 }
 
-static void read_ready(struct server *s)
+/* In the server's process, before exec: the test's environment entry,
+ * the fault shim (the fault suite preloads it into the server alone), the
+ * fd limit. */
+static void server_setup(void *arg)
 {
-	size_t n = 0;
-	int64_t deadline = el_io_now_ms() + 10000LL * slow_factor();
-	while (n < sizeof(s->ready) - 1) {
-		struct pollfd pfd = {.fd = s->stderr_fd, .events = POLLIN};
-		int rc = el_io_poll(&pfd, 1, deadline, true);
-		cr_assert_gt(rc, 0, "%s: no ready line from the server in time (got \"%.*s\")", harness_model, (int)n, s->ready);
-		ssize_t r = read(s->stderr_fd, s->ready + n, 1);
-		/* A model this system cannot run (io_uring disabled by the
-		 * kernel or seccomp) is skipped with the server's reason, never
-		 * passed. */
-		if (r == 0 && strstr(s->ready, " unavailable: ")) {
-			s->ready[n] = '\0';
-			cr_skip_test("%s", s->ready);
-		}
-		cr_assert_eq(r, 1, "%s: server exited before its ready line: \"%.*s\"", harness_model, (int)n, s->ready);
-		if (s->ready[n] == '\n')
-			break;
-		n++;
+	const struct server_opts *o = arg;
+	if (o && o->env)
+		putenv((char *)o->env);
+	const char *preload = getenv("ECHOLAB_SERVER_PRELOAD");
+	if (preload && *preload)
+		setenv("LD_PRELOAD", preload, 1);
+	if (o && o->nofile > 0) {
+		struct rlimit rl;
+		getrlimit(RLIMIT_NOFILE, &rl);
+		/* Hard limit too: the server raises its soft limit to the hard
+		 * one at start. */
+		rl.rlim_cur = rl.rlim_max = (rlim_t)o->nofile;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	s->ready[n] = '\0';
+}
+
+/* Starts argv through the supervisor, in its own process group, killed if
+ * the test dies; with ready, waits for the ready line on err_fd (a pipe). */
+static void spawn_with(struct server *s, const char **argv, int out_fd, int err_fd, int ready_fd,
+		       const struct server_opts *o, bool ready)
+{
+	struct el_sup_spec sp = {.argv = argv, .out_fd = out_fd, .err_fd = err_fd, .setup = server_setup,
+				 .setup_arg = (void *)o, .die_with_parent = true, .ready_line = ready,
+				 .ready_fd = ready_fd,
+				 .timeout_ms = 10000 * slow_factor()};
+	char why[512];
+	int rc = el_sup_start(&s->sup, &sp, why, sizeof(why));
+	/* A model this system cannot run (io_uring disabled by the kernel or
+	 * seccomp) is skipped with the server's reason, never passed. */
+	if (rc == -EOPNOTSUPP)
+		cr_skip_test("%s", s->sup.ready);
+	cr_assert_eq(rc, 0, "%s: %s", harness_model, why);
+	s->pid = s->sup.pid;
+	if (!ready)
+		return;
+	snprintf(s->ready, sizeof(s->ready), "%s", s->sup.ready);
 	const char *model = strstr(s->ready, " model=");
-	cr_assert(strncmp(s->ready, "listening on ", 13) == 0 && model, "%s: bad ready line: %s", harness_model, s->ready);
-	s->port = el_ready_port(s->ready);
+	cr_assert(strncmp(s->ready, "listening on ", 13) == 0 && model, "%s: bad ready line: %s", harness_model,
+		  s->ready);
+	s->port = s->sup.port;
 	cr_assert_gt(s->port, 0, "%s: no port in the ready line: %s", harness_model, s->ready);
-}
-
-static pid_t spawn_with(const char **argv, int out_fd, int err_fd, const struct server_opts *o)
-{
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		setpgid(0, 0);
-		/* A test that fails midway must not leave its server running. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(out_fd, STDOUT_FILENO);
-		dup2(err_fd, STDERR_FILENO);
-		int devnull = open("/dev/null", O_RDONLY);
-		dup2(devnull, STDIN_FILENO);
-		if (o && o->env)
-			putenv((char *)o->env);
-		/* The fault suite preloads its shim into the server alone. */
-		const char *preload = getenv("ECHOLAB_SERVER_PRELOAD");
-		if (preload && *preload)
-			setenv("LD_PRELOAD", preload, 1);
-		if (o && o->nofile > 0) {
-			struct rlimit rl;
-			getrlimit(RLIMIT_NOFILE, &rl);
-			/* Hard limit too: the server raises its soft limit to the
-			 * hard one at start. */
-			rl.rlim_cur = rl.rlim_max = (rlim_t)o->nofile;
-			setrlimit(RLIMIT_NOFILE, &rl);
-		}
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	setpgid(pid, pid);
-	return pid;
-}
-
-static pid_t spawn(const char **argv, int out_fd, int err_fd)
-{
-	return spawn_with(argv, out_fd, err_fd, NULL);
 }
 
 static void server_vstart(struct server *s, const struct server_opts *o, const char *model,
@@ -182,13 +164,12 @@ static void server_vstart(struct server *s, const struct server_opts *o, const c
 	}
 	int errp[2];
 	cr_assert_eq(pipe2(errp, O_CLOEXEC), 0);
-	s->pid = spawn_with(argv, log_fd, errp[1], o);
 	/* The file goes at once; the harness keeps reading it through log_fd. */
 	unlink(s->log_path);
 	s->log_fd = log_fd;
-	close(errp[1]);
 	s->stderr_fd = errp[0];
-	read_ready(s);
+	spawn_with(s, argv, log_fd, errp[1], errp[0], o, true);
+	close(errp[1]);
 }
 
 void server_start(struct server *s, const char *model, ...)
@@ -288,26 +269,12 @@ void server_usage(const struct server *s, struct server_usage *u)
 		closedir(d);
 }
 
-/* True while a process of the group still runs. A zombie does not count:
- * the orphans of a killed server are reaped by pid 1, which in some
- * containers (this machine's) does so late, and kill(2) still finds
- * them. */
+/* True while a process of the group still runs; a zombie does not count
+ * (el_sup_group_size): the orphans of a killed server are reaped by pid 1,
+ * which in some containers (this machine's) does so late. */
 static bool group_alive(pid_t pgid)
 {
-	if (kill(-pgid, 0) != 0 && errno == ESRCH)
-		return false;
-	DIR *d = opendir("/proc");
-	if (!d)
-		return true;
-	bool alive = false;
-	struct dirent *e;
-	while (!alive && (e = readdir(d))) {
-		char buf[512];
-		const char *p = group_stat(e->d_name, pgid, buf, sizeof(buf));
-		alive = p && *p != 'Z' && *p != 'X';
-	}
-	closedir(d);
-	return alive;
+	return el_sup_group_size(pgid) != 0;
 }
 
 void server_stop(struct server *s, int sig)
@@ -392,9 +359,10 @@ int server_run(char *err, size_t errlen, const char *arg, ...)
 
 	int errp[2];
 	cr_assert_eq(pipe2(errp, O_CLOEXEC), 0);
-	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	pid_t pid = spawn(argv, devnull, errp[1]);
-	close(devnull);
+	struct server run;
+	memset(&run, 0, sizeof(run));
+	spawn_with(&run, argv, -1, errp[1], 0, NULL, false);
+	pid_t pid = run.pid;
 	close(errp[1]);
 	size_t len = 0;
 	ssize_t r;

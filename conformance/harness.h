@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "client.h"
+#include "supervise.h"
 
 struct model_param {
 	char name[32];
@@ -49,6 +50,7 @@ void raise_nofile(void);
 int slow_factor(void);
 
 struct server {
+	struct el_sup sup;   /* started and watched by the supervisor */
 	pid_t pid;
 	unsigned port;
 	char ready[256];     /* the ready line, without its LF */

@@ -19,6 +19,7 @@
 #include "client.h"
 #include "io.h"
 #include "procstat.h"
+#include "supervise.h"
 
 /* splitmix64: turns the run's seed and a connection's index into that
  * connection's own seed, and draws its numbers. */
@@ -668,11 +669,8 @@ void el_nf_session_defaults(struct el_nf_session_opts *o)
 }
 
 struct server {
-	pid_t pid;
+	struct el_sup sup;
 	int err_fd; /* its stderr: an unlinked file */
-	unsigned port;
-	int status;
-	bool reaped;
 };
 
 /* The last lines of the server's stderr, for a failure message. */
@@ -687,6 +685,12 @@ static void server_stderr(const struct server *sv, char *out, size_t size)
 			*p = '|';
 }
 
+static void preload(void *arg)
+{
+	if (arg)
+		setenv("LD_PRELOAD", arg, 1);
+}
+
 static int server_spawn(const struct el_nf_session_opts *o, struct server *sv, char *why, size_t wl)
 {
 	char tmpl[] = "/tmp/echolab-netfuzz.XXXXXX";
@@ -698,60 +702,21 @@ static int server_spawn(const struct el_nf_session_opts *o, struct server *sv, c
 	unlink(tmpl);
 	char max_line[32];
 	snprintf(max_line, sizeof(max_line), "%zu", o->fuzz.max_line);
-	sv->pid = fork();
-	if (sv->pid < 0) {
-		snprintf(why, wl, "fork: %s", strerror(errno));
-		return -errno;
-	}
-	if (sv->pid == 0) {
-		setpgid(0, 0);
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(sv->err_fd, 2);
-		if (o->preload)
-			setenv("LD_PRELOAD", o->preload, 1);
-		execl(o->server, o->server, "--model", o->model, "--port", "0", "--backlog", "1024",
-		      "--max-line", max_line, (char *)NULL);
-		dprintf(2, "exec %s: %s\n", o->server, strerror(errno));
-		_exit(127);
-	}
-	setpgid(sv->pid, sv->pid);
-	/* The ready line: "listening on 127.0.0.1:PORT model=...". */
-	for (int64_t deadline = el_io_now_ms() + 20000; el_io_now_ms() < deadline;) {
-		char text[512];
-		ssize_t n = pread(sv->err_fd, text, sizeof(text) - 1, 0);
-		text[n > 0 ? n : 0] = 0;
-		sv->port = el_ready_port(text);
-		if (sv->port)
-			return 0;
-		if (waitpid(sv->pid, &sv->status, WNOHANG) == sv->pid) {
-			sv->reaped = true;
-			server_stderr(sv, text, sizeof(text));
-			snprintf(why, wl, "the server exited before it was ready: %s", text);
-			/* A model this system cannot run (io_uring disabled). */
-			return strstr(text, " unavailable: ") ? -EOPNOTSUPP : -ECHILD;
-		}
-		usleep(10000);
-	}
-	snprintf(why, wl, "the server printed no ready line in 20 s");
-	return -ETIMEDOUT;
+	const char *argv[] = {o->server, "--model", o->model, "--port", "0", "--backlog", "1024",
+			      "--max-line", max_line, NULL};
+	/* The fault suites preload their shim into the server alone. */
+	struct el_sup_spec sp = {.argv = argv, .out_fd = -1, .err_fd = sv->err_fd, .setup = preload,
+				 .setup_arg = (void *)o->preload, .ready_line = true, .timeout_ms = 20000};
+	return el_sup_start(&sv->sup, &sp, why, wl);
 }
 
 static int usage(pid_t pid, struct el_nf_usage *u)
 {
-	struct el_monitor m;
-	int rc = el_monitor_init(&m, pid);
-	if (rc < 0)
-		return rc;
-	m.detail_budget_us = 0;
-	struct el_proc_sample s;
-	rc = el_monitor_sample(&m, &s);
-	el_monitor_destroy(&m);
-	if (rc < 0)
-		return rc;
-	*u = (struct el_nf_usage){s.procs, s.threads, s.fds, s.rss_kib};
-	return 0;
+	struct el_sup_usage su;
+	int rc = el_sup_usage(pid, &su);
+	if (rc == 0)
+		*u = (struct el_nf_usage){su.procs, su.threads, su.fds, su.rss_kib};
+	return rc;
 }
 
 static void session_fail(struct el_nf_session *s, const char *fmt, ...)
@@ -769,11 +734,7 @@ static void session_fail(struct el_nf_session *s, const char *fmt, ...)
 
 static bool alive(struct server *sv)
 {
-	if (sv->reaped)
-		return false;
-	if (waitpid(sv->pid, &sv->status, WNOHANG) == sv->pid)
-		sv->reaped = true;
-	return !sv->reaped;
+	return el_sup_alive(&sv->sup);
 }
 
 static void describe_exit(int status, char *out, size_t size)
@@ -789,14 +750,12 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 	memset(s, 0, sizeof(*s));
 	s->ok = true;
 	s->server_exit = -1;
-	struct server sv = {0};
+	struct server sv = {.err_fd = -1};
 	int rc = server_spawn(o, &sv, s->why, sizeof(s->why));
 	if (rc < 0) {
 		s->ok = false;
-		if (sv.pid > 0 && !sv.reaped) {
-			kill(-sv.pid, SIGKILL);
-			waitpid(sv.pid, NULL, 0);
-		}
+		if (sv.sup.pid > 0)
+			el_sup_stop(&sv.sup, SIGKILL, true, 0, NULL);
 		if (sv.err_fd >= 0)
 			close(sv.err_fd);
 		return rc;
@@ -804,7 +763,7 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 	char text[400], how[128];
 
 	struct el_nf_opts f = o->fuzz;
-	f.port = sv.port;
+	f.port = sv.sup.port;
 	/* The warm-up: the server's allocator and thread caches reach their
 	 * working size, so the baseline after it is the one to come back to. */
 	f.duration_s = o->warmup_s;
@@ -820,7 +779,7 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 	int64_t settle = el_io_now_ms() + o->settle_ms;
 	struct el_nf_usage prev = {-1, -1, -1, -1};
 	while (s->ok && alive(&sv)) {
-		if (usage(sv.pid, &s->baseline) < 0)
+		if (usage(sv.sup.pid, &s->baseline) < 0)
 			break;
 		if ((s->baseline.procs == prev.procs && s->baseline.threads == prev.threads &&
 		     s->baseline.fds == prev.fds) ||
@@ -844,7 +803,7 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 
 	stopped = o->fuzz.stop && *o->fuzz.stop;
 	if (!alive(&sv)) {
-		describe_exit(sv.status, how, sizeof(how));
+		describe_exit(sv.sup.status, how, sizeof(how));
 		server_stderr(&sv, text, sizeof(text));
 		session_fail(s, "the server died (%s): %s", how, text);
 	} else if (s->ok && !stopped) {
@@ -855,7 +814,7 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 						: (double)o->rss_slack_kib);
 		settle = el_io_now_ms() + o->settle_ms;
 		for (;;) {
-			if (usage(sv.pid, &s->after) < 0)
+			if (usage(sv.sup.pid, &s->after) < 0)
 				break;
 			bool back = s->after.procs == s->baseline.procs &&
 				    s->after.threads == s->baseline.threads &&
@@ -879,27 +838,21 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 
 	/* A clean stop: exit status 0, nothing of its group left. */
 	if (alive(&sv)) {
-		kill(sv.pid, SIGTERM);
-		int64_t deadline = el_io_now_ms() + o->settle_ms;
-		while (alive(&sv) && el_io_now_ms() < deadline)
-			usleep(10000);
-		if (!sv.reaped) {
-			kill(-sv.pid, SIGKILL);
-			waitpid(sv.pid, &sv.status, 0);
-			sv.reaped = true;
+		el_sup_signal(&sv.sup, SIGTERM, false);
+		int left = 0;
+		int st = el_sup_wait(&sv.sup, o->settle_ms, &left);
+		if (st < 0) {
 			session_fail(s, "the server did not exit within %d ms of SIGTERM", o->settle_ms);
 		} else {
-			s->server_exit = WIFEXITED(sv.status) ? WEXITSTATUS(sv.status) : 128 + WTERMSIG(sv.status);
+			s->server_exit = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 			if (s->server_exit != 0) {
-				describe_exit(sv.status, how, sizeof(how));
+				describe_exit(st, how, sizeof(how));
 				server_stderr(&sv, text, sizeof(text));
 				session_fail(s, "after SIGTERM the server ended with %s: %s", how, text);
 			}
 		}
-		if (kill(-sv.pid, 0) == 0) {
-			kill(-sv.pid, SIGKILL);
+		if (left)
 			session_fail(s, "processes of the server's group outlived it");
-		}
 	}
 	close(sv.err_fd);
 	return 0;

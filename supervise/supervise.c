@@ -5,16 +5,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "procstat.h"
 
 static const char *const names[] = {"port", "bind", "backlog", "max_line", "max_conns", "idle_timeout"};
 
@@ -93,6 +97,13 @@ int el_sup_free_port(void)
 	return rc < 0 ? rc : ntohs(a.sin_port);
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void sleep_ms(int ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
@@ -105,13 +116,151 @@ static int open_out(const char *path)
 	return open(path ? path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
-int el_sup_start_cmd(struct el_sup *s, const char *cmd, const char *host, unsigned port,
-		     const char *out_path, const char *err_path, int timeout_ms, char *why, size_t whylen)
+static void describe_end(const struct el_sup *s, char *why, size_t whylen)
+{
+	if (WIFEXITED(s->status))
+		snprintf(why, whylen, "the server exited with status %d before it was ready", WEXITSTATUS(s->status));
+	else
+		snprintf(why, whylen, "the server was killed by signal %d before it was ready", WTERMSIG(s->status));
+}
+
+/* Reads what err_fd holds of the ready line: a file from its start, a pipe
+ * a byte at a time up to the LF, so that what follows stays unread. Returns
+ * true once a whole line is there. */
+static bool read_ready(struct el_sup *s, int fd, bool is_file, size_t *n)
+{
+	if (is_file) {
+		char text[1024];
+		ssize_t r = pread(fd, text, sizeof(text) - 1, 0);
+		text[r > 0 ? r : 0] = 0;
+		char *nl = strchr(text, '\n');
+		snprintf(s->ready, sizeof(s->ready), "%.*s", (int)(nl ? nl - text : (long)strlen(text)), text);
+		return el_ready_port(text) != 0;
+	}
+	while (*n < sizeof(s->ready) - 1) {
+		char ch;
+		ssize_t r = read(fd, &ch, 1);
+		if (r <= 0)
+			return false;
+		if (ch == '\n') {
+			s->ready[*n] = 0;
+			return true;
+		}
+		s->ready[(*n)++] = ch;
+		s->ready[*n] = 0;
+	}
+	return true;
+}
+
+int el_sup_start(struct el_sup *s, const struct el_sup_spec *sp, char *why, size_t whylen)
 {
 	memset(s, 0, sizeof(*s));
 	s->status = -1;
-	snprintf(s->host, sizeof(s->host), "%s", host);
-	s->port = port;
+	snprintf(s->host, sizeof(s->host), "%s", sp->host ? sp->host : "127.0.0.1");
+	s->port = sp->port;
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		snprintf(why, whylen, "fork: %s", strerror(e));
+		return -e;
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		if (sp->die_with_parent) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(127);
+		}
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(sp->out_fd >= 0 ? sp->out_fd : null, 1);
+		dup2(sp->err_fd >= 0 ? sp->err_fd : null, 2);
+		signal(SIGPIPE, SIG_DFL);
+		if (sp->setup)
+			sp->setup(sp->setup_arg);
+		if (sp->argv) {
+			execv(sp->argv[0], (char *const *)sp->argv);
+			dprintf(2, "exec %s: %s\n", sp->argv[0], strerror(errno));
+			_exit(127);
+		}
+		/* A simple command (words, no shell syntax) is run without a
+		 * shell, so that the process started (its signals, its exit
+		 * status) is the server's own, and so that valgrind, which
+		 * does not follow through /bin/sh, follows into it. */
+		const char *cmd = sp->cmd;
+		char line[8192];
+		if (strpbrk(cmd, ";&|<>()`$\\\n'\"{}*?[~#=") == NULL && strlen(cmd) < sizeof(line)) {
+			char *words[256];
+			int n = 0;
+			snprintf(line, sizeof(line), "%s", cmd);
+			for (char *save = NULL, *w = strtok_r(line, " \t", &save); w && n < 255;
+			     w = strtok_r(NULL, " \t", &save))
+				words[n++] = w;
+			words[n] = NULL;
+			if (n > 0) {
+				execvp(words[0], words);
+				dprintf(2, "exec %s: %s\n", words[0], strerror(errno));
+				_exit(127);
+			}
+		}
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	s->pid = pid;
+	if (!sp->ready_line && !sp->port)
+		return 0;
+	struct stat st;
+	int rfd = sp->ready_fd > 0 ? sp->ready_fd : sp->err_fd;
+	bool is_file = sp->ready_line && fstat(rfd, &st) == 0 && S_ISREG(st.st_mode);
+	size_t got = 0;
+	int64_t t0 = mono_ms();
+	char e[128] = "";
+	for (int wait_ms = 2;; wait_ms = wait_ms < 50 ? wait_ms * 2 : 50) {
+		if (sp->ready_line) {
+			struct pollfd p = {.fd = rfd, .events = POLLIN};
+			if ((is_file || poll(&p, 1, wait_ms) > 0) && read_ready(s, rfd, is_file, &got)) {
+				s->port = el_ready_port(s->ready) ? el_ready_port(s->ready) : s->port;
+				if (el_ready_port(s->ready))
+					return 0;
+			}
+		} else {
+			int fd = el_client_connect(s->host, s->port, 1000, e, sizeof(e));
+			if (fd >= 0) {
+				close(fd);
+				return 0;
+			}
+		}
+		if (!el_sup_alive(s)) {
+			if (sp->ready_line && !is_file)
+				read_ready(s, rfd, false, &got); /* what it said last */
+			describe_end(s, why, whylen);
+			if (s->ready[0]) {
+				size_t l = strlen(why);
+				snprintf(why + l, whylen - l, ": %s", s->ready);
+			}
+			kill(-pid, SIGKILL);
+			return strstr(s->ready, " unavailable: ") ? -EOPNOTSUPP : -ECHILD;
+		}
+		if (mono_ms() - t0 > sp->timeout_ms) {
+			if (sp->ready_line)
+				snprintf(why, whylen, "no ready line from the server within %d ms (got \"%s\")",
+					 sp->timeout_ms, s->ready);
+			else
+				snprintf(why, whylen, "the server did not accept on %s port %u within %d ms (%s)", s->host,
+					 s->port, sp->timeout_ms, e);
+			el_sup_stop(s, SIGTERM, true, 1000, NULL);
+			return -ETIMEDOUT;
+		}
+		if (is_file || !sp->ready_line)
+			sleep_ms(wait_ms);
+	}
+}
+
+int el_sup_start_cmd(struct el_sup *s, const char *cmd, const char *host, unsigned port,
+		     const char *out_path, const char *err_path, int timeout_ms, char *why, size_t whylen)
+{
 	int out = open_out(out_path), err = open_out(err_path);
 	if (out < 0 || err < 0) {
 		int e = errno;
@@ -122,65 +271,12 @@ int el_sup_start_cmd(struct el_sup *s, const char *cmd, const char *host, unsign
 			close(err);
 		return -e;
 	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		snprintf(why, whylen, "fork: %s", strerror(e));
-		close(out);
-		close(err);
-		return -e;
-	}
-	if (pid == 0) {
-		setpgid(0, 0);
-		int in = open("/dev/null", O_RDONLY);
-		if (in >= 0)
-			dup2(in, 0);
-		dup2(out, 1);
-		dup2(err, 2);
-		signal(SIGPIPE, SIG_DFL);
-		/* A simple command replaces the shell, so that the process
-		 * started (and its exit status) is the server's own. */
-		char line[8192];
-		if (strpbrk(cmd, ";&|<>()`$\\\n'\"{}*?[~#=") == NULL && strlen(cmd) + 6 < sizeof(line)) {
-			snprintf(line, sizeof(line), "exec %s", cmd);
-			cmd = line;
-		}
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	setpgid(pid, pid);
+	struct el_sup_spec sp = {.cmd = cmd, .out_fd = out, .err_fd = err, .host = host, .port = port,
+				 .timeout_ms = timeout_ms};
+	int rc = el_sup_start(s, &sp, why, whylen);
 	close(out);
 	close(err);
-	s->pid = pid;
-	struct timespec t0, t;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (int wait_ms = 2;; wait_ms = wait_ms < 50 ? wait_ms * 2 : 50) {
-		char e[128];
-		int fd = el_client_connect(host, port, 1000, e, sizeof(e));
-		if (fd >= 0) {
-			close(fd);
-			return 0;
-		}
-		if (!el_sup_alive(s)) {
-			if (WIFEXITED(s->status))
-				snprintf(why, whylen, "the server command exited with status %d before it listened",
-					 WEXITSTATUS(s->status));
-			else
-				snprintf(why, whylen, "the server command was killed by signal %d before it listened",
-					 WTERMSIG(s->status));
-			kill(-pid, SIGKILL);
-			return -ECHILD;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		long ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-		if (ms > timeout_ms) {
-			snprintf(why, whylen, "the server did not accept on %s port %u within %d ms (%s)", host, port,
-				 timeout_ms, e);
-			el_sup_stop(s, SIGTERM, 1000, NULL);
-			return -ETIMEDOUT;
-		}
-		sleep_ms(wait_ms);
-	}
+	return rc;
 }
 
 bool el_sup_alive(struct el_sup *s)
@@ -226,24 +322,28 @@ int el_sup_group_size(pid_t pgid)
 	return n;
 }
 
-int el_sup_stop(struct el_sup *s, int sig, int grace_ms, int *left)
+int el_sup_signal(struct el_sup *s, int sig, bool group)
+{
+	if (s->pid <= 0 || !el_sup_alive(s))
+		return -ESRCH;
+	return kill(group ? -s->pid : s->pid, sig) < 0 ? -errno : 0;
+}
+
+int el_sup_wait(struct el_sup *s, int grace_ms, int *left)
 {
 	if (left)
 		*left = 0;
 	if (s->pid <= 0)
 		return -1;
 	int rc = -1;
-	if (el_sup_alive(s))
-		kill(-s->pid, sig);
 	for (int ms = 0; ms < grace_ms && el_sup_alive(s); ms += 10)
 		sleep_ms(10);
 	if (!el_sup_alive(s))
 		rc = s->status;
 	/* Whatever the group still holds (workers the leader left). */
 	kill(-s->pid, SIGKILL);
-	if (rc < 0) {
+	if (rc < 0)
 		waitpid(s->pid, &s->status, 0);
-	}
 	int n = 0;
 	for (int ms = 0; ms < 2000 && (n = el_sup_group_size(s->pid)) > 0; ms += 10)
 		sleep_ms(10);
@@ -251,4 +351,26 @@ int el_sup_stop(struct el_sup *s, int sig, int grace_ms, int *left)
 		*left = n > 0 ? n : 0;
 	s->pid = 0;
 	return rc;
+}
+
+int el_sup_stop(struct el_sup *s, int sig, bool group, int grace_ms, int *left)
+{
+	el_sup_signal(s, sig, group);
+	return el_sup_wait(s, grace_ms, left);
+}
+
+int el_sup_usage(pid_t root, struct el_sup_usage *u)
+{
+	struct el_monitor m;
+	int rc = el_monitor_init(&m, root);
+	if (rc < 0)
+		return rc;
+	m.detail_budget_us = 0;
+	struct el_proc_sample smp;
+	rc = el_monitor_sample(&m, &smp);
+	el_monitor_destroy(&m);
+	if (rc < 0)
+		return rc;
+	*u = (struct el_sup_usage){smp.procs, smp.threads, smp.fds, smp.rss_kib, smp.pss_kib};
+	return 0;
 }

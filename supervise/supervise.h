@@ -41,26 +41,64 @@ struct el_sup {
 	char host[64];
 	unsigned port;
 	int status;         /* its wait status once reaped, else -1 */
+	char ready[256];    /* echolab's ready line (ready_line), without LF */
 };
 
-/* Starts /bin/sh -c cmd in a new process group, its standard input from
- * /dev/null and its output and error appended to out_path and err_path
- * (NULL: /dev/null), and waits up to timeout_ms until host:port accepts a
- * connection (the one made to find out is closed at once). Returns 0, or
- * -errno with the reason in why (the command exited first, or never
- * listened); a server that did not become ready is stopped. */
+/* How to start a server. */
+struct el_sup_spec {
+	const char *const *argv; /* exec'd as it is, or NULL and: */
+	const char *cmd;         /* run by /bin/sh -c */
+	int out_fd, err_fd;      /* its standard output and error; -1: /dev/null */
+	/* Run in the child just before exec (environment, limits). */
+	void (*setup)(void *arg);
+	void *setup_arg;
+	bool die_with_parent;    /* SIGKILL it when the caller dies */
+	/* Ready when err_fd (a file read from its start, or a pipe read up to
+	 * the line's LF and no further) holds echolab-server's ready line,
+	 * whose port goes to s->port; otherwise when host:port accepts a
+	 * connection (closed at once); with neither (port 0), at once. */
+	bool ready_line;
+	int ready_fd;            /* where to read it, if not err_fd (a pipe's
+				  * read end); 0: err_fd */
+	const char *host;
+	unsigned port;
+	int timeout_ms;
+};
+
+/* Starts a server in a new process group (stdin /dev/null) and waits until
+ * it is ready. Returns 0, or -errno with the reason in why: -ECHILD when
+ * it exited first, -EOPNOTSUPP when it exited saying the model is
+ * "unavailable" (a system that cannot run it), -ETIMEDOUT when it never
+ * became ready (it is then stopped). */
+int el_sup_start(struct el_sup *s, const struct el_sup_spec *sp, char *why, size_t whylen);
+
+/* el_sup_start of /bin/sh -c cmd, its output and error appended to
+ * out_path and err_path (NULL: /dev/null), ready when host:port accepts. */
 int el_sup_start_cmd(struct el_sup *s, const char *cmd, const char *host, unsigned port,
 		     const char *out_path, const char *err_path, int timeout_ms, char *why, size_t whylen);
 
 /* Whether the started process is still running (reaps it if not). */
 bool el_sup_alive(struct el_sup *s);
 
-/* Sends sig to the process group, waits up to grace_ms for the started
- * process to exit, then SIGKILLs the whole group and waits for the leader.
- * Returns its wait status, or -1 when it had to be killed after grace_ms;
- * *left (if not NULL) is set to how many processes of the group were
- * still there 2 s after the SIGKILL. */
-int el_sup_stop(struct el_sup *s, int sig, int grace_ms, int *left);
+/* Sends sig to the started process, or to its whole group (a server run
+ * through a shell, or one that does not pass signals on). Returns 0 or
+ * -errno (-ESRCH: already gone). */
+int el_sup_signal(struct el_sup *s, int sig, bool group);
+
+/* Waits up to grace_ms for the started process to exit, then SIGKILLs the
+ * whole group and reaps the leader. Returns its wait status, or -1 when
+ * it had to be killed; *left (if not NULL) is how many processes of the
+ * group were still there (zombies aside) 2 s after the SIGKILL. */
+int el_sup_wait(struct el_sup *s, int grace_ms, int *left);
+
+/* el_sup_signal then el_sup_wait. */
+int el_sup_stop(struct el_sup *s, int sig, bool group, int grace_ms, int *left);
+
+/* The process tree's figures (procstat's sampler, every detail read). */
+struct el_sup_usage {
+	long procs, threads, fds, rss_kib, pss_kib;
+};
+int el_sup_usage(pid_t root, struct el_sup_usage *u);
 
 /* Processes of the group still alive (zombies not counted). */
 int el_sup_group_size(pid_t pgid);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 struct zoo_param {
 	char what[24];  /* a defect or a variant */
@@ -25,10 +26,15 @@ static const char *env(const char *name)
 static int grade(const char *flag, const char *what, const char *cases, char *out, size_t len)
 {
 	char cmd[4096];
+	/* An iterative server has no way to say "! busy" while it serves
+	 * (it does not accept): it takes no {max_conns}, and conc.busy is
+	 * skipped for it, as for any server without the setting. */
+	bool iterative = strcmp(what, "iterative") == 0;
 	snprintf(cmd, sizeof(cmd),
-		 "'%s' --server-cmd \"'%s' --port {port} %s %s --max-line {max_line} --max-conns {max_conns} "
+		 "'%s' --server-cmd \"'%s' --port {port} %s %s --max-line {max_line}%s "
 		 "--idle-timeout {idle_timeout} --backlog {backlog}\" %s%s 2>&1",
-		 env("ECHOLAB_CONFORM"), env("ECHOLAB_ZOO"), flag, what, cases[0] ? "--cases " : "", cases);
+		 env("ECHOLAB_CONFORM"), env("ECHOLAB_ZOO"), flag, what, iterative ? "" : " --max-conns {max_conns}",
+		 cases[0] ? "--cases " : "", cases);
 	FILE *p = popen(cmd, "r");
 	cr_assert_not_null(p);
 	size_t n = fread(out, 1, len - 1, p);
@@ -86,4 +92,106 @@ ParameterizedTest(struct zoo_param *p, zoo, legal_variant_passes, .timeout = 300
 	int rc = grade("--variant", p->what, "'proto.*,conc.*,robust.*,life.*'", out, sizeof(out));
 	cr_expect_eq(rc, 0, "%s: echolab-conform exited %d:\n%s", p->what, rc, out);
 	cr_expect_null(strstr(out, "\nFAIL "), "%s:\n%s", p->what, out);
+}
+
+/* Raw mode (RFC 862) against servers nobody here wrote: Node.js's net
+ * module piping a socket into itself, and socat running cat per
+ * connection. */
+static void peer_passes(const char *program, const char *cmd)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "/usr/bin/%s", program);
+	if (access(path, X_OK) != 0)
+		cr_skip_test("no %s (ci/bootstrap installs it)", path);
+	static char out[1 << 18];
+	char line[4096];
+	snprintf(line, sizeof(line), "'%s' --raw --cases 'proto.raw-*,conc.*,robust.*,life.*' --server-cmd \"%s\" 2>&1",
+		 env("ECHOLAB_CONFORM"), cmd);
+	FILE *p = popen(line, "r");
+	cr_assert_not_null(p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	int st = pclose(p);
+	const char *last = out;
+	for (const char *q = out; (q = strstr(q, " passed, ")); q++)
+		last = q;
+	while (last > out && last[-1] != '\n')
+		last--;
+	cr_log_info("%s: %.*s", program, (int)strcspn(last, "\n"), last);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: status %d:\n%s", program, st, out);
+	cr_expect_not_null(strstr(out, " 0 failed"), "%s:\n%s", program, out);
+}
+
+Test(peers, node_net_echo_passes_raw_mode, .timeout = 300)
+{
+	peer_passes("node", "node -e \\\"require('net').createServer(s => { s.on('error', () => {}); "
+			    "s.pipe(s); }).listen(+process.argv[1], '127.0.0.1')\\\" {port}");
+}
+
+Test(peers, socat_cat_passes_raw_mode, .timeout = 300)
+{
+	peer_passes("socat", "socat TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork EXEC:cat");
+}
+
+/* The README's example, examples/fork_echo_server.c: every case it can
+ * take (its command has {port} and {max_line} only) passes. */
+Test(examples, fork_echo_server_passes, .timeout = 300)
+{
+	static char out[1 << 18];
+	char line[4096];
+	snprintf(line, sizeof(line), "'%s' --server-cmd \"'%s' {port} {max_line}\" 2>&1", env("ECHOLAB_CONFORM"),
+		 env("ECHOLAB_EXAMPLE"));
+	FILE *p = popen(line, "r");
+	cr_assert_not_null(p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	int st = pclose(p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d:\n%s", st, out);
+	cr_expect_not_null(strstr(out, " 0 failed"), "%s", out);
+	cr_expect_null(strstr(out, "\nFAIL "), "%s", out);
+}
+
+/* The reports: JUnit XML that parses (Python's XML parser, as CI systems'
+ * would) with one testcase per case and the failure's transcript; JSON
+ * that parses; an HTML page that needs nothing but itself. */
+Test(reports, junit_json_and_html_of_a_failing_run, .timeout = 120)
+{
+	char dir[] = "/tmp/echolab-conform-reports.XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char cmd[4096], out[1 << 16];
+	snprintf(cmd, sizeof(cmd),
+		 "'%s' --server-cmd \"'%s' --port {port} --defect keep-cr\" --cases 'proto.crlf,proto.empty,conc.busy' "
+		 "--junit %s/r.xml --json %s/r.json --html %s/r.html >/dev/null 2>&1; echo $?",
+		 env("ECHOLAB_CONFORM"), env("ECHOLAB_ZOO"), dir, dir, dir);
+	FILE *p = popen(cmd, "r");
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	pclose(p);
+	cr_expect_eq(atoi(out), 1, "exit status %s", out);
+	snprintf(cmd, sizeof(cmd),
+		 "python3 -c \"import sys, json, xml.etree.ElementTree as E; t = E.parse('%s/r.xml'); "
+		 "c = t.findall('.//testcase'); f = t.findall('.//failure'); s = t.findall('.//skipped'); "
+		 "j = json.load(open('%s/r.json')); "
+		 "print(len(c), len(f), len(s), len(j['cases']), j['failed'], "
+		 "'c1 > ' in f[0].text and 'replay:' in f[0].text)\" 2>&1",
+		 dir, dir);
+	p = popen(cmd, "r");
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	pclose(p);
+	cr_expect_str_eq(out, "3 1 1 3 1 True\n", "testcases, failures, skipped, JSON cases, failed, transcript");
+	char path[128];
+	snprintf(path, sizeof(path), "%s/r.html", dir);
+	FILE *h = fopen(path, "r");
+	cr_assert_not_null(h);
+	static char html[1 << 20];
+	n = fread(html, 1, sizeof(html) - 1, h);
+	html[n] = 0;
+	fclose(h);
+	cr_expect_not_null(strstr(html, "<details><summary>transcript</summary>"));
+	cr_expect_not_null(strstr(html, "id=\"spec-client-to-server-messages\""), "the protocol's sections");
+	cr_expect_null(strstr(html, "src="), "the page loads nothing");
+	cr_expect_null(strstr(html, "href=\"http"), "the page links nothing outside itself");
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_expect_eq(system(cmd), 0);
 }
