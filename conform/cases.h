@@ -17,6 +17,10 @@ struct el_conf_client {
 	char addr[EL_ADDR_STRLEN];   /* as the server should see it */
 	unsigned port;
 	struct el_lines lines;
+	/* This clock (UTC) when the first message not yet answered went: a
+	 * reply's TIME lies between it and now, give or take the skew. */
+	struct timespec sent_since;
+	bool replied;        /* a reply came since the last send */
 };
 
 /* Transcript lines; bytes are escaped and cut at 160. */

@@ -94,13 +94,18 @@ void cf_bytes(struct el_conf_ctx *x, const char *who, const void *data, size_t l
 		cf_note(x, "%s \"%s\"", who, esc);
 }
 
+static void set_verdict(struct el_conf_ctx *x, int verdict, const char *fmt, va_list ap)
+{
+	vsnprintf(x->reason, sizeof(x->reason), fmt, ap);
+	x->verdict = verdict;
+}
+
 void cf_fail(struct el_conf_ctx *x, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(x->reason, sizeof(x->reason), fmt, ap);
+	set_verdict(x, EL_CONF_FAIL, fmt, ap);
 	va_end(ap);
-	x->verdict = EL_CONF_FAIL;
 	longjmp(x->fail, 1);
 }
 
@@ -108,9 +113,8 @@ void cf_skip(struct el_conf_ctx *x, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(x->reason, sizeof(x->reason), fmt, ap);
+	set_verdict(x, EL_CONF_SKIP, fmt, ap);
 	va_end(ap);
-	x->verdict = EL_CONF_SKIP;
 	longjmp(x->fail, 1);
 }
 
@@ -118,9 +122,8 @@ void cf_info(struct el_conf_ctx *x, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(x->reason, sizeof(x->reason), fmt, ap);
+	set_verdict(x, EL_CONF_INFO, fmt, ap);
 	va_end(ap);
-	x->verdict = EL_CONF_INFO;
 }
 
 int cf_ms(const struct el_conf_ctx *x, int ms)
@@ -174,6 +177,7 @@ struct el_conf_client *cf_try_open(struct el_conf_ctx *x, char *err, size_t errl
 		cf_fail(x, "out of memory");
 	}
 	c->n = ++x->nopened;
+	clock_gettime(CLOCK_REALTIME, &c->sent_since);
 	x->clients[x->nclients++] = c;
 	return c;
 }
@@ -194,6 +198,10 @@ void cf_send(struct el_conf_ctx *x, struct el_conf_client *c, const void *data, 
 	char who[32];
 	snprintf(who, sizeof(who), "c%d >", c->n);
 	cf_bytes(x, who, data, len);
+	if (c->replied) {
+		clock_gettime(CLOCK_REALTIME, &c->sent_since);
+		c->replied = false;
+	}
 	int rc = el_io_write_all(c->fd, data, len, el_io_now_ms() + cf_timeout(x));
 	if (rc < 0)
 		cf_fail(x, "c%d: sending %zu bytes: %s", c->n, len, strerror(-rc));
@@ -266,12 +274,20 @@ void cf_expect_echo(struct el_conf_ctx *x, struct el_conf_client *c, const void 
 		cf_fail(x, "c%d: ADDR is %s, the client's address is %s", c->n, r.addr, c->addr);
 	if (r.port != c->port)
 		cf_fail(x, "c%d: PORT is %u, the client's port is %u", c->n, r.port, c->port);
+	/* TIME is when the server read the message: after it was sent and
+	 * before its reply came, on this clock give or take the skew. */
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	double d = (double)(now.tv_sec - r.time.tv_sec) + (double)(now.tv_nsec - r.time.tv_nsec) / 1e9;
-	if (d > x->o->skew_s || d < -x->o->skew_s)
-		cf_fail(x, "c%d: TIME is %.3f s %s this machine's UTC clock (allowed: %g s)", c->n, d < 0 ? -d : d,
-			d < 0 ? "ahead of" : "behind", x->o->skew_s);
+	c->replied = true;
+	double t = (double)r.time.tv_sec + (double)r.time.tv_nsec / 1e9;
+	double lo = (double)c->sent_since.tv_sec + (double)c->sent_since.tv_nsec / 1e9 - x->o->skew_s;
+	double hi = (double)now.tv_sec + (double)now.tv_nsec / 1e9 + x->o->skew_s;
+	if (t < lo)
+		cf_fail(x, "c%d: TIME is %.3f s before the message was sent by this machine's UTC clock (allowed: %g s)",
+			c->n, lo + x->o->skew_s - t, x->o->skew_s);
+	if (t > hi)
+		cf_fail(x, "c%d: TIME is %.3f s after its reply came by this machine's UTC clock (allowed: %g s)", c->n,
+			t - hi + x->o->skew_s, x->o->skew_s);
 }
 
 void cf_expect_echo_str(struct el_conf_ctx *x, struct el_conf_client *c, const char *msg)

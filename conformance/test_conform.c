@@ -24,16 +24,10 @@ static int conform(const char *model, bool raw, const char *cases, char *out, si
 	const char *preload = getenv("ECHOLAB_SERVER_PRELOAD");
 	char cmd[4096], slow[16];
 	snprintf(cmd, sizeof(cmd),
-		 "%s%s%s%s --model %s --port {port} --backlog {backlog} --max-line {max_line} --max-conns "
+		 "%s%s%s%s --model %s%s --port {port} --backlog {backlog} --max-line {max_line} --max-conns "
 		 "{max_conns} --idle-timeout {idle_timeout}",
 		 preload && *preload ? "env LD_PRELOAD=" : "", preload && *preload ? preload : "",
-		 preload && *preload ? " " : "", server, model);
-	if (raw) {
-		/* --raw right after the model */
-		char *m = strstr(cmd, " --port");
-		memmove(m + 6, m, strlen(m) + 1);
-		memcpy(m, " --raw", 6);
-	}
+		 preload && *preload ? " " : "", server, model, raw ? " --raw" : "");
 	snprintf(slow, sizeof(slow), "%d", slow_factor());
 	setenv("ECHOLAB_SLOW_FACTOR", slow, 1);
 	const char *argv[] = {conform, "--tap", "--max-line", "512", "--cases", cases, "--server-cmd", cmd,
@@ -68,8 +62,14 @@ static void graded(const char *model, bool raw, const char *cases_in)
 	/* Under valgrind, as for the hostile suite, the storms and the fuzzer
 	 * at 1/20 speed add minutes and nothing ASan's run does not check. */
 	char cases[512];
-	snprintf(cases, sizeof(cases), "%s%s", cases_in,
-		 getenv("ECHOLAB_UNDER_VALGRIND") ? ",!robust.connect-storm,!robust.slowloris,!robust.fuzz" : "");
+	bool vg = getenv("ECHOLAB_UNDER_VALGRIND") != NULL;
+	/* Capture needs root; without it the wire cases are left out here
+	 * (echolab-conform itself would say skip), and said so. */
+	if (geteuid() != 0)
+		cr_log_warn("not root: the wire cases cannot capture and are left out");
+	snprintf(cases, sizeof(cases), "%s%s%s", cases_in,
+		 vg ? ",!robust.connect-storm,!robust.slowloris,!robust.fuzz,!wire.*" : "",
+		 geteuid() != 0 ? ",!wire.*" : "");
 	int rc = conform(model, raw, cases, out, sizeof(out));
 	const char *last = strstr(out, "# ");
 	for (const char *p = last; p && (p = strstr(p + 1, "\n# ")); last = p + 1)

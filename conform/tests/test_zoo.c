@@ -2,6 +2,11 @@
  * fails on the case that names it; every legal variant passes every case
  * (raw mode and packet capture aside). */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <criterion/parameterized.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,4 +199,48 @@ Test(reports, junit_json_and_html_of_a_failing_run, .timeout = 120)
 	cr_expect_null(strstr(html, "href=\"http"), "the page links nothing outside itself");
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	cr_expect_eq(system(cmd), 0);
+}
+
+/* --target: a server already running (here the example, started by the
+ * test on a port it chose): the cases that need their own instance or a
+ * setting are skipped with the reason, the others pass. */
+Test(target, grades_a_running_server, .timeout = 300)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	getsockname(s, (struct sockaddr *)&a, &alen);
+	close(s);
+	char port[16];
+	snprintf(port, sizeof(port), "%u", ntohs(a.sin_port));
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		execl(env("ECHOLAB_EXAMPLE"), env("ECHOLAB_EXAMPLE"), port, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		bool up = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+		close(fd);
+		if (up)
+			break;
+		usleep(10000);
+	}
+	static char out[1 << 18];
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "'%s' --target 127.0.0.1:%s --cases 'proto.*,conc.*,robust.*,!robust.slowloris' 2>&1",
+		 env("ECHOLAB_CONFORM"), port);
+	FILE *p = popen(cmd, "r");
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	int st = pclose(p);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d:\n%s", st, out);
+	cr_expect_not_null(strstr(out, "ok   proto.pipelining"), "%s", out);
+	cr_expect_not_null(strstr(out, "skip conc.busy"), "%s", out);
+	cr_expect_not_null(strstr(out, "--target's settings are unknown"), "%s", out);
 }
