@@ -94,7 +94,8 @@ void cf_bytes(struct el_conf_ctx *x, const char *who, const void *data, size_t l
 		cf_note(x, "%s \"%s\"", who, esc);
 }
 
-static void set_verdict(struct el_conf_ctx *x, int verdict, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void set_verdict(struct el_conf_ctx *x, int verdict, const char *fmt,
+								va_list ap)
 {
 	vsnprintf(x->reason, sizeof(x->reason), fmt, ap);
 	x->verdict = verdict;
