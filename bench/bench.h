@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "load.h"
 #include "stats.h"
@@ -119,5 +120,12 @@ void bench_machine(char *buf, size_t len);
 /* gnuplot on a script file; false (with a message) when it is missing or
  * fails. */
 bool bench_gnuplot(const char *dir, const char *script);
+
+/* An SVG plot (cfg->dir/name.svg) inlined in an HTML report, its PNG
+ * linked below it. */
+void bench_inline_svg(FILE *f, const struct bench_cfg *cfg, const char *name);
+
+/* The head of an HTML report, up to and with <body>. */
+void bench_html_head(FILE *f, const char *title);
 
 #endif

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backlog.h"
 #include "bench.h"
 #include "client.h"
 
@@ -32,12 +33,14 @@ static void on_signal(int sig)
 static const char usage[] =
 	"usage: echolab-bench [--models LIST] [--clients LIST] [--duration S] [--warmup S]\n"
 	"                     [--repeats R] [--interval S] [--size BYTES] [--threads T]\n"
-	"                     [--spawn] [--out DIR] [--server PATH] [--quick]\n"
+	"                     [--spawn] [--out DIR] [--server-bin PATH] [--quick]\n"
 	"       echolab-bench --sweep --model M --p99-target US [--clients N]\n"
 	"                     [--start-rate R] [--duration S]\n"
 	"       echolab-bench --tools [--duration S]\n"
 	"       echolab-bench --soak [--models LIST] [--clients N] [--duration TOTAL]\n"
 	"                     [--rss-slope KIB] [--fd-slope N]\n"
+	"       echolab-bench --backlog-experiment [--models LIST] [--server NAME=CMD]...\n"
+	"                     [--backlogs LIST] [--burst N] [--hold S]\n"
 	"\n"
 	"Runs the seed experiment for every server model: for each model and\n"
 	"client count, starts echolab-server, samples its process tree, and runs\n"
@@ -55,7 +58,7 @@ static const char usage[] =
 	"  --threads T       load event loops (default: one per CPU)\n"
 	"  --spawn           one load process per client, as the seed's script\n"
 	"  --out DIR         results directory (default results)\n"
-	"  --server PATH     echolab-server (default: beside this program)\n"
+	"  --server-bin PATH echolab-server (default: beside this program)\n"
 	"  --quick           smoke test: fork and thread, 10 and 30 clients, 1 s\n"
 	"  --sweep           raise the open-loop rate until p99 passes --p99-target\n"
 	"  --model M         the model of the sweep\n"
@@ -72,6 +75,21 @@ static const char usage[] =
 	"  --rss-slope KIB   the soak's RSS limit, KiB/min, plus 0.2% of the mean\n"
 	"                    RSS per minute (default 512)\n"
 	"  --fd-slope N      the soak's fd limit, fds/min (default 0.5)\n"
+	"  --backlog-experiment\n"
+	"                    the lab's Wireshark finding, captured: for each server,\n"
+	"                    listen backlog and pattern (10 clients 0.1 s apart, or\n"
+	"                    --burst at once), clients connect, send one message and\n"
+	"                    hold; each run in a network namespace of its own (root),\n"
+	"                    its traffic captured, analysed and drawn as a timeline\n"
+	"  --server NAME=CMD a server started by CMD (placeholders {port}, {backlog},\n"
+	"                    {bind}, {max_line}, {max_conns}, {idle_timeout}; {port}\n"
+	"                    and {backlog} required), reported as NAME; with\n"
+	"                    --server and no --models only those servers run\n"
+	"                    (repeatable; the backlog experiment only, for now)\n"
+	"  --backlogs LIST   the backlog experiment's backlogs (default 1,8,128)\n"
+	"  --burst N         clients of the burst (default 50)\n"
+	"  --hold S          how long clients wait for their reply after the last\n"
+	"                    one started (default 3)\n"
 	"  --help            this text\n"
 	"\n"
 	"Ctrl-C ends the running cell and writes the report of what was measured.\n"
@@ -692,6 +710,9 @@ int main(int argc, char **argv)
 	struct soak_limits lim = {.rss_kib_per_min = 512, .rss_frac_per_min = 0.002,
 				  .fds_per_min = 0.5, .settle_frac = 0.2};
 	double target = 0, start_rate = 2000;
+	bool backlog_exp = false;
+	static struct bl_opts bl = {.backlogs = {1, 8, 128}, .nbacklogs = 3, .one_by_one = 10,
+				    .gap_s = 0.1, .burst = 50, .hold_s = 3};
 	static const struct option opts[] = {
 		{"models", required_argument, NULL, 'm'}, {"clients", required_argument, NULL, 'c'},
 		{"duration", required_argument, NULL, 'd'}, {"warmup", required_argument, NULL, 'w'},
@@ -703,7 +724,10 @@ int main(int argc, char **argv)
 		{"p99-target", required_argument, NULL, 'p'}, {"start-rate", required_argument, NULL, 'R'},
 		{"tools", no_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
 		{"soak", no_argument, NULL, 'K'}, {"rss-slope", required_argument, NULL, 'L'},
-		{"fd-slope", required_argument, NULL, 'F'}, {0},
+		{"fd-slope", required_argument, NULL, 'F'},
+		{"backlog-experiment", no_argument, NULL, 'B'}, {"backlogs", required_argument, NULL, 'b'},
+		{"burst", required_argument, NULL, 'u'}, {"hold", required_argument, NULL, 'H'},
+		{"server-bin", required_argument, NULL, 'X'}, {0},
 	};
 	int len = 0;
 	for (int i = 0; i < argc && len < (int)sizeof(cfg.command) - 2; i++)
@@ -745,7 +769,38 @@ int main(int argc, char **argv)
 			break;
 		case 'S': cfg.spawn = true; break;
 		case 'o': out = optarg; break;
-		case 'x': cfg.server = optarg; break;
+		case 'X': cfg.server = optarg; break;
+		case 'x': {
+			const char *eq = strchr(optarg, '=');
+			if (!eq)
+				return usage_error("--server takes NAME=CMD (the echolab-server binary is "
+						   "--server-bin PATH): '%s'", optarg);
+			if (eq == optarg || (size_t)(eq - optarg) >= sizeof(bl.servers[0].name) || !eq[1] ||
+			    strlen(eq + 1) >= sizeof(bl.servers[0].cmd) || bl.nservers == BL_MAX_SERVERS)
+				return usage_error("bad --server '%s' (NAME=CMD, NAME up to 31 characters, "
+						   "at most %d servers)", optarg, BL_MAX_SERVERS);
+			struct bl_server *sv = &bl.servers[bl.nservers++];
+			snprintf(sv->name, sizeof(sv->name), "%.*s", (int)(eq - optarg), optarg);
+			snprintf(sv->cmd, sizeof(sv->cmd), "%s", eq + 1);
+			if (!el_sup_has(sv->cmd, "port"))
+				return usage_error("--server %s: CMD needs {port}", sv->name);
+			break;
+		}
+		case 'B': backlog_exp = true; break;
+		case 'b':
+			if (bl_parse_backlogs(optarg, &bl) < 0)
+				return usage_error("bad --backlogs '%s' (0 to 65535 each, at most %d)", optarg,
+						   BL_MAX_BACKLOGS);
+			break;
+		case 'u':
+			if (!parse_num(optarg, 1, 1000, &v) || v != floor(v))
+				return usage_error("bad --burst '%s' (1 to 1000)", optarg);
+			bl.burst = (int)v;
+			break;
+		case 'H':
+			if (!parse_num(optarg, 0.1, 600, &bl.hold_s))
+				return usage_error("bad --hold '%s' (seconds)", optarg);
+			break;
 		case 'q': quick = true; break;
 		case 'W': sweep = true; break;
 		case 'M': sweep_model = optarg; break;
@@ -773,8 +828,14 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (sweep + tools + quick + soak > 1)
-		return usage_error("%s", "--sweep, --tools, --soak and --quick exclude each other");
+	if (sweep + tools + quick + soak + backlog_exp > 1)
+		return usage_error("%s", "--sweep, --tools, --soak, --backlog-experiment and --quick exclude each other");
+	if (bl.nservers && !backlog_exp)
+		return usage_error("%s", "--server NAME=CMD is for --backlog-experiment (for now); the "
+					 "echolab-server binary is --server-bin PATH");
+	for (int i = 0; i < bl.nservers; i++)
+		if (!el_sup_has(bl.servers[i].cmd, "backlog"))
+			return usage_error("--server %s: the backlog experiment needs {backlog} in CMD", bl.servers[i].name);
 	if (sweep && (!sweep_model || target <= 0))
 		return usage_error("%s", "--sweep needs --model M and --p99-target US");
 	if (!sweep && sweep_model)
@@ -797,7 +858,7 @@ int main(int argc, char **argv)
 	if (!cfg.server)
 		cfg.server = server;
 	if (access(cfg.server, X_OK) < 0) {
-		fprintf(stderr, "echolab-bench: no echolab-server at %s (--server PATH)\n", cfg.server);
+		fprintf(stderr, "echolab-bench: no echolab-server at %s (--server-bin PATH)\n", cfg.server);
 		return 1;
 	}
 	struct bench_cfg known = cfg;
@@ -822,7 +883,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < cfg.nmodels; i++)
 			if (!is_model(&known, cfg.models[i]))
 				return usage_error("unknown model '%s'", cfg.models[i]);
-	} else if (!quick) {
+	} else if (!quick && !bl.nservers) {
 		memcpy(cfg.models, known.models, sizeof(cfg.models));
 		cfg.nmodels = known.nmodels;
 	}
@@ -874,5 +935,11 @@ int main(int argc, char **argv)
 		return run_tools(&cfg, minimal);
 	if (soak)
 		return run_soak(&cfg, soak_total, &lim);
+	if (backlog_exp) {
+		char pcap_tool[PATH_MAX + 32];
+		snprintf(pcap_tool, sizeof(pcap_tool), "%s/echolab-pcap", self);
+		bl.pcap_tool = pcap_tool;
+		return bench_backlog_experiment(&cfg, &bl);
+	}
 	return run_experiment(&cfg);
 }

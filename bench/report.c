@@ -501,7 +501,7 @@ static void tables(FILE *f, bool html, const struct bench_cfg *cfg, const struct
 		fprintf(f, "</table>\n");
 }
 
-static void inline_svg(FILE *f, const struct bench_cfg *cfg, const char *name)
+void bench_inline_svg(FILE *f, const struct bench_cfg *cfg, const char *name)
 {
 	char path[700];
 	snprintf(path, sizeof(path), "%s/%s.svg", cfg->dir, name);
@@ -526,6 +526,16 @@ static void inline_svg(FILE *f, const struct bench_cfg *cfg, const char *name)
 	}
 	fclose(in);
 	fprintf(f, "<figcaption><a href=\"%s.png\">%s.png</a></figcaption></figure>\n", name, name);
+}
+
+void bench_html_head(FILE *f, const char *title)
+{
+	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>\n<style>body{"
+		   "font-family:sans-serif;max-width:72em;margin:2em auto;padding:0 1em}table{border-collapse:"
+		   "collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}"
+		   "td:first-child,th:first-child{text-align:left}code{background:#f4f4f4}figure{margin:1em 0}"
+		   "svg{max-width:100%%;height:auto}</style></head><body>\n",
+		title);
 }
 
 int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncells)
@@ -553,12 +563,7 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 			continue;
 		}
 		if (html)
-			fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>echolab "
-				   "benchmark</title>\n<style>body{font-family:sans-serif;max-width:72em;margin:2em "
-				   "auto;padding:0 1em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px "
-				   "solid #ccc;padding:.2em .5em;text-align:right}td:first-child,th:first-child{"
-				   "text-align:left}code{background:#f4f4f4}figure{margin:1em 0}svg{max-width:100%%;"
-				   "height:auto}</style></head><body>\n");
+			bench_html_head(f, "echolab benchmark");
 		fprintf(f, html ? "<h1>echolab benchmark: server models under the seed experiment's load</h1>\n"
 				: "# echolab benchmark: server models under the seed experiment's load\n\n");
 		fprintf(f, html ? "<p>Machine: %s. Finished %s.</p>\n<p>Command: <code>%s</code></p>\n"
@@ -582,7 +587,7 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 				html ? "<p>" : "", html ? "</p>" : "");
 		for (size_t p = 0; plotted && p < sizeof(plots) / sizeof(plots[0]); p++) {
 			if (html)
-				inline_svg(f, cfg, plots[p][0]);
+				bench_inline_svg(f, cfg, plots[p][0]);
 			else
 				fprintf(f, "![%s](%s.png)\n\n", plots[p][1], plots[p][0]);
 		}
@@ -592,7 +597,7 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 			char name[96];
 			snprintf(name, sizeof(name), "timeline-%s", a[i].model);
 			if (html)
-				inline_svg(f, cfg, name);
+				bench_inline_svg(f, cfg, name);
 			else
 				fprintf(f, "![RTT timeline, %s, %ld clients](%s.png)\n\n", a[i].model, largest, name);
 		}

@@ -304,6 +304,45 @@ void server_signal(struct server *s, int sig)
 	cr_assert_eq(kill(s->pid, sig), 0, "%s: server already gone: %s", harness_model, strerror(errno));
 }
 
+/* Where each of a process's threads is: "tid state wchan syscall", for a
+ * server that did not stop in time. */
+static void thread_states(pid_t pid, char *out, size_t cap)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	char path[320];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d)) && n + 1 < cap;) {
+		if (e->d_name[0] == '.')
+			continue;
+		char field[3][128] = {"?", "?", "?"};
+		const char *file[3] = {"stat", "wchan", "syscall"};
+		for (int i = 0; i < 3; i++) {
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/%s", (int)pid, e->d_name, file[i]);
+			FILE *f = fopen(path, "r");
+			if (!f)
+				continue;
+			if (!fgets(field[i], sizeof(field[i]), f))
+				field[i][0] = '\0';
+			fclose(f);
+			field[i][strcspn(field[i], "\n")] = '\0';
+		}
+		/* The state follows the command's closing parenthesis. */
+		char *paren = strrchr(field[0], ')');
+		char state = paren && paren[1] == ' ' ? paren[2] : '?';
+		char *sp = strchr(field[2], ' ');
+		if (sp)
+			*sp = '\0';
+		int w = snprintf(out + n, cap - n, "%s[%s %c %s syscall %s]", n ? " " : "", e->d_name, state,
+				 field[1], field[2]);
+		n += w > 0 ? (size_t)w : 0;
+	}
+	closedir(d);
+}
+
 void server_wait(struct server *s, int sig)
 {
 	int64_t start = el_io_now_ms();
@@ -313,9 +352,17 @@ void server_wait(struct server *s, int sig)
 	while ((rc = waitpid(s->pid, &status, WNOHANG)) == 0 && el_io_now_ms() < deadline)
 		usleep(5000);
 	if (rc == 0) {
+		char threads[1024];
+		thread_states(s->pid, threads, sizeof(threads));
+		if (getenv("ECHOLAB_HANG_CMD")) {
+			char cmd[256];
+			snprintf(cmd, sizeof(cmd), "%s %d", getenv("ECHOLAB_HANG_CMD"), (int)s->pid);
+			(void)!system(cmd);
+		}
 		kill(-s->pid, SIGKILL);
 		waitpid(s->pid, &status, 0);
-		cr_assert_fail("%s: server did not exit within %d ms of signal %d", harness_model, 2000 * slow_factor(), sig);
+		cr_assert_fail("%s: server did not exit within %d ms of signal %d; its threads: %s", harness_model,
+			       2000 * slow_factor(), sig, threads);
 	}
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "%s: server exit after signal %d: %s %d", harness_model, sig,

@@ -24,63 +24,24 @@
 #include "flow.h"
 #include "harness.h"
 #include "lan.h"
+#include "netns.h"
 
 #define T_OPTS .timeout = 300
 
 /* A namespace with only lo, up: the test's traffic and nothing else. */
 static void enter_own_netns(void)
 {
-	if (unshare(CLONE_NEWNET) < 0)
-		cr_skip_test("cannot make a network namespace (unshare: %s): the wire suite "
-			     "needs root",
-			     strerror(errno));
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	cr_assert_geq(fd, 0);
-	struct ifreq ifr = {0};
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	cr_assert_eq(ioctl(fd, SIOCGIFFLAGS, &ifr), 0, "lo: %s", strerror(errno));
-	ifr.ifr_flags |= IFF_UP;
-	cr_assert_eq(ioctl(fd, SIOCSIFFLAGS, &ifr), 0, "lo up: %s", strerror(errno));
-	close(fd);
+	char why[256];
+	int rc = el_netns_enter_own(why, sizeof(why));
+	if (rc == -EPERM)
+		cr_skip_test("%s (the wire suite needs root)", why);
+	cr_assert_eq(rc, 0, "%s", why);
 }
 
 /* The kernel's TCP counters of the namespace (what nstat shows). */
-struct tcp_counters {
-	long listen_overflows, listen_drops, syn_retrans;
-};
-
-static long netstat_field(const char *names, const char *values, const char *key)
+static void read_counters(struct el_tcp_counters *c)
 {
-	/* Two lines, "TcpExt: A B C" and "TcpExt: 1 2 3": the key's column. */
-	size_t klen = strlen(key);
-	const char *n = strchr(names, ' '), *v = strchr(values, ' ');
-	while (n && v) {
-		n++;
-		v++;
-		if (strncmp(n, key, klen) == 0 && (n[klen] == ' ' || n[klen] == '\n'))
-			return strtol(v, NULL, 10);
-		n = strchr(n, ' ');
-		v = strchr(v, ' ');
-	}
-	return -1;
-}
-
-static void read_counters(struct tcp_counters *c)
-{
-	FILE *f = fopen("/proc/net/netstat", "r");
-	cr_assert_not_null(f);
-	char names[8192], values[8192];
-	c->listen_overflows = c->listen_drops = c->syn_retrans = -1;
-	while (fgets(names, sizeof(names), f) && fgets(values, sizeof(values), f)) {
-		if (strncmp(names, "TcpExt:", 7) != 0)
-			continue;
-		c->listen_overflows = netstat_field(names, values, "ListenOverflows");
-		c->listen_drops = netstat_field(names, values, "ListenDrops");
-		c->syn_retrans = netstat_field(names, values, "TCPSynRetrans");
-	}
-	fclose(f);
-	cr_assert(c->listen_overflows >= 0 && c->listen_drops >= 0 && c->syn_retrans >= 0,
-		  "TcpExt counters missing from /proc/net/netstat");
+	cr_assert_eq(el_tcp_counters_read(c), 0, "TcpExt counters missing from /proc/net/netstat");
 }
 
 /* A capture of one port, and what the analyser makes of it. */
@@ -224,7 +185,7 @@ MODEL_TEST(clients_make_clean_flows, T_OPTS)
 			     NULL);
 		struct wire w;
 		wire_start(&w, s.port);
-		struct tcp_counters before, after;
+		struct el_tcp_counters before, after;
 		read_counters(&before);
 		if (model_is_sequential(param->name)) {
 			for (size_t i = 0; i < n; i++) {
@@ -318,7 +279,7 @@ static void echo_and_finish_all(struct client *c, size_t n, const char *msg, int
 
 /* The start of a backlog case: the server with that backlog, a capture of
  * its port, and the kernel's counters before. */
-static void backlog_case(struct server *s, struct wire *w, struct tcp_counters *before,
+static void backlog_case(struct server *s, struct wire *w, struct el_tcp_counters *before,
 			 const char *model, const char *backlog)
 {
 	harness_model = model;
@@ -360,7 +321,7 @@ Test(wire, iterative_backlog_1_makes_waiting_clients_resend_syns, T_OPTS)
 	enter_own_netns();
 	struct server s;
 	struct wire w;
-	struct tcp_counters before, after;
+	struct el_tcp_counters before, after;
 	backlog_case(&s, &w, &before, "iterative", "1");
 	struct client first, c[5];
 	client_open(&first, &s);
@@ -420,7 +381,7 @@ Test(wire, fork_backlog_1_clients_one_after_another_no_retransmission, T_OPTS)
 	enter_own_netns();
 	struct server s;
 	struct wire w;
-	struct tcp_counters before, after;
+	struct el_tcp_counters before, after;
 	backlog_case(&s, &w, &before, "fork", "1");
 	enum { N = 10 };
 	struct client c[N];
@@ -453,10 +414,10 @@ Test(wire, fork_backlog_1_clients_one_after_another_no_retransmission, T_OPTS)
  * unserved after 30 s. So this case counts who was served in 3 s rather
  * than waiting for all. With --backlog 128 the same burst sends nothing
  * twice and every client is served at once. */
-static size_t burst(const char *backlog, struct wire *w, struct tcp_counters *delta)
+static size_t burst(const char *backlog, struct wire *w, struct el_tcp_counters *delta)
 {
 	struct server s;
-	struct tcp_counters before, after;
+	struct el_tcp_counters before, after;
 	backlog_case(&s, w, &before, "fork", backlog);
 	enum { N = 50 };
 	struct client c[N];
@@ -483,7 +444,7 @@ Test(wire, burst_of_50_connects_overflows_backlog_1_even_for_fork, T_OPTS)
 {
 	enter_own_netns();
 	struct wire w;
-	struct tcp_counters d;
+	struct el_tcp_counters d;
 	size_t served = burst("1", &w, &d);
 	cr_expect_geq(w.sum.syn_retransmits + w.sum.synack_retransmits, 1, "%s", totals_str(&w));
 	cr_expect_geq(d.listen_overflows, 1);
@@ -657,7 +618,7 @@ Test(wire, summary_agrees_with_tshark, T_OPTS)
 	enter_own_netns();
 	struct server s;
 	struct wire w;
-	struct tcp_counters before;
+	struct el_tcp_counters before;
 	backlog_case(&s, &w, &before, "fork", "1");
 	enum { N = 30 };
 	struct client c[N];

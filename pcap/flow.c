@@ -166,6 +166,7 @@ static struct el_flow *new_flow(struct el_flow_table *t, const struct el_endpoin
 	f->client = *client;
 	f->server = *server;
 	f->t_first = f->t_last = ts;
+	f->first_data[0] = f->first_data[1] = -1;
 	*find_slot(t, client, server) = t->n;
 	return f;
 }
@@ -400,6 +401,8 @@ static int add_segment(struct el_flow_table *t, const struct segment *s, double 
 	 * when anything is. */
 	bool new_fin = fin && fresh > 0;
 	f->bytes[d] += fresh - (new_fin ? 1 : 0);
+	if (fresh > (new_fin ? 1u : 0u) && f->first_data[d] < 0)
+		f->first_data[d] = rel;
 	if (retransmit) {
 		f->data_retransmits[d]++;
 		if (add_event(f, rel, EL_EV_DATA_RETX, d) < 0)

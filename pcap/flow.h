@@ -52,6 +52,8 @@ struct el_flow {
 	unsigned fins[2];        /* distinct FINs: 0 or 1 each way */
 	unsigned resets[2];
 	uint64_t bytes[2];       /* payload, each byte counted once */
+	double first_data[2];    /* seconds since the capture's first packet
+				  * of the first payload byte each way; -1: none */
 	uint64_t packets[2];
 	struct el_flow_event *events;
 	size_t nevents, cap_events;

@@ -168,13 +168,22 @@ static void print_json(FILE *f, const char *path, const struct el_flow_table *t,
 			",\"start_s\":%.6f,\"end_s\":%.6f,\"saw_syn\":%s,\"handshake\":%s,"
 			"\"syn_retransmits\":%u,\"synack_retransmits\":%u,"
 			"\"data_retransmits\":[%u,%u],\"fins\":[%u,%u],\"resets\":[%u,%u],"
-			"\"bytes\":[%llu,%llu],\"packets\":[%llu,%llu],\"events\":[",
+			"\"bytes\":[%llu,%llu],\"packets\":[%llu,%llu],",
 			fl->t_first - t->t0, fl->t_last - t->t0, fl->saw_syn ? "true" : "false",
 			fl->handshake ? "true" : "false", fl->syn_retransmits,
 			fl->synack_retransmits, fl->data_retransmits[0], fl->data_retransmits[1],
 			fl->fins[0], fl->fins[1], fl->resets[0], fl->resets[1],
 			(unsigned long long)fl->bytes[0], (unsigned long long)fl->bytes[1],
 			(unsigned long long)fl->packets[0], (unsigned long long)fl->packets[1]);
+		/* When the first payload byte went each way: null for none. */
+		fputs("\"first_data_s\":[", f);
+		for (int d = 0; d < 2; d++) {
+			if (fl->first_data[d] < 0)
+				fprintf(f, "%snull", d ? "," : "");
+			else
+				fprintf(f, "%s%.6f", d ? "," : "", fl->first_data[d]);
+		}
+		fputs("],\"events\":[", f);
 		for (size_t k = 0; k < fl->nevents; k++)
 			fprintf(f, "%s{\"t\":%.6f,\"kind\":\"%s\",\"dir\":\"%s\"}", k ? "," : "",
 				fl->events[k].t, el_flow_event_name(fl->events[k].kind),

@@ -214,6 +214,57 @@ static void on_stop_siginfo(int sig, siginfo_t *si, void *ctx)
 	on_stop_signal(sig);
 }
 
+/* SIGINT and SIGTERM in a multi-threaded server: one thread takes them
+ * with sigwaitinfo, every other thread blocks them. A handler is not
+ * enough there: under ThreadSanitizer a stop sent to a server whose main
+ * thread was about to wait in pthread_join was at times held back by the
+ * runtime and never handed to the handler, and every thread slept on
+ * (decisions.md, 28). */
+static void stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+}
+
+/* The taker writes the stop pipe under this lock, which el_srv_finish
+ * takes before it closes the pipe: no write can reach a reused fd. */
+static pthread_mutex_t taker_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *take_stop_signals(void *arg)
+{
+	(void)arg;
+	sigset_t set;
+	stop_signals(&set);
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&set, &si);
+		if (sig <= 0)
+			continue;
+		pthread_mutex_lock(&taker_lock);
+		on_stop_siginfo(sig, &si, NULL);
+		pthread_mutex_unlock(&taker_lock);
+	}
+	return NULL;
+}
+
+/* Run once, by the thread that starts the server's first thread (the
+ * main thread): if the taker cannot start, the handler stays in charge. */
+static void start_stop_taker(void)
+{
+	sigset_t set, old;
+	stop_signals(&set);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	pthread_t t;
+	if (pthread_create(&t, &attr, take_stop_signals, NULL) != 0)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+}
+
 static int install_signals(struct el_srv *srv)
 {
 	int fds[2];
@@ -358,7 +409,9 @@ int el_srv_start(struct el_srv *srv, const struct el_srv_config *cfg)
 
 void el_srv_finish(struct el_srv *srv)
 {
+	pthread_mutex_lock(&taker_lock);
 	stop_pipe_wfd = -1;
+	pthread_mutex_unlock(&taker_lock);
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	if (srv->stop_fd >= 0)
@@ -425,11 +478,18 @@ int el_srv_thread(struct el_srv *srv, pthread_t *t, const pthread_attr_t *attr, 
 {
 	if (el_srv_spawn_fails(srv))
 		return EAGAIN;
+	static pthread_once_t taker = PTHREAD_ONCE_INIT;
+	pthread_once(&taker, start_stop_taker);
+	/* Every new thread starts with the stop signals blocked. */
+	sigset_t stops, old;
+	stop_signals(&stops);
+	pthread_sigmask(SIG_BLOCK, &stops, &old);
 	int err = pthread_create(t, attr, fn, arg);
 	for (size_t i = 0; err == EAGAIN && i < sizeof(spawn_retry_us) / sizeof(*spawn_retry_us); i++) {
 		usleep((useconds_t)spawn_retry_us[i]);
 		err = pthread_create(t, attr, fn, arg);
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return err;
 }
 

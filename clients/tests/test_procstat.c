@@ -270,9 +270,10 @@ static void start_kids(struct kids *k, int n, int grow_mib)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		for (int i = 0; i < n; i++) {
 			if (fork() == 0) {
+				/* The child keeps every fd it was born with: closing
+				 * some raced the samples, which saw an fd count
+				 * between its parent's and its own. */
 				prctl(PR_SET_PDEATHSIG, SIGKILL);
-				close(ready[0]);
-				close(ready[1]);
 				char c;
 				if (read(k->go[0], &c, 1) == 1 && grow_mib) {
 					size_t len = (size_t)grow_mib << 20;

@@ -154,6 +154,8 @@ Test(flow, clean_connection)
 	cr_expect_eq(f->bytes[EL_S2C], 50);
 	cr_expect_eq(f->packets[EL_C2S], 6);
 	cr_expect_eq(f->packets[EL_S2C], 3);
+	cr_expect_float_eq(f->first_data[EL_C2S], 0.003, 1e-9, "the message, 4th packet");
+	cr_expect_float_eq(f->first_data[EL_S2C], 0.004, 1e-9, "the reply, 5th packet");
 	static const enum el_flow_event_kind kinds[] = {EL_EV_SYN, EL_EV_SYNACK,
 							 EL_EV_ESTABLISHED, EL_EV_FIN, EL_EV_FIN};
 	cr_assert_eq(f->nevents, 5);
@@ -229,6 +231,8 @@ Test(flow, data_retransmission)
 	expect_counts(f, 0, 0, 2, 1);
 	cr_expect_eq(f->bytes[EL_C2S], 17);
 	cr_expect_eq(f->fins[EL_S2C], 1, "a FIN sent twice is one FIN");
+	cr_expect_float_eq(f->first_data[EL_C2S], 0.003, 1e-9, "the first payload, not the resent one");
+	cr_expect_eq(f->first_data[EL_S2C], -1, "a FIN alone is no payload: %f", f->first_data[EL_S2C]);
 	el_flow_table_finish(&t);
 }
 
