@@ -14,7 +14,7 @@ int el_netns_enter_own(char *why, size_t len)
 {
 	if (unshare(CLONE_NEWNET) < 0) {
 		int e = errno;
-		snprintf(why, len, "cannot make a network namespace (unshare: %s): this needs root",
+		snprintf(why, len, "cannot make a network namespace (unshare: %s)",
 			 strerror(e));
 		return -e;
 	}

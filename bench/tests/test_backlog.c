@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,12 +52,13 @@ static void remove_run(void)
 
 /* Runs echolab-bench with args into a fresh directory; returns the run's
  * directory (results/latest). */
-static void run_bench(const char *args, char *dir, size_t len, int want_exit)
+static char *run_bench_as(const char *prefix, const char *args, char *dir, size_t len, int want_exit)
 {
 	char tmpl[] = "/tmp/echolab-backlog-XXXXXX";
 	cr_assert_not_null(mkdtemp(tmpl));
+	cr_assert_eq(chmod(tmpl, 0777), 0);
 	char cmd[4096];
-	snprintf(cmd, sizeof(cmd), "%s --backlog-experiment %s --out %s > %s/stdout 2> %s/stderr",
+	snprintf(cmd, sizeof(cmd), "%s %s --backlog-experiment %s --out %s > %s/stdout 2> %s/stderr", prefix,
 		 getenv("ECHOLAB_BENCH"), args, tmpl, tmpl, tmpl);
 	int st = system(cmd);
 	snprintf(dir, len, "%s/latest", tmpl);
@@ -66,7 +68,12 @@ static void run_bench(const char *args, char *dir, size_t len, int want_exit)
 	char *text = slurp(err);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == want_exit, "%s: exit %d, stderr:\n%s", cmd,
 		  WIFEXITED(st) ? WEXITSTATUS(st) : -1, text);
-	free(text);
+	return text;
+}
+
+static void run_bench(const char *args, char *dir, size_t len, int want_exit)
+{
+	free(run_bench_as("", args, dir, len, want_exit));
 }
 
 /* summary.csv's rows. */
@@ -332,4 +339,27 @@ Test(backlog, bad_usage)
 		run_bench(bad[i], dir, sizeof(dir), 2);
 		remove_run();
 	}
+}
+
+/* Without root: one line says so, and the report is still written, each
+ * run marked as not run. */
+Test(backlog, without_root_one_line_and_a_report, .timeout = 60)
+{
+	need_root(); /* to become someone else */
+	char dir[600];
+	char *err = run_bench_as("setpriv --reuid=65534 --regid=65534 --clear-groups",
+				 "--models fork --backlogs 1", dir, sizeof(dir), 1);
+	int lines = 0;
+	for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+		lines += strstr(line, "needs root") != NULL;
+	cr_expect_eq(lines, 1, "one line about root:\n%s", err);
+	char path[700];
+	snprintf(path, sizeof(path), "%s/report.md", dir);
+	char *report = slurp(path);
+	cr_expect_not_null(strstr(report, "| fork | one by one | did not run: cannot make a network namespace"),
+			   "%s", report);
+	cr_expect_not_null(strstr(report, "| fork | burst of 50 | did not run:"), "%s", report);
+	free(report);
+	free(err);
+	remove_run();
 }
