@@ -54,25 +54,61 @@ struct criterion_test_params model_params(void)
 	char cmd[4096];
 	snprintf(cmd, sizeof(cmd), "'%s' --list-models", server_path());
 	FILE *p = popen(cmd, "r");
-	char line[64];
+	char line[160], listed[1024] = ",";
 	while (p && n < 16 && fgets(line, sizeof(line), p)) {
-		line[strcspn(line, "\t\n")] = '\0'; /* the name; traits follow a TAB */
+		line[strcspn(line, "\n")] = '\0';
+		char *tab = strchr(line, '\t'); /* the name; traits follow a TAB */
+		if (tab)
+			*tab++ = '\0';
+		size_t used = strlen(listed);
+		snprintf(listed + used, sizeof(listed) - used, "%s,", line);
 		if (line[0] == '\0' || !model_selected(line))
 			continue;
 		memset(&params[n], 0, sizeof(params[n]));
 		snprintf(params[n].name, sizeof(params[n].name), "%.31s", line);
+		snprintf(params[n].traits, sizeof(params[n].traits), "%.95s", tab ? tab : "");
 		n++;
 	}
 	if (p)
 		pclose(p);
+	/* A per-model suite with no model would pass with nothing tested: a
+	 * name in ECHOLAB_MODELS that --list-models does not print, or no
+	 * model at all, makes every per-model test one failing case instead. */
+	char error[160] = "";
+	const char *only = getenv("ECHOLAB_MODELS");
+	for (const char *m = only; m && *m; m = strchr(m, ','), m = m ? m + 1 : NULL) {
+		char name[40];
+		snprintf(name, sizeof(name), ",%.*s,", (int)strcspn(m, ","), m);
+		if (!strstr(listed, name))
+			snprintf(error, sizeof(error), "ECHOLAB_MODELS names %.*s, which --list-models does not print",
+				 (int)strcspn(m, ","), m);
+	}
+	if (n == 0 && !error[0])
+		snprintf(error, sizeof(error), "no model to test: %.100s --list-models printed none", server_path());
+	if (error[0]) {
+		memset(&params[0], 0, sizeof(params[0]));
+		snprintf(params[0].name, sizeof(params[0].name), "none");
+		snprintf(params[0].error, sizeof(params[0].error), "%s", error);
+		n = 1;
+	}
 	return cr_make_param_array(struct model_param, params, n, params_free);
 }
 
 const char *harness_model = "server";
+const struct model_param *harness_param;
 
-bool model_is_sequential(const char *model)
+bool model_has(const struct model_param *p, const char *trait)
 {
-	return strcmp(model, "iterative") == 0;
+	size_t len = strlen(trait);
+	for (const char *t = p->traits; t && *t; t = strchr(t, ','), t = t ? t + 1 : NULL)
+		if (strncmp(t, trait, len) == 0 && (t[len] == ',' || t[len] == '\0'))
+			return true;
+	return false;
+}
+
+bool model_is_sequential(const struct model_param *p)
+{
+	return model_has(p, "sequential");
 }
 
 void raise_nofile(void)

@@ -16,7 +16,12 @@
 
 struct model_param {
 	char name[32];
+	char traits[96]; /* as --list-models prints them: "event-driven,loop-per-cpu" */
+	char error[160]; /* no model to test: why (the one parameter then) */
 };
+
+/* Whether the model has the trait (tests ask for traits, not names). */
+bool model_has(const struct model_param *p, const char *trait);
 
 /* The models the server lists with --list-models, as Criterion parameters. */
 struct criterion_test_params model_params(void);
@@ -31,6 +36,9 @@ struct criterion_test_params model_params(void);
 	ParameterizedTest(struct model_param *param, conformance, test, __VA_ARGS__) \
 	{                                                                        \
 		harness_model = param->name;                                     \
+		harness_param = param;                                           \
+		if (param->error[0])                                             \
+			cr_assert_fail("%s", param->error);                      \
 		test##_body(param);                                              \
 	}                                                                        \
 	static void test##_body(struct model_param *param)
@@ -38,9 +46,11 @@ struct criterion_test_params model_params(void);
 /* The model the running test is about ("server" outside MODEL_TEST):
  * every failure of a helper names it, as Criterion's report does not. */
 extern const char *harness_model;
+/* The model's parameter in a MODEL_TEST, else NULL. */
+extern const struct model_param *harness_param;
 
 /* Models that serve one connection at a time. */
-bool model_is_sequential(const char *model);
+bool model_is_sequential(const struct model_param *p);
 
 /* Raises this process's soft RLIMIT_NOFILE to its hard limit (cases that
  * hold thousands of client sockets). */

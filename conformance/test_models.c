@@ -29,7 +29,7 @@
  * echoing, every reply checked. Prints the server's memory and CPU. */
 MODEL_TEST(five_hundred_concurrent_clients, T_OPTS)
 {
-	if (model_is_sequential(param->name))
+	if (model_is_sequential(param))
 		cr_skip_test("%s serves one connection at a time by design", param->name);
 	enum { N = 500, ROUNDS = 10 };
 	raise_nofile();
@@ -83,7 +83,7 @@ MODEL_TEST(five_hundred_concurrent_clients, T_OPTS)
  * retirements, some 100 retirements in such a run). */
 MODEL_TEST(bursts_while_the_pool_resizes_drop_nothing, T_OPTS)
 {
-	if (model_is_sequential(param->name))
+	if (model_is_sequential(param))
 		cr_skip_test("%s serves one connection at a time by design", param->name);
 	enum { BIG = 48, SMALL = 2 };
 	raise_nofile();
@@ -122,7 +122,7 @@ MODEL_TEST(bursts_while_the_pool_resizes_drop_nothing, T_OPTS)
  * outlive it, serving or idle, whatever the model. */
 MODEL_TEST(killed_outright_leaves_no_process, T_OPTS)
 {
-	int n = model_is_sequential(param->name) ? 1 : 3;
+	int n = model_is_sequential(param) ? 1 : 3;
 	struct server s;
 	server_start(&s, param->name, "--quiet", "--workers", "2", NULL);
 	struct client c[3];
@@ -143,7 +143,7 @@ MODEL_TEST(a_thousand_connections_leave_nothing_behind, T_OPTS)
 	int n = slow_factor() > 1 ? 1000 / slow_factor() : 1000;
 	/* A prefork pool changes size by design, between its 2 idle workers
 	 * and twice that. */
-	bool pool = strcmp(param->name, "prefork") == 0;
+	bool pool = model_has(param, "process-pool");
 	struct server s;
 	server_start(&s, param->name, "--quiet", "--workers", "2", NULL);
 	struct client c;
@@ -190,13 +190,14 @@ MODEL_TEST(a_thousand_connections_leave_nothing_behind, T_OPTS)
  * served. Pools that spawn at start run with the workers they got. */
 MODEL_TEST(spawn_failure_is_busy_not_a_crash, T_OPTS)
 {
-	const char *spawners[] = {"fork", "thread", "prefork", "threadpool", "epoll", "uring"};
+	const char *spawners[] = {"process-per-connection", "thread-per-connection", "process-pool",
+				  "thread-pool", "loop-per-cpu"};
 	bool spawns = false;
 	for (size_t i = 0; i < sizeof(spawners) / sizeof(spawners[0]); i++)
-		spawns |= strcmp(param->name, spawners[i]) == 0;
+		spawns |= model_has(param, spawners[i]);
 	if (!spawns)
 		cr_skip_test("%s creates no process or thread", param->name);
-	bool per_conn = strcmp(param->name, "fork") == 0 || strcmp(param->name, "thread") == 0;
+	bool per_conn = model_has(param, "process-per-connection") || model_has(param, "thread-per-connection");
 	struct server s;
 	struct server_opts o = {.env = "ECHOLAB_TEST_FAIL_SPAWN=2"};
 	server_start_with(&s, &o, param->name, "--workers", "2", NULL);
@@ -218,6 +219,8 @@ MODEL_TEST(spawn_failure_is_busy_not_a_crash, T_OPTS)
 	char *log = server_log(&s, NULL);
 	cr_expect_not_null(strstr(log, "Resource temporarily unavailable"),
 			   "no log line says why a spawn failed:\n%s", log);
+	cr_expect_not_null(strstr(log, "# WARNING: ECHOLAB_TEST_FAIL_SPAWN=2 is set"),
+			   "the test hook is on and the log does not say so:\n%s", log);
 	free(log);
 	if (per_conn) {
 		cr_expect_eq(busy, 3, "%d of 6 clients got busy, expected every second", busy);
@@ -304,11 +307,6 @@ MODEL_TEST(closed_log_pipe_does_not_kill, T_OPTS)
 	server_stop(&s, SIGTERM);
 }
 
-static bool model_is(const char *model, const char *name)
-{
-	return strcmp(model, name) == 0;
-}
-
 /* The event models hold 10,000 connections at once (poll 1,000: its
  * poll(2) scans every fd per call by design), each echoing, every reply
  * checked. The server raises its own fd limit to the hard limit. Under
@@ -316,9 +314,9 @@ static bool model_is(const char *model, const char *name)
 MODEL_TEST(ten_thousand_concurrent_connections, T_OPTS)
 {
 	int n;
-	if (model_is(param->name, "epoll") || model_is(param->name, "uring"))
+	if (model_has(param, "loop-per-cpu"))
 		n = 10000;
-	else if (model_is(param->name, "poll"))
+	else if (model_has(param, "single-loop"))
 		n = 1000;
 	else
 		cr_skip_test("%s: an event-model case; its 500-client run is five_hundred_concurrent_clients",
@@ -495,7 +493,7 @@ Test(conformance, uring_without_buffer_rings, T_OPTS)
 /* Where io_uring is refused (a seccomp filter, as container runtimes
  * install, makes io_uring_setup fail with EPERM), --model uring exits 1
  * before its ready line with that reason. */
-Test(conformance, uring_refused_by_seccomp_exits_1, T_OPTS)
+static void uring_setup_fails_with(int errnum, const char *want)
 {
 	int errp[2];
 	cr_assert_eq(pipe2(errp, O_CLOEXEC), 0);
@@ -505,7 +503,7 @@ Test(conformance, uring_refused_by_seccomp_exits_1, T_OPTS)
 		struct sock_filter code[] = {
 			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
 			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned)errnum),
 			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		};
 		struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
@@ -529,6 +527,20 @@ Test(conformance, uring_refused_by_seccomp_exits_1, T_OPTS)
 	waitpid(pid, &status, 0);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 99, "could not install the filter");
 	cr_expect_eq(WEXITSTATUS(status), 1, "exit status %d: %s", WEXITSTATUS(status), err);
-	cr_expect_str_eq(err,
-			 "echolab-server: model uring unavailable: io_uring_setup: Operation not permitted\n");
+	cr_expect_str_eq(err, want);
+}
+
+Test(conformance, uring_refused_by_seccomp_exits_1, T_OPTS)
+{
+	uring_setup_fails_with(EPERM, "echolab-server: model uring unavailable: io_uring_setup: Operation not permitted\n");
+	uring_setup_fails_with(ENOSYS, "echolab-server: model uring unavailable: io_uring_setup: Function not implemented\n");
+}
+
+/* Any other failure of the ring's setup is a failure, never "unavailable":
+ * the tests skip a model that is unavailable, and a broken setup must not
+ * pass as skips. */
+Test(conformance, uring_setup_error_is_a_failure_not_unavailable, T_OPTS)
+{
+	uring_setup_fails_with(ENOMEM, "echolab-server: model uring cannot start: io_uring_setup: Cannot allocate memory\n");
+	uring_setup_fails_with(EMFILE, "echolab-server: model uring cannot start: io_uring_setup: Too many open files\n");
 }

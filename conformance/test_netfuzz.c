@@ -36,7 +36,7 @@ MODEL_TEST(netfuzz_replies_match_the_protocol_and_the_server_returns_to_its_base
 		o.preload = NULL;
 	o.fuzz.seed = (uint64_t)env_number("ECHOLAB_NETFUZZ_SEED", 20261125);
 	o.fuzz.duration_s = env_number("ECHOLAB_NETFUZZ_SECONDS", 6);
-	o.fuzz.parallel = model_is_sequential(param->name) ? 8 : 64;
+	o.fuzz.parallel = model_is_sequential(param) ? 8 : 64;
 	o.fuzz.stall_ms *= slow_factor();
 	o.settle_ms *= slow_factor();
 	/* ASan keeps freed memory in its quarantine and never gives it back,

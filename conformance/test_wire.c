@@ -187,7 +187,7 @@ MODEL_TEST(clients_make_clean_flows, T_OPTS)
 		wire_start(&w, s.port);
 		struct el_tcp_counters before, after;
 		read_counters(&before);
-		if (model_is_sequential(param->name)) {
+		if (model_is_sequential(param)) {
 			for (size_t i = 0; i < n; i++) {
 				struct client c;
 				client_open(&c, &s);
@@ -472,7 +472,7 @@ MODEL_TEST(client_reset_is_one_rst_from_the_client, T_OPTS)
 	struct wire w;
 	wire_start(&w, s.port);
 	struct client c[3];
-	bool seq = model_is_sequential(param->name);
+	bool seq = model_is_sequential(param);
 	for (int i = 0; i < 3; i++) {
 		if (seq && i > 0) {
 			/* One at a time: end the previous client first. */

@@ -395,6 +395,17 @@ int el_srv_start(struct el_srv *srv, const struct el_srv_config *cfg)
 	fprintf(stderr, "listening on %s%s%s:%u model=%s backlog=%d\n", l, addr, r, port, cfg->model,
 		cfg->backlog);
 	fflush(stderr);
+	/* A test hook that an inherited environment could turn on in
+	 * production says so, on stderr and in the log. */
+	if (srv->fail_spawn_every > 0) {
+		fprintf(stderr,
+			"echolab-server: WARNING: ECHOLAB_TEST_FAIL_SPAWN=%ld is set: every %ldth fork(2) or "
+			"pthread_create(3) fails on purpose (a test hook; unset it)\n",
+			(long)srv->fail_spawn_every, (long)srv->fail_spawn_every);
+		fflush(stderr);
+		el_srv_logf(srv, "WARNING: ECHOLAB_TEST_FAIL_SPAWN=%ld is set: spawns fail on purpose",
+			    (long)srv->fail_spawn_every);
+	}
 	/* After the ready line, which must be the first line on stderr. Each
 	 * connection costs one fd; a few more are the server's own. */
 	if (nofile > 0 && cfg->max_conns > 0 && cfg->max_conns > nofile - NOFILE_RESERVE) {
