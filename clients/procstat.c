@@ -476,11 +476,15 @@ static int64_t thread_cpu_us(void)
 /* Reads details: of every process never read, whatever the budget (a
  * tree is never reported in part); then, within the budget and at least
  * one per sample, of those whose RSS or thread count moved since they
- * were read (their PSS, fds and switches most likely did too); then of
- * the rest in turn from the cursor. */
+ * were read (their PSS, fds and switches most likely did too); then,
+ * within the budget and at least one per sample, of the rest in turn
+ * from the cursor. The turn always moves on, so no process's details
+ * are older than the number of other processes in samples, however
+ * often others move (on a busy machine under valgrind they moved every
+ * sample, and the turn stalled). */
 static void refresh_within_budget(struct el_monitor *m, int64_t cpu0)
 {
-	size_t done = 0, start = 0;
+	size_t done[3] = {0, 0, 0}, start = 0;
 	while (start < m->ntree && m->tree[start].pid < m->cursor)
 		start++;
 	for (int pass = 0; pass < 3; pass++) {
@@ -490,12 +494,15 @@ static void refresh_within_budget(struct el_monitor *m, int64_t cpu0)
 				continue;
 			if (pass == 1 && e->rss_pages == e->st.rss_pages && e->threads == e->st.threads)
 				continue;
-			if (pass > 0 && done > 0 && m->detail_budget_us > 0 &&
-			    thread_cpu_us() - cpu0 >= m->detail_budget_us)
-				return;
+			if (pass > 0 && done[pass] > 0 && m->detail_budget_us > 0 &&
+			    thread_cpu_us() - cpu0 >= m->detail_budget_us) {
+				if (pass == 2)
+					return;
+				break; /* on to the turn, which takes one at least */
+			}
 			refresh_details(m, e);
 			e->refreshed = m->samples;
-			done += pass > 0;
+			done[pass]++;
 			if (pass == 2)
 				m->cursor = e->pid + 1;
 		}

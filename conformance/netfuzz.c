@@ -779,8 +779,13 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 	int64_t settle = el_io_now_ms() + o->settle_ms;
 	struct el_nf_usage prev = {-1, -1, -1, -1};
 	while (s->ok && alive(&sv)) {
-		if (usage(sv.sup.pid, &s->baseline) < 0)
+		if (usage(sv.sup.pid, &s->baseline) < 0) {
+			/* Without a baseline the check after the run proves
+			 * nothing: that fails the session, never skips it. */
+			if (alive(&sv))
+				session_fail(s, "cannot read the server's process tree in /proc for the baseline");
 			break;
+		}
 		if ((s->baseline.procs == prev.procs && s->baseline.threads == prev.threads &&
 		     s->baseline.fds == prev.fds) ||
 		    el_io_now_ms() > settle)
@@ -814,8 +819,11 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 						: (double)o->rss_slack_kib);
 		settle = el_io_now_ms() + o->settle_ms;
 		for (;;) {
-			if (usage(sv.sup.pid, &s->after) < 0)
+			if (usage(sv.sup.pid, &s->after) < 0) {
+				if (alive(&sv))
+					session_fail(s, "cannot read the server's process tree in /proc after the run");
 				break;
+			}
 			bool back = s->after.procs == s->baseline.procs &&
 				    s->after.threads == s->baseline.threads &&
 				    s->after.fds == s->baseline.fds &&

@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -231,24 +235,42 @@ Test(procstat, exiting_children_are_not_counted_twice, .timeout = 120)
 		}
 		_exit(0);
 	}
+	struct rusage before, after;
+	getrusage(RUSAGE_CHILDREN, &before);
 	struct el_monitor m;
 	cr_assert_eq(el_monitor_init(&m, root), 0);
 	struct el_proc_sample s;
-	double most = 0, total = 0;
+	double most = 0, total = 0, prev_t = -1, gap = 0;
 	int samples = 0;
 	while (el_monitor_sample(&m, &s) == 0 && samples < 600) {
 		double cpu = s.cpu_user_pct + s.cpu_sys_pct;
 		most = cpu > most ? cpu : most;
-		total += cpu * 0.2 / 100.0;
+		if (prev_t >= 0) {
+			total += cpu * (s.t_s - prev_t) / 100.0;
+			gap = s.t_s - prev_t > gap ? s.t_s - prev_t : gap;
+		}
+		prev_t = s.t_s;
 		samples++;
 		usleep(200000);
 	}
 	waitpid(root, NULL, 0);
+	getrusage(RUSAGE_CHILDREN, &after);
 	el_monitor_destroy(&m);
-	cr_log_info("the busiest sample: %.1f%%; the children's CPU seen: %.2f s", most, total);
+	/* What the tree really used: the root and its children, reaped. */
+	double used = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
+		      (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1e6 +
+		      (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
+		      (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
+	cr_log_info("the busiest sample: %.1f%%; the children's CPU seen: %.2f s of %.2f s", most, total, used);
 	cr_expect_leq(most, 100.0 + 100.0 * 2 / (0.2 * (double)sysconf(_SC_CLK_TCK)),
 		      "a sample of %.0f%% from one busy process at a time", most);
-	cr_expect_gt(total, 0.5, "the children's 1.8 CPU-seconds were seen: %.2f", total);
+	/* Nothing counted twice, nothing lost but what ran after the last
+	 * sample (one busy process: at most the longest gap between samples)
+	 * and a few clock ticks. */
+	double tick = 1.0 / (double)sysconf(_SC_CLK_TCK);
+	cr_expect_leq(total, used + 4 * tick, "seen %.3f s of CPU, the tree used %.3f s", total, used);
+	cr_expect_geq(total, used - gap - 4 * tick, "seen %.3f s of CPU, the tree used %.3f s (longest gap %.3f s)",
+		      total, used, gap);
 }
 
 /* A root with n children that each wait for a byte on a pipe, then touch
@@ -475,11 +497,78 @@ Test(procstat, many_small_processes_are_counted_in_nanoseconds, .timeout = 60)
 }
 
 /* Burns 1.5 s of its own thread's CPU. */
+/* Each burner publishes its own CPU time (ns) in a page shared with the
+ * test, so the test knows what the monitor should have seen. */
+static _Atomic uint64_t *burned;
+
 static void *burner(void *arg)
 {
-	(void)arg;
-	burn_on(CLOCK_THREAD_CPUTIME_ID, 1500);
+	int me = (int)(intptr_t)arg;
+	struct timespec t;
+	do {
+		for (int i = 0; i < 20000; i++)
+			sink += i;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+		burned[me] = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+	} while (burned[me] < 1500000000u);
 	return NULL;
+}
+
+static double burned_s(void)
+{
+	return (double)(burned[0] + burned[1]) / 1e9;
+}
+
+/* A process whose memory moves in every sample (refreshed first, as its
+ * PSS most likely moved) must not stall the turn of the others: with a
+ * budget too small for one process, each sample still refreshes one in
+ * turn, so no details are older than the other processes' count. */
+Test(procstat, a_moving_process_does_not_stall_the_turn, .timeout = 60)
+{
+	enum { STILL = 8 };
+	pid_t root = fork();
+	cr_assert_geq(root, 0);
+	if (root == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (int i = 0; i <= STILL; i++) {
+			if (fork() != 0)
+				continue;
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (i < STILL) {
+				pause();
+				_exit(0);
+			}
+			for (int k = 0; k < 4000; k++) { /* 64 KiB more every 10 ms */
+				char *p = malloc(64 << 10);
+				if (p)
+					memset(p, 1, 64 << 10);
+				usleep(10000);
+			}
+			_exit(0);
+		}
+		pause();
+		_exit(0);
+	}
+	setpgid(root, root);
+	usleep(200000);
+	struct el_monitor m;
+	cr_assert_eq(el_monitor_init(&m, root), 0);
+	m.detail_budget_us = 1;
+	struct el_proc_sample s;
+	cr_assert_eq(el_monitor_sample(&m, &s), 0);
+	cr_assert_eq(s.procs, STILL + 2);
+	long most = 0;
+	for (int i = 0; i < 40; i++) {
+		usleep(30000);
+		cr_assert_eq(el_monitor_sample(&m, &s), 0);
+		most = s.detail_age > most ? s.detail_age : most;
+	}
+	kill(-root, SIGKILL);
+	reap_all();
+	el_monitor_destroy(&m);
+	cr_expect_leq(most, STILL + 1, "details %ld samples old with %d other processes", most, STILL + 1);
+	cr_expect_geq(most, STILL, "the turn went round: %ld", most);
 }
 
 /* A process whose main thread waits while two others run: its CPU is its
@@ -489,6 +578,8 @@ Test(procstat, the_threads_of_one_process_are_counted, .timeout = 60)
 {
 	int go[2];
 	cr_assert_eq(pipe(go), 0);
+	burned = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(burned, MAP_FAILED);
 	pid_t root = fork();
 	cr_assert_geq(root, 0);
 	if (root == 0) {
@@ -497,7 +588,7 @@ Test(procstat, the_threads_of_one_process_are_counted, .timeout = 60)
 		(void)!read(go[0], &c, 1);
 		pthread_t t[2];
 		for (int i = 0; i < 2; i++)
-			pthread_create(&t[i], NULL, burner, NULL);
+			pthread_create(&t[i], NULL, burner, (void *)(intptr_t)i);
 		for (int i = 0; i < 2; i++)
 			pthread_join(t[i], NULL);
 		pause();
@@ -506,15 +597,29 @@ Test(procstat, the_threads_of_one_process_are_counted, .timeout = 60)
 	struct el_monitor m;
 	cr_assert_eq(el_monitor_init(&m, root), 0);
 	struct el_proc_sample s;
-	cr_assert_eq(el_monitor_sample(&m, &s), 0);
 	cr_assert_eq(write(go[1], "g", 1), 1);
-	usleep(800000);
+	usleep(100000);
+	double b0 = burned_s();
 	cr_assert_eq(el_monitor_sample(&m, &s), 0);
-	double cpu = s.cpu_user_pct + s.cpu_sys_pct;
-	/* Two threads busy for all of the 800 ms: up to 200% (one CPU's
-	 * worth under valgrind, which runs a thread at a time, less on a
-	 * busy machine); the main thread's own schedstat said 0%. */
-	cr_expect_gt(cpu, 20.0, "two busy threads over 800 ms: %.1f%%", cpu);
+	double t0 = s.t_s, b1 = burned_s();
+	usleep(800000);
+	double b2 = burned_s();
+	cr_assert_eq(el_monitor_sample(&m, &s), 0);
+	double b3 = burned_s();
+	double cpu = s.cpu_user_pct + s.cpu_sys_pct, dt = s.t_s - t0;
+	/* The threads' own clocks say what they used between the samples
+	 * (bracketed by readings before and after each sample): up to 200%
+	 * on two free CPUs, one CPU's worth under valgrind, which runs a
+	 * thread at a time, less on a busy machine, and the monitor must say
+	 * the same, give or take two clock ticks (the main thread's own
+	 * schedstat said 0%). */
+	double tick = 1.0 / (double)sysconf(_SC_CLK_TCK);
+	double low = 100.0 * ((b2 - b1) - 2 * tick) / dt, high = 100.0 * ((b3 - b0) + 2 * tick) / dt;
+	cr_log_info("two busy threads: the monitor %.1f%%, their clocks %.1f%% to %.1f%%", cpu, low, high);
+	cr_expect(cpu >= low && cpu <= high, "two busy threads over %.3f s: the monitor %.1f%%, their clocks "
+					     "%.1f%% to %.1f%%",
+		  dt, cpu, low, high);
+	cr_expect_gt(b2 - b1, 0.1, "the threads ran: %.3f s", b2 - b1);
 	kill(root, SIGKILL);
 	reap_all();
 	el_monitor_destroy(&m);

@@ -112,7 +112,9 @@ Test(reply, formats_the_protocol_line)
 	cr_expect_eq(memcmp(out, want, n), 0, "%.*s", (int)n, out);
 
 	n = el_reply_write(out, t, &p, (const uint8_t *)"", 0);
-	cr_expect_eq(memcmp(out, "[2026-11-23T22:34:05.971296Z] [127.0.0.1] [52340] []\n", n), 0);
+	const char empty[] = "[2026-11-23T22:34:05.971296Z] [127.0.0.1] [52340] []\n";
+	cr_assert_eq(n, sizeof(empty) - 1, "%zu bytes", n);
+	cr_expect_eq(memcmp(out, empty, n), 0, "%.*s", (int)n, out);
 }
 
 Test(reply, log_form_escapes_message)
