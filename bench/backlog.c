@@ -633,17 +633,19 @@ int bench_backlog_experiment(const struct bench_cfg *cfg, const struct bl_opts *
 	fprintf(stderr, "echolab-bench: the backlog experiment, %d runs; writing %s\n", n, cfg->dir);
 	int failed = 0;
 	bool no_root = false;
+	char root_why[256] = "";
 	for (int i = 0; i < n && !*cfg->stop; i++) {
 		struct bl_run *r = &runs[i];
 		char pattern[32];
 		bl_pattern_name(r, pattern, sizeof(pattern));
 		if (no_root) {
-			snprintf(r->failure, sizeof(r->failure), "%s", runs[0].failure);
+			snprintf(r->failure, sizeof(r->failure), "%s", root_why);
 			continue;
 		}
 		run_one(cfg, o, r);
 		if (!r->ran && strstr(r->failure, "unshare")) {
 			fprintf(stderr, "echolab-bench: the backlog experiment needs root: %s\n", r->failure);
+			snprintf(root_why, sizeof(root_why), "%s", r->failure);
 			no_root = true;
 			failed++;
 			continue;
