@@ -14,13 +14,7 @@
 #include "bench.h"
 #include "client.h"
 #include "procstat.h"
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+#include "io.h"
 
 int bench_list_models(struct bench_cfg *cfg)
 {
@@ -294,7 +288,7 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 
 	char path[800], csv[800];
 	snprintf(csv, sizeof(csv), "%s/monitor.csv", dir);
-	int64_t mon_t0 = mono_us();
+	int64_t mon_t0 = el_io_now_us();
 	char mon_err[800];
 	snprintf(mon_err, sizeof(mon_err), "%s/monitor.err", dir);
 	pid_t mon = monitor_start(cfg, srv.pid, csv, mon_err);
@@ -333,14 +327,14 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	struct el_load *l = msg && watching ? el_load_create(&lc, err, sizeof(err)) : NULL;
 	double from_s = 0, to_s = 0;
 	if (l) {
-		from_s = (double)(mono_us() - mon_t0) / 1e6 + cfg->warmup_s;
+		from_s = (double)(el_io_now_us() - mon_t0) / 1e6 + cfg->warmup_s;
 		if (el_load_run(l, cfg->progress, cfg->progress_arg, err, sizeof(err)) == 0) {
 			el_load_result(l, &c->load, false);
 			c->ran = true;
 		} else {
 			snprintf(c->failure, sizeof(c->failure), "load: %s", err);
 		}
-		to_s = (double)(mono_us() - mon_t0) / 1e6;
+		to_s = (double)(el_io_now_us() - mon_t0) / 1e6;
 		el_load_destroy(l);
 	} else if (watching) {
 		snprintf(c->failure, sizeof(c->failure), "load: %s", err[0] ? err : "out of memory");

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "reply.h"
+#include "io.h"
 
 static const char *const error_names[EL_LOAD_NERRORS] = {
 	"refused", "connect", "reset", "timeout", "wrong", "busy",
@@ -95,13 +96,6 @@ struct el_load {
 	int gate_fd;         /* an eventfd, readable once the gate is open */
 	long ready;          /* connections answered when the gate opened */
 };
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* Counters the progress line reads while the worker writes them. */
 static void bump(uint64_t *c, uint64_t by)
@@ -618,7 +612,7 @@ static void *worker_run(void *arg)
 		epoll_ctl(w->ep, EPOLL_CTL_ADD, l->gate_fd, &ev);
 	}
 	while (!*l->cfg.stop) {
-		int64_t now = now_us();
+		int64_t now = el_io_now_us();
 		if (now >= l->end_us)
 			break;
 		if (now >= next_tick) {
@@ -640,7 +634,7 @@ static void *worker_run(void *arg)
 			pwait2 = false; /* valgrind 3.19 does not know it */
 		if (!pwait2)
 			n = epoll_wait(w->ep, evs, 256, (int)((wait + 999) / 1000));
-		now = now_us();
+		now = el_io_now_us();
 		for (int i = 0; i < n; i++) {
 			if (!evs[i].data.ptr)
 				next_send = gate_passed(w, now);
@@ -708,7 +702,7 @@ static void wait_workers(struct el_load *l, void (*progress)(struct el_load *, d
 			done &= __atomic_load_n(&l->shards[i].done, __ATOMIC_ACQUIRE) != 0;
 		if (done)
 			return;
-		int64_t now = now_us();
+		int64_t now = el_io_now_us();
 		if (progress)
 			progress(l, (double)(now - l->start_us) / 1e6, arg);
 		/* Up to a second, less when the end is near. */
@@ -757,7 +751,7 @@ static void open_gate(struct el_load *l, void (*progress)(struct el_load *, doub
 		bool all_done = true;
 		for (size_t i = 0; i < l->nshards && all_done; i++)
 			all_done = __atomic_load_n(&l->shards[i].done, __ATOMIC_ACQUIRE) != 0;
-		int64_t now = now_us();
+		int64_t now = el_io_now_us();
 		if (reached(l, true) >= l->cfg.conns || now - t0 >= limit || *l->cfg.stop || all_done)
 			break;
 		if (progress && now - last >= 1000000) {
@@ -768,7 +762,7 @@ static void open_gate(struct el_load *l, void (*progress)(struct el_load *, doub
 		nanosleep(&ts, NULL);
 	}
 	l->ready = reached(l, false);
-	set_clock(l, now_us());
+	set_clock(l, el_io_now_us());
 	if (*l->cfg.stop)
 		l->end_us = l->start_us;
 	l->gate->window_us = l->window_us;
@@ -783,7 +777,7 @@ int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double el
 		void *arg, char *err, size_t errlen)
 {
 	const struct el_load_cfg *cfg = &l->cfg;
-	set_clock(l, now_us());
+	set_clock(l, el_io_now_us());
 	if (l->gated) {
 		/* Until the gate opens, the end is not known. */
 		l->window_us = l->end_us = INT64_MAX;
@@ -884,7 +878,7 @@ void el_load_result(struct el_load *l, struct el_load_result *r, bool live)
 		if (t > last)
 			last = t;
 	}
-	int64_t now = now_us();
+	int64_t now = el_io_now_us();
 	int64_t end = l->end_us < now ? l->end_us : now;
 	/* Counted runs end with their last reply. */
 	if (l->cfg.duration_s <= 0 && !live && last > 0)

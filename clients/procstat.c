@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io.h"
+
 int el_proc_parse_stat(const char *text, struct el_proc_stat *st)
 {
 	/* "pid (comm) state ppid ...": comm may contain ") ", so the fields
@@ -127,13 +129,6 @@ ssize_t el_proc_read(const char *path, char *buf, size_t size)
 	return read_at(AT_FDCWD, path, buf, size);
 }
 
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* A process of the tree: its stat file held open (a pread regenerates
  * it, and fails once the process is gone, so a reused pid is never read
  * as ours), the figures of its last stat, and its details as of the
@@ -170,7 +165,7 @@ int el_monitor_init(struct el_monitor *m, pid_t root)
 	snprintf(path, sizeof(path), "%s/%d/stat", m->proc, (int)root);
 	if (el_proc_read(path, buf, sizeof(buf)) < 0)
 		return -ESRCH;
-	m->t0_us = now_us();
+	m->t0_us = el_io_now_us();
 	return 0;
 }
 
@@ -655,7 +650,7 @@ int el_monitor_sample(struct el_monitor *m, struct el_proc_sample *s)
 	 * after the slower per-process reads below (on a loaded machine those
 	 * can take seconds, and a late timestamp turned one interval's CPU
 	 * into 9000%). */
-	int64_t t = now_us();
+	int64_t t = el_io_now_us();
 	struct el_proc_cpu cpu = {0};
 	char path[128], buf[4096];
 	snprintf(path, sizeof(path), "%s/stat", m->proc);

@@ -26,11 +26,18 @@ int el_conn_init(struct el_conn *c, struct el_srv *srv, int fd, const struct soc
 	c->fd = fd;
 	c->clock_sec = -1;
 	int rc = el_reply_peer_init(&c->peer, peer);
-	if (rc < 0)
+	if (rc == 0) {
+		rc = el_framer_init(&c->framer, srv->cfg.max_line);
+		if (rc < 0)
+			el_srv_logf(srv, "refused %s %u: %s", c->peer.addr, c->peer.port, strerror(-rc));
+	} else {
+		el_srv_logf(srv, "refused a connection: %s", strerror(-rc));
+	}
+	if (rc < 0) {
+		close(fd);
+		c->fd = -1;
 		return rc;
-	rc = el_framer_init(&c->framer, srv->cfg.max_line);
-	if (rc < 0)
-		return rc;
+	}
 	c->last_active_ms = el_io_now_ms();
 	el_srv_logf(srv, "open %s %u pid=%ld tid=%ld", c->peer.addr, c->peer.port, (long)getpid(),
 		    (long)gettid());
@@ -465,11 +472,9 @@ int el_conn_accept_new(struct el_srv *srv, size_t size, struct el_conn **out)
 			continue;
 		}
 		struct el_conn *c = calloc(1, size);
+		if (!c)
+			close(fd);
 		if (!c || el_conn_init(c, srv, fd, (struct sockaddr *)&peer) < 0) {
-			if (c)
-				el_conn_finish(c, EL_CONN_END_ERROR, ENOMEM);
-			else
-				close(fd);
 			free(c);
 			el_srv_conn_release(srv);
 			continue;

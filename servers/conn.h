@@ -53,8 +53,10 @@ enum el_conn_end {
 	EL_CONN_END_ERROR,
 };
 
-/* Sets up c for the accepted fd and logs "# open". Returns 0 or -ENOMEM /
- * -EAFNOSUPPORT (then the caller closes fd). */
+/* Sets up c for the accepted fd and logs "# open". Returns 0, or -ENOMEM
+ * or -EAFNOSUPPORT: then fd is closed, the log says "# refused" and why
+ * (never a "# close" for a connection that did not open), and c needs no
+ * el_conn_finish. */
 int el_conn_init(struct el_conn *c, struct el_srv *srv, int fd, const struct sockaddr *peer);
 
 /* Logs "# close" with the reason (err: the errno of an error end), closes

@@ -149,7 +149,7 @@ static void accept_all(struct eloop *l)
 		deal(l, c);
 	if (rc == -EMFILE) {
 		listen_on(l, false);
-		l->paused_until = el_io_now_ms() + 100;
+		l->paused_until = el_io_now_ms() + EL_SRV_ACCEPT_PAUSE_MS;
 	}
 }
 
@@ -212,7 +212,7 @@ static void *run_loop(void *arg)
 		while (idle > 0 && l->lru.oldest && now - l->lru.oldest->last_active_ms >= idle)
 			end_conn(l, l->lru.oldest, EL_CONN_END_IDLE, 0);
 	}
-	int64_t deadline = el_io_now_ms() + 1000;
+	int64_t deadline = el_io_now_ms() + EL_SRV_STOP_CONN_MS;
 	while (l->lru.oldest) {
 		struct el_conn *c = l->lru.oldest;
 		el_conn_lru_remove(&l->lru, c);
@@ -236,15 +236,17 @@ int el_model_epoll_run(struct el_srv *srv)
 		l->srv = srv;
 		l->all = &all;
 		l->ep = epoll_create1(EPOLL_CLOEXEC);
+		int made = l->ep < 0 ? errno : 0; /* before later calls overwrite errno */
 		l->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (!made && l->inbox_fd < 0)
+			made = errno;
 		pthread_mutex_init(&l->inbox_lock, NULL);
 		struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &stop_tag};
 		epoll_ctl(l->ep, EPOLL_CTL_ADD, srv->stop_fd, &sev);
 		struct epoll_event iev = {.events = EPOLLIN, .data.ptr = &l->inbox_lock};
 		epoll_ctl(l->ep, EPOLL_CTL_ADD, l->inbox_fd, &iev);
 		listen_on(l, true);
-		int err = l->ep < 0 || l->inbox_fd < 0 ? errno
-							: el_srv_thread(srv, &l->thread, NULL, run_loop, l);
+		int err = made ? made : el_srv_thread(srv, &l->thread, NULL, run_loop, l);
 		if (err) {
 			el_srv_logf(srv, "epoll: cannot start an event loop: %s", strerror(err));
 			if (l->ep >= 0)
@@ -269,7 +271,7 @@ int el_model_epoll_run(struct el_srv *srv)
 	for (int i = 0; i < started; i++)
 		pthread_join(loops[i].thread, NULL);
 	/* Connections dealt to a loop that had already stopped. */
-	int64_t deadline = el_io_now_ms() + 1000;
+	int64_t deadline = el_io_now_ms() + EL_SRV_STOP_CONN_MS;
 	for (int i = 0; i < started; i++) {
 		struct el_conn *next;
 		for (struct el_conn *c = take_inbox(&loops[i]); c; c = next) {

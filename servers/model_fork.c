@@ -26,10 +26,8 @@ static int serve_child(struct el_srv *srv, void *arg)
 {
 	struct forker *f = arg;
 	struct el_conn c;
-	if (el_conn_init(&c, srv, f->conn_fd, (struct sockaddr *)&f->peer) < 0) {
-		el_conn_finish(&c, EL_CONN_END_ERROR, ENOMEM);
+	if (el_conn_init(&c, srv, f->conn_fd, (struct sockaddr *)&f->peer) < 0)
 		return 1;
-	}
 	el_conn_serve_blocking(&c, NULL);
 	return 0;
 }
@@ -86,7 +84,7 @@ int el_model_fork_run(struct el_srv *srv)
 		return 1;
 	}
 	int rc = el_srv_accept_loop(srv, start_child, &f, f.sfd, reap);
-	el_srv_stop_children(f.pids, f.n, el_io_now_ms() + 1800);
+	el_srv_stop_children(f.pids, f.n, el_io_now_ms() + EL_SRV_STOP_WORKERS_MS);
 	free(f.pids);
 	close(f.sfd);
 	return rc;

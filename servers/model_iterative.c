@@ -52,7 +52,7 @@ static void on_listen_ready(struct el_conn_watch *w)
 		struct sockaddr_storage peer;
 		int fd = el_srv_accept(it->srv, &peer);
 		if (fd == -EMFILE)
-			w->paused_until = el_io_now_ms() + 100;
+			w->paused_until = el_io_now_ms() + EL_SRV_ACCEPT_PAUSE_MS;
 		if (fd < 0)
 			return;
 		if (!hold(it, fd, &peer))
@@ -63,10 +63,8 @@ static void on_listen_ready(struct el_conn_watch *w)
 static void serve(struct iterative *it, int fd, const struct sockaddr_storage *peer)
 {
 	struct el_conn c;
-	if (el_conn_init(&c, it->srv, fd, (const struct sockaddr *)peer) < 0) {
-		el_conn_finish(&c, EL_CONN_END_ERROR, ENOMEM);
+	if (el_conn_init(&c, it->srv, fd, (const struct sockaddr *)peer) < 0)
 		return;
-	}
 	el_conn_serve_blocking(&c, it->srv->cfg.max_conns > 0 ? &it->watch : NULL);
 }
 

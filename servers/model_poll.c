@@ -78,7 +78,7 @@ static int64_t accept_all(struct ploop *l)
 			el_srv_conn_release(l->srv);
 		}
 	}
-	return rc == -EMFILE ? el_io_now_ms() + 100 : 0;
+	return rc == -EMFILE ? el_io_now_ms() + EL_SRV_ACCEPT_PAUSE_MS : 0;
 }
 
 int el_model_poll_run(struct el_srv *srv)
@@ -130,7 +130,7 @@ int el_model_poll_run(struct el_srv *srv)
 			end_conn(&l, (struct pconn *)l.lru.oldest, EL_CONN_END_IDLE, 0);
 	}
 
-	int64_t deadline = el_io_now_ms() + 1000;
+	int64_t deadline = el_io_now_ms() + EL_SRV_STOP_CONN_MS;
 	while (l.n > 2) {
 		struct pconn *p = l.conns[l.n - 1];
 		remove_conn(&l, p);

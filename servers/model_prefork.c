@@ -101,14 +101,12 @@ static int worker(struct el_srv *srv, void *arg)
 		struct sockaddr_storage peer;
 		int fd = el_srv_accept(srv, &peer);
 		if (fd == -EMFILE)
-			el_srv_pause(srv, 100);
+			el_srv_pause(srv, EL_SRV_ACCEPT_PAUSE_MS);
 		if (fd < 0)
 			continue; /* another worker took it, or it went away */
 		bool retiring = !claim(me, SLOT_IDLE, SLOT_BUSY);
 		struct el_conn c;
-		if (el_conn_init(&c, srv, fd, (struct sockaddr *)&peer) < 0)
-			el_conn_finish(&c, EL_CONN_END_ERROR, ENOMEM);
-		else
+		if (el_conn_init(&c, srv, fd, (struct sockaddr *)&peer) == 0)
 			el_conn_serve_blocking(&c, NULL);
 		if (retiring)
 			break;
@@ -202,6 +200,13 @@ int el_model_prefork_run(struct el_srv *srv)
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
 	p.sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (p.sfd < 0) {
+		/* Without it no worker's exit would be seen: stop now. */
+		fprintf(stderr, "echolab-server: signalfd: %s\n", strerror(errno));
+		sigprocmask(SIG_UNBLOCK, &chld, NULL);
+		munmap(p.board, p.max * sizeof(*p.board));
+		return 1;
+	}
 
 	while (!el_srv_should_stop(srv)) {
 		reap(&p);
@@ -226,7 +231,7 @@ int el_model_prefork_run(struct el_srv *srv)
 	pid_t *pids = calloc(p.max, sizeof(*pids));
 	for (size_t i = 0; pids && i < p.max; i++)
 		pids[i] = p.board[i].pid;
-	el_srv_stop_children(pids, pids ? p.max : 0, el_io_now_ms() + 1800);
+	el_srv_stop_children(pids, pids ? p.max : 0, el_io_now_ms() + EL_SRV_STOP_WORKERS_MS);
 	free(pids);
 	munmap(p.board, p.max * sizeof(*p.board));
 	close(p.sfd);

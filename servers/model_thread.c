@@ -23,9 +23,7 @@ static void *serve_thread(void *arg)
 	struct job *job = arg;
 	struct el_srv *srv = job->srv;
 	struct el_conn c;
-	if (el_conn_init(&c, srv, job->fd, (struct sockaddr *)&job->peer) < 0)
-		el_conn_finish(&c, EL_CONN_END_ERROR, ENOMEM);
-	else
+	if (el_conn_init(&c, srv, job->fd, (struct sockaddr *)&job->peer) == 0)
 		el_conn_serve_blocking(&c, NULL);
 	free(job);
 	el_srv_conn_release(srv);
@@ -58,7 +56,7 @@ int el_model_thread_run(struct el_srv *srv)
 	int rc = el_srv_accept_loop(srv, start_thread, srv, -1, NULL);
 	/* Every thread sees the stop pipe, answers what it has read and
 	 * leaves within about 1 s. */
-	long left = el_srv_wait_drained(srv, el_io_now_ms() + 1800);
+	long left = el_srv_wait_drained(srv, el_io_now_ms() + EL_SRV_STOP_WORKERS_MS);
 	if (left > 0)
 		el_srv_logf(srv, "stop: %ld connection threads still running", left);
 	return rc;

@@ -130,7 +130,7 @@ static void accept_all(struct pool *p, int64_t *paused_until)
 		 * queue we cannot empty. */
 		struct epoll_event off = {.events = 0, .data.ptr = NULL};
 		epoll_ctl(p->ep, EPOLL_CTL_MOD, p->srv->listen_fd, &off);
-		*paused_until = el_io_now_ms() + 100;
+		*paused_until = el_io_now_ms() + EL_SRV_ACCEPT_PAUSE_MS;
 	}
 }
 
@@ -163,6 +163,12 @@ int el_model_threadpool_run(struct el_srv *srv)
 	}
 	p->srv = srv;
 	p->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (p->ep < 0) {
+		fprintf(stderr, "echolab-server: epoll_create1: %s\n", strerror(errno));
+		free(p);
+		free(threads);
+		return 1;
+	}
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->nonempty, NULL);
 	pthread_cond_init(&p->nonfull, NULL);
@@ -223,7 +229,7 @@ int el_model_threadpool_run(struct el_srv *srv)
 	pthread_mutex_unlock(&p->lock);
 	for (int i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
-	int64_t deadline = el_io_now_ms() + 1000;
+	int64_t deadline = el_io_now_ms() + EL_SRV_STOP_CONN_MS;
 	while (p->all) {
 		struct tp_conn *t = p->all;
 		p->all = t->next;

@@ -239,9 +239,9 @@ static void on_accept(struct uloop *l, int res, unsigned flags)
 		case -ENFILE:
 		case -ENOBUFS:
 		case -ENOMEM: {
-			el_srv_logf(l->srv, "accept: %s (pausing 100 ms)", strerror(-res));
+			el_srv_logf(l->srv, "accept: %s (pausing %d ms)", strerror(-res), EL_SRV_ACCEPT_PAUSE_MS);
 			l->paused = true;
-			l->pause_ts = (struct __kernel_timespec){.tv_nsec = 100 * 1000000};
+			l->pause_ts = (struct __kernel_timespec){.tv_nsec = EL_SRV_ACCEPT_PAUSE_MS * 1000000};
 			struct io_uring_sqe *sqe = sqe_get(l);
 			io_uring_prep_timeout(sqe, &l->pause_ts, 0, 0);
 			io_uring_sqe_set_data(sqe, tag(NULL, OP_PAUSE));
@@ -266,11 +266,10 @@ static void on_accept(struct uloop *l, int res, unsigned flags)
 		 * the core also uses for kept input: zeroed, since memcheck
 		 * cannot see the kernel write it. */
 		uint8_t *in = l->br ? NULL : calloc(1, EL_CONN_READ_SIZE);
-		if (!u || (!l->br && !in) || el_conn_init(&u->c, l->srv, fd, (struct sockaddr *)&peer) < 0) {
-			if (u)
-				el_conn_finish(&u->c, EL_CONN_END_ERROR, ENOMEM);
-			else
-				close(fd);
+		bool room = u && (l->br || in);
+		if (!room)
+			close(fd); /* el_conn_init closes it when it fails */
+		if (!room || el_conn_init(&u->c, l->srv, fd, (struct sockaddr *)&peer) < 0) {
 			free(u);
 			free(in);
 			el_srv_conn_release(l->srv);
@@ -423,7 +422,7 @@ static void loop_stop(struct uloop *l)
 {
 	/* Before 5.19 cancelling by ANY fails (EINVAL): the operations then
 	 * run out the second and end with the ring. */
-	int64_t deadline = el_io_now_ms() + 1000;
+	int64_t deadline = el_io_now_ms() + EL_SRV_STOP_CONN_MS;
 	struct io_uring_sqe *sqe = sqe_get(l);
 	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
 	io_uring_sqe_set_data(sqe, tag(NULL, OP_CANCEL));

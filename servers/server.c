@@ -522,7 +522,7 @@ int el_srv_accept_loop(struct el_srv *srv, el_srv_handler handle, void *arg, int
 		struct sockaddr_storage peer;
 		int fd = el_srv_accept(srv, &peer);
 		if (fd == -EMFILE) {
-			el_srv_pause(srv, 100);
+			el_srv_pause(srv, EL_SRV_ACCEPT_PAUSE_MS);
 			continue;
 		}
 		if (fd == -EAGAIN)
@@ -653,7 +653,7 @@ int el_srv_accept(struct el_srv *srv, struct sockaddr_storage *peer)
 	case ENFILE:
 	case ENOBUFS:
 	case ENOMEM:
-		el_srv_logf(srv, "accept: %s (pausing 100 ms)", strerror(errno));
+		el_srv_logf(srv, "accept: %s (pausing %d ms)", strerror(errno), EL_SRV_ACCEPT_PAUSE_MS);
 		return -EMFILE;
 	default:
 		return -errno;
@@ -677,7 +677,7 @@ int el_srv_accept_next(struct el_srv *srv, struct sockaddr_storage *peer)
 		return -EAGAIN;
 	int fd = el_srv_accept(srv, peer);
 	if (fd == -EMFILE)
-		el_srv_pause(srv, 100);
+		el_srv_pause(srv, EL_SRV_ACCEPT_PAUSE_MS);
 	return fd;
 }
 

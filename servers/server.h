@@ -60,6 +60,17 @@ struct el_model {
 /* The models that exist, in --list-models order, ending with {NULL}. */
 extern const struct el_model el_models[];
 
+/* How long accepting pauses after EMFILE, ENFILE, ENOBUFS or ENOMEM
+ * (rather than spin on a queue it cannot empty), in milliseconds. */
+#define EL_SRV_ACCEPT_PAUSE_MS 100
+/* On a stop, how long a connection has to answer what it has read and
+ * write it out (el_conn_stop's deadline), in milliseconds. */
+#define EL_SRV_STOP_CONN_MS 1000
+/* On a stop, how long the server waits for its connection processes or
+ * threads (each with EL_SRV_STOP_CONN_MS of its own) before it gives up on
+ * them, in milliseconds. */
+#define EL_SRV_STOP_WORKERS_MS 1800
+
 /* Set by SIGINT/SIGTERM: the one mutable global of a server. Atomic, not
  * volatile sig_atomic_t: the handler runs on one thread and every thread
  * reads it, and sig_atomic_t promises nothing across threads (TSan saw
