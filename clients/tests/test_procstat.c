@@ -443,6 +443,15 @@ Test(procstat, an_orphaned_descendant_is_still_counted, .timeout = 60)
  * close to the median. */
 Test(procstat, many_small_processes_are_counted_in_nanoseconds, .timeout = 60)
 {
+	/* Under valgrind on a loaded machine the 40 processes do not run
+	 * evenly (a sample of 26% against a median of 67% failed CI), and a
+	 * check of the run's total against getrusage lost 1.5 s of 14 s in one
+	 * of two runs, to the processes' own valgrind exits. The monitor's
+	 * nanosecond counting is checked natively, with clang and under ASan;
+	 * this skip says so rather than pass. */
+	if (getenv("ECHOLAB_UNDER_VALGRIND"))
+		cr_skip_test("under valgrind 40 processes of 1 ms per 40 ms do not run evenly enough to compare "
+			     "samples; checked natively, with clang and under ASan");
 	enum { KIDS = 40, SAMPLES = 15 };
 	pid_t root = fork();
 	cr_assert_geq(root, 0);
