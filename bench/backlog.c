@@ -555,10 +555,6 @@ static void timelines(FILE *f, bool html, const struct bench_cfg *cfg, const str
 
 static int write_report(const struct bench_cfg *cfg, const struct bl_opts *o, const struct bl_run *runs, int n)
 {
-	char machine[512], when[64];
-	bench_machine(machine, sizeof(machine));
-	time_t now = time(NULL);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
 	int rc = 0;
 	for (int html = 0; html < 2; html++) {
 		char path[800];
@@ -568,12 +564,7 @@ static int write_report(const struct bench_cfg *cfg, const struct bl_opts *o, co
 			rc = -1;
 			continue;
 		}
-		if (html)
-			bench_html_head(f, "echolab: the backlog experiment");
-		fprintf(f, html ? "<h1>echolab: the backlog experiment</h1>\n<p>Machine: %s. Finished %s.</p>\n"
-				  "<p>Command: <code>%s</code></p>\n"
-				: "# echolab: the backlog experiment\n\nMachine: %s. Finished %s.\n\nCommand: `%s`\n\n",
-			machine, when, cfg->command);
+		bench_report_head(f, html, cfg, "echolab: the backlog experiment", "echolab: the backlog experiment");
 		section(f, html, o, runs, n);
 		timelines(f, html, cfg, runs, n);
 		fprintf(f, html ? "<h2>Files</h2>\n<p>" : "## Files\n\n");

@@ -125,7 +125,8 @@ bool bench_gnuplot(const char *dir, const char *script);
  * linked below it. */
 void bench_inline_svg(FILE *f, const struct bench_cfg *cfg, const char *name);
 
-/* The head of an HTML report, up to and with <body>. */
-void bench_html_head(FILE *f, const char *title);
+/* A report's head: for HTML the document up to <body> (title in <title>),
+ * then for both the heading, the machine, when, and the exact command. */
+void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const char *title, const char *heading);
 
 #endif

@@ -528,14 +528,25 @@ void bench_inline_svg(FILE *f, const struct bench_cfg *cfg, const char *name)
 	fprintf(f, "<figcaption><a href=\"%s.png\">%s.png</a></figcaption></figure>\n", name, name);
 }
 
-void bench_html_head(FILE *f, const char *title)
+void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const char *title, const char *heading)
 {
+	char machine[512], when[64];
+	bench_machine(machine, sizeof(machine));
+	time_t now = time(NULL);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
+	if (!html) {
+		fprintf(f, "# %s\n\nMachine: %s. Finished %s.\n\nCommand: `%s`\n\n", heading, machine, when,
+			cfg->command);
+		return;
+	}
 	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>\n<style>body{"
 		   "font-family:sans-serif;max-width:72em;margin:2em auto;padding:0 1em}table{border-collapse:"
 		   "collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}"
 		   "td:first-child,th:first-child{text-align:left}code{background:#f4f4f4}figure{margin:1em 0}"
 		   "svg{max-width:100%%;height:auto}</style></head><body>\n",
 		title);
+	fprintf(f, "<h1>%s</h1>\n<p>Machine: %s. Finished %s.</p>\n<p>Command: <code>%s</code></p>\n", heading,
+		machine, when, cfg->command);
 }
 
 int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncells)
@@ -551,24 +562,14 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 			largest = cfg->counts[k];
 	bool plotted = write_plots(cfg, a, n, largest) == 0;
 
-	char machine[512];
-	bench_machine(machine, sizeof(machine));
-	time_t now = time(NULL);
-	char when[64];
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
 	for (int html = 0; html < 2; html++) {
 		FILE *f = open_in(cfg, html ? "report.html" : "report.md");
 		if (!f) {
 			rc = -1;
 			continue;
 		}
-		if (html)
-			bench_html_head(f, "echolab benchmark");
-		fprintf(f, html ? "<h1>echolab benchmark: server models under the seed experiment's load</h1>\n"
-				: "# echolab benchmark: server models under the seed experiment's load\n\n");
-		fprintf(f, html ? "<p>Machine: %s. Finished %s.</p>\n<p>Command: <code>%s</code></p>\n"
-				: "Machine: %s. Finished %s.\n\nCommand: `%s`\n\n",
-			machine, when, cfg->command);
+		bench_report_head(f, html, cfg, "echolab benchmark",
+				  "echolab benchmark: server models under the seed experiment's load");
 		fprintf(f, "%sEach cell: the server (--quiet), its process tree sampled every "
 			   "%.1f s, then %ld-byte messages in a closed loop (one in flight per connection, the "
 			   "seed experiment's design) for %.1f s after %.1f s of warm-up, over %s; %d repeat%s. "
