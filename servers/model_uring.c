@@ -25,6 +25,7 @@
  * buffer rings. */
 #include <errno.h>
 #include <liburing.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,7 @@
 
 /* Operations, in the low bits of user_data (the pointer above them is
  * 8-aligned). */
-enum uop { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_STOP, OP_PAUSE, OP_CANCEL };
+enum uop { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_STOP, OP_PAUSE, OP_CANCEL, OP_DEALT };
 #define OP_MASK 7u
 
 /* The provided buffers of one ring: enough for a burst of completions of
@@ -69,6 +70,7 @@ struct ustart {
 	pthread_cond_t cond;
 	int ready, total; /* total: 0 until every thread was started */
 	bool failed;
+	struct uloop *loops; /* [total], every ring set up once serving starts */
 };
 
 struct uloop {
@@ -86,6 +88,8 @@ struct uloop {
 	struct __kernel_timespec pause_ts;
 	int err; /* set by the thread when its ring could not start */
 	int evfd; /* -1, or an eventfd the ring signals: see ring_init */
+	bool no_deal; /* the kernel has no IORING_OP_MSG_RING: keep what it accepts */
+	unsigned next_deal; /* the round-robin deal where the CPU is unknown */
 };
 
 static void ring_exit(struct uloop *l)
@@ -221,6 +225,86 @@ static void conn_next(struct uloop *l, struct uconn *u)
 		arm_recv(l, u);
 }
 
+/* Takes a new connection into this ring (or closes it when stopping). */
+static void adopt(struct uloop *l, int fd)
+{
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	if (l->stopping || getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
+		close(fd);
+	} else if (!el_srv_conn_acquire(l->srv)) {
+		el_srv_reject_busy(l->srv, fd, (struct sockaddr *)&peer);
+	} else {
+		struct uconn *u = calloc(1, sizeof(*u));
+		/* Without buffer rings a connection receives into c.in, which
+		 * the core also uses for kept input: zeroed, since memcheck
+		 * cannot see the kernel write it. */
+		uint8_t *in = l->br ? NULL : calloc(1, EL_CONN_READ_SIZE);
+		bool room = u && (l->br || in);
+		if (!room)
+			close(fd); /* el_conn_init closes it when it fails */
+		if (!room || el_conn_init(&u->c, l->srv, fd, (struct sockaddr *)&peer) < 0) {
+			free(u);
+			free(in);
+			el_srv_conn_release(l->srv);
+		} else {
+			u->c.in = in;
+			el_conn_lru_push(&l->lru, &u->c);
+			arm_recv(l, u);
+		}
+	}
+}
+
+/* Hands a new connection to the ring of the CPU that took the client's
+ * packets (SO_INCOMING_CPU), round-robin where the kernel does not say, as
+ * the epoll model does: a multishot accept takes a burst of connections on
+ * whichever ring it completes, and one ring then served all 100 of 100
+ * while the other CPU idled. The fd travels as an IORING_OP_MSG_RING
+ * message: the other ring sees a completion whose result is the fd; this
+ * ring's own completion says whether it arrived, and if not (the other
+ * ring is gone, or a kernel before 5.18) this ring keeps the connection. */
+static void deal(struct uloop *l, int fd)
+{
+	struct ustart *st = l->start;
+	int n = st->total;
+	int cpu = -1;
+	socklen_t cl = sizeof(cpu);
+	unsigned i;
+	if (n <= 1 || l->no_deal || l->stopping) {
+		adopt(l, fd);
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &cl) == 0 && cpu >= 0)
+		i = (unsigned)cpu;
+	else
+		i = l->next_deal++;
+	struct uloop *to = &st->loops[i % (unsigned)n];
+	if (to == l) {
+		adopt(l, fd);
+		return;
+	}
+	struct io_uring_sqe *sqe = sqe_get(l);
+	io_uring_prep_msg_ring(sqe, to->ring.ring_fd, (unsigned)fd, (uint64_t)OP_DEALT, 0);
+	io_uring_sqe_set_data64(sqe, ((uint64_t)fd + 1) << 3 | OP_DEALT);
+}
+
+/* A completion of OP_DEALT: a connection another ring dealt to this one
+ * (no fd in user_data; res is the fd), or the outcome of this ring's own
+ * deal (user_data carries the fd). */
+static void on_dealt(struct uloop *l, uint64_t data, int res)
+{
+	if (data >> 3 == 0) {
+		adopt(l, res);
+		return;
+	}
+	int fd = (int)((data >> 3) - 1);
+	if (res < 0) {
+		if (res == -EINVAL || res == -EOPNOTSUPP)
+			l->no_deal = true;
+		adopt(l, fd);
+	}
+}
+
 static void on_accept(struct uloop *l, int res, unsigned flags)
 {
 	if (!(flags & IORING_CQE_F_MORE))
@@ -253,32 +337,7 @@ static void on_accept(struct uloop *l, int res, unsigned flags)
 		arm_accept(l);
 		return;
 	}
-	int fd = res;
-	struct sockaddr_storage peer;
-	socklen_t plen = sizeof(peer);
-	if (l->stopping || getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
-		close(fd);
-	} else if (!el_srv_conn_acquire(l->srv)) {
-		el_srv_reject_busy(l->srv, fd, (struct sockaddr *)&peer);
-	} else {
-		struct uconn *u = calloc(1, sizeof(*u));
-		/* Without buffer rings a connection receives into c.in, which
-		 * the core also uses for kept input: zeroed, since memcheck
-		 * cannot see the kernel write it. */
-		uint8_t *in = l->br ? NULL : calloc(1, EL_CONN_READ_SIZE);
-		bool room = u && (l->br || in);
-		if (!room)
-			close(fd); /* el_conn_init closes it when it fails */
-		if (!room || el_conn_init(&u->c, l->srv, fd, (struct sockaddr *)&peer) < 0) {
-			free(u);
-			free(in);
-			el_srv_conn_release(l->srv);
-		} else {
-			u->c.in = in;
-			el_conn_lru_push(&l->lru, &u->c);
-			arm_recv(l, u);
-		}
-	}
+	deal(l, res);
 	arm_accept(l);
 }
 
@@ -345,9 +404,14 @@ static void on_cqe(struct uloop *l, struct io_uring_cqe *cqe)
 	uintptr_t data = (uintptr_t)io_uring_cqe_get_data(cqe);
 	enum uop op = (enum uop)(data & OP_MASK);
 	struct uconn *u = (struct uconn *)(data & ~(uintptr_t)OP_MASK);
-	if (!(cqe->flags & IORING_CQE_F_MORE))
+	/* A connection dealt by another ring is no operation of this one. */
+	bool received = op == OP_DEALT && data >> 3 == 0;
+	if (!(cqe->flags & IORING_CQE_F_MORE) && !received)
 		l->inflight--;
 	switch (op) {
+	case OP_DEALT:
+		on_dealt(l, data, cqe->res);
+		return;
 	case OP_ACCEPT:
 		on_accept(l, cqe->res, cqe->flags);
 		return;
@@ -619,7 +683,8 @@ int el_model_uring_run(struct el_srv *srv)
 		fprintf(stderr, "echolab-server: out of memory\n");
 		return 1;
 	}
-	struct ustart st = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	struct ustart st = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+			    .loops = loops};
 	int started = 0, rc = 0;
 	for (int i = 0; i < n; i++) {
 		struct uloop *l = &loops[started];
@@ -631,6 +696,12 @@ int el_model_uring_run(struct el_srv *srv)
 			el_srv_logf(srv, "uring: cannot start a ring: %s", strerror(err));
 			continue;
 		}
+		/* Ring i on CPU i, where deal sends the connections whose packets
+		 * CPU i takes; fails harmlessly for rings beyond the CPUs. */
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(started % CPU_SETSIZE, &set);
+		pthread_setaffinity_np(l->thread, sizeof(set), &set);
 		started++;
 	}
 	pthread_mutex_lock(&st.lock);
