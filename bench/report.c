@@ -135,6 +135,15 @@ static int aggregate(const struct bench_cfg *cfg, const struct bench_cell *cells
 	return n;
 }
 
+/* Messages per server CPU-second: msgs/s over the CPU share of the server's
+ * process tree (the monitor's mean, 100% = one CPU). Client and server
+ * share the machine's CPUs, so msgs/s alone rewards a server that leaves
+ * more CPU to the load generator. 0 when the monitor saw no CPU. */
+static double per_cpu_s(const struct agg *a)
+{
+	return a->cpu.n && a->cpu.mean > 0 ? a->rate.mean / (a->cpu.mean / 100) : 0;
+}
+
 static FILE *open_in(const struct bench_cfg *cfg, const char *name)
 {
 	char path[700];
@@ -156,7 +165,7 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 		   "cpu_variance_pct2,pss_mean_mib,pss_stddev_mib,pss_variance_mib2,rss_mean_mib,"
 		   "procs_max,threads_max,messages,errors,rtt_first20_us,rtt_middle20_us,"
 		   "rtt_last20_us,conns_reached,server_conns_peak,server_conns_min,monitor_max_gap_s,"
-		   "measured\n");
+		   "measured,msgs_per_cpu_s\n");
 	for (int i = 0; i < n; i++) {
 		const struct el_stats *st = &a[i].hist.stats;
 		bool has = st->n > 0;
@@ -179,11 +188,12 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 		/* measured: "all" clients, or "short" when a repeat was short of
 		 * them (never presented as that count). */
 		if (a[i].server_conns >= 0)
-			fprintf(f, "%ld,%ld,%ld,%.3f,%s\n", a[i].reached, a[i].server_conns,
+			fprintf(f, "%ld,%ld,%ld,%.3f,%s,", a[i].reached, a[i].server_conns,
 				a[i].server_conns_min, a[i].monitor_gap_s, a[i].short_runs ? "short" : "all");
 		else
-			fprintf(f, "%ld,,,%.3f,%s\n", a[i].reached, a[i].monitor_gap_s,
+			fprintf(f, "%ld,,,%.3f,%s,", a[i].reached, a[i].monitor_gap_s,
 				a[i].short_runs ? "short" : "all");
+		fprintf(f, "%.0f\n", per_cpu_s(&a[i]));
 	}
 	return fclose(f);
 }
@@ -346,11 +356,12 @@ static int write_plots(const struct bench_cfg *cfg, const struct agg *a, int n, 
 }
 
 /* Verdicts: per client count, the model with the lowest p99, the highest
- * msgs/s and the least memory, among those that ran without errors. */
+ * msgs/s, the most messages per server CPU-second and the least memory,
+ * among those that ran without errors. */
 static void verdicts(FILE *f, bool html, const struct bench_cfg *cfg, const struct agg *a, int n)
 {
 	for (int k = 0; k < cfg->ncounts; k++) {
-		const struct agg *p99 = NULL, *rate = NULL, *mem = NULL;
+		const struct agg *p99 = NULL, *rate = NULL, *mem = NULL, *eff = NULL;
 		int clean = 0;
 		for (int i = 0; i < n; i++) {
 			if (a[i].clients != cfg->counts[k] || !a[i].ran || a[i].errors || a[i].short_runs ||
@@ -363,6 +374,8 @@ static void verdicts(FILE *f, bool html, const struct bench_cfg *cfg, const stru
 				rate = &a[i];
 			if (a[i].pss.n && (!mem || a[i].pss.mean < mem->pss.mean))
 				mem = &a[i];
+			if (per_cpu_s(&a[i]) > 0 && (!eff || per_cpu_s(&a[i]) > per_cpu_s(eff)))
+				eff = &a[i];
 		}
 		const char *li = html ? "<li>" : "- ", *b = html ? "<b>" : "**", *eb = html ? "</b>" : "**";
 		if (!clean) {
@@ -373,6 +386,9 @@ static void verdicts(FILE *f, bool html, const struct bench_cfg *cfg, const stru
 		fprintf(f, "%s%ld clients: lowest p99 %s%s%s (%.0f us); highest msgs/s %s%s%s (%.0f)", li,
 			cfg->counts[k], b, p99->model, eb, el_hist_percentile(&p99->hist, 99), b, rate->model,
 			eb, rate->rate.mean);
+		if (eff)
+			fprintf(f, "; most efficient %s%s%s (%.0f msgs per server CPU-s)", b, eff->model, eb,
+				per_cpu_s(eff));
 		if (mem)
 			fprintf(f, "; least memory %s%s%s (%.1f MiB PSS)", b, mem->model, eb, mem->pss.mean);
 		int bad = 0;
@@ -426,12 +442,12 @@ static void tables(FILE *f, bool html, const struct bench_cfg *cfg, const struct
 		fprintf(f, html ? "<h3>%ld clients</h3>\n<table>\n" : "\n### %ld clients\n\n", cfg->counts[k]);
 		row(f, html, true,
 		    "model | msgs/s | RTT mean ± sd (us) | RTT variance (us²) | p50 | p99 | p99.9 | max | "
-		    "CPU % ± sd | PSS MiB ± sd | procs | threads | errors | clients served");
+		    "CPU % ± sd | msgs per CPU-s | PSS MiB ± sd | procs | threads | errors | clients served");
 		for (int i = 0; i < n; i++) {
 			if (a[i].clients != cfg->counts[k])
 				continue;
 			if (!a[i].ran) {
-				snprintf(buf, sizeof(buf), "%s | did not run: %s | | | | | | | | | | | |", a[i].model,
+				snprintf(buf, sizeof(buf), "%s | did not run: %s | | | | | | | | | | | | |", a[i].model,
 					 a[i].failure);
 				row(f, html, false, buf);
 				continue;
@@ -454,13 +470,13 @@ static void tables(FILE *f, bool html, const struct bench_cfg *cfg, const struct
 				snprintf(served + w, sizeof(served) - (size_t)w, ", server held %ld–%ld",
 					 a[i].server_conns_min, a[i].server_conns);
 			snprintf(buf, sizeof(buf),
-				 "%s | %s | %.0f ± %.0f | %.4g | %.0f | %.0f | %.0f | %.0f | %.1f ± %.1f | %.1f ± %.2f | "
+				 "%s | %s | %.0f ± %.0f | %.4g | %.0f | %.0f | %.0f | %.0f | %.1f ± %.1f | %.0f | %.1f ± %.2f | "
 				 "%ld | %ld | %llu | %s",
 				 a[i].model, rate, st->mean, el_stats_stddev(st), el_stats_variance(st),
 				 has ? el_hist_percentile(&a[i].hist, 50) : 0,
 				 has ? el_hist_percentile(&a[i].hist, 99) : 0,
 				 has ? el_hist_percentile(&a[i].hist, 99.9) : 0, has ? st->max : 0, a[i].cpu.mean,
-				 el_stats_stddev(&a[i].cpu), a[i].pss.mean, el_stats_stddev(&a[i].pss), a[i].procs,
+				 el_stats_stddev(&a[i].cpu), per_cpu_s(&a[i]), a[i].pss.mean, el_stats_stddev(&a[i].pss), a[i].procs,
 				 a[i].threads, (unsigned long long)a[i].errors, served);
 			row(f, html, false, buf);
 		}

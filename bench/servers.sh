@@ -107,19 +107,26 @@ start_server() {
 	local name=$1 mode=$2 err=$dir/server.err cmd
 	: >"$err"
 	if cmd=$(ext_cmd "$name"); then
-		# A port nobody listens on, then wait until the server does.
-		for _ in $(seq 20); do
-			port=$((20000 + RANDOM % 30000))
-			port_open "$port" || break
-		done
-		# Its own process group, so that stop_server ends the whole tree.
-		setsid sh -c "${cmd//\{port\}/$port}" 2>"$err" >/dev/null &
-		server_pid=$!
-		server_group=1
-		for _ in $(seq 250); do
-			port_open "$port" && return 0
-			kill -0 "$server_pid" 2>/dev/null || break
-			sleep 0.02
+		# A port below the ephemeral range (the clients' own ports are
+		# there) that nobody listens on; three tries, in case another
+		# process took it first.
+		local lo tries
+		lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+		for tries in 1 2 3; do
+			for _ in $(seq 20); do
+				port=$((10000 + RANDOM % (lo - 10000)))
+				port_open "$port" || break
+			done
+			# Its own process group, so that stop_server ends the whole tree.
+			setsid sh -c "${cmd//\{port\}/$port}" 2>"$err" >/dev/null &
+			server_pid=$!
+			server_group=1
+			for _ in $(seq 250); do
+				port_open "$port" && return 0
+				kill -0 "$server_pid" 2>/dev/null || break
+				sleep 0.02
+			done
+			[ "$tries" = 3 ] || stop_server
 		done
 	else
 		local flags=(--model "$name" --port 0 --quiet --backlog 4096)

@@ -5,6 +5,9 @@
  *   socket (one submission, a completion per connection); where the kernel
  *   has no multishot accept (-EINVAL) it falls back to one accept at a time.
  *   EMFILE and the like end the accept: a 100 ms timeout re-arms it.
+ * - Placing: the ring that accepted deals the connection to the ring of
+ *   the CPU that takes its packets (ring i runs on CPU i), unless that ring
+ *   already holds more than its share: see deal.
  * - Receiving: one receive in flight per connection, into a provided buffer
  *   ring shared by the ring's connections where the kernel has buffer rings
  *   (5.19), else into the connection's own buffer. One at a time, not
@@ -90,6 +93,7 @@ struct uloop {
 	int evfd; /* -1, or an eventfd the ring signals: see ring_init */
 	bool no_deal; /* the kernel has no IORING_OP_MSG_RING: keep what it accepts */
 	unsigned next_deal; /* the round-robin deal where the CPU is unknown */
+	int conns; /* open connections of this ring (atomic: deal reads others') */
 };
 
 static void ring_exit(struct uloop *l)
@@ -172,6 +176,7 @@ static void arm_send(struct uloop *l, struct uconn *u)
 
 static void conn_free(struct uloop *l, struct uconn *u)
 {
+	__atomic_sub_fetch(&l->conns, 1, __ATOMIC_RELAXED);
 	el_conn_lru_remove(&l->dying, &u->c);
 	el_conn_finish(&u->c, u->end, u->err);
 	free(u->sbuf);
@@ -251,8 +256,11 @@ static void adopt(struct uloop *l, int fd)
 			u->c.in = in;
 			el_conn_lru_push(&l->lru, &u->c);
 			arm_recv(l, u);
+			return;
 		}
 	}
+	/* Not taken: the place deal counted is free again. */
+	__atomic_sub_fetch(&l->conns, 1, __ATOMIC_RELAXED);
 }
 
 /* Hands a new connection to the ring of the CPU that took the client's
@@ -271,6 +279,7 @@ static void deal(struct uloop *l, int fd)
 	socklen_t cl = sizeof(cpu);
 	unsigned i;
 	if (n <= 1 || l->no_deal || l->stopping) {
+		__atomic_add_fetch(&l->conns, 1, __ATOMIC_RELAXED);
 		adopt(l, fd);
 		return;
 	}
@@ -279,13 +288,30 @@ static void deal(struct uloop *l, int fd)
 	else
 		i = l->next_deal++;
 	struct uloop *to = &st->loops[i % (unsigned)n];
+	/* Evenly whatever order the connections arrive in: a ring already
+	 * holding more than the least loaded one plus a tenth of the mean
+	 * (and 2) sends it there instead. */
+	struct uloop *least = to;
+	int total = 0;
+	for (int k = 0; k < n; k++) {
+		int c = __atomic_load_n(&st->loops[k].conns, __ATOMIC_RELAXED);
+		total += c;
+		if (c < __atomic_load_n(&least->conns, __ATOMIC_RELAXED))
+			least = &st->loops[k];
+	}
+	int slack = total / (10 * n) + 2;
+	if (__atomic_load_n(&to->conns, __ATOMIC_RELAXED) > __atomic_load_n(&least->conns, __ATOMIC_RELAXED) + slack)
+		to = least;
+	/* Counted now, not when the other ring takes it: a burst is dealt
+	 * before any of it arrives. */
+	__atomic_add_fetch(&to->conns, 1, __ATOMIC_RELAXED);
 	if (to == l) {
 		adopt(l, fd);
 		return;
 	}
 	struct io_uring_sqe *sqe = sqe_get(l);
 	io_uring_prep_msg_ring(sqe, to->ring.ring_fd, (unsigned)fd, (uint64_t)OP_DEALT, 0);
-	io_uring_sqe_set_data64(sqe, ((uint64_t)fd + 1) << 3 | OP_DEALT);
+	io_uring_sqe_set_data64(sqe, ((uint64_t)fd + 1) << 16 | (uint64_t)(to - st->loops) << 3 | OP_DEALT);
 }
 
 /* A completion of OP_DEALT: a connection another ring dealt to this one
@@ -297,10 +323,13 @@ static void on_dealt(struct uloop *l, uint64_t data, int res)
 		adopt(l, res);
 		return;
 	}
-	int fd = (int)((data >> 3) - 1);
+	int fd = (int)((data >> 16) - 1);
 	if (res < 0) {
 		if (res == -EINVAL || res == -EOPNOTSUPP)
 			l->no_deal = true;
+		struct uloop *to = &l->start->loops[(data >> 3) & 0x1fff];
+		__atomic_sub_fetch(&to->conns, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&l->conns, 1, __ATOMIC_RELAXED);
 		adopt(l, fd);
 	}
 }
