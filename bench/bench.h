@@ -24,6 +24,8 @@ struct bench_cfg {
 	const char *monitor; /* path of echolab-monitor */
 	char models[BENCH_MAX_MODELS][32];
 	char traits[BENCH_MAX_MODELS][64]; /* as --list-models prints them */
+	/* NULL, or the command (--server NAME=CMD) that starts models[i]. */
+	const char *cmds[BENCH_MAX_MODELS];
 	int nmodels;
 	long counts[BENCH_MAX_COUNTS];
 	int ncounts;
@@ -32,6 +34,7 @@ struct bench_cfg {
 	size_t msg_size;
 	int threads;         /* load event loops; 0: one per CPU */
 	bool spawn;
+	bool raw;            /* echo bytes (--raw): echolab's models with --raw */
 	char dir[512];       /* results/<timestamp> */
 	char command[2048];  /* how this run was started, for the report */
 	volatile sig_atomic_t *stop;

@@ -33,7 +33,8 @@ static void on_signal(int sig)
 static const char usage[] =
 	"usage: echolab-bench [--models LIST] [--clients LIST] [--duration S] [--warmup S]\n"
 	"                     [--repeats R] [--interval S] [--size BYTES] [--threads T]\n"
-	"                     [--spawn] [--out DIR] [--server-bin PATH] [--quick]\n"
+	"                     [--spawn] [--raw] [--out DIR] [--server-bin PATH]\n"
+	"                     [--server NAME=CMD]... [--quick]\n"
 	"       echolab-bench --sweep --model M --p99-target US [--clients N]\n"
 	"                     [--start-rate R] [--duration S]\n"
 	"       echolab-bench --tools [--duration S]\n"
@@ -57,6 +58,8 @@ static const char usage[] =
 	"  --size BYTES      message size (default 64)\n"
 	"  --threads T       load event loops (default: one per CPU)\n"
 	"  --spawn           one load process per client, as the seed's script\n"
+	"  --raw             the servers echo bytes: echolab's models run with\n"
+	"                    --raw, and a reply must be the message itself\n"
 	"  --out DIR         results directory (default results)\n"
 	"  --server-bin PATH echolab-server (default: beside this program)\n"
 	"  --quick           smoke test: fork and thread, 10 and 30 clients, 1 s\n"
@@ -81,11 +84,15 @@ static const char usage[] =
 	"                    --burst at once), clients connect, send one message and\n"
 	"                    hold; each run in a network namespace of its own (root),\n"
 	"                    its traffic captured, analysed and drawn as a timeline\n"
-	"  --server NAME=CMD a server started by CMD (placeholders {port}, {backlog},\n"
-	"                    {bind}, {max_line}, {max_conns}, {idle_timeout}; {port}\n"
-	"                    and {backlog} required), reported as NAME; with\n"
+	"  --server NAME=CMD a server started by CMD (as echolab-conform starts it:\n"
+	"                    directly when plain, else by /bin/sh; placeholders\n"
+	"                    {port}, {backlog}, {bind}, {max_line}, {max_conns},\n"
+	"                    {idle_timeout}; {port} required, and {backlog} for\n"
+	"                    the backlog experiment), its whole process tree\n"
+	"                    monitored, reported as NAME beside the models; with\n"
 	"                    --server and no --models only those servers run\n"
-	"                    (repeatable; the backlog experiment only, for now)\n"
+	"                    (repeatable; the experiment, --quick and the backlog\n"
+	"                    experiment)\n"
 	"  --backlogs LIST   the backlog experiment's backlogs (default 1,8,128)\n"
 	"  --burst N         clients of the burst (default 50)\n"
 	"  --hold S          how long clients wait for their reply after the last\n"
@@ -727,7 +734,7 @@ int main(int argc, char **argv)
 		{"fd-slope", required_argument, NULL, 'F'},
 		{"backlog-experiment", no_argument, NULL, 'B'}, {"backlogs", required_argument, NULL, 'b'},
 		{"burst", required_argument, NULL, 'u'}, {"hold", required_argument, NULL, 'H'},
-		{"server-bin", required_argument, NULL, 'X'}, {0},
+		{"server-bin", required_argument, NULL, 'X'}, {"raw", no_argument, NULL, 'A'}, {0},
 	};
 	int len = 0;
 	for (int i = 0; i < argc && len < (int)sizeof(cfg.command) - 2; i++)
@@ -768,6 +775,7 @@ int main(int argc, char **argv)
 			cfg.threads = (int)v;
 			break;
 		case 'S': cfg.spawn = true; break;
+		case 'A': cfg.raw = true; break;
 		case 'o': out = optarg; break;
 		case 'X': cfg.server = optarg; break;
 		case 'x': {
@@ -779,11 +787,19 @@ int main(int argc, char **argv)
 			    strlen(eq + 1) >= sizeof(bl.servers[0].cmd) || bl.nservers == BL_MAX_SERVERS)
 				return usage_error("bad --server '%s' (NAME=CMD, NAME up to 31 characters, "
 						   "at most %d servers)", optarg, BL_MAX_SERVERS);
+			if (strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+			    (size_t)(eq - optarg))
+				return usage_error("--server %.*s: NAME is letters, digits, '_', '.' and '-' (it "
+						   "names files)", (int)(eq - optarg), optarg);
 			struct bl_server *sv = &bl.servers[bl.nservers++];
 			snprintf(sv->name, sizeof(sv->name), "%.*s", (int)(eq - optarg), optarg);
 			snprintf(sv->cmd, sizeof(sv->cmd), "%s", eq + 1);
 			if (!el_sup_has(sv->cmd, "port"))
 				return usage_error("--server %s: CMD needs {port}", sv->name);
+			struct el_sup_settings probe = {.port = 1};
+			char expanded[2048], bad[64];
+			if (el_sup_expand(sv->cmd, &probe, expanded, sizeof(expanded), bad, sizeof(bad)) == -EINVAL)
+				return usage_error("--server %s: bad placeholder %s", sv->name, bad);
 			break;
 		}
 		case 'B': backlog_exp = true; break;
@@ -830,10 +846,12 @@ int main(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (sweep + tools + quick + soak + backlog_exp > 1)
 		return usage_error("%s", "--sweep, --tools, --soak, --backlog-experiment and --quick exclude each other");
-	if (bl.nservers && !backlog_exp)
-		return usage_error("%s", "--server NAME=CMD is for --backlog-experiment (for now); the "
-					 "echolab-server binary is --server-bin PATH");
-	for (int i = 0; i < bl.nservers; i++)
+	if (bl.nservers && (sweep || tools || soak))
+		return usage_error("%s", "--server NAME=CMD is for the experiment, --quick and "
+					 "--backlog-experiment; the echolab-server binary is --server-bin PATH");
+	if (cfg.raw && (sweep || tools || soak || backlog_exp))
+		return usage_error("%s", "--raw is for the experiment and --quick");
+	for (int i = 0; i < bl.nservers && backlog_exp; i++)
 		if (!el_sup_has(bl.servers[i].cmd, "backlog"))
 			return usage_error("--server %s: the backlog experiment needs {backlog} in CMD", bl.servers[i].name);
 	if (sweep && (!sweep_model || target <= 0))
@@ -889,6 +907,20 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < cfg.nmodels; i++)
 		snprintf(cfg.traits[i], sizeof(cfg.traits[i]), "%s", bench_model_traits(&known, cfg.models[i]));
+	/* Servers by command join the experiment's models (the backlog
+	 * experiment takes them from bl itself). A name may be a model's
+	 * (--server fork=...) when that model does not run too. */
+	for (int i = 0; i < bl.nservers && !backlog_exp; i++) {
+		const char *name = bl.servers[i].name;
+		for (int j = 0; j < cfg.nmodels; j++)
+			if (strcmp(cfg.models[j], name) == 0)
+				return usage_error("--server %s: the name is taken already", name);
+		if (cfg.nmodels == BENCH_MAX_MODELS)
+			return usage_error("at most %d models and servers", BENCH_MAX_MODELS);
+		snprintf(cfg.models[cfg.nmodels], sizeof(cfg.models[0]), "%s", name);
+		cfg.traits[cfg.nmodels][0] = 0;
+		cfg.cmds[cfg.nmodels++] = bl.servers[i].cmd;
+	}
 	if (sweep && !is_model(&known, sweep_model))
 		return usage_error("unknown model '%s'", sweep_model);
 	if (clients) {

@@ -544,6 +544,20 @@ void bench_inline_svg(FILE *f, const struct bench_cfg *cfg, const char *name)
 	fprintf(f, "<figcaption><a href=\"%s.png\">%s.png</a></figcaption></figure>\n", name, name);
 }
 
+/* s with &, <, > and " escaped for HTML. */
+static void html_text(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': fputs("&amp;", f); break;
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '"': fputs("&quot;", f); break;
+		default: fputc(*s, f);
+		}
+	}
+}
+
 void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const char *title, const char *heading)
 {
 	char machine[512], when[64];
@@ -553,6 +567,12 @@ void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const ch
 	if (!html) {
 		fprintf(f, "# %s\n\nMachine: %s. Finished %s.\n\nCommand: `%s`\n\n", heading, machine, when,
 			cfg->command);
+		for (int i = 0; i < cfg->nmodels; i++)
+			if (cfg->cmds[i])
+				fprintf(f, "Server **%s**: started by `%s` (not an echolab model).\n\n", cfg->models[i],
+					cfg->cmds[i]);
+		if (cfg->raw)
+			fprintf(f, "Raw mode: the servers echo the bytes (echolab's models with --raw).\n\n");
 		return;
 	}
 	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>\n<style>body{"
@@ -561,8 +581,20 @@ void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const ch
 		   "td:first-child,th:first-child{text-align:left}code{background:#f4f4f4}figure{margin:1em 0}"
 		   "svg{max-width:100%%;height:auto}</style></head><body>\n",
 		title);
-	fprintf(f, "<h1>%s</h1>\n<p>Machine: %s. Finished %s.</p>\n<p>Command: <code>%s</code></p>\n", heading,
-		machine, when, cfg->command);
+	fprintf(f, "<h1>%s</h1>\n<p>Machine: %s. Finished %s.</p>\n<p>Command: <code>", heading, machine, when);
+	html_text(f, cfg->command);
+	fprintf(f, "</code></p>\n");
+	for (int i = 0; i < cfg->nmodels; i++) {
+		if (!cfg->cmds[i])
+			continue;
+		fprintf(f, "<p>Server <b>");
+		html_text(f, cfg->models[i]);
+		fprintf(f, "</b>: started by <code>");
+		html_text(f, cfg->cmds[i]);
+		fprintf(f, "</code> (not an echolab model).</p>\n");
+	}
+	if (cfg->raw)
+		fprintf(f, "<p>Raw mode: the servers echo the bytes (echolab's models with --raw).</p>\n");
 }
 
 int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncells)

@@ -84,16 +84,44 @@ int bench_server_start_model(const struct bench_cfg *cfg, const char *model, str
 	return rc;
 }
 
+/* The command that starts model, or NULL for an echolab model. */
+static const char *server_cmd(const struct bench_cfg *cfg, const char *model)
+{
+	for (int i = 0; i < cfg->nmodels; i++)
+		if (strcmp(cfg->models[i], model) == 0)
+			return cfg->cmds[i];
+	return NULL;
+}
+
 /* Starts the server of a cell: --quiet, a deep accept queue, and every
- * client admitted (prefork's pool is capped at 256 by default). */
+ * client admitted (prefork's pool is capped at 256 by default). A server
+ * by command gets the same through its placeholders, on a free port, and
+ * is ready when the port accepts. */
 static int server_start(const struct bench_cfg *cfg, const char *dir, const char *model, long clients,
 			struct el_sup *s, char *why, size_t whylen)
 {
 	char log[800], errf[800], max_conns[32];
 	snprintf(log, sizeof(log), "%s/server.log", dir);
 	snprintf(errf, sizeof(errf), "%s/server.err", dir);
+	const char *tmpl = server_cmd(cfg, model);
+	if (tmpl) {
+		int port = el_sup_free_port();
+		if (port < 0) {
+			snprintf(why, whylen, "no free port: %s", strerror(-port));
+			return port;
+		}
+		struct el_sup_settings set = {.bind = "127.0.0.1", .port = (unsigned)port, .backlog = 4096,
+					      .max_line = 8192, .max_conns = clients + 64};
+		char cmd[2048], bad[64];
+		if (el_sup_expand(tmpl, &set, cmd, sizeof(cmd), bad, sizeof(bad)) < 0) {
+			snprintf(why, whylen, "--server %s: bad placeholder %s", model, bad);
+			return -EINVAL;
+		}
+		return el_sup_start_cmd(s, cmd, "127.0.0.1", (unsigned)port, log, errf, 10000, why, whylen);
+	}
 	snprintf(max_conns, sizeof(max_conns), "%ld", clients + 64);
-	const char *extra[] = {"--quiet", "--backlog", "4096", "--max-conns", max_conns, NULL};
+	const char *extra[] = {"--quiet", "--backlog", "4096", "--max-conns", max_conns,
+			       cfg->raw ? "--raw" : NULL, NULL};
 	return bench_server_start_model(cfg, model, s, log, errf, extra, why, whylen);
 }
 
@@ -312,6 +340,7 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 		.conns = c->clients,
 		.threads = cfg->threads ? cfg->threads : (int)(cpus > 0 ? cpus : 1),
 		.spawn = cfg->spawn,
+		.raw = cfg->raw,
 		.msg = msg,
 		.msg_len = cfg->msg_size,
 		.warmup_s = cfg->warmup_s,

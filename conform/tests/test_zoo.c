@@ -158,14 +158,15 @@ Test(peers, socat_cat_passes_raw_mode, .timeout = 300)
 	peer_passes("socat", "socat TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork EXEC:cat");
 }
 
-/* The README's example, examples/fork_echo_server.c: every case it can
- * take (its command has {port} and {max_line} only) passes. */
-Test(examples, fork_echo_server_passes, .timeout = 300)
+/* The README's examples, examples/fork_echo_server.c and its thread twin:
+ * every case it can take (its command has {port} and {max_line} only)
+ * passes. */
+static void example_passes(const char *path)
 {
 	static char out[1 << 18];
 	char line[4096];
 	snprintf(line, sizeof(line), "'%s' --server-cmd \"'%s' {port} {max_line}\" 2>&1", env("ECHOLAB_CONFORM"),
-		 env("ECHOLAB_EXAMPLE"));
+		 path);
 	FILE *p = popen(line, "r");
 	cr_assert_not_null(p);
 	size_t n = fread(out, 1, sizeof(out) - 1, p);
@@ -174,6 +175,16 @@ Test(examples, fork_echo_server_passes, .timeout = 300)
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d:\n%s", st, out);
 	cr_expect_not_null(strstr(out, " 0 failed"), "%s", out);
 	cr_expect_null(strstr(out, "\nFAIL "), "%s", out);
+}
+
+Test(examples, fork_echo_server_passes, .timeout = 300)
+{
+	example_passes(env("ECHOLAB_EXAMPLE"));
+}
+
+Test(examples, thread_echo_server_passes, .timeout = 300)
+{
+	example_passes(env("ECHOLAB_EXAMPLE_THREAD"));
 }
 
 /* The reports: JUnit XML that parses (Python's XML parser, as CI systems'

@@ -1,0 +1,175 @@
+/* echolab-bench --server NAME=CMD: servers not written by echolab in the
+ * experiment, beside (or instead of) its models. Each check reads the
+ * experiment's own outputs: summary.csv's row of the server, and the
+ * report's line naming its command. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Runs echolab-bench with args in a fresh directory; returns its exit
+ * code, its output in out, and the directory (kept for reading) in dir. */
+static int bench(const char *args, char *dir, size_t dlen, char *out, size_t len)
+{
+	char tmpl[] = "/tmp/echolab-bench-servers-XXXXXX";
+	cr_assert_not_null(mkdtemp(tmpl));
+	snprintf(dir, dlen, "%s", tmpl);
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "%s %s --out '%s' 2>&1", getenv("ECHOLAB_BENCH"), args, dir);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	size_t n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The value of column col in summary.csv's row for model and clients, or
+ * NULL. */
+static const char *summary_field(const char *dir, const char *model, long clients, const char *col)
+{
+	static char value[128];
+	char path[600], head[4096], line[4096];
+	snprintf(path, sizeof(path), "%s/latest/summary.csv", dir);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "no %s", path);
+	cr_assert_not_null(fgets(head, sizeof(head), f));
+	head[strcspn(head, "\n")] = 0;
+	int want = -1, i = 0;
+	for (char *save, *t = strtok_r(head, ",", &save); t; t = strtok_r(NULL, ",", &save), i++)
+		if (strcmp(t, col) == 0)
+			want = i;
+	cr_assert_geq(want, 0, "summary.csv has no column %s", col);
+	const char *found = NULL;
+	while (!found && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		char *save, *t = strtok_r(line, ",", &save);
+		if (!t || strcmp(t, model) != 0)
+			continue;
+		char *c = strtok_r(NULL, ",", &save);
+		if (!c || atol(c) != clients)
+			continue;
+		/* Empty fields are kept: split by hand from column 2 on. */
+		char *p = c + strlen(c) + 1;
+		for (int k = 2; k < want && p; k++) {
+			p = strchr(p, ',');
+			p = p ? p + 1 : NULL;
+		}
+		if (p) {
+			snprintf(value, sizeof(value), "%.*s", (int)strcspn(p, ","), p);
+			found = value;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static bool report_has(const char *dir, const char *text)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/latest/report.md", dir);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "no %s", path);
+	static char buf[1 << 20];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return strstr(buf, text) != NULL;
+}
+
+static void cleanup(const char *dir)
+{
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+/* The README's fork and thread servers, named as the lab named its own:
+ * every client answered, each whole process tree monitored (a process per
+ * client beside the fork parent, a thread per client beside the thread
+ * server's main thread), their rows and commands in the report. */
+Test(servers, the_examples_by_command_get_their_rows, .timeout = 120)
+{
+	static char out[65536];
+	char dir[128], args[1024];
+	snprintf(args, sizeof(args),
+		 "--clients 10 --duration 1 --warmup 0.5 --server 'fork=%s {port}' --server 'thread=%s {port}'",
+		 getenv("ECHOLAB_EXAMPLE_FORK"), getenv("ECHOLAB_EXAMPLE_THREAD"));
+	int rc = bench(args, dir, sizeof(dir), out, sizeof(out));
+	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
+	static const char *const names[] = {"fork", "thread"}, *const tree[] = {"procs_max", "threads_max"};
+	for (int i = 0; i < 2; i++) {
+		const char *n = names[i];
+		const char *v = summary_field(dir, n, 10, "errors");
+		cr_assert_not_null(v, "no row for %s:\n%s", n, out);
+		cr_expect_str_eq(v, "0", "%s: errors %s", n, v);
+		v = summary_field(dir, n, 10, "msgs_per_s");
+		cr_expect(v && atof(v) > 0, "%s: msgs/s %s", n, v ? v : "(none)");
+		v = summary_field(dir, n, 10, tree[i]);
+		cr_expect(v && atol(v) >= 11, "%s: %s %s, not 1 + 10 clients", n, tree[i], v ? v : "(none)");
+		v = summary_field(dir, n, 10, "msgs_per_cpu_s");
+		cr_expect(v && atof(v) > 0, "%s: msgs per CPU-s %s", n, v ? v : "(none)");
+		char says[64];
+		snprintf(says, sizeof(says), "Server **%s**: started by", n);
+		cr_expect(report_has(dir, says), "the report does not name %s's command", n);
+	}
+	/* Only the servers given: no other row. */
+	cr_expect_null(summary_field(dir, "epoll", 10, "errors"), "an echolab model ran without --models");
+	cleanup(dir);
+}
+
+/* --raw, beside a model: echolab's own poll model started by command (a
+ * plain echo with --raw), and Node.js' net echo where node is installed. */
+Test(servers, raw_servers_by_command_beside_a_model, .timeout = 120)
+{
+	static char out[65536];
+	char dir[128], args[2048];
+	bool node = system("command -v node >/dev/null 2>&1") == 0;
+	int w = snprintf(args, sizeof(args),
+			 "--raw --models epoll --clients 10 --duration 1 --warmup 0.5 "
+			 "--server 'bycmd=%s --model poll --raw --quiet --port {port} --backlog {backlog}'",
+			 getenv("ECHOLAB_SERVER"));
+	if (node)
+		snprintf(args + w, sizeof(args) - (size_t)w,
+			 " --server 'node=exec node -e \"require(\\\"net\\\").createServer(c => { "
+			 "c.on(\\\"error\\\", () => {}); c.pipe(c); }).listen({port}, \\\"127.0.0.1\\\")\"'");
+	int rc = bench(args, dir, sizeof(dir), out, sizeof(out));
+	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
+	const char *names[] = {"epoll", "bycmd", "node"};
+	for (int i = 0; i < (node ? 3 : 2); i++) {
+		const char *v = summary_field(dir, names[i], 10, "errors");
+		cr_expect(v && strcmp(v, "0") == 0, "%s: errors %s\n%s", names[i], v ? v : "(no row)", out);
+		v = summary_field(dir, names[i], 10, "messages");
+		cr_expect(v && atol(v) > 0, "%s: messages %s", names[i], v ? v : "(no row)");
+	}
+	cr_expect(report_has(dir, "Raw mode"), "the report does not say raw mode");
+	cleanup(dir);
+	if (!node)
+		cr_skip("node is not installed: the Node.js echo was not measured (the rest was)");
+}
+
+/* Mistakes are usage errors (exit 2) with the reason, before any run. */
+Test(servers, bad_server_options_are_usage_errors, .timeout = 60)
+{
+	static const struct {
+		const char *args, *says;
+	} cases[] = {
+		{"--models fork --server 'fork=true {port}'", "taken already"},
+		{"--server 'a/b=true {port}'", "NAME is letters"},
+		{"--server 'x=true'", "needs {port}"},
+		{"--server 'x=true {port}' --server 'x=false {port}'", "taken already"},
+		{"--server 'x=true {port} {nonsense}'", "bad placeholder {nonsense}"},
+		{"--sweep --model epoll --p99-target 100 --server 'x=true {port}'", "is for the experiment"},
+	};
+	static char out[65536];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char dir[128];
+		int rc = bench(cases[i].args, dir, sizeof(dir), out, sizeof(out));
+		cr_expect_eq(rc, 2, "%s: exit %d:\n%s", cases[i].args, rc, out);
+		cr_expect_not_null(strstr(out, cases[i].says), "%s: does not say '%s':\n%s", cases[i].args,
+				   cases[i].says, out);
+		cleanup(dir);
+	}
+}
