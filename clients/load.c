@@ -86,6 +86,7 @@ struct el_load {
 	size_t line_len, rep_len;
 	size_t part_max;     /* longest reply line accepted */
 	int64_t start_us, window_us, end_us;
+	double window_unix, start_late_s;
 	int64_t interval_us; /* open loop */
 	struct el_load_shard *shards;
 	size_t nshards;
@@ -364,6 +365,18 @@ static void conn_start(struct worker *w, struct lconn *c, int64_t now)
 	c->state = C_CONNECTING;
 	c->at_us = now;
 	c->want_out = true;
+	if (l->cfg.nbinds > 0) {
+		/* The port is chosen at connect, per destination, so that each
+		 * source address has its whole ephemeral range. */
+		int one = 1;
+		setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		const struct sockaddr_storage *src = &l->cfg.binds[c->idx % l->cfg.nbinds];
+		socklen_t len = src->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+		if (bind(c->fd, (const struct sockaddr *)src, len) < 0) {
+			conn_error(w, c, EL_LOAD_CONNECT, now);
+			return;
+		}
+	}
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
 	int rc = connect(c->fd, (const struct sockaddr *)&l->addr, l->addrlen);
 	if (rc < 0 && errno != EINPROGRESS) {
@@ -721,12 +734,45 @@ static void wait_workers(struct el_load *l, void (*progress)(struct el_load *, d
 	}
 }
 
+static double unix_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Sets the run's clock from start: the warm-up, then the window. */
 static void set_clock(struct el_load *l, int64_t start)
 {
 	l->start_us = start;
 	l->window_us = start + (int64_t)(l->cfg.warmup_s * 1e6);
 	l->end_us = l->cfg.duration_s > 0 ? l->window_us + (int64_t)(l->cfg.duration_s * 1e6) : INT64_MAX;
+	l->window_unix = unix_now() + (double)(l->window_us - el_io_now_us()) / 1e6;
+}
+
+/* The start of the run's clock: now, or --start-at's wall-clock time,
+ * waited for (a stop ends the wait); a start already past is taken now
+ * and how late it was is kept. */
+static int64_t clock_start(struct el_load *l)
+{
+	double at = l->cfg.start_at_unix;
+	if (at <= 0)
+		return el_io_now_us();
+	for (;;) {
+		double left = at - unix_now();
+		if (left <= 0 || *l->cfg.stop)
+			break;
+		/* The last millisecond spun, so that every instance starts
+		 * within well under one. */
+		if (left > 0.002) {
+			double nap = left - 0.001 < 0.05 ? left - 0.001 : 0.05;
+			struct timespec ts = {0, (long)(nap * 1e9)};
+			nanosleep(&ts, NULL);
+		}
+	}
+	double late = unix_now() - at;
+	l->start_late_s = late > 0 ? late : 0;
+	return el_io_now_us();
 }
 
 static long reached(struct el_load *l, bool settled)
@@ -762,7 +808,7 @@ static void open_gate(struct el_load *l, void (*progress)(struct el_load *, doub
 		nanosleep(&ts, NULL);
 	}
 	l->ready = reached(l, false);
-	set_clock(l, el_io_now_us());
+	set_clock(l, clock_start(l));
 	if (*l->cfg.stop)
 		l->end_us = l->start_us;
 	l->gate->window_us = l->window_us;
@@ -777,7 +823,9 @@ int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double el
 		void *arg, char *err, size_t errlen)
 {
 	const struct el_load_cfg *cfg = &l->cfg;
-	set_clock(l, el_io_now_us());
+	/* A gated run connects first and starts its clock when the gate
+	 * opens; any other starts everything at the start time. */
+	set_clock(l, l->gated ? el_io_now_us() : clock_start(l));
 	if (l->gated) {
 		/* Until the gate opens, the end is not known. */
 		l->window_us = l->end_us = INT64_MAX;
@@ -884,12 +932,48 @@ void el_load_result(struct el_load *l, struct el_load_result *r, bool live)
 	if (l->cfg.duration_s <= 0 && !live && last > 0)
 		end = last;
 	r->window_s = end > l->window_us ? (double)(end - l->window_us) / 1e6 : 0.0;
+	r->window_start_unix = l->window_unix;
+	r->start_late_s = l->start_late_s;
+}
+
+void el_load_write_json_figures(FILE *f, uint64_t messages, double window_s, double msgs_per_s,
+				const uint64_t *errors, const struct el_hist *h, const double *pcts, int npct)
+{
+	const struct el_stats *st = &h->stats;
+	uint64_t total = 0;
+	for (int k = 0; k < EL_LOAD_NERRORS; k++)
+		total += errors[k];
+	fprintf(f, "  \"messages\": %llu,\n  \"msgs_per_s\": %.3f,\n", (unsigned long long)messages, msgs_per_s);
+	fprintf(f, "  \"errors\": {\"total\": %llu", (unsigned long long)total);
+	for (int k = 0; k < EL_LOAD_NERRORS; k++)
+		fprintf(f, ", \"%s\": %llu", el_load_error_name(k), (unsigned long long)errors[k]);
+	fprintf(f, "},\n  \"rtt_us\": {\n    \"count\": %llu,\n    \"min\": %.0f,\n    \"mean\": %.3f,\n",
+		(unsigned long long)st->n, st->n ? st->min : 0.0, st->mean);
+	fprintf(f, "    \"stddev\": %.3f,\n    \"variance\": %.3f,\n    \"max\": %.0f", el_stats_stddev(st),
+		el_stats_variance(st), st->n ? st->max : 0.0);
+	for (int i = 0; i < npct; i++)
+		fprintf(f, ",\n    \"p%g\": %.1f", pcts[i], el_hist_percentile(h, pcts[i]));
+	/* Exactly what a merge needs: the moments to the last bit (%.17g
+	 * reads back as the same double) and every non-empty bucket. */
+	fprintf(f, "\n  },\n  \"merge\": {\n    \"format\": 1,\n    \"hist_sub_bits\": %d,\n"
+		   "    \"hist_max_bits\": %d,\n    \"window_s\": %.17g,\n",
+		EL_HIST_SUB_BITS, EL_HIST_MAX_BITS, window_s);
+	fprintf(f, "    \"n\": %llu,\n    \"mean\": %.17g,\n    \"m2\": %.17g,\n    \"min\": %.17g,\n"
+		   "    \"max\": %.17g,\n    \"buckets\": [",
+		(unsigned long long)st->n, st->mean, st->m2, st->n ? st->min : 0.0, st->n ? st->max : 0.0);
+	bool first = true;
+	for (size_t b = 0; b < EL_HIST_BUCKETS; b++) {
+		if (!h->counts[b])
+			continue;
+		fprintf(f, "%s[%zu, %llu]", first ? "" : ", ", b, (unsigned long long)h->counts[b]);
+		first = false;
+	}
+	fprintf(f, "]\n  }\n}\n");
 }
 
 void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_load_result *r,
 			const double *pcts, int npct, bool interrupted)
 {
-	const struct el_stats *st = &r->hist.stats;
 	fprintf(f, "{\n  \"connections\": %ld,\n  \"threads\": %d,\n  \"spawn\": %s,\n", cfg->conns,
 		cfg->spawn ? 0 : cfg->threads, cfg->spawn ? "true" : "false");
 	fprintf(f, "  \"connections_reached\": %ld,\n", r->reached);
@@ -899,16 +983,14 @@ void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_
 		cfg->rate > 0 ? "open" : "closed", cfg->rate, cfg->msg_len);
 	fprintf(f, "  \"raw\": %s,\n  \"warmup_s\": %g,\n  \"window_s\": %.6f,\n  \"interrupted\": %s,\n",
 		cfg->raw ? "true" : "false", cfg->warmup_s, r->window_s, interrupted ? "true" : "false");
-	fprintf(f, "  \"messages\": %llu,\n  \"msgs_per_s\": %.3f,\n", (unsigned long long)r->messages,
-		r->window_s > 0 ? (double)r->messages / r->window_s : 0.0);
-	fprintf(f, "  \"errors\": {\"total\": %llu", (unsigned long long)r->errors_total);
-	for (int k = 0; k < EL_LOAD_NERRORS; k++)
-		fprintf(f, ", \"%s\": %llu", el_load_error_name(k), (unsigned long long)r->errors[k]);
-	fprintf(f, "},\n  \"rtt_us\": {\n    \"count\": %llu,\n    \"min\": %.0f,\n    \"mean\": %.3f,\n",
-		(unsigned long long)st->n, st->n ? st->min : 0.0, st->mean);
-	fprintf(f, "    \"stddev\": %.3f,\n    \"variance\": %.3f,\n    \"max\": %.0f", el_stats_stddev(st),
-		el_stats_variance(st), st->n ? st->max : 0.0);
-	for (int i = 0; i < npct; i++)
-		fprintf(f, ",\n    \"p%g\": %.1f", pcts[i], el_hist_percentile(&r->hist, pcts[i]));
-	fprintf(f, "\n  }\n}\n");
+	if (cfg->seg_count > 0)
+		fprintf(f, "  \"segment\": {\"index\": %d, \"count\": %d, \"from\": \"%s\"},\n", cfg->seg_index,
+			cfg->seg_count, cfg->seg_from ? cfg->seg_from : "--segment");
+	fprintf(f, "  \"window_start_unix\": %.6f,\n", r->window_start_unix);
+	if (cfg->start_at_unix > 0)
+		fprintf(f, "  \"start_at_unix\": %.6f,\n  \"start_late_s\": %.6f,\n", cfg->start_at_unix,
+			r->start_late_s);
+	el_load_write_json_figures(f, r->messages, r->window_s,
+				   r->window_s > 0 ? (double)r->messages / r->window_s : 0, r->errors, &r->hist,
+				   pcts, npct);
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "stats.h"
 
@@ -30,7 +31,7 @@ const char *el_load_error_name(int kind);
 struct el_load_cfg {
 	const char *host;
 	unsigned port;
-	long conns;          /* 1 .. 20000 */
+	long conns;          /* 1 .. EL_LOAD_MAX_CONNS */
 	int threads;         /* event loops; with spawn, ignored */
 	bool spawn;          /* one process per connection */
 	double connect_rate; /* connections opened per second; 0: all at once */
@@ -45,7 +46,18 @@ struct el_load_cfg {
 	int rtt_log_fd;      /* -1, or where conn,seq,t_send_us,rtt_us rows go */
 	bool rtt_log_all;    /* every connection's RTTs, not only the first's */
 	volatile sig_atomic_t *stop; /* set by a signal handler: end now */
+	/* Source addresses, dealt to the connections in turn (NULL: the
+	 * kernel's choice): each has its own ~28k ephemeral ports. */
+	const struct sockaddr_storage *binds;
+	int nbinds;
+	double start_at_unix; /* > 0: the warm-up starts at this wall-clock time */
+	/* This instance's share (--segment I/N), for the reports; conns is
+	 * already the share. seg_count 0: not a segment. */
+	int seg_index, seg_count;
+	const char *seg_from; /* "--segment", or the launcher's variable */
 };
+
+#define EL_LOAD_MAX_CONNS 200000
 
 /* What one worker (a thread, or a process with spawn) measured. */
 struct el_load_shard {
@@ -70,6 +82,8 @@ struct el_load_result {
 	long ready;           /* answered before the measurement began (a gated
 			       * run, see el_load_run); -1 for a run without
 			       * the gate */
+	double window_start_unix; /* the window's start, wall clock */
+	double start_late_s;      /* how much later than start_at_unix it began */
 };
 
 struct el_load;
@@ -104,8 +118,15 @@ int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double el
 void el_load_result(struct el_load *l, struct el_load_result *r, bool live);
 
 /* The summary as JSON (echolab-load --json): the run's settings, messages,
- * errors by kind, and the RTT figures with the given percentiles. */
+ * errors by kind, the RTT figures with the given percentiles, and a
+ * "merge" object with the exact moments and the histogram's buckets, from
+ * which el_load_summary_read (merge.h) reads it back. */
 void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_load_result *r,
 			const double *pcts, int npct, bool interrupted);
+
+/* The figures of the JSON summary, after the run's settings: messages,
+ * errors, RTT figures and the "merge" object, then the closing brace. */
+void el_load_write_json_figures(FILE *f, uint64_t messages, double window_s, double msgs_per_s,
+				const uint64_t *errors, const struct el_hist *h, const double *pcts, int npct);
 
 #endif

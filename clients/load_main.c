@@ -4,14 +4,18 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "load.h"
+#include "merge.h"
 
 static const char usage_text[] =
 	"usage: echolab-load [--host H] [--port N] [--conns N] [--threads T]\n"
@@ -20,6 +24,9 @@ static const char usage_text[] =
 	"                    [--connect-rate R] [--timeout S] [--spawn]\n"
 	"                    [--percentiles LIST] [--json FILE] [--hgrm FILE]\n"
 	"                    [--rtt-log FILE [--rtt-log-all]] [--quiet]\n"
+	"                    [--segment I/N | --segments N] [--start-at TIME]\n"
+	"                    [--bind ADDR[,ADDR...]]\n"
+	"       echolab-load merge [--json OUT] FILE.json...   (merge --help)\n"
 	"\n"
 	"Opens N connections to an echolab server; each sends a fixed message\n"
 	"and waits for its reply before sending the next (closed loop), or with\n"
@@ -30,7 +37,8 @@ static const char usage_text[] =
 	"\n"
 	"  --host H           server name or address (default 127.0.0.1)\n"
 	"  --port N           server port (default 1234)\n"
-	"  --conns N          concurrent connections, 1 to 20000 (default 1)\n"
+	"  --conns N          concurrent connections, 1 to 200000 (default 1;\n"
+	"                     past ~28000, --bind more than one source address)\n"
 	"  --threads T        event loops (default: one per CPU, at most N)\n"
 	"  --spawn            one process per connection instead, as the lab's\n"
 	"                     shell script ran its clients\n"
@@ -54,6 +62,19 @@ static const char usage_text[] =
 	"  --rtt-log-all      ... of every connection\n"
 	"  --quiet            no progress line (there is none when standard error\n"
 	"                     is not a terminal)\n"
+	"  --segment I/N      run share I (0 <= I < N) of --conns (--rate stays per\n"
+	"                     connection); without it, taken from a launcher's\n"
+	"                     environment: OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE,\n"
+	"                     SLURM_PROCID/NTASKS, or JOB_COMPLETION_INDEX with\n"
+	"                     --segments N (a Kubernetes Indexed Job)\n"
+	"  --segments N       the number of segments, for JOB_COMPLETION_INDEX\n"
+	"  --start-at TIME    start the warm-up at TIME (seconds since the epoch, or\n"
+	"                     RFC 3339 UTC such as 2026-11-30T12:00:00Z), so that\n"
+	"                     every segment measures the same wall-clock window\n"
+	"  --bind ADDR[,...]  source addresses, dealt to the connections in turn\n"
+	"                     (each has its own ephemeral ports, ~28000)\n"
+	"  {segment} in --json, --hgrm and --rtt-log file names is replaced by I\n"
+	"  (0 without a segment), so instances of one command line write apart\n"
 	"  --help             this text\n"
 	"\n"
 	"Ctrl-C ends the run early and prints what was measured so far.\n"
@@ -62,8 +83,12 @@ static const char usage_text[] =
 
 #define MAX_PCT 16
 
+#define MAX_BINDS 64
+
 struct options {
 	struct el_load_cfg cfg;
+	struct sockaddr_storage binds[MAX_BINDS];
+	char json_path[1024], hgrm_path[1024], rtt_path[1024];
 	double pcts[MAX_PCT];
 	int npct;
 	const char *json, *hgrm, *rtt_log;
@@ -128,6 +153,100 @@ static bool parse_pcts(const char *s, struct options *o)
 	return o->npct > 0;
 }
 
+/* TIME as seconds since the epoch, or RFC 3339 in UTC (Z), fractions
+ * allowed. */
+static int parse_time(const char *s, double *out)
+{
+	double v;
+	if (parse_num(s, 1, 1e11, &v)) {
+		*out = v;
+		return 0;
+	}
+	struct tm tm = {0};
+	const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!rest)
+		return -1;
+	double frac = 0;
+	if (*rest == '.') {
+		char *end;
+		frac = strtod(rest, &end);
+		rest = end;
+	}
+	if (strcmp(rest, "Z") != 0)
+		return -1;
+	time_t t = timegm(&tm);
+	if (t < 0)
+		return -1;
+	*out = (double)t + frac;
+	return 0;
+}
+
+static int parse_binds(const char *s, struct options *o)
+{
+	char buf[2048];
+	snprintf(buf, sizeof(buf), "%s", s);
+	int n = 0;
+	for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (n == MAX_BINDS)
+			return -1;
+		struct sockaddr_storage *ss = &o->binds[n];
+		memset(ss, 0, sizeof(*ss));
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+		if (inet_pton(AF_INET, t, &in->sin_addr) == 1)
+			in->sin_family = AF_INET;
+		else if (inet_pton(AF_INET6, t, &in6->sin6_addr) == 1)
+			in6->sin6_family = AF_INET6;
+		else
+			return -1;
+		n++;
+	}
+	if (n == 0)
+		return -1;
+	o->cfg.binds = o->binds;
+	o->cfg.nbinds = n;
+	return 0;
+}
+
+/* The segment a launcher gave this process, from its environment: Open
+ * MPI's, PMI's (MPICH, Slurm's PMI), Slurm's own, or a Kubernetes Indexed
+ * Job's index with --segments. Leaves *n 0 when there is none. Returns 0,
+ * or -1 after saying what is wrong. */
+static int launcher_segment(long segments, long *i, long *n, const char **from)
+{
+	static const char *const pairs[][2] = {
+		{"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
+		{"PMI_RANK", "PMI_SIZE"},
+		{"SLURM_PROCID", "SLURM_NTASKS"},
+	};
+	for (size_t k = 0; k < sizeof(pairs) / sizeof(pairs[0]); k++) {
+		const char *r = getenv(pairs[k][0]), *s = getenv(pairs[k][1]);
+		if (!r || !s)
+			continue;
+		if (!parse_long(r, 0, 99999, i) || !parse_long(s, 1, 100000, n) || *i >= *n) {
+			fprintf(stderr, "echolab-load: bad %s=%s / %s=%s in the environment\n", pairs[k][0], r,
+				pairs[k][1], s);
+			return -1;
+		}
+		*from = pairs[k][0];
+		return 0;
+	}
+	const char *idx = getenv("JOB_COMPLETION_INDEX");
+	if (idx && segments) {
+		if (!parse_long(idx, 0, segments - 1, i)) {
+			fprintf(stderr, "echolab-load: bad JOB_COMPLETION_INDEX=%s for --segments %ld\n", idx, segments);
+			return -1;
+		}
+		*n = segments;
+		*from = "JOB_COMPLETION_INDEX";
+	} else if (idx) {
+		fprintf(stderr, "echolab-load: JOB_COMPLETION_INDEX is set: give --segments N (the Job's "
+				"completions), or --segment I/N\n");
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option opts[] = {
@@ -151,6 +270,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"rtt-log", required_argument, NULL, 'l'},
 		{"rtt-log-all", no_argument, NULL, 'A'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"segment", required_argument, NULL, 'g' + 256},
+		{"segments", required_argument, NULL, 'N'},
+		{"start-at", required_argument, NULL, 'a'},
+		{"bind", required_argument, NULL, 'b'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -158,6 +281,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	long threads = 0, port = 1234;
 	double timeout = 5;
+	long seg_i = -1, seg_n = 0, segments = 0;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -170,8 +294,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return usage_error("bad --port '%s' (1 to 65535)", optarg);
 			break;
 		case 'n':
-			if (!parse_long(optarg, 1, 20000, &cfg->conns))
-				return usage_error("bad --conns '%s' (1 to 20000)", optarg);
+			if (!parse_long(optarg, 1, EL_LOAD_MAX_CONNS, &cfg->conns))
+				return usage_error("bad --conns '%s' (1 to %d)", optarg, EL_LOAD_MAX_CONNS);
 			break;
 		case 't':
 			if (!parse_long(optarg, 1, 256, &threads))
@@ -233,6 +357,28 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'q':
 			o->quiet = true;
 			break;
+		case 'g' + 256: {
+			char *slash = strchr(optarg, '/');
+			if (!slash || sscanf(optarg, "%ld/%ld", &seg_i, &seg_n) != 2 || seg_n < 1 || seg_n > 100000 ||
+			    seg_i < 0 || seg_i >= seg_n || strspn(optarg, "0123456789/") != strlen(optarg))
+				return usage_error("bad --segment '%s' (I/N, 0 <= I < N)", optarg);
+			cfg->seg_from = "--segment";
+			break;
+		}
+		case 'N':
+			if (!parse_long(optarg, 1, 100000, &segments))
+				return usage_error("bad --segments '%s' (1 to 100000)", optarg);
+			break;
+		case 'a':
+			if (parse_time(optarg, &cfg->start_at_unix) < 0)
+				return usage_error("bad --start-at '%s' (seconds since the epoch, or RFC 3339 UTC "
+						   "such as 2026-11-30T12:00:00Z)", optarg);
+			break;
+		case 'b':
+			if (parse_binds(optarg, o) < 0)
+				return usage_error("bad --bind '%s' (IP addresses separated by commas, at most %d)",
+						   optarg, MAX_BINDS);
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
@@ -252,11 +398,42 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("%s", "--spawn runs at most 5000 processes");
 	if (cfg->count == 0 && cfg->duration_s == 0)
 		cfg->duration_s = 10;
+	if (seg_n == 0 && launcher_segment(segments, &seg_i, &seg_n, &cfg->seg_from) < 0)
+		return 2;
+	if (segments && seg_n == 0)
+		return usage_error("%s", "--segments N is for JOB_COMPLETION_INDEX, which is not set; or give "
+					 "--segment I/N");
+	if (segments && seg_n && segments != seg_n)
+		return usage_error("--segments %ld, but the segment is %ld/%ld", segments, seg_i, seg_n);
+	if (seg_n > 0) {
+		/* Shares differ by at most one connection. */
+		long total = cfg->conns, share = total / seg_n + (seg_i < total % seg_n);
+		if (share == 0)
+			return usage_error("segment %ld/%ld of --conns %ld has no connection", seg_i, seg_n, total);
+		cfg->conns = share;
+		cfg->seg_index = (int)seg_i;
+		cfg->seg_count = (int)seg_n;
+	}
 	cfg->port = (unsigned)port;
 	cfg->threads = (int)(threads ? threads : cpus > 0 ? cpus : 1);
 	if (cfg->threads > cfg->conns)
 		cfg->threads = (int)cfg->conns;
 	cfg->timeout_ms = (int)(timeout * 1000);
+	if (cfg->nbinds > 0 && cfg->spawn)
+		return usage_error("%s", "--bind is for the event loops, not --spawn");
+	/* {segment} in the output files' names. */
+	const char **paths[] = {&o->json, &o->hgrm, &o->rtt_log};
+	char *bufs[] = {o->json_path, o->hgrm_path, o->rtt_path};
+	for (int k = 0; k < 3; k++) {
+		const char *t = *paths[k], *at = t ? strstr(t, "{segment}") : NULL;
+		if (!at)
+			continue;
+		int w = snprintf(bufs[k], sizeof(o->json_path), "%.*s%d%s", (int)(at - t), t, cfg->seg_index,
+				 at + strlen("{segment}"));
+		if (w < 0 || (size_t)w >= sizeof(o->json_path) || strstr(bufs[k], "{segment}"))
+			return usage_error("bad file name '%s' ({segment} once, under 1024 bytes)", t);
+		*paths[k] = bufs[k];
+	}
 	return 0;
 }
 
@@ -297,6 +474,10 @@ static void print_text(const struct options *o, const struct el_load_result *r)
 	       cfg->msg_len, r->window_s);
 	if (cfg->warmup_s > 0)
 		printf(" after %.1f s of warm-up", cfg->warmup_s);
+	if (cfg->seg_count > 0)
+		printf(", segment %d/%d (%s)", cfg->seg_index, cfg->seg_count, cfg->seg_from);
+	if (cfg->start_at_unix > 0)
+		printf(", started %.1f ms after --start-at", r->start_late_s * 1e3);
 	printf("%s\n", stop ? " (interrupted)" : "");
 	printf("messages  %llu (%.1f msg/s)\n", (unsigned long long)r->messages,
 	       r->window_s > 0 ? (double)r->messages / r->window_s : 0.0);
@@ -330,6 +511,8 @@ static int write_json(const struct options *o, const struct el_load_result *r)
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "merge") == 0)
+		return el_load_merge_main(argc - 1, argv + 1);
 	struct options o = {
 		.cfg = {.host = "127.0.0.1", .conns = 1, .rtt_log_fd = -1, .stop = &stop},
 		.pcts = {50, 90, 99, 99.9},
@@ -364,6 +547,17 @@ int main(int argc, char **argv)
 		if (write(o.cfg.rtt_log_fd, header, sizeof(header) - 1) < 0) {
 			fprintf(stderr, "echolab-load: %s: %s\n", o.rtt_log, strerror(errno));
 			return 1;
+		}
+	}
+	/* A socket per connection, and room: the hard limit, raised when
+	 * allowed (root) for a run past it. */
+	struct rlimit rl;
+	rlim_t want = (rlim_t)o.cfg.conns + 256;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+		struct rlimit up = {.rlim_cur = want, .rlim_max = rl.rlim_max < want ? want : rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &up) < 0) {
+			up = (struct rlimit){.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+			setrlimit(RLIMIT_NOFILE, &up);
 		}
 	}
 	char err[256];

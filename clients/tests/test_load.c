@@ -435,7 +435,9 @@ Test(load, hgrm_is_hdrhistogram_percentile_distribution, T_OPTS)
 
 Test(load, bad_usage_exits_2_with_one_line, T_OPTS)
 {
-	const char *bad[][2] = {{"--conns", "0"}, {"--conns", "20001"}, {"--size", "0"},
+	const char *bad[][2] = {{"--conns", "0"}, {"--conns", "200001"}, {"--size", "0"},
+				{"--segment", "3/3"}, {"--segment", "1"}, {"--start-at", "yesterday"},
+				{"--bind", "127.0.0.300"}, {"--segments", "2"},
 				{"--rate", "-1"}, {"--percentiles", "50,101"}, {"--port", "70000"},
 				{"--bogus", "1"}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -701,4 +703,131 @@ Test(monitor, duration_and_out_file, T_OPTS)
 	int rows = count_lines(text) - 1;
 	cr_expect(rows >= 4 && rows <= 7, "about 5 rows in 0.5 s: %d", rows);
 	scratch_remove(dir);
+}
+
+/* The JSON summary's window_start_unix. */
+static double window_start(const char *path)
+{
+	return json_num(slurp(path), "window_start_unix");
+}
+
+/* Three segments of one command line started for one wall-clock time:
+ * each runs its share, writes its own file ({segment}), their windows
+ * start within 10 ms of each other, and the merge is the sum. */
+Test(load, segments_start_together_and_merge_to_their_sum, T_OPTS)
+{
+	struct server s;
+	server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], json[128], at[64];
+	scratch(dir, sizeof(dir), "segments");
+	snprintf(json, sizeof(json), "%s/seg-{segment}.json", dir);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(at, sizeof(at), "%.3f", (double)now.tv_sec + now.tv_nsec / 1e9 + 1.5 * slow_factor());
+	pid_t pids[3];
+	for (int i = 0; i < 3; i++) {
+		char seg[16];
+		snprintf(seg, sizeof(seg), "%d/3", i);
+		char *argv[] = {"echolab-load", "--port", (char *)port_str(s.port), "--conns", "10", "--segment", seg,
+				"--start-at", at, "--duration", "1", "--quiet", "--json", json, NULL};
+		int fd;
+		pids[i] = start_program(&fd, tool("ECHOLAB_LOAD"), argv);
+		close(fd);
+	}
+	for (int i = 0; i < 3; i++) {
+		int st;
+		cr_assert_eq(waitpid(pids[i], &st, 0), pids[i]);
+		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "segment %d: status %d", i, st);
+	}
+	double starts[3], messages = 0;
+	long conns[3];
+	char paths[3][128];
+	for (int i = 0; i < 3; i++) {
+		snprintf(paths[i], sizeof(paths[i]), "%s/seg-%d.json", dir, i);
+		const char *j = slurp(paths[i]);
+		conns[i] = (long)json_num(j, "connections");
+		messages += json_num(j, "messages");
+		cr_expect_eq(json_num(j, "index"), i, "%s", j);
+		starts[i] = window_start(paths[i]);
+	}
+	cr_expect(conns[0] == 4 && conns[1] == 3 && conns[2] == 3, "shares %ld %ld %ld of 10", conns[0], conns[1],
+		  conns[2]);
+	for (int i = 1; i < 3; i++)
+		cr_expect_leq(fabs(starts[i] - starts[0]), 0.010 * slow_factor(), "segment %d's window started %.1f ms "
+			      "from segment 0's", i, (starts[i] - starts[0]) * 1e3);
+	char merged[128];
+	snprintf(merged, sizeof(merged), "%s/merged.json", dir);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "merge", "--json",
+			     merged, paths[0], paths[1], paths[2], NULL);
+	cr_expect_eq(rc, 0, "merge: exit %d: %s%s", rc, out, err);
+	cr_expect_not_null(strstr(out, "3 summaries, 10 connections"), "%s", out);
+	const char *m = slurp(merged);
+	cr_expect_eq(json_num(m, "messages"), messages, "%s", m);
+	cr_expect_eq(json_num(m, "count"), messages, "%s", m);
+	cr_expect_eq(json_num(m, "merged_from"), 3, "%s", m);
+	scratch_remove(dir);
+	server_stop(&s, SIGTERM);
+}
+
+/* A segment cut short by Ctrl-C still writes a summary, marked
+ * interrupted, that merges; the merge says so and exits 1. */
+Test(load, an_interrupted_segment_merges_flagged, T_OPTS)
+{
+	struct server s;
+	server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], a[128], b[128];
+	scratch(dir, sizeof(dir), "interrupted");
+	snprintf(a, sizeof(a), "%s/a.json", dir);
+	snprintf(b, sizeof(b), "%s/b.json", dir);
+	char *argv[] = {"echolab-load", "--port", (char *)port_str(s.port), "--conns", "2", "--segment", "0/2",
+			"--duration", "60", "--json", a, NULL};
+	int fd;
+	pid_t pid = start_program(&fd, tool("ECHOLAB_LOAD"), argv);
+	wait_for_handler(pid, SIGINT);
+	usleep(500000 * slow_factor());
+	kill(pid, SIGINT);
+	read_all(fd, out, sizeof(out), 10000 * slow_factor());
+	close(fd);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect_not_null(strstr(slurp(a), "\"interrupted\": true"), "%s", slurp(a));
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "2", "--segment", "1/2", "--duration", "0.5", "--quiet",
+			     "--json", b, NULL);
+	cr_expect_eq(rc, 0, "%s%s", out, err);
+	rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "merge", a, b, NULL);
+	cr_expect_eq(rc, 1, "a merge with an interrupted input exits 1: %s%s", out, err);
+	cr_expect_not_null(strstr(out, "1 of them interrupted"), "%s", out);
+	cr_expect_not_null(strstr(out, "2 summaries, 2 connections"), "%s", out);
+	scratch_remove(dir);
+	server_stop(&s, SIGTERM);
+}
+
+/* Without --segment, the share comes from a launcher's environment, and
+ * the first line names it. */
+Test(load, the_segment_comes_from_the_launchers_environment, T_OPTS)
+{
+	struct server s;
+	server_start(&s, "epoll", "--quiet", NULL);
+	static const char *const envs[][5] = {
+		{"OMPI_COMM_WORLD_RANK", "1", "OMPI_COMM_WORLD_SIZE", "2", "segment 1/2 (OMPI_COMM_WORLD_RANK)"},
+		{"PMI_RANK", "1", "PMI_SIZE", "2", "segment 1/2 (PMI_RANK)"},
+		{"SLURM_PROCID", "1", "SLURM_NTASKS", "2", "segment 1/2 (SLURM_PROCID)"},
+		{"JOB_COMPLETION_INDEX", "1", NULL, NULL, "segment 1/2 (JOB_COMPLETION_INDEX)"},
+	};
+	for (size_t i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
+		setenv(envs[i][0], envs[i][1], 1);
+		if (envs[i][2])
+			setenv(envs[i][2], envs[i][3], 1);
+		int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+				     port_str(s.port), "--conns", "5", "--count", "3", "--segments", "2", NULL);
+		cr_expect_eq(rc, 0, "%s: %s%s", envs[i][0], out, err);
+		cr_expect_not_null(strstr(out, "2 connections"), "%s: 5 split in 2, share 1: %s", envs[i][0], out);
+		cr_expect_not_null(strstr(out, envs[i][4]), "%s: %s", envs[i][0], out);
+		cr_expect_not_null(strstr(out, "messages  6 "), "%s: %s", envs[i][0], out);
+		unsetenv(envs[i][0]);
+		if (envs[i][2])
+			unsetenv(envs[i][2]);
+	}
+	server_stop(&s, SIGTERM);
 }
