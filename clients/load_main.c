@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hlog.h"
 #include "load.h"
 #include "merge.h"
 
@@ -25,7 +26,7 @@ static const char usage_text[] =
 	"                    [--percentiles LIST] [--json FILE] [--hgrm FILE]\n"
 	"                    [--rtt-log FILE [--rtt-log-all]] [--quiet]\n"
 	"                    [--segment I/N | --segments N] [--start-at TIME]\n"
-	"                    [--bind ADDR[,ADDR...]]\n"
+	"                    [--bind ADDR[,ADDR...]] [--hlog FILE]\n"
 	"       echolab-load merge [--json OUT] FILE.json...   (merge --help)\n"
 	"\n"
 	"Opens N connections to an echolab server; each sends a fixed message\n"
@@ -57,6 +58,9 @@ static const char usage_text[] =
 	"  --percentiles L    comma-separated (default 50,90,99,99.9)\n"
 	"  --json FILE        write the summary as JSON\n"
 	"  --hgrm FILE        write HdrHistogram's percentile distribution (ms)\n"
+	"  --hlog FILE        write HdrHistogram's interval log: a histogram (us)\n"
+	"                     per second of the window, which HdrHistogram's own\n"
+	"                     tools (HistogramLogProcessor) read and merge\n"
 	"  --rtt-log FILE     write conn,seq,t_send_us,rtt_us of every reply of the\n"
 	"                     first connection (t_send_us from the start)\n"
 	"  --rtt-log-all      ... of every connection\n"
@@ -73,7 +77,7 @@ static const char usage_text[] =
 	"                     every segment measures the same wall-clock window\n"
 	"  --bind ADDR[,...]  source addresses, dealt to the connections in turn\n"
 	"                     (each has its own ephemeral ports, ~28000)\n"
-	"  {segment} in --json, --hgrm and --rtt-log file names is replaced by I\n"
+	"  {segment} in --json, --hgrm, --hlog and --rtt-log names is replaced by I\n"
 	"  (0 without a segment), so instances of one command line write apart\n"
 	"  --help             this text\n"
 	"\n"
@@ -91,7 +95,8 @@ struct options {
 	char json_path[1024], hgrm_path[1024], rtt_path[1024];
 	double pcts[MAX_PCT];
 	int npct;
-	const char *json, *hgrm, *rtt_log;
+	const char *json, *hgrm, *rtt_log, *hlog;
+	char hlog_path[1024];
 	bool quiet;
 	long size;
 	const char *message;
@@ -274,6 +279,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"segments", required_argument, NULL, 'N'},
 		{"start-at", required_argument, NULL, 'a'},
 		{"bind", required_argument, NULL, 'b'},
+		{"hlog", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -347,6 +353,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'g':
 			o->hgrm = optarg;
+			break;
+		case 'L':
+			o->hlog = optarg;
 			break;
 		case 'l':
 			o->rtt_log = optarg;
@@ -422,9 +431,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 	if (cfg->nbinds > 0 && cfg->spawn)
 		return usage_error("%s", "--bind is for the event loops, not --spawn");
 	/* {segment} in the output files' names. */
-	const char **paths[] = {&o->json, &o->hgrm, &o->rtt_log};
-	char *bufs[] = {o->json_path, o->hgrm_path, o->rtt_path};
-	for (int k = 0; k < 3; k++) {
+	const char **paths[] = {&o->json, &o->hgrm, &o->rtt_log, &o->hlog};
+	char *bufs[] = {o->json_path, o->hgrm_path, o->rtt_path, o->hlog_path};
+	for (int k = 0; k < 4; k++) {
 		const char *t = *paths[k], *at = t ? strstr(t, "{segment}") : NULL;
 		if (!at)
 			continue;
@@ -442,14 +451,46 @@ struct progress {
 	uint64_t last_messages;
 	double last_s;
 	long conns;
+	/* --hlog: the log, and the window's histogram when the last interval
+	 * was written, and when that was. */
+	struct el_hlog hlog;
+	struct el_hist *logged;
+	double logged_until;
+	int hlog_err;
 };
+
+/* Writes the interval since the last one to the --hlog log: the buckets
+ * recorded since. */
+static void log_interval(struct progress *p, const struct el_load_result *r)
+{
+	if (!p->hlog.f || r->window_s <= 0 || p->hlog_err)
+		return;
+	double end = r->window_start_unix + r->window_s;
+	if (p->logged_until == 0)
+		p->logged_until = r->window_start_unix;
+	if (end - p->logged_until < 0.001)
+		return;
+	static struct el_hist delta;
+	el_hist_init(&delta);
+	for (size_t b = 0; b < EL_HIST_BUCKETS; b++) {
+		uint64_t c = r->hist.counts[b], before = p->logged->counts[b];
+		delta.counts[b] = c > before ? c - before : 0;
+		p->logged->counts[b] = c > before ? c : before;
+	}
+	p->hlog_err = el_hlog_interval(&p->hlog, p->logged_until, end - p->logged_until, &delta);
+	p->logged_until = end;
+}
 
 static void show_progress(struct el_load *l, double elapsed, void *arg)
 {
 	struct progress *p = arg;
+	static struct el_load_result r;
+	if (p->hlog.f) {
+		el_load_result(l, &r, true);
+		log_interval(p, &r);
+	}
 	if (!p->on)
 		return;
-	static struct el_load_result r;
 	el_load_result(l, &r, true);
 	double rate = elapsed > p->last_s ? (double)(r.messages - p->last_messages) / (elapsed - p->last_s) : 0;
 	p->last_messages = r.messages;
@@ -573,6 +614,19 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct progress p = {.on = !o.quiet && isatty(STDERR_FILENO), .conns = o.cfg.conns};
+	if (o.hlog) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		p.logged = calloc(1, sizeof(*p.logged));
+		rc = p.logged ? el_hlog_open(&p.hlog, o.hlog, (double)now.tv_sec + now.tv_nsec / 1e9) : -ENOMEM;
+		if (rc < 0) {
+			fprintf(stderr, "echolab-load: %s: %s\n", o.hlog, strerror(-rc));
+			el_load_destroy(l);
+			free(p.logged);
+			free(msg);
+			return 1;
+		}
+	}
 	rc = el_load_run(l, show_progress, &p, err, sizeof(err));
 	if (p.on)
 		fprintf(stderr, "\r%78s\r", "");
@@ -585,6 +639,17 @@ int main(int argc, char **argv)
 	if (o.json && (rc = write_json(&o, &r)) < 0) {
 		fprintf(stderr, "echolab-load: %s: %s\n", o.json, strerror(-rc));
 		status = 1;
+	}
+	if (o.hlog) {
+		log_interval(&p, &r); /* the rest of the window */
+		int hr = p.hlog_err ? p.hlog_err : el_hlog_close(&p.hlog);
+		if (p.hlog_err)
+			el_hlog_close(&p.hlog);
+		if (hr < 0) {
+			fprintf(stderr, "echolab-load: %s: %s\n", o.hlog, strerror(-hr));
+			status = 1;
+		}
+		free(p.logged);
 	}
 	if (o.hgrm) {
 		FILE *f = fopen(o.hgrm, "w");

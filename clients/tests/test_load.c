@@ -792,7 +792,7 @@ Test(load, an_interrupted_segment_merges_flagged, T_OPTS)
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_expect_not_null(strstr(slurp(a), "\"interrupted\": true"), "%s", slurp(a));
 	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
-			     port_str(s.port), "--conns", "2", "--segment", "1/2", "--duration", "0.5", "--quiet",
+			     port_str(s.port), "--conns", "2", "--segment", "1/2", "--count", "50", "--quiet",
 			     "--json", b, NULL);
 	cr_expect_eq(rc, 0, "%s%s", out, err);
 	rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "merge", a, b, NULL);
@@ -830,4 +830,85 @@ Test(load, the_segment_comes_from_the_launchers_environment, T_OPTS)
 			unsetenv(envs[i][2]);
 	}
 	server_stop(&s, SIGTERM);
+}
+
+/* The rows of an .hgrm percentile distribution: value, percentile,
+ * total count. Returns how many. */
+static int hgrm_rows(const char *hgrm, double rows[][3], int max)
+{
+	int n = 0;
+	for (const char *p = hgrm; p && *p && n < max; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		double v, q, c;
+		if (*p != '#' && sscanf(p, " %lf %lf %lf", &v, &q, &c) == 3) {
+			rows[n][0] = v;
+			rows[n][1] = q;
+			rows[n][2] = c;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* --hlog is HdrHistogram's interval log: HdrHistogram's own Java
+ * HistogramLogProcessor (Debian's libhdrhistogram-java) reads it, and its
+ * count, mean, max and percentiles are echolab's. */
+Test(load, hlog_is_read_by_hdrhistograms_own_tools, T_OPTS)
+{
+	static const char jar[] = "/usr/share/java/hdrhistogram.jar";
+	if (access("/usr/bin/java", X_OK) != 0 || access(jar, R_OK) != 0)
+		cr_skip_test("no /usr/bin/java or %s (ci/bootstrap installs openjdk-17-jre-headless and "
+			     "libhdrhistogram-java): the .hlog was not checked by HdrHistogram", jar);
+	struct server s;
+	server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], hlog[96], json[96], outp[96], hgrm[128], own[96];
+	scratch(dir, sizeof(dir), "hlog");
+	snprintf(own, sizeof(own), "%s/own.hgrm", dir);
+	snprintf(hlog, sizeof(hlog), "%s/run.hlog", dir);
+	snprintf(json, sizeof(json), "%s/run.json", dir);
+	snprintf(outp, sizeof(outp), "%s/hdr", dir);
+	snprintf(hgrm, sizeof(hgrm), "%s/hdr.hgrm", dir);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "8", "--duration", "2.5", "--warmup", "0.3", "--quiet",
+			     "--hlog", hlog, "--json", json, "--hgrm", own, NULL);
+	cr_assert_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	server_stop(&s, SIGTERM);
+	const char *log = slurp(hlog);
+	cr_expect_eq(strncmp(log, "#[Histogram log format version 1.3]\n", 36), 0, "%s", log);
+	cr_expect_geq(count_lines(log), 4 + 3, "an interval a second: %s", log);
+	rc = run_program("/usr/bin/java", NULL, out, sizeof(out), err, sizeof(err), "-cp", jar,
+			 "org.HdrHistogram.HistogramLogProcessor", "-i", hlog, "-o", outp, "-outputValueUnitRatio",
+			 "1", NULL);
+	cr_assert_eq(rc, 0, "HistogramLogProcessor: exit %d: %s%s", rc, out, err);
+	char j[8192];
+	snprintf(j, sizeof(j), "%s", slurp(json));
+	const char *h = slurp(hgrm);
+	double count = -1, mean = -1, max = -1;
+	const char *t = strstr(h, "#[Max");
+	cr_assert_not_null(t, "%s", h);
+	sscanf(t, "#[Max = %lf, Total count = %lf", &max, &count);
+	t = strstr(h, "#[Mean");
+	cr_assert_not_null(t, "%s", h);
+	sscanf(t, "#[Mean = %lf", &mean);
+	cr_expect_eq(count, json_num(j, "messages"), "HdrHistogram counts %.0f, echolab %s", count, j);
+	cr_expect_float_eq(mean, json_num(j, "mean"), json_num(j, "mean") / 128 + 1, "mean %.2f: %s", mean, j);
+	cr_expect_float_eq(max, json_num(j, "max"), json_num(j, "max") / 128 + 1, "max %.0f: %s", max, j);
+	/* Row for row, HdrHistogram's distribution of the log and echolab's
+	 * own --hgrm (ms) of the same run: the same percentiles with the same
+	 * counts below them, and values within a bucket. */
+	static double theirs[400][3], ours[400][3];
+	int nt = hgrm_rows(h, theirs, 400), no = hgrm_rows(slurp(own), ours, 400);
+	/* HdrHistogram ends with a row at percentile 1 where its count is all
+	 * in; echolab's ticks go on towards 1. The rows before it match. */
+	cr_expect_gt(nt, 20, "%s", h);
+	cr_expect_geq(no, nt - 1, "HdrHistogram's distribution has %d rows, echolab's %d", nt, no);
+	cr_expect_float_eq(theirs[nt - 1][1], 1.0, 0, "HdrHistogram's last row: percentile %f", theirs[nt - 1][1]);
+	for (int i = 0; i < nt - 1 && i < no; i++) {
+		cr_expect_float_eq(theirs[i][1], ours[i][1], 1e-9, "row %d: percentile %.12f and %.12f", i, theirs[i][1],
+				   ours[i][1]);
+		cr_expect_eq(theirs[i][2], ours[i][2], "row %d (percentile %.6f): count %.0f and %.0f", i, theirs[i][1],
+			     theirs[i][2], ours[i][2]);
+		double v = ours[i][0] * 1000;
+		cr_expect_float_eq(theirs[i][0], v, v / 128 + 1, "row %d: value %.0f and %.0f us", i, theirs[i][0], v);
+	}
+	scratch_remove(dir);
 }
