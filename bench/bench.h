@@ -35,6 +35,11 @@ struct bench_cfg {
 	int threads;         /* load event loops; 0: one per CPU */
 	bool spawn;
 	bool raw;            /* echo bytes (--raw): echolab's models with --raw */
+	/* --cpus SERVER:LOAD: where the server and the load may run (pinned
+	 * false: anywhere, sharing every CPU), and the text for the report. */
+	bool pinned;
+	cpu_set_t server_cpus, load_cpus;
+	char placement[320];
 	char dir[512];       /* results/<timestamp> */
 	char command[2048];  /* how this run was started, for the report */
 	volatile sig_atomic_t *stop;

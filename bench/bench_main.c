@@ -34,7 +34,7 @@ static const char usage[] =
 	"usage: echolab-bench [--models LIST] [--clients LIST] [--duration S] [--warmup S]\n"
 	"                     [--repeats R] [--interval S] [--size BYTES] [--threads T]\n"
 	"                     [--spawn] [--raw] [--out DIR] [--server-bin PATH]\n"
-	"                     [--server NAME=CMD]... [--quick]\n"
+	"                     [--server NAME=CMD]... [--cpus SERVER:LOAD] [--quick]\n"
 	"       echolab-bench --sweep --model M --p99-target US [--clients N]\n"
 	"                     [--start-rate R] [--duration S]\n"
 	"       echolab-bench --tools [--duration S]\n"
@@ -58,6 +58,9 @@ static const char usage[] =
 	"  --size BYTES      message size (default 64)\n"
 	"  --threads T       load event loops (default: one per CPU)\n"
 	"  --spawn           one load process per client, as the seed's script\n"
+	"  --cpus S:L        pin the server (its whole tree) to CPU list S and the\n"
+	"                    load to L (e.g. 0:1, 0-1:2-3); default: both share\n"
+	"                    every CPU. The report says which\n"
 	"  --raw             the servers echo bytes: echolab's models run with\n"
 	"                    --raw, and a reply must be the message itself\n"
 	"  --out DIR         results directory (default results)\n"
@@ -104,6 +107,53 @@ static const char usage[] =
 	"bad usage; 130 when interrupted.\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A CPU list (0, 0-1, 0,2-3) of CPUs this machine has, into set. */
+static int parse_cpu_list(const char *s, cpu_set_t *set)
+{
+	CPU_ZERO(set);
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	char buf[128];
+	if (!*s || strlen(s) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *end;
+		long lo = strtol(t, &end, 10), hi = lo;
+		if (end == t)
+			return -1;
+		if (*end == '-') {
+			char *e2;
+			hi = strtol(end + 1, &e2, 10);
+			if (e2 == end + 1)
+				return -1;
+			end = e2;
+		}
+		if (*end || lo < 0 || hi < lo || hi >= ncpu || hi >= CPU_SETSIZE)
+			return -1;
+		for (long c = lo; c <= hi; c++)
+			CPU_SET((int)c, set);
+	}
+	return CPU_COUNT(set) > 0 ? 0 : -1;
+}
+
+/* --cpus SERVER:LOAD. */
+static int parse_cpus(const char *s, struct bench_cfg *cfg)
+{
+	const char *colon = strchr(s, ':');
+	char server[128];
+	if (!colon || (size_t)(colon - s) >= sizeof(server))
+		return -1;
+	snprintf(server, sizeof(server), "%.*s", (int)(colon - s), s);
+	if (parse_cpu_list(server, &cfg->server_cpus) < 0 || parse_cpu_list(colon + 1, &cfg->load_cpus) < 0)
+		return -1;
+	cpu_set_t both;
+	CPU_AND(&both, &cfg->server_cpus, &cfg->load_cpus);
+	snprintf(cfg->placement, sizeof(cfg->placement), "server on CPUs %s, load on CPUs %s%s", server,
+		 colon + 1, CPU_COUNT(&both) ? " (overlapping)" : "");
+	cfg->pinned = true;
+	return 0;
+}
 
 static int usage_error(const char *fmt, ...)
 {
@@ -734,7 +784,8 @@ int main(int argc, char **argv)
 		{"fd-slope", required_argument, NULL, 'F'},
 		{"backlog-experiment", no_argument, NULL, 'B'}, {"backlogs", required_argument, NULL, 'b'},
 		{"burst", required_argument, NULL, 'u'}, {"hold", required_argument, NULL, 'H'},
-		{"server-bin", required_argument, NULL, 'X'}, {"raw", no_argument, NULL, 'A'}, {0},
+		{"server-bin", required_argument, NULL, 'X'}, {"raw", no_argument, NULL, 'A'},
+		{"cpus", required_argument, NULL, 'P'}, {0},
 	};
 	int len = 0;
 	for (int i = 0; i < argc && len < (int)sizeof(cfg.command) - 2; i++)
@@ -776,6 +827,11 @@ int main(int argc, char **argv)
 			break;
 		case 'S': cfg.spawn = true; break;
 		case 'A': cfg.raw = true; break;
+		case 'P':
+			if (parse_cpus(optarg, &cfg) < 0)
+				return usage_error("bad --cpus '%s' (SERVER:LOAD, each a CPU list such as 0, 0-1 "
+						   "or 0,2, of this machine's CPUs)", optarg);
+			break;
 		case 'o': out = optarg; break;
 		case 'X': cfg.server = optarg; break;
 		case 'x': {

@@ -573,6 +573,7 @@ void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const ch
 					cfg->cmds[i]);
 		if (cfg->raw)
 			fprintf(f, "Raw mode: the servers echo the bytes (echolab's models with --raw).\n\n");
+		fprintf(f, "Placement: %s.\n\n", cfg->pinned ? cfg->placement : "shared (server and load on every CPU)");
 		return;
 	}
 	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>\n<style>body{"
@@ -595,6 +596,7 @@ void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const ch
 	}
 	if (cfg->raw)
 		fprintf(f, "<p>Raw mode: the servers echo the bytes (echolab's models with --raw).</p>\n");
+	fprintf(f, "<p>Placement: %s.</p>\n", cfg->pinned ? cfg->placement : "shared (server and load on every CPU)");
 }
 
 int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncells)

@@ -77,7 +77,7 @@ int bench_server_start_model(const struct bench_cfg *cfg, const char *model, str
 		return -EIO;
 	}
 	struct el_sup_spec sp = {.argv = argv, .out_fd = out, .err_fd = err, .ready_line = true,
-				 .timeout_ms = 5000};
+				 .timeout_ms = 5000, .cpus = cfg->pinned ? &cfg->server_cpus : NULL};
 	int rc = el_sup_start(s, &sp, why, whylen);
 	close(out);
 	close(err);
@@ -117,7 +117,8 @@ static int server_start(const struct bench_cfg *cfg, const char *dir, const char
 			snprintf(why, whylen, "--server %s: bad placeholder %s", model, bad);
 			return -EINVAL;
 		}
-		return el_sup_start_cmd(s, cmd, "127.0.0.1", (unsigned)port, log, errf, 10000, why, whylen);
+		return el_sup_start_cmd_on(s, cmd, "127.0.0.1", (unsigned)port, log, errf, 10000,
+					   cfg->pinned ? &cfg->server_cpus : NULL, why, whylen);
 	}
 	snprintf(max_conns, sizeof(max_conns), "%ld", clients + 64);
 	const char *extra[] = {"--quiet", "--backlog", "4096", "--max-conns", max_conns,
@@ -353,6 +354,11 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	if (lc.threads > lc.conns)
 		lc.threads = (int)lc.conns;
 	char err[256] = "";
+	/* The load's threads (or processes) are made now: on --cpus' LOAD
+	 * CPUs, this thread's own affinity restored after. */
+	cpu_set_t own;
+	bool moved = cfg->pinned && sched_getaffinity(0, sizeof(own), &own) == 0 &&
+		     sched_setaffinity(0, sizeof(cfg->load_cpus), &cfg->load_cpus) == 0;
 	struct el_load *l = msg && watching ? el_load_create(&lc, err, sizeof(err)) : NULL;
 	double from_s = 0, to_s = 0;
 	if (l) {
@@ -368,6 +374,8 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	} else if (watching) {
 		snprintf(c->failure, sizeof(c->failure), "load: %s", err[0] ? err : "out of memory");
 	}
+	if (moved)
+		sched_setaffinity(0, sizeof(own), &own);
 	if (log_fd >= 0)
 		close(log_fd);
 	free(msg);

@@ -179,6 +179,10 @@ int el_sup_start(struct el_sup *s, const struct el_sup_spec *sp, char *why, size
 		signal(SIGPIPE, SIG_DFL);
 		if (sp->setup)
 			sp->setup(sp->setup_arg);
+		if (sp->cpus && sched_setaffinity(0, sizeof(*sp->cpus), sp->cpus) < 0) {
+			dprintf(2, "sched_setaffinity: %s\n", strerror(errno));
+			_exit(127);
+		}
 		if (sp->argv) {
 			execv(sp->argv[0], (char *const *)sp->argv);
 			dprintf(2, "exec %s: %s\n", sp->argv[0], strerror(errno));
@@ -261,6 +265,13 @@ int el_sup_start(struct el_sup *s, const struct el_sup_spec *sp, char *why, size
 int el_sup_start_cmd(struct el_sup *s, const char *cmd, const char *host, unsigned port,
 		     const char *out_path, const char *err_path, int timeout_ms, char *why, size_t whylen)
 {
+	return el_sup_start_cmd_on(s, cmd, host, port, out_path, err_path, timeout_ms, NULL, why, whylen);
+}
+
+int el_sup_start_cmd_on(struct el_sup *s, const char *cmd, const char *host, unsigned port,
+			const char *out_path, const char *err_path, int timeout_ms, const cpu_set_t *cpus,
+			char *why, size_t whylen)
+{
 	int out = open_out(out_path), err = open_out(err_path);
 	if (out < 0 || err < 0) {
 		int e = errno;
@@ -272,7 +283,7 @@ int el_sup_start_cmd(struct el_sup *s, const char *cmd, const char *host, unsign
 		return -e;
 	}
 	struct el_sup_spec sp = {.cmd = cmd, .out_fd = out, .err_fd = err, .host = host, .port = port,
-				 .timeout_ms = timeout_ms};
+				 .timeout_ms = timeout_ms, .cpus = cpus};
 	int rc = el_sup_start(s, &sp, why, whylen);
 	close(out);
 	close(err);

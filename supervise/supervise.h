@@ -9,6 +9,7 @@
 #ifndef EL_SUPERVISE_H
 #define EL_SUPERVISE_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -63,6 +64,7 @@ struct el_sup_spec {
 	const char *host;
 	unsigned port;
 	int timeout_ms;
+	const cpu_set_t *cpus;   /* NULL, or the only CPUs it may run on */
 };
 
 /* Starts a server in a new process group (stdin /dev/null) and waits until
@@ -76,6 +78,10 @@ int el_sup_start(struct el_sup *s, const struct el_sup_spec *sp, char *why, size
  * out_path and err_path (NULL: /dev/null), ready when host:port accepts. */
 int el_sup_start_cmd(struct el_sup *s, const char *cmd, const char *host, unsigned port,
 		     const char *out_path, const char *err_path, int timeout_ms, char *why, size_t whylen);
+/* The same, on the given CPUs only (NULL: any). */
+int el_sup_start_cmd_on(struct el_sup *s, const char *cmd, const char *host, unsigned port,
+			const char *out_path, const char *err_path, int timeout_ms, const cpu_set_t *cpus,
+			char *why, size_t whylen);
 
 /* Whether the started process is still running (reaps it if not). */
 bool el_sup_alive(struct el_sup *s);

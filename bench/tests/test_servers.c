@@ -162,6 +162,9 @@ Test(servers, bad_server_options_are_usage_errors, .timeout = 60)
 		{"--server 'x=true {port}' --server 'x=false {port}'", "taken already"},
 		{"--server 'x=true {port} {nonsense}'", "bad placeholder {nonsense}"},
 		{"--sweep --model epoll --p99-target 100 --server 'x=true {port}'", "is for the experiment"},
+		{"--cpus 0", "bad --cpus"},
+		{"--cpus 0:4096", "bad --cpus"},
+		{"--cpus 1-0:0", "bad --cpus"},
 	};
 	static char out[65536];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -172,4 +175,32 @@ Test(servers, bad_server_options_are_usage_errors, .timeout = 60)
 				   cases[i].says, out);
 		cleanup(dir);
 	}
+}
+
+/* --cpus SERVER:LOAD: the server's whole tree runs on SERVER's CPUs (a
+ * server by command that prints its own allowed CPUs into its cell's
+ * server.err says so), and the report names the placement. */
+Test(servers, cpus_pins_the_server_and_the_report_says_so, .timeout = 120)
+{
+	static char out[65536];
+	char dir[128], args[2048];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *placement = ncpu > 1 ? "0:1" : "0:0";
+	snprintf(args, sizeof(args),
+		 "--cpus %s --clients 4 --duration 0.5 --warmup 0.2 --server 'pinned=grep Cpus_allowed_list "
+		 "/proc/self/status >&2; exec %s --model poll --quiet --port {port}'",
+		 placement, getenv("ECHOLAB_SERVER"));
+	int rc = bench(args, dir, sizeof(dir), out, sizeof(out));
+	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
+	char path[600], said[256] = "";
+	snprintf(path, sizeof(path), "%s/latest/cells/pinned-4/server.err", dir);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "no %s", path);
+	cr_assert_not_null(fgets(said, sizeof(said), f));
+	fclose(f);
+	cr_expect_str_eq(said, "Cpus_allowed_list:\t0\n", "the server ran on: %s", said);
+	char want[128];
+	snprintf(want, sizeof(want), "Placement: server on CPUs 0, load on CPUs %s", placement + 2);
+	cr_expect(report_has(dir, want), "the report does not say '%s'", want);
+	cleanup(dir);
 }
