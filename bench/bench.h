@@ -38,6 +38,11 @@ struct bench_cfg {
 	/* --cpus SERVER:LOAD: where the server and the load may run (pinned
 	 * false: anywhere, sharing every CPU), and the text for the report. */
 	bool pinned;
+	/* --target HOST:PORT: a server already running elsewhere, measured
+	 * from the client side only (no server started, none monitored). */
+	const char *target_host;
+	unsigned target_port;
+	char target_text[300];
 	cpu_set_t server_cpus, load_cpus;
 	char placement[320];
 	char dir[512];       /* results/<timestamp> */

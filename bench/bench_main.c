@@ -21,6 +21,7 @@
 #include "backlog.h"
 #include "bench.h"
 #include "client.h"
+#include "version.h"
 
 static volatile sig_atomic_t stop;
 
@@ -35,6 +36,7 @@ static const char usage[] =
 	"                     [--repeats R] [--interval S] [--size BYTES] [--threads T]\n"
 	"                     [--spawn] [--raw] [--out DIR] [--server-bin PATH]\n"
 	"                     [--server NAME=CMD]... [--cpus SERVER:LOAD] [--quick]\n"
+	"                     [--target HOST:PORT]\n"
 	"       echolab-bench --sweep --model M --p99-target US [--clients N]\n"
 	"                     [--start-rate R] [--duration S]\n"
 	"       echolab-bench --tools [--duration S]\n"
@@ -58,6 +60,9 @@ static const char usage[] =
 	"  --size BYTES      message size (default 64)\n"
 	"  --threads T       load event loops (default: one per CPU)\n"
 	"  --spawn           one load process per client, as the seed's script\n"
+	"  --target H:P      measure a server already running at HOST:PORT (another\n"
+	"                    machine's): client-side figures only, reported as\n"
+	"                    'target'; no server is started or monitored\n"
 	"  --cpus S:L        pin the server (its whole tree) to CPU list S and the\n"
 	"                    load to L (e.g. 0:1, 0-1:2-3); default: both share\n"
 	"                    every CPU. The report says which\n"
@@ -101,6 +106,7 @@ static const char usage[] =
 	"  --hold S          how long clients wait for their reply after the last\n"
 	"                    one started (default 3)\n"
 	"  --help            this text\n"
+	"  --version         the version, and the git checkout it was built from\n"
 	"\n"
 	"Ctrl-C ends the running cell and writes the report of what was measured.\n"
 	"Exit 0; 1 when a cell could not run (the soak: when a model failed); 2 on\n"
@@ -780,12 +786,13 @@ int main(int argc, char **argv)
 		{"sweep", no_argument, NULL, 'W'}, {"model", required_argument, NULL, 'M'},
 		{"p99-target", required_argument, NULL, 'p'}, {"start-rate", required_argument, NULL, 'R'},
 		{"tools", no_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'v'},
 		{"soak", no_argument, NULL, 'K'}, {"rss-slope", required_argument, NULL, 'L'},
 		{"fd-slope", required_argument, NULL, 'F'},
 		{"backlog-experiment", no_argument, NULL, 'B'}, {"backlogs", required_argument, NULL, 'b'},
 		{"burst", required_argument, NULL, 'u'}, {"hold", required_argument, NULL, 'H'},
 		{"server-bin", required_argument, NULL, 'X'}, {"raw", no_argument, NULL, 'A'},
-		{"cpus", required_argument, NULL, 'P'}, {0},
+		{"cpus", required_argument, NULL, 'P'}, {"target", required_argument, NULL, 'g'}, {0},
 	};
 	int len = 0;
 	for (int i = 0; i < argc && len < (int)sizeof(cfg.command) - 2; i++)
@@ -827,6 +834,24 @@ int main(int argc, char **argv)
 			break;
 		case 'S': cfg.spawn = true; break;
 		case 'A': cfg.raw = true; break;
+		case 'g': {
+			const char *colon = strrchr(optarg, ':');
+			double port;
+			snprintf(cfg.target_text, sizeof(cfg.target_text), "%s", optarg);
+			if (!colon || colon == optarg || !parse_num(colon + 1, 1, 65535, &port) || port != floor(port) ||
+			    (size_t)(colon - optarg) >= sizeof(cfg.target_text))
+				return usage_error("bad --target '%s' (HOST:PORT; an IPv6 address in brackets)", optarg);
+			cfg.target_text[colon - optarg] = 0;
+			char *host = cfg.target_text;
+			size_t hl = strlen(host);
+			if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+				host[hl - 1] = 0;
+				host++;
+			}
+			cfg.target_host = host;
+			cfg.target_port = (unsigned)port;
+			break;
+		}
 		case 'P':
 			if (parse_cpus(optarg, &cfg) < 0)
 				return usage_error("bad --cpus '%s' (SERVER:LOAD, each a CPU list such as 0, 0-1 "
@@ -895,6 +920,7 @@ int main(int argc, char **argv)
 				return usage_error("bad --fd-slope '%s' (fds per minute)", optarg);
 			break;
 		case 'h': fputs(usage, stdout); return 0;
+		case 'v': el_version_print("echolab-bench"); return 0;
 		default: return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
@@ -905,6 +931,9 @@ int main(int argc, char **argv)
 	if (bl.nservers && (sweep || tools || soak))
 		return usage_error("%s", "--server NAME=CMD is for the experiment, --quick and "
 					 "--backlog-experiment; the echolab-server binary is --server-bin PATH");
+	if (cfg.target_host && (sweep || tools || soak || backlog_exp || quick || models || bl.nservers || cfg.pinned))
+		return usage_error("%s", "--target measures one running server in the experiment: no --models, "
+					 "--server, --cpus, --quick or other mode with it");
 	if (cfg.raw && (sweep || tools || soak || backlog_exp))
 		return usage_error("%s", "--raw is for the experiment and --quick");
 	for (int i = 0; i < bl.nservers && backlog_exp; i++)
@@ -960,6 +989,10 @@ int main(int argc, char **argv)
 	} else if (!quick && !bl.nservers) {
 		memcpy(cfg.models, known.models, sizeof(cfg.models));
 		cfg.nmodels = known.nmodels;
+	}
+	if (cfg.target_host) {
+		snprintf(cfg.models[0], sizeof(cfg.models[0]), "target");
+		cfg.nmodels = 1;
 	}
 	for (int i = 0; i < cfg.nmodels; i++)
 		snprintf(cfg.traits[i], sizeof(cfg.traits[i]), "%s", bench_model_traits(&known, cfg.models[i]));

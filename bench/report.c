@@ -573,7 +573,12 @@ void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const ch
 					cfg->cmds[i]);
 		if (cfg->raw)
 			fprintf(f, "Raw mode: the servers echo the bytes (echolab's models with --raw).\n\n");
-		fprintf(f, "Placement: %s.\n\n", cfg->pinned ? cfg->placement : "shared (server and load on every CPU)");
+		if (cfg->target_host)
+			fprintf(f, "Target: the server already running at %s port %u, measured from the client side "
+				   "only (its CPU and memory columns are not measured).\n\n",
+				cfg->target_host, cfg->target_port);
+		else
+			fprintf(f, "Placement: %s.\n\n", cfg->pinned ? cfg->placement : "shared (server and load on every CPU)");
 		return;
 	}
 	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>\n<style>body{"
@@ -596,7 +601,14 @@ void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const ch
 	}
 	if (cfg->raw)
 		fprintf(f, "<p>Raw mode: the servers echo the bytes (echolab's models with --raw).</p>\n");
-	fprintf(f, "<p>Placement: %s.</p>\n", cfg->pinned ? cfg->placement : "shared (server and load on every CPU)");
+	if (cfg->target_host) {
+		fprintf(f, "<p>Target: the server already running at ");
+		html_text(f, cfg->target_host);
+		fprintf(f, " port %u, measured from the client side only (its CPU and memory columns are not "
+			   "measured).</p>\n", cfg->target_port);
+	} else {
+		fprintf(f, "<p>Placement: %s.</p>\n", cfg->pinned ? cfg->placement : "shared (server and load on every CPU)");
+	}
 }
 
 int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncells)

@@ -311,8 +311,10 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 		snprintf(c->failure, sizeof(c->failure), "cannot create %.180s: %s", dir, strerror(errno));
 		return;
 	}
-	struct el_sup srv;
-	if (server_start(cfg, dir, c->model, c->clients, &srv, c->failure, sizeof(c->failure)) < 0)
+	/* --target: nothing to start or to watch; the load goes there. */
+	bool local = cfg->target_host == NULL;
+	struct el_sup srv = {.pid = -1};
+	if (local && server_start(cfg, dir, c->model, c->clients, &srv, c->failure, sizeof(c->failure)) < 0)
 		return;
 
 	char path[800], csv[800];
@@ -320,9 +322,9 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	int64_t mon_t0 = el_io_now_us();
 	char mon_err[800];
 	snprintf(mon_err, sizeof(mon_err), "%s/monitor.err", dir);
-	pid_t mon = monitor_start(cfg, srv.pid, csv, mon_err);
+	pid_t mon = local ? monitor_start(cfg, srv.pid, csv, mon_err) : -1;
 	bool watching = mon > 0;
-	if (!watching)
+	if (local && !watching)
 		snprintf(c->failure, sizeof(c->failure), "the monitor could not start");
 
 	uint8_t *msg = malloc(cfg->msg_size);
@@ -336,8 +338,8 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	}
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	struct el_load_cfg lc = {
-		.host = "127.0.0.1",
-		.port = srv.port,
+		.host = local ? "127.0.0.1" : cfg->target_host,
+		.port = local ? srv.port : cfg->target_port,
 		.conns = c->clients,
 		.threads = cfg->threads ? cfg->threads : (int)(cpus > 0 ? cpus : 1),
 		.spawn = cfg->spawn,
@@ -359,7 +361,7 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	cpu_set_t own;
 	bool moved = cfg->pinned && sched_getaffinity(0, sizeof(own), &own) == 0 &&
 		     sched_setaffinity(0, sizeof(cfg->load_cpus), &cfg->load_cpus) == 0;
-	struct el_load *l = msg && watching ? el_load_create(&lc, err, sizeof(err)) : NULL;
+	struct el_load *l = msg && (watching || !local) ? el_load_create(&lc, err, sizeof(err)) : NULL;
 	double from_s = 0, to_s = 0;
 	if (l) {
 		from_s = (double)(el_io_now_us() - mon_t0) / 1e6 + cfg->warmup_s;
@@ -371,7 +373,7 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 		}
 		to_s = (double)(el_io_now_us() - mon_t0) / 1e6;
 		el_load_destroy(l);
-	} else if (watching) {
+	} else if (watching || !local) {
 		snprintf(c->failure, sizeof(c->failure), "load: %s", err[0] ? err : "out of memory");
 	}
 	if (moved)
@@ -383,10 +385,11 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 		kill(mon, SIGTERM);
 		waitpid(mon, NULL, 0);
 	}
-	c->server_exit = server_stop(&srv, &c->server_died);
+	c->server_exit = local ? server_stop(&srv, &c->server_died) : 0;
 	c->from_s = from_s;
 	c->to_s = to_s;
-	monitor_figures(csv, from_s, to_s, c);
+	if (local)
+		monitor_figures(csv, from_s, to_s, c);
 	const char *traits = bench_model_traits(cfg, c->model);
 	if (bench_has_trait(traits, "process-per-connection")) {
 		c->server_conns = c->max_procs - 1; /* the parent accepts */

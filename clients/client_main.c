@@ -15,6 +15,7 @@
 #include "framer.h"
 #include "io.h"
 #include "reply.h"
+#include "version.h"
 
 static const char usage_text[] =
 	"usage: echolab-client [--host H] [--port N] [--message M] [--count K]\n"
@@ -31,6 +32,7 @@ static const char usage_text[] =
 	"  --raw           the server runs with --raw: expect the bytes back\n"
 	"  --timeout S     give up on a reply after S seconds (default 10)\n"
 	"  --help          this text\n"
+	"  --version       the version, and the git checkout it was built from\n"
 	"\n"
 	"Without --message each line of standard input is one message.\n"
 	"Exit 0 when every message got its reply, 1 otherwise, 2 on bad usage.\n";
@@ -67,7 +69,7 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		{"host", required_argument, NULL, 'h'},  {"port", required_argument, NULL, 'p'},
 		{"message", required_argument, NULL, 'm'}, {"count", required_argument, NULL, 'c'},
 		{"raw", no_argument, NULL, 'r'},          {"timeout", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'H'},         {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'H'},         {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
 	};
 	*cfg = (struct config){.host = "127.0.0.1", .port = 1234, .count = 1, .timeout_ms = 10000};
 	bool have_count = false;
@@ -106,6 +108,9 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		}
 		case 'H':
 			fputs(usage_text, stdout);
+			return 1;
+		case 'V':
+			el_version_print("echolab-client");
 			return 1;
 		case ':':
 			return usage_error("option needs a value:", argv[optind - 1]);

@@ -17,6 +17,7 @@
 #include "hlog.h"
 #include "load.h"
 #include "merge.h"
+#include "version.h"
 
 static const char usage_text[] =
 	"usage: echolab-load [--host H] [--port N] [--conns N] [--threads T]\n"
@@ -80,6 +81,7 @@ static const char usage_text[] =
 	"  {segment} in --json, --hgrm, --hlog and --rtt-log names is replaced by I\n"
 	"  (0 without a segment), so instances of one command line write apart\n"
 	"  --help             this text\n"
+	"  --version          the version, and the git checkout it was built from\n"
 	"\n"
 	"Ctrl-C ends the run early and prints what was measured so far.\n"
 	"Exit 0 when replies were measured and there was no error, 1 otherwise,\n"
@@ -281,6 +283,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"bind", required_argument, NULL, 'b'},
 		{"hlog", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	struct el_load_cfg *cfg = &o->cfg;
@@ -390,6 +393,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			el_version_print("echolab-load");
 			exit(0);
 		default:
 			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "procstat.h"
+#include "version.h"
 
 static const char usage_text[] =
 	"usage: echolab-monitor --pid PID [--interval SECONDS] [--out FILE]\n"
@@ -47,6 +48,7 @@ static const char usage_text[] =
 	"                   old they got\n"
 	"  --no-pss         skip smaps_rollup (PSS), the costly part on big trees\n"
 	"  --help           this text\n"
+	"  --version        the version, and the git checkout it was built from\n"
 	"\n"
 	"Stops when PID exits, at --duration, or on SIGINT/SIGTERM, with every\n"
 	"row written. Exit 0, 1 when PID does not exist, 2 on bad usage.\n"
@@ -100,6 +102,7 @@ int main(int argc, char **argv)
 		{"budget", required_argument, NULL, 'b'},
 		{"no-pss", no_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	long pid = 0;
@@ -140,6 +143,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
+			return 0;
+		case 'V':
+			el_version_print("echolab-monitor");
 			return 0;
 		default:
 			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -185,7 +191,6 @@ int main(int argc, char **argv)
 	int rc = 0;
 	while (!stop && (limit < 0 || slot <= limit)) {
 		struct el_proc_sample s;
-		double late_ms = (double)(mono_ns() - (t0 + slot * step_ns)) / 1e6;
 		int r = el_monitor_sample(&m, &s);
 		if (r == -ESRCH)
 			break; /* the process exited: done */
@@ -194,6 +199,11 @@ int main(int argc, char **argv)
 			rc = 1;
 			break;
 		}
+		/* From the sample's own time, so that t_s - late_ms is its slot
+		 * even when the sampler was held up between two clock reads (a
+		 * stop there once gave a row t_s 2.5 s, late 0 ms, for slot 4,
+		 * and the next row the same slot). */
+		double late_ms = s.t_s * 1e3 - (double)slot * (double)step_ns / 1e6;
 		s.late_ms = late_ms > 0 ? late_ms : 0;
 		worst_ms = s.late_ms > worst_ms ? s.late_ms : worst_ms;
 		el_monitor_write_row(f, &s);

@@ -12,6 +12,7 @@
 
 #include "conform.h"
 #include "reply.h"
+#include "version.h"
 
 static const char usage_text[] =
 	"usage: echolab-conform (--server-cmd CMD | --target HOST:PORT) [--raw]\n"
@@ -45,6 +46,7 @@ static const char usage_text[] =
 	"  --tap              TAP on standard output instead of the lines\n"
 	"  --quiet            only failures and the last line\n"
 	"  --help             this text\n"
+	"  --version          the version, and the git checkout it was built from\n"
 	"\n"
 	"The last line is \"N passed, N failed, N skipped\". Exit 0 when no case\n"
 	"failed, 1 when one did, 2 on bad usage. Ctrl-C stops after the running case.\n";
@@ -137,7 +139,7 @@ static void print_tap(FILE *out, const struct el_conf_opts *o, const struct el_c
 int main(int argc, char **argv)
 {
 	enum { O_SERVER = 256, O_TARGET, O_RAW, O_MAXLINE, O_CASES, O_LIST, O_TIMEOUT, O_SKEW, O_JUNIT,
-	       O_JSON, O_HTML, O_TAP, O_QUIET, O_HELP };
+	       O_JSON, O_HTML, O_TAP, O_QUIET, O_HELP, O_VERSION };
 	static const struct option opts[] = {
 		{"server-cmd", required_argument, NULL, O_SERVER}, {"target", required_argument, NULL, O_TARGET},
 		{"raw", no_argument, NULL, O_RAW}, {"max-line", required_argument, NULL, O_MAXLINE},
@@ -145,7 +147,8 @@ int main(int argc, char **argv)
 		{"timeout", required_argument, NULL, O_TIMEOUT}, {"skew", required_argument, NULL, O_SKEW},
 		{"junit", required_argument, NULL, O_JUNIT}, {"json", required_argument, NULL, O_JSON},
 		{"html", required_argument, NULL, O_HTML}, {"tap", no_argument, NULL, O_TAP},
-		{"quiet", no_argument, NULL, O_QUIET}, {"help", no_argument, NULL, O_HELP}, {NULL, 0, NULL, 0},
+		{"quiet", no_argument, NULL, O_QUIET}, {"help", no_argument, NULL, O_HELP},
+		{"version", no_argument, NULL, O_VERSION}, {NULL, 0, NULL, 0},
 	};
 	struct el_conf_opts o = {.max_line = 8192, .timeout_s = 5, .skew_s = 2, .slow = 1, .stop = &stop};
 	snprintf(o.host, sizeof(o.host), "127.0.0.1");
@@ -183,6 +186,7 @@ int main(int argc, char **argv)
 		case O_TAP: tap = true; break;
 		case O_QUIET: quiet = true; break;
 		case O_HELP: fputs(usage_text, stdout); return 0;
+		case O_VERSION: el_version_print("echolab-conform"); return 0;
 		case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
 		default: return usage_error("unknown option '%s'", argv[optind - 1]);
 		}

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "netfuzz.h"
+#include "version.h"
 
 static volatile sig_atomic_t stop;
 
@@ -43,6 +44,8 @@ static const char usage_text[] =
 	"  --stall-ms MS       a connection without progress this long fails (10000)\n"
 	"  --preload LIB       LD_PRELOAD for the server (the fault shim)\n"
 	"  --quiet             no progress lines\n"
+	"  --help              this text\n"
+	"  --version           the version, and the git checkout it was built from\n"
 	"\n"
 	"Exit status: 0 every model passed, 1 a failure, 2 bad usage.\n";
 
@@ -139,7 +142,7 @@ static int run_models(const char *server, const char *model, struct el_nf_sessio
 int main(int argc, char **argv)
 {
 	enum { O_SERVER = 1, O_MODEL, O_HOST, O_PORT, O_SEED, O_DURATION, O_WARMUP, O_CONNS,
-	       O_PARALLEL, O_MAXLINE, O_CONN, O_STALL, O_PRELOAD, O_QUIET, O_HELP };
+	       O_PARALLEL, O_MAXLINE, O_CONN, O_STALL, O_PRELOAD, O_QUIET, O_HELP, O_VERSION };
 	static const struct option opts[] = {
 		{"server", required_argument, NULL, O_SERVER},
 		{"model", required_argument, NULL, O_MODEL},
@@ -156,6 +159,7 @@ int main(int argc, char **argv)
 		{"preload", required_argument, NULL, O_PRELOAD},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"help", no_argument, NULL, O_HELP},
+		{"version", no_argument, NULL, O_VERSION},
 		{0},
 	};
 	struct el_nf_session_opts so;
@@ -226,6 +230,7 @@ int main(int argc, char **argv)
 		case O_PRELOAD: so.preload = optarg; break;
 		case O_QUIET: quiet = true; break;
 		case O_HELP: fputs(usage_text, stdout); return 0;
+		case O_VERSION: el_version_print("echolab-netfuzz"); return 0;
 		default: return bad("or incomplete option", argv[optind - 1]);
 		}
 	}

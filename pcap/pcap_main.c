@@ -13,6 +13,7 @@
 
 #include "capture.h"
 #include "flow.h"
+#include "version.h"
 
 static const char usage_text[] =
 	"usage: echolab-pcap capture --iface IFACE --port N --out FILE.pcap [--duration S]\n"
@@ -38,6 +39,7 @@ static const char usage_text[] =
 	"  --duration S   stop capturing after S seconds\n"
 	"  --json         summarize as one JSON object, each flow with its events\n"
 	"  --help         this text\n"
+	"  --version      the version, and the git checkout it was built from\n"
 	"\n"
 	"Exit 0; 1 when the capture cannot start (capturing needs root or\n"
 	"CAP_NET_RAW), drops packets or a file cannot be read; 2 on bad usage.\n";
@@ -267,6 +269,10 @@ int main(int argc, char **argv)
 	};
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "--version")) {
+		el_version_print("echolab-pcap");
 		return 0;
 	}
 	if (argc < 2)

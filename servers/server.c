@@ -17,6 +17,7 @@
 #include "framer.h"
 #include "io.h"
 #include "reply.h"
+#include "version.h"
 
 _Atomic int el_srv_stopping;
 
@@ -51,6 +52,7 @@ static const char usage_text[] =
 	"  --list-models        print the models, one a line: the name, a TAB,\n"
 	"                       its traits (e.g. process-per-connection)\n"
 	"  --help               this text\n"
+	"  --version            the version, and the git checkout it was built from\n"
 	"\n"
 	"When ready it prints one line on standard error:\n"
 	"    listening on 127.0.0.1:41234 model=iterative backlog=128\n"
@@ -90,7 +92,7 @@ const struct el_model *el_srv_find_model(const char *name)
 int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 {
 	enum { O_MODEL = 256, O_BIND, O_PORT, O_BACKLOG, O_RAW, O_QUIET, O_MAX_LINE, O_MAX_CONNS,
-	       O_IDLE, O_WORKERS, O_LIST, O_HELP };
+	       O_IDLE, O_WORKERS, O_LIST, O_HELP, O_VERSION };
 	static const struct option opts[] = {
 		{"model", required_argument, NULL, O_MODEL},
 		{"bind", required_argument, NULL, O_BIND},
@@ -104,6 +106,7 @@ int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 		{"workers", required_argument, NULL, O_WORKERS},
 		{"list-models", no_argument, NULL, O_LIST},
 		{"help", no_argument, NULL, O_HELP},
+		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
 	};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -174,6 +177,9 @@ int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 			return 1;
 		case O_HELP:
 			fputs(usage_text, stdout);
+			return 1;
+		case O_VERSION:
+			el_version_print("echolab-server");
 			return 1;
 		case ':':
 			return usage_error("option '%s' needs a value (see --help)", argv[optind - 1]);

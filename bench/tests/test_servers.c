@@ -3,6 +3,7 @@
  * experiment's own outputs: summary.csv's row of the server, and the
  * report's line naming its command. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,8 @@ Test(servers, bad_server_options_are_usage_errors, .timeout = 60)
 		{"--cpus 0", "bad --cpus"},
 		{"--cpus 0:4096", "bad --cpus"},
 		{"--cpus 1-0:0", "bad --cpus"},
+		{"--target nowhere", "bad --target"},
+		{"--target 127.0.0.1:1 --models epoll", "--target measures one running server"},
 	};
 	static char out[65536];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -202,5 +205,48 @@ Test(servers, cpus_pins_the_server_and_the_report_says_so, .timeout = 120)
 	char want[128];
 	snprintf(want, sizeof(want), "Placement: server on CPUs 0, load on CPUs %s", placement + 2);
 	cr_expect(report_has(dir, want), "the report does not say '%s'", want);
+	cleanup(dir);
+}
+
+/* --target HOST:PORT: a server already running (started here, as it would
+ * be on another machine) measured from the client side: a row named
+ * "target" with every message answered, and the report says what was
+ * not measured. */
+Test(servers, target_measures_a_running_server, .timeout = 120)
+{
+	int errp[2];
+	cr_assert_eq(pipe(errp), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(errp[1], 2);
+		close(errp[0]);
+		execl(getenv("ECHOLAB_SERVER"), "echolab-server", "--model", "epoll", "--port", "0", "--quiet",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(errp[1]);
+	char line[256] = "";
+	size_t n = 0;
+	while (n + 1 < sizeof(line) && read(errp[0], line + n, 1) == 1 && line[n] != '\n')
+		n++;
+	line[n] = 0;
+	const char *colon = strrchr(line, ':');
+	cr_assert_not_null(colon, "no ready line: %s", line);
+	unsigned port = (unsigned)atoi(colon + 1);
+	static char out[65536];
+	char dir[128], args[256];
+	snprintf(args, sizeof(args), "--target 127.0.0.1:%u --clients 5 --duration 0.5 --warmup 0.2", port);
+	int rc = bench(args, dir, sizeof(dir), out, sizeof(out));
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	close(errp[0]);
+	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
+	const char *v = summary_field(dir, "target", 5, "errors");
+	cr_expect(v && strcmp(v, "0") == 0, "target: errors %s\n%s", v ? v : "(no row)", out);
+	v = summary_field(dir, "target", 5, "messages");
+	cr_expect(v && atol(v) > 0, "target: messages %s", v ? v : "(no row)");
+	cr_expect(report_has(dir, "Target: the server already running at 127.0.0.1 port"), "the report does not "
+		  "say it measured a target");
 	cleanup(dir);
 }

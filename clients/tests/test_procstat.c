@@ -262,7 +262,10 @@ Test(procstat, exiting_children_are_not_counted_twice, .timeout = 120)
 		      (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
 		      (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
 	cr_log_info("the busiest sample: %.1f%%; the children's CPU seen: %.2f s of %.2f s", most, total, used);
-	cr_expect_leq(most, 100.0 + 100.0 * 2 / (0.2 * (double)sysconf(_SC_CLK_TCK)),
+	/* Four ticks of slack per 200 ms sample: the kernel's scaling of
+	 * utime and stime moves by ticks (114% was seen once, a busy machine);
+	 * counting a child twice would read about 200%. */
+	cr_expect_leq(most, 100.0 + 100.0 * 4 / (0.2 * (double)sysconf(_SC_CLK_TCK)),
 		      "a sample of %.0f%% from one busy process at a time", most);
 	/* Nothing counted twice, nothing lost but what ran after the last
 	 * sample (one busy process: at most the longest gap between samples)
@@ -462,7 +465,10 @@ Test(procstat, many_small_processes_are_counted_in_nanoseconds, .timeout = 60)
 			if (fork() == 0) {
 				prctl(PR_SET_PDEATHSIG, SIGKILL);
 				struct timespec nap = {0, 39 * 1000000};
-				for (int k = 0; k < 100; k++) {
+				/* 6 s: past the 3 s of samples however late they
+				 * start (a sample at the kids' end read 35% against
+				 * a median of 131% on a busy machine). */
+				for (int k = 0; k < 150; k++) {
 					burn_ms(1);
 					nanosleep(&nap, NULL);
 				}
@@ -478,6 +484,7 @@ Test(procstat, many_small_processes_are_counted_in_nanoseconds, .timeout = 60)
 	cr_assert_eq(el_monitor_init(&m, root), 0);
 	struct el_proc_sample s;
 	double cpu[SAMPLES];
+	usleep(300000); /* every kid forked and running */
 	cr_assert_eq(el_monitor_sample(&m, &s), 0);
 	for (int i = 0; i < SAMPLES; i++) {
 		usleep(200000);
