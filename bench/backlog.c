@@ -148,23 +148,9 @@ static int start_server(const struct bench_cfg *cfg, const struct bl_opts *o, co
 	snprintf(backlog, sizeof(backlog), "%d", r->backlog);
 	if (!r->traits[0] && r->server[0]) {
 		for (int i = 0; i < o->nservers; i++) {
-			if (strcmp(o->servers[i].name, r->server) != 0)
-				continue;
-			int port = el_sup_free_port();
-			if (port < 0) {
-				snprintf(why, len, "no free port: %s", strerror(-port));
-				return port;
-			}
-			struct el_sup_settings set = {.bind = "127.0.0.1", .port = (unsigned)port,
-						      .backlog = r->backlog, .max_line = 8192,
-						      .max_conns = 2048};
-			char cmd[2048], bad[64];
-			if (el_sup_expand(o->servers[i].cmd, &set, cmd, sizeof(cmd), bad, sizeof(bad)) < 0) {
-				snprintf(why, len, "--server %s: bad placeholder %s", r->server, bad);
-				return -EINVAL;
-			}
-			return el_sup_start_cmd(s, cmd, "127.0.0.1", (unsigned)port, NULL, err_path, 10000,
-						why, len);
+			if (strcmp(o->servers[i].name, r->server) == 0)
+				return bench_server_start_cmd(cfg, r->server, o->servers[i].cmd, r->backlog, 2048, s,
+							      NULL, err_path, why, len);
 		}
 	}
 	const char *extra[] = {"--quiet", "--backlog", backlog, NULL};

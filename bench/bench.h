@@ -93,6 +93,13 @@ bool bench_has_trait(const char *traits, const char *trait);
  * open_rate > 0 runs the load open loop at that rate per connection. */
 void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double open_rate);
 
+/* Starts a server given by command (--server NAME=CMD): its placeholders
+ * filled ({port} a free port of 127.0.0.1, {backlog}, {max_conns}), on
+ * --cpus' server CPUs when pinned, ready when the port accepts. Returns 0
+ * or -errno with the reason in why. */
+int bench_server_start_cmd(const struct bench_cfg *cfg, const char *name, const char *tmpl, long backlog,
+			   long max_conns, struct el_sup *s, const char *out_path, const char *err_path, char *why,
+			   size_t whylen);
 /* Starts echolab-server --model model --port 0 and the extra arguments
  * (NULL-terminated) in its own process group, its output to out_path
  * (NULL: /dev/null) and its error to err_path, and waits for its ready

@@ -84,6 +84,26 @@ int bench_server_start_model(const struct bench_cfg *cfg, const char *model, str
 	return rc;
 }
 
+int bench_server_start_cmd(const struct bench_cfg *cfg, const char *name, const char *tmpl, long backlog,
+			   long max_conns, struct el_sup *s, const char *out_path, const char *err_path, char *why,
+			   size_t whylen)
+{
+	int port = el_sup_free_port();
+	if (port < 0) {
+		snprintf(why, whylen, "no free port: %s", strerror(-port));
+		return port;
+	}
+	struct el_sup_settings set = {.bind = "127.0.0.1", .port = (unsigned)port, .backlog = backlog,
+				      .max_line = 8192, .max_conns = max_conns};
+	char cmd[2048], bad[64];
+	if (el_sup_expand(tmpl, &set, cmd, sizeof(cmd), bad, sizeof(bad)) < 0) {
+		snprintf(why, whylen, "--server %s: bad placeholder %s", name, bad);
+		return -EINVAL;
+	}
+	return el_sup_start_cmd_on(s, cmd, "127.0.0.1", (unsigned)port, out_path, err_path, 10000,
+				   cfg->pinned ? &cfg->server_cpus : NULL, why, whylen);
+}
+
 /* The command that starts model, or NULL for an echolab model. */
 static const char *server_cmd(const struct bench_cfg *cfg, const char *model)
 {
@@ -104,22 +124,8 @@ static int server_start(const struct bench_cfg *cfg, const char *dir, const char
 	snprintf(log, sizeof(log), "%s/server.log", dir);
 	snprintf(errf, sizeof(errf), "%s/server.err", dir);
 	const char *tmpl = server_cmd(cfg, model);
-	if (tmpl) {
-		int port = el_sup_free_port();
-		if (port < 0) {
-			snprintf(why, whylen, "no free port: %s", strerror(-port));
-			return port;
-		}
-		struct el_sup_settings set = {.bind = "127.0.0.1", .port = (unsigned)port, .backlog = 4096,
-					      .max_line = 8192, .max_conns = clients + 64};
-		char cmd[2048], bad[64];
-		if (el_sup_expand(tmpl, &set, cmd, sizeof(cmd), bad, sizeof(bad)) < 0) {
-			snprintf(why, whylen, "--server %s: bad placeholder %s", model, bad);
-			return -EINVAL;
-		}
-		return el_sup_start_cmd_on(s, cmd, "127.0.0.1", (unsigned)port, log, errf, 10000,
-					   cfg->pinned ? &cfg->server_cpus : NULL, why, whylen);
-	}
+	if (tmpl)
+		return bench_server_start_cmd(cfg, model, tmpl, 4096, clients + 64, s, log, errf, why, whylen);
 	snprintf(max_conns, sizeof(max_conns), "%ld", clients + 64);
 	const char *extra[] = {"--quiet", "--backlog", "4096", "--max-conns", max_conns,
 			       cfg->raw ? "--raw" : NULL, NULL};

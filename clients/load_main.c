@@ -491,13 +491,12 @@ static void show_progress(struct el_load *l, double elapsed, void *arg)
 {
 	struct progress *p = arg;
 	static struct el_load_result r;
-	if (p->hlog.f) {
-		el_load_result(l, &r, true);
-		log_interval(p, &r);
-	}
+	if (!p->hlog.f && !p->on)
+		return;
+	el_load_result(l, &r, true); /* one snapshot for the log and the line */
+	log_interval(p, &r);
 	if (!p->on)
 		return;
-	el_load_result(l, &r, true);
 	double rate = elapsed > p->last_s ? (double)(r.messages - p->last_messages) / (elapsed - p->last_s) : 0;
 	p->last_messages = r.messages;
 	p->last_s = elapsed;

@@ -522,12 +522,10 @@ static void wait_for_handler(pid_t pid, int sig)
 	cr_assert_fail("process %d never installed a handler for signal %d", (int)pid, sig);
 }
 
-Test(load, ctrl_c_prints_what_was_measured, T_OPTS)
+/* Runs echolab-load with argv, Ctrl-C's it half a second into its run,
+ * reads its output into out; returns its wait status. */
+static int load_interrupted(char *const argv[])
 {
-	struct server s;
-	server_start(&s, "epoll", "--quiet", NULL);
-	char *argv[] = {"echolab-load", "--port", (char *)port_str(s.port), "--conns", "4",
-			"--duration", "60", NULL};
 	int fd;
 	pid_t pid = start_program(&fd, tool("ECHOLAB_LOAD"), argv);
 	wait_for_handler(pid, SIGINT);
@@ -537,6 +535,16 @@ Test(load, ctrl_c_prints_what_was_measured, T_OPTS)
 	close(fd);
 	int status;
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+Test(load, ctrl_c_prints_what_was_measured, T_OPTS)
+{
+	struct server s;
+	server_start(&s, "epoll", "--quiet", NULL);
+	char *argv[] = {"echolab-load", "--port", (char *)port_str(s.port), "--conns", "4",
+			"--duration", "60", NULL};
+	int status = load_interrupted(argv);
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d: %s", status, out);
 	cr_expect_not_null(strstr(out, "(interrupted)"), "%s", out);
 	const char *m = strstr(out, "messages  ");
@@ -781,15 +789,7 @@ Test(load, an_interrupted_segment_merges_flagged, T_OPTS)
 	snprintf(b, sizeof(b), "%s/b.json", dir);
 	char *argv[] = {"echolab-load", "--port", (char *)port_str(s.port), "--conns", "2", "--segment", "0/2",
 			"--duration", "60", "--json", a, NULL};
-	int fd;
-	pid_t pid = start_program(&fd, tool("ECHOLAB_LOAD"), argv);
-	wait_for_handler(pid, SIGINT);
-	usleep(500000 * slow_factor());
-	kill(pid, SIGINT);
-	read_all(fd, out, sizeof(out), 10000 * slow_factor());
-	close(fd);
-	int st;
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	load_interrupted(argv);
 	cr_expect_not_null(strstr(slurp(a), "\"interrupted\": true"), "%s", slurp(a));
 	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "2", "--segment", "1/2", "--count", "50", "--quiet",
