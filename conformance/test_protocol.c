@@ -142,11 +142,13 @@ MODEL_TEST(stop_answers_every_message_already_read, T_OPTS)
 		replies++;
 	}
 	server_wait(&s, SIGTERM);
-	char *log = server_log(&s, NULL);
-	long logged = 0;
-	for (char *p = log; (p = strchr(p, '\n')); p++)
-		logged += p[1] == '[';
-	logged += log[0] == '[';
+	size_t len = 0;
+	char *log = server_log(&s, &len);
+	/* memchr over the known length: strchr would scan to the end of the
+	 * log for each line under ASan's strict string checks (53 s a model). */
+	long logged = len > 0 && log[0] == '[';
+	for (const char *p = log, *end = log + len; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+		logged += p + 1 < end && p[1] == '[';
 	free(log);
 	cr_log_info("%s: %ld messages read before the stop, %ld answered", param->name, logged, replies);
 	cr_expect_gt(replies, 0);
