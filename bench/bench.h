@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "lan.h"
 #include "load.h"
 #include "stats.h"
 #include "supervise.h"
@@ -42,9 +43,15 @@ struct bench_cfg {
 	 * from the client side only (no server started, none monitored). */
 	const char *target_host;
 	unsigned target_port;
+	/* --target-monitor: echolab-monitor --epoch's CSV of the target. */
+	const char *target_monitor;
 	char target_text[300];
 	cpu_set_t server_cpus, load_cpus;
-	char placement[320];
+	/* --lan: the server in this process's network namespace (the LAN's
+	 * server side), the load in the client's; NULL on one host. */
+	const struct el_lan *lan;
+	/* Where the server and the load ran, for the report. */
+	char placement[512];
 	char dir[512];       /* results/<timestamp> */
 	char command[2048];  /* how this run was started, for the report */
 	volatile sig_atomic_t *stop;
@@ -81,6 +88,7 @@ struct bench_cell {
 	long min_procs, min_threads; /* in the window; -1: no sample there */
 	double monitor_gap_s;
 	bool short_run;
+	bool monitored;      /* the server's CPU and memory columns were read */
 };
 
 /* The traits --list-models printed for model ("" if none). */

@@ -36,9 +36,10 @@ static const char usage[] =
 	"                     [--repeats R] [--interval S] [--size BYTES] [--threads T]\n"
 	"                     [--spawn] [--raw] [--out DIR] [--server-bin PATH]\n"
 	"                     [--server NAME=CMD]... [--cpus SERVER:LOAD] [--quick]\n"
-	"                     [--target HOST:PORT]\n"
+	"                     [--lan [--delay MS]] [--target HOST:PORT\n"
+	"                     [--target-monitor CSV]]\n"
 	"       echolab-bench --sweep --model M --p99-target US [--clients N]\n"
-	"                     [--start-rate R] [--duration S]\n"
+	"                     [--start-rate R] [--duration S] [--lan [--delay MS]]\n"
 	"       echolab-bench --tools [--duration S]\n"
 	"       echolab-bench --soak [--models LIST] [--clients N] [--duration TOTAL]\n"
 	"                     [--rss-slope KIB] [--fd-slope N]\n"
@@ -63,6 +64,15 @@ static const char usage[] =
 	"  --target H:P      measure a server already running at HOST:PORT (another\n"
 	"                    machine's): client-side figures only, reported as\n"
 	"                    'target'; no server is started or monitored\n"
+	"  --target-monitor CSV\n"
+	"                    the target's CPU and memory from echolab-monitor --epoch\n"
+	"                    run beside it (e.g. over ssh into CSV): each cell's\n"
+	"                    rows by wall-clock time (the clocks kept in step)\n"
+	"  --lan             two hosts on one machine: the server in one network\n"
+	"                    namespace, the load in another, joined by a veth pair\n"
+	"                    (10.77.0.1 and .2; needs root). The report says so\n"
+	"  --delay MS        with --lan, one-way delay from load to server (netem,\n"
+	"                    or an NFQUEUE consumer where the kernel has no netem)\n"
 	"  --cpus S:L        pin the server (its whole tree) to CPU list S and the\n"
 	"                    load to L (e.g. 0:1, 0-1:2-3); default: both share\n"
 	"                    every CPU. The report says which\n"
@@ -141,6 +151,25 @@ static int parse_cpu_list(const char *s, cpu_set_t *set)
 			CPU_SET((int)c, set);
 	}
 	return CPU_COUNT(set) > 0 ? 0 : -1;
+}
+
+/* Where the server and the load run, for the report: CPUs shared or
+ * pinned (--cpus filled placement already), one host or --lan's two. */
+static void describe_placement(struct bench_cfg *cfg, int delay_ms)
+{
+	if (!cfg->pinned)
+		snprintf(cfg->placement, sizeof(cfg->placement), "shared (server and load on every CPU)");
+	if (!cfg->lan)
+		return;
+	size_t n = strlen(cfg->placement);
+	char delay[96] = "no added delay";
+	if (delay_ms > 0)
+		snprintf(delay, sizeof(delay), "%d ms one-way delay from load to server by %s", delay_ms,
+			 cfg->lan->mechanism);
+	snprintf(cfg->placement + n, sizeof(cfg->placement) - n,
+		 "; over an emulated LAN: the server in one network namespace (" EL_LAN_SERVER_ADDR
+		 "), the load in another (" EL_LAN_CLIENT_ADDR "), a veth pair between them, %s",
+		 delay);
 }
 
 /* --cpus SERVER:LOAD. */
@@ -772,7 +801,8 @@ int main(int argc, char **argv)
 	bool quick = false, sweep = false, tools = false, soak = false, duration_set = false;
 	struct soak_limits lim = {.rss_kib_per_min = 512, .rss_frac_per_min = 0.002,
 				  .fds_per_min = 0.5, .settle_frac = 0.2};
-	double target = 0, start_rate = 2000;
+	double target = 0, start_rate = 2000, delay_ms = -1;
+	bool lan = false;
 	bool backlog_exp = false;
 	static struct bl_opts bl = {.backlogs = {1, 8, 128}, .nbacklogs = 3, .one_by_one = 10,
 				    .gap_s = 0.1, .burst = 50, .hold_s = 3};
@@ -792,7 +822,9 @@ int main(int argc, char **argv)
 		{"backlog-experiment", no_argument, NULL, 'B'}, {"backlogs", required_argument, NULL, 'b'},
 		{"burst", required_argument, NULL, 'u'}, {"hold", required_argument, NULL, 'H'},
 		{"server-bin", required_argument, NULL, 'X'}, {"raw", no_argument, NULL, 'A'},
-		{"cpus", required_argument, NULL, 'P'}, {"target", required_argument, NULL, 'g'}, {0},
+		{"cpus", required_argument, NULL, 'P'}, {"target", required_argument, NULL, 'g'},
+		{"target-monitor", required_argument, NULL, 'G'}, {"lan", no_argument, NULL, 'N'},
+		{"delay", required_argument, NULL, 'D'}, {0},
 	};
 	int len = 0;
 	for (int i = 0; i < argc && len < (int)sizeof(cfg.command) - 2; i++)
@@ -856,6 +888,12 @@ int main(int argc, char **argv)
 			if (parse_cpus(optarg, &cfg) < 0)
 				return usage_error("bad --cpus '%s' (SERVER:LOAD, each a CPU list such as 0, 0-1 "
 						   "or 0,2, of this machine's CPUs)", optarg);
+			break;
+		case 'G': cfg.target_monitor = optarg; break;
+		case 'N': lan = true; break;
+		case 'D':
+			if (!parse_num(optarg, 0, 10000, &delay_ms) || delay_ms != floor(delay_ms))
+				return usage_error("bad --delay '%s' (whole milliseconds, 0 to 10000)", optarg);
 			break;
 		case 'o': out = optarg; break;
 		case 'X': cfg.server = optarg; break;
@@ -934,6 +972,13 @@ int main(int argc, char **argv)
 	if (cfg.target_host && (sweep || tools || soak || backlog_exp || quick || models || bl.nservers || cfg.pinned))
 		return usage_error("%s", "--target measures one running server in the experiment: no --models, "
 					 "--server, --cpus, --quick or other mode with it");
+	if (cfg.target_monitor && !cfg.target_host)
+		return usage_error("%s", "--target-monitor goes with --target");
+	if (delay_ms >= 0 && !lan)
+		return usage_error("%s", "--delay is the emulated LAN's: it needs --lan");
+	if (lan && (tools || soak || backlog_exp || cfg.target_host))
+		return usage_error("%s", "--lan is for the experiment, --quick and --sweep (the backlog "
+					 "experiment makes namespaces of its own)");
 	if (cfg.raw && (sweep || tools || soak || backlog_exp))
 		return usage_error("%s", "--raw is for the experiment and --quick");
 	for (int i = 0; i < bl.nservers && backlog_exp; i++)
@@ -1048,10 +1093,21 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (make_dirs(&cfg, out) < 0)
+	struct el_lan net;
+	if (lan) {
+		char why[512];
+		if (el_lan_create(&net, delay_ms > 0 ? (int)delay_ms : 0, 0, why, sizeof(why)) < 0) {
+			fprintf(stderr, "echolab-bench: --lan: %s\n", why);
+			return 1;
+		}
+		cfg.lan = &net;
+	}
+	describe_placement(&cfg, delay_ms > 0 ? (int)delay_ms : 0);
+	if (make_dirs(&cfg, out) < 0) {
+		if (lan)
+			el_lan_destroy(&net);
 		return 1;
-	if (sweep)
-		return run_sweep(&cfg, sweep_model, cfg.counts[0], target, start_rate);
+	}
 	if (tools)
 		return run_tools(&cfg, minimal);
 	if (soak)
@@ -1062,5 +1118,13 @@ int main(int argc, char **argv)
 		bl.pcap_tool = pcap_tool;
 		return bench_backlog_experiment(&cfg, &bl);
 	}
-	return run_experiment(&cfg);
+	int rc;
+	if (sweep)
+		rc = run_sweep(&cfg, sweep_model, cfg.counts[0], target, start_rate);
+	else
+		rc = run_experiment(&cfg);
+	if (lan)
+		el_lan_destroy(&net);
+	return rc;
 }
+

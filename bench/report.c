@@ -573,12 +573,16 @@ void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const ch
 					cfg->cmds[i]);
 		if (cfg->raw)
 			fprintf(f, "Raw mode: the servers echo the bytes (echolab's models with --raw).\n\n");
-		if (cfg->target_host)
+		if (cfg->target_host && cfg->target_monitor)
+			fprintf(f, "Target: the server already running at %s port %u; its CPU and memory from "
+				   "echolab-monitor's CSV `%s`, each cell's rows by wall-clock time.\n\n",
+				cfg->target_host, cfg->target_port, cfg->target_monitor);
+		else if (cfg->target_host)
 			fprintf(f, "Target: the server already running at %s port %u, measured from the client side "
 				   "only (its CPU and memory columns are not measured).\n\n",
 				cfg->target_host, cfg->target_port);
 		else
-			fprintf(f, "Placement: %s.\n\n", cfg->pinned ? cfg->placement : "shared (server and load on every CPU)");
+			fprintf(f, "Placement: %s.\n\n", cfg->placement);
 		return;
 	}
 	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>\n<style>body{"
@@ -604,10 +608,16 @@ void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const ch
 	if (cfg->target_host) {
 		fprintf(f, "<p>Target: the server already running at ");
 		html_text(f, cfg->target_host);
-		fprintf(f, " port %u, measured from the client side only (its CPU and memory columns are not "
-			   "measured).</p>\n", cfg->target_port);
+		if (cfg->target_monitor) {
+			fprintf(f, " port %u; its CPU and memory from echolab-monitor's CSV <code>", cfg->target_port);
+			html_text(f, cfg->target_monitor);
+			fprintf(f, "</code>, each cell's rows by wall-clock time.</p>\n");
+		} else {
+			fprintf(f, " port %u, measured from the client side only (its CPU and memory columns are "
+				   "not measured).</p>\n", cfg->target_port);
+		}
 	} else {
-		fprintf(f, "<p>Placement: %s.</p>\n", cfg->pinned ? cfg->placement : "shared (server and load on every CPU)");
+		fprintf(f, "<p>Placement: %s.</p>\n", cfg->placement);
 	}
 }
 

@@ -16,6 +16,13 @@
 #include "procstat.h"
 #include "io.h"
 
+static double wall_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 int bench_list_models(struct bench_cfg *cfg)
 {
 	int p[2];
@@ -93,14 +100,15 @@ int bench_server_start_cmd(const struct bench_cfg *cfg, const char *name, const 
 		snprintf(why, whylen, "no free port: %s", strerror(-port));
 		return port;
 	}
-	struct el_sup_settings set = {.bind = "127.0.0.1", .port = (unsigned)port, .backlog = backlog,
+	const char *host = cfg->lan ? EL_LAN_SERVER_ADDR : "127.0.0.1";
+	struct el_sup_settings set = {.bind = host, .port = (unsigned)port, .backlog = backlog,
 				      .max_line = 8192, .max_conns = max_conns};
 	char cmd[2048], bad[64];
 	if (el_sup_expand(tmpl, &set, cmd, sizeof(cmd), bad, sizeof(bad)) < 0) {
 		snprintf(why, whylen, "--server %s: bad placeholder %s", name, bad);
 		return -EINVAL;
 	}
-	return el_sup_start_cmd_on(s, cmd, "127.0.0.1", (unsigned)port, out_path, err_path, 10000,
+	return el_sup_start_cmd_on(s, cmd, host, (unsigned)port, out_path, err_path, 10000,
 				   cfg->pinned ? &cfg->server_cpus : NULL, why, whylen);
 }
 
@@ -127,8 +135,14 @@ static int server_start(const struct bench_cfg *cfg, const char *dir, const char
 	if (tmpl)
 		return bench_server_start_cmd(cfg, model, tmpl, 4096, clients + 64, s, log, errf, why, whylen);
 	snprintf(max_conns, sizeof(max_conns), "%ld", clients + 64);
-	const char *extra[] = {"--quiet", "--backlog", "4096", "--max-conns", max_conns,
-			       cfg->raw ? "--raw" : NULL, NULL};
+	const char *extra[8] = {"--quiet", "--backlog", "4096", "--max-conns", max_conns};
+	size_t n = 5;
+	if (cfg->lan) {
+		extra[n++] = "--bind";
+		extra[n++] = EL_LAN_SERVER_ADDR;
+	}
+	if (cfg->raw)
+		extra[n++] = "--raw";
 	return bench_server_start_model(cfg, model, s, log, errf, extra, why, whylen);
 }
 
@@ -189,17 +203,21 @@ bool bench_has_trait(const char *traits, const char *trait)
  * whole cell. */
 static void monitor_figures(const char *csv, double from_s, double to_s, struct bench_cell *c)
 {
+	c->monitored = true;
 	FILE *f = fopen(csv, "r");
 	if (!f)
 		return;
 	char line[1024];
 	double last_t = -1;
+	bool first = true;
 	while (fgets(line, sizeof(line), f)) {
 		double t, user, sys;
 		long procs, threads, rss, pss;
 		if (sscanf(line, "%lf,%ld,%ld,%lf,%lf,%ld,%ld,", &t, &procs, &threads, &user, &sys, &rss,
 			   &pss) != 7)
 			continue; /* the header */
+		bool no_cpu = first; /* the first row has no CPU figure yet */
+		first = false;
 		if (last_t >= 0 && t - last_t > c->monitor_gap_s)
 			c->monitor_gap_s = t - last_t;
 		last_t = t;
@@ -207,8 +225,8 @@ static void monitor_figures(const char *csv, double from_s, double to_s, struct 
 			c->max_procs = procs;
 		if (threads > c->max_threads)
 			c->max_threads = threads;
-		if (t < from_s || t > to_s || t < 0.01)
-			continue; /* the first row has no CPU figure yet */
+		if (t < from_s || t > to_s || no_cpu)
+			continue;
 		if (c->min_procs < 0 || procs < c->min_procs)
 			c->min_procs = procs;
 		if (c->min_threads < 0 || threads < c->min_threads)
@@ -256,6 +274,44 @@ int bench_monitor_slope(const char *csv, int col, double from_s, double to_s, do
 	*slope_per_min = (n * sty - st * sy) / (n * stt - st * st);
 	*mean = sy / n;
 	return 0;
+}
+
+/* The t_s of the last whole row of a monitor CSV, or -1. */
+static double monitor_last_t(const char *csv)
+{
+	FILE *f = fopen(csv, "r");
+	if (!f)
+		return -1;
+	char line[1024];
+	double last = -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *end;
+		double t = strtod(line, &end);
+		if (end != line && *end == ',' && strchr(line, '\n'))
+			last = t;
+	}
+	fclose(f);
+	return last;
+}
+
+/* --target-monitor: the target's rows of this cell, by wall-clock time,
+ * once the CSV (written live elsewhere, e.g. over ssh) has a row past
+ * the window's end, or after 5 s. */
+static void target_monitor_figures(const struct bench_cfg *cfg, double from_epoch, double to_epoch,
+				   struct bench_cell *c)
+{
+	double last = -1;
+	/* A t_s under 1e9 (2001) is not --epoch's: no use waiting. */
+	for (int i = 0; i < 50 && !*cfg->stop && (last = monitor_last_t(cfg->target_monitor)) < to_epoch &&
+			(last < 0 || last > 1e9);
+	     i++)
+		usleep(100000);
+	monitor_figures(cfg->target_monitor, from_epoch, to_epoch, c);
+	if (c->cpu.n == 0)
+		fprintf(stderr, "\necholab-bench: --target-monitor %s: no row in %s-%ld's window (%s)\n",
+			cfg->target_monitor, c->model, c->clients,
+			last < 0 ? "no row at all" : last < 1e9 ? "its t_s count from the monitor's start: run it with --epoch"
+							       : "are both clocks in step?");
 }
 
 /* The mean RTT of the first, middle and last BENCH_PARTS rows of the
@@ -313,6 +369,7 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	c->min_procs = c->min_threads = -1;
 	c->monitor_gap_s = 0;
 	c->short_run = false;
+	c->monitored = false;
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		snprintf(c->failure, sizeof(c->failure), "cannot create %.180s: %s", dir, strerror(errno));
 		return;
@@ -344,7 +401,7 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	}
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	struct el_load_cfg lc = {
-		.host = local ? "127.0.0.1" : cfg->target_host,
+		.host = !local ? cfg->target_host : cfg->lan ? EL_LAN_SERVER_ADDR : "127.0.0.1",
 		.port = local ? srv.port : cfg->target_port,
 		.conns = c->clients,
 		.threads = cfg->threads ? cfg->threads : (int)(cpus > 0 ? cpus : 1),
@@ -367,9 +424,16 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	cpu_set_t own;
 	bool moved = cfg->pinned && sched_getaffinity(0, sizeof(own), &own) == 0 &&
 		     sched_setaffinity(0, sizeof(cfg->load_cpus), &cfg->load_cpus) == 0;
-	struct el_load *l = msg && (watching || !local) ? el_load_create(&lc, err, sizeof(err)) : NULL;
-	double from_s = 0, to_s = 0;
+	/* --lan: the load's sockets, threads and processes are made on the
+	 * client's side of the LAN; this thread goes back after. */
+	int in_client = cfg->lan ? el_lan_enter_client(cfg->lan) : 0;
+	if (in_client < 0)
+		snprintf(err, sizeof(err), "entering the LAN's client side: %s", strerror(-in_client));
+	struct el_load *l = msg && in_client == 0 && (watching || !local) ? el_load_create(&lc, err, sizeof(err))
+									  : NULL;
+	double from_s = 0, to_s = 0, from_epoch = 0;
 	if (l) {
+		from_epoch = wall_s() + cfg->warmup_s;
 		from_s = (double)(el_io_now_us() - mon_t0) / 1e6 + cfg->warmup_s;
 		if (el_load_run(l, cfg->progress, cfg->progress_arg, err, sizeof(err)) == 0) {
 			el_load_result(l, &c->load, false);
@@ -381,6 +445,13 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 		el_load_destroy(l);
 	} else if (watching || !local) {
 		snprintf(c->failure, sizeof(c->failure), "load: %s", err[0] ? err : "out of memory");
+	}
+	int back = cfg->lan && in_client == 0 ? el_lan_enter_server(cfg->lan) : 0;
+	if (back < 0) {
+		/* Stopping the server from the client's side still works (by
+		 * pid); the next cell's would listen on the wrong side. */
+		fprintf(stderr, "echolab-bench: cannot return to the LAN's server side: %s\n", strerror(-back));
+		*cfg->stop = 1;
 	}
 	if (moved)
 		sched_setaffinity(0, sizeof(own), &own);
@@ -396,6 +467,8 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	c->to_s = to_s;
 	if (local)
 		monitor_figures(csv, from_s, to_s, c);
+	else if (cfg->target_monitor && c->ran)
+		target_monitor_figures(cfg, from_epoch, from_epoch + (to_s - from_s), c);
 	const char *traits = bench_model_traits(cfg, c->model);
 	if (bench_has_trait(traits, "process-per-connection")) {
 		c->server_conns = c->max_procs - 1; /* the parent accepts */

@@ -18,6 +18,7 @@
 static const char usage_text[] =
 	"usage: echolab-monitor --pid PID [--interval SECONDS] [--out FILE]\n"
 	"                       [--duration SECONDS] [--budget PCT] [--no-pss]\n"
+	"                       [--epoch]\n"
 	"\n"
 	"Samples PID and every process and thread descending from it every\n"
 	"--interval seconds (default 0.5) and writes one CSV row per sample:\n"
@@ -47,6 +48,9 @@ static const char usage_text[] =
 	"                   figures; it says so on stderr at the end, with how\n"
 	"                   old they got\n"
 	"  --no-pss         skip smaps_rollup (PSS), the costly part on big trees\n"
+	"  --epoch          t_s in seconds since the Unix epoch (wall clock), not\n"
+	"                   since the monitor started: for echolab-bench\n"
+	"                   --target-monitor, the CSV of another machine's server\n"
 	"  --help           this text\n"
 	"  --version        the version, and the git checkout it was built from\n"
 	"\n"
@@ -101,6 +105,7 @@ int main(int argc, char **argv)
 		{"duration", required_argument, NULL, 'd'},
 		{"budget", required_argument, NULL, 'b'},
 		{"no-pss", no_argument, NULL, 'P'},
+		{"epoch", no_argument, NULL, 'E'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -108,7 +113,7 @@ int main(int argc, char **argv)
 	long pid = 0;
 	double interval = 0.5, duration = 0, budget = 0.7;
 	const char *out = NULL;
-	bool pss = true;
+	bool pss = true, epoch = false;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -140,6 +145,9 @@ int main(int argc, char **argv)
 		}
 		case 'P':
 			pss = false;
+			break;
+		case 'E':
+			epoch = true;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -186,6 +194,13 @@ int main(int argc, char **argv)
 	 * slot is t_s - late_ms. */
 	int64_t t0 = m.t0_us * 1000, step_ns = (int64_t)llround(interval * 1e9);
 	/* Slot k is due at t0 + k * step; the last slot is that of --duration. */
+	/* --epoch: the wall clock at the sampler's t_s = 0, added to t_s. */
+	double t0_epoch = 0;
+	if (epoch) {
+		struct timespec rt;
+		clock_gettime(CLOCK_REALTIME, &rt);
+		t0_epoch = (double)rt.tv_sec + rt.tv_nsec / 1e9 - (double)(mono_ns() - t0) / 1e9;
+	}
 	long slot = 0, oldest = 0, missed = 0, limit = duration > 0 ? (long)floor(duration / interval) : -1;
 	double worst_ms = 0;
 	int rc = 0;
@@ -206,6 +221,7 @@ int main(int argc, char **argv)
 		double late_ms = s.t_s * 1e3 - (double)slot * (double)step_ns / 1e6;
 		s.late_ms = late_ms > 0 ? late_ms : 0;
 		worst_ms = s.late_ms > worst_ms ? s.late_ms : worst_ms;
+		s.t_s += t0_epoch;
 		el_monitor_write_row(f, &s);
 		oldest = s.detail_age > oldest ? s.detail_age : oldest;
 		/* A row per sample on disk at once: nothing lost on a kill. */

@@ -686,11 +686,11 @@ static int by_value(const void *a, const void *b)
 }
 
 /* The median echo RTT over the LAN, in ms, of 21 messages one at a time. */
-static double lan_median_rtt_ms(const struct lan *l, unsigned port)
+static double lan_median_rtt_ms(const struct el_lan *l, unsigned port)
 {
-	lan_enter_client(l);
+	cr_assert_eq(el_lan_enter_client(l), 0);
 	struct client c;
-	client_open_host(&c, LAN_SERVER_ADDR, port);
+	client_open_host(&c, EL_LAN_SERVER_ADDR, port);
 	double rtt[21];
 	for (int i = 0; i < 21; i++) {
 		double t0 = now_s();
@@ -699,17 +699,19 @@ static double lan_median_rtt_ms(const struct lan *l, unsigned port)
 		rtt[i] = (now_s() - t0) * 1000;
 	}
 	client_finish(&c);
-	lan_enter_server(l);
+	cr_assert_eq(el_lan_enter_server(l), 0);
 	qsort(rtt, 21, sizeof(rtt[0]), by_value);
 	return rtt[10];
 }
 
 /* Builds a LAN or skips the test with the reason. */
-static void lan_or_skip(struct lan *l, int delay_ms, double loss)
+static void lan_or_skip(struct el_lan *l, int delay_ms, double loss)
 {
-	char why[256];
-	if (lan_create(l, delay_ms, loss, why, sizeof(why)) == -ENOTSUP)
+	char why[512];
+	int rc = el_lan_create(l, delay_ms, loss, why, sizeof(why));
+	if (rc == -ENOTSUP)
 		cr_skip_test("emulated LAN: %s", why);
+	cr_assert_eq(rc, 0, "emulated LAN: %s", why);
 }
 
 /* The emulated LAN with 20 ms of delay from client to server: the echo's
@@ -717,21 +719,21 @@ static void lan_or_skip(struct lan *l, int delay_ms, double loss)
  * fallback: ping 20.07 ms for 20 ms). */
 Test(wire, lan_delay_raises_the_echo_rtt, T_OPTS)
 {
-	struct lan l;
+	struct el_lan l;
 	lan_or_skip(&l, 0, 0);
 	struct server s;
-	server_start(&s, "epoll", "--quiet", "--bind", LAN_SERVER_ADDR, NULL);
+	server_start(&s, "epoll", "--quiet", "--bind", EL_LAN_SERVER_ADDR, NULL);
 	double base = lan_median_rtt_ms(&l, s.port);
 	server_stop(&s, SIGTERM);
-	lan_destroy(&l);
+	el_lan_destroy(&l);
 
 	lan_or_skip(&l, 20, 0);
-	server_start(&s, "epoll", "--quiet", "--bind", LAN_SERVER_ADDR, NULL);
+	server_start(&s, "epoll", "--quiet", "--bind", EL_LAN_SERVER_ADDR, NULL);
 	double delayed = lan_median_rtt_ms(&l, s.port);
 	server_stop(&s, SIGTERM);
 	cr_log_info("LAN (%s): median echo RTT %.3f ms, %.3f ms with 20 ms of delay", l.mechanism,
 		    base, delayed);
-	lan_destroy(&l);
+	el_lan_destroy(&l);
 	cr_expect(delayed - base > 19.0 && delayed - base < 25.0 * slow_factor(),
 		  "median RTT %.3f ms without delay, %.3f ms with 20 ms", base, delayed);
 }
@@ -741,15 +743,15 @@ Test(wire, lan_delay_raises_the_echo_rtt, T_OPTS)
  * echoes is still correct (each loss cost about 0.23 s of RTO here). */
 Test(wire, lan_loss_shows_retransmissions_and_every_echo_is_right, T_OPTS)
 {
-	struct lan l;
+	struct el_lan l;
 	lan_or_skip(&l, 0, 0.05);
 	struct server s;
-	server_start(&s, "thread", "--quiet", "--bind", LAN_SERVER_ADDR, NULL);
-	lan_enter_client(&l);
+	server_start(&s, "thread", "--quiet", "--bind", EL_LAN_SERVER_ADDR, NULL);
+	cr_assert_eq(el_lan_enter_client(&l), 0);
 	struct wire w;
-	wire_start_on(&w, "elcli0", s.port);
+	wire_start_on(&w, EL_LAN_CLIENT_IFACE, s.port);
 	struct client c;
-	client_open_host(&c, LAN_SERVER_ADDR, s.port);
+	client_open_host(&c, EL_LAN_SERVER_ADDR, s.port);
 	char msg[32];
 	for (int i = 0; i < 200; i++) {
 		int n = snprintf(msg, sizeof(msg), "lossy %d\n", i);
@@ -758,10 +760,10 @@ Test(wire, lan_loss_shows_retransmissions_and_every_echo_is_right, T_OPTS)
 	}
 	client_finish(&c);
 	wire_stop(&w, s.port);
-	lan_enter_server(&l);
+	cr_assert_eq(el_lan_enter_server(&l), 0);
 	server_stop(&s, SIGTERM);
 	cr_log_info("LAN (%s), 5%% loss, 200 echoes: %s", l.mechanism, totals_str(&w));
-	lan_destroy(&l);
+	el_lan_destroy(&l);
 	cr_expect_eq(w.sum.flows, 1, "%s", totals_str(&w));
 	cr_expect_geq(w.sum.data_retransmits + w.sum.syn_retransmits, 1, "%s", totals_str(&w));
 	cr_expect_eq(w.sum.resets, 0, "%s", totals_str(&w));

@@ -168,6 +168,11 @@ Test(servers, bad_server_options_are_usage_errors, .timeout = 60)
 		{"--cpus 1-0:0", "bad --cpus"},
 		{"--target nowhere", "bad --target"},
 		{"--target 127.0.0.1:1 --models epoll", "--target measures one running server"},
+		{"--target-monitor x.csv", "--target-monitor goes with --target"},
+		{"--delay 5", "needs --lan"},
+		{"--lan --delay 1.5", "bad --delay"},
+		{"--lan --target 127.0.0.1:1", "--lan is for the experiment"},
+		{"--lan --soak", "--lan is for the experiment"},
 	};
 	static char out[65536];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -235,12 +240,9 @@ Test(servers, target_measures_a_running_server, .timeout = 120)
 	cr_assert_not_null(colon, "no ready line: %s", line);
 	unsigned port = (unsigned)atoi(colon + 1);
 	static char out[65536];
-	char dir[128], args[256];
+	char dir[128], args[512];
 	snprintf(args, sizeof(args), "--target 127.0.0.1:%u --clients 5 --duration 0.5 --warmup 0.2", port);
 	int rc = bench(args, dir, sizeof(dir), out, sizeof(out));
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
-	close(errp[0]);
 	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
 	const char *v = summary_field(dir, "target", 5, "errors");
 	cr_expect(v && strcmp(v, "0") == 0, "target: errors %s\n%s", v ? v : "(no row)", out);
@@ -248,5 +250,84 @@ Test(servers, target_measures_a_running_server, .timeout = 120)
 	cr_expect(v && atol(v) > 0, "target: messages %s", v ? v : "(no row)");
 	cr_expect(report_has(dir, "Target: the server already running at 127.0.0.1 port"), "the report does not "
 		  "say it measured a target");
+	cleanup(dir);
+
+	/* --target-monitor: the server's figures from echolab-monitor --epoch
+	 * beside it (as it would run on the server's machine), each cell's
+	 * rows by wall-clock time; a CSV on the monitor's own clock has no
+	 * row in any window, and the bench says so. */
+	char csvdir[] = "/tmp/echolab-target-monitor-XXXXXX";
+	cr_assert_not_null(mkdtemp(csvdir));
+	const char *kinds[] = {"--epoch", NULL};
+	for (int k = 0; k < 2; k++) {
+		char csv[256], pidarg[16];
+		snprintf(csv, sizeof(csv), "%s/server-%d.csv", csvdir, k);
+		snprintf(pidarg, sizeof(pidarg), "%d", (int)pid);
+		pid_t mon = fork();
+		cr_assert_geq(mon, 0);
+		if (mon == 0) {
+			execl(getenv("ECHOLAB_MONITOR"), "echolab-monitor", "--pid", pidarg, "--interval", "0.1",
+			      "--out", csv, kinds[k], (char *)NULL);
+			_exit(127);
+		}
+		snprintf(args, sizeof(args), "--target 127.0.0.1:%u --target-monitor %s --clients 5 --duration 1 "
+			 "--warmup 0.2", port, csv);
+		rc = bench(args, dir, sizeof(dir), out, sizeof(out));
+		kill(mon, SIGTERM);
+		waitpid(mon, NULL, 0);
+		cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
+		v = summary_field(dir, "target", 5, "cpu_mean_pct");
+		if (k == 0) {
+			cr_expect(v && atof(v) > 0, "target: cpu_mean_pct '%s' from its monitor's CSV\n%s",
+				  v ? v : "(no row)", out);
+			cr_expect(report_has(dir, "its CPU and memory from echolab-monitor's CSV"),
+				  "the report does not say where the server's figures came from");
+		} else {
+			cr_expect(strstr(out, "no row in target-5's window (its t_s count from the monitor's start"),
+				  "a CSV on the monitor's own "
+				  "clock went unnoticed:\n%s", out);
+		}
+		unlink(csv);
+		cleanup(dir);
+	}
+	rmdir(csvdir);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	close(errp[0]);
+}
+
+/* --lan: the server in one network namespace and the load in another, a
+ * veth pair between (root). The server's log names each client by the
+ * load's address on the LAN, not 127.0.0.1; --delay adds its milliseconds
+ * to every RTT; the report names the placement. */
+Test(servers, lan_puts_server_and_load_on_two_hosts, .timeout = 120)
+{
+	if (geteuid() != 0)
+		cr_skip_test("--lan makes network namespaces: it needs root");
+	static char out[65536];
+	char dir[128], args[1024];
+	snprintf(args, sizeof(args),
+		 "--lan --delay 10 --clients 3 --duration 0.5 --warmup 0.2 --server 'lan=%s --model poll "
+		 "--bind {bind} --port {port}'", getenv("ECHOLAB_SERVER"));
+	int rc = bench(args, dir, sizeof(dir), out, sizeof(out));
+	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
+	char path[600], line[512];
+	snprintf(path, sizeof(path), "%s/latest/cells/lan-3/server.log", dir);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "no %s", path);
+	long lines = 0, from_lan = 0;
+	while (fgets(line, sizeof(line), f)) {
+		lines += line[0] == '[';
+		from_lan += strstr(line, "] [10.77.0.2] [") != NULL;
+	}
+	fclose(f);
+	cr_expect(lines > 0 && from_lan == lines, "%ld of %ld logged messages came from the LAN's client side",
+		  from_lan, lines);
+	const char *v = summary_field(dir, "lan", 3, "rtt_p50_us");
+	cr_expect(v && atof(v) >= 10000 && atof(v) < 60000, "p50 RTT %s us with 10 ms of delay", v ? v : "(no row)");
+	v = summary_field(dir, "lan", 3, "errors");
+	cr_expect(v && strcmp(v, "0") == 0, "errors %s", v ? v : "(no row)");
+	cr_expect(report_has(dir, "over an emulated LAN: the server in one network namespace (10.77.0.1)"),
+		  "the report does not name the LAN placement");
 	cleanup(dir);
 }
