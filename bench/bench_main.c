@@ -989,14 +989,17 @@ int main(int argc, char **argv)
 	if (!sweep && sweep_model)
 		return usage_error("%s", "--model is for --sweep; the experiment takes --models");
 
-	char self[PATH_MAX], server[PATH_MAX + 32], minimal[PATH_MAX + 32], monitor[PATH_MAX + 32];
+	char self[PATH_MAX], server[PATH_MAX + 32], minimal[PATH_MAX + 64], monitor[PATH_MAX + 32];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	self[n > 0 ? n : 0] = 0;
 	char *slash = strrchr(self, '/');
 	if (slash)
 		*slash = 0;
 	snprintf(server, sizeof(server), "%s/echolab-server", self);
+	/* Beside this program in a build tree; installed, in libexec. */
 	snprintf(minimal, sizeof(minimal), "%s/bench-minimal-client", self);
+	if (access(minimal, X_OK) < 0)
+		snprintf(minimal, sizeof(minimal), "%s/../libexec/echolab/bench-minimal-client", self);
 	snprintf(monitor, sizeof(monitor), "%s/echolab-monitor", self);
 	cfg.monitor = monitor;
 	if (access(cfg.monitor, X_OK) < 0) {
