@@ -716,7 +716,8 @@ static int run_tools(struct bench_cfg *cfg, const char *minimal)
 		snprintf(err, sizeof(err), "%s/monitor-tools-%s.err", cfg->dir, b ? "nobudget" : "default");
 		pid_t mon = fork();
 		if (mon == 0) {
-			freopen(err, "w", stderr);
+			if (!freopen(err, "w", stderr))
+				_exit(127);
 			const char *argv[] = {cfg->monitor, "--pid", pidarg, "--duration", dur, "--out", csv,
 					      budgets[b] ? "--budget" : NULL, budgets[b], NULL};
 			execv(cfg->monitor, (char *const *)argv);
