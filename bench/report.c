@@ -522,8 +522,13 @@ void bench_inline_svg(FILE *f, const struct bench_cfg *cfg, const char *name)
 	char path[700];
 	snprintf(path, sizeof(path), "%s/%s.svg", cfg->dir, name);
 	FILE *in = fopen(path, "r");
-	if (!in)
+	if (!in) {
+		/* Shown as a missing image: a reader (and ci/browser-check)
+		 * sees the hole instead of a report silently short of a plot. */
+		fprintf(f, "<figure><img src=\"%s.svg\" alt=\"%s: no plot\"><figcaption>%s.svg is missing"
+			   "</figcaption></figure>\n", name, name, name);
 		return;
+	}
 	char buf[8192];
 	size_t n;
 	bool skipping = true; /* drop the XML prolog and DOCTYPE */
@@ -585,11 +590,15 @@ void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const ch
 			fprintf(f, "Placement: %s.\n\n", cfg->placement);
 		return;
 	}
-	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>\n<style>body{"
+	/* On a phone's width the page never scrolls sideways: a wide table
+	 * scrolls inside itself, plots shrink, long commands wrap. */
+	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<meta name=\"viewport\" "
+		   "content=\"width=device-width, initial-scale=1\"><title>%s</title>\n<style>body{"
 		   "font-family:sans-serif;max-width:72em;margin:2em auto;padding:0 1em}table{border-collapse:"
-		   "collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}"
-		   "td:first-child,th:first-child{text-align:left}code{background:#f4f4f4}figure{margin:1em 0}"
-		   "svg{max-width:100%%;height:auto}</style></head><body>\n",
+		   "collapse;margin:1em 0;display:block;max-width:100%%;overflow-x:auto}td,th{border:1px solid "
+		   "#ccc;padding:.2em .5em;text-align:right}td:first-child,th:first-child{text-align:left}"
+		   "code{background:#f4f4f4;overflow-wrap:anywhere}figure{margin:1em 0}"
+		   "svg,img{max-width:100%%;height:auto}</style></head><body>\n",
 		title);
 	fprintf(f, "<h1>%s</h1>\n<p>Machine: %s. Finished %s.</p>\n<p>Command: <code>", heading, machine, when);
 	html_text(f, cfg->command);
