@@ -14,12 +14,13 @@
 #include "client.h"
 #include "framer.h"
 #include "io.h"
+#include "json.h"
 #include "reply.h"
 #include "version.h"
 
 static const char usage_text[] =
 	"usage: echolab-client [--host H] [--port N] [--message M] [--count K]\n"
-	"                      [--raw] [--timeout SECONDS]\n"
+	"                      [--raw] [--timeout SECONDS] [--json]\n"
 	"\n"
 	"Sends messages to an echolab server and prints each reply, a TAB and\n"
 	"its round-trip time:\n"
@@ -31,6 +32,9 @@ static const char usage_text[] =
 	"  --count K       with --message: send it K times (default 1)\n"
 	"  --raw           the server runs with --raw: expect the bytes back\n"
 	"  --timeout S     give up on a reply after S seconds (default 10)\n"
+	"  --json          one JSON object a reply instead (JSON Lines): seq,\n"
+	"                  rtt_us, echoed (the reply carries the message), reply,\n"
+	"                  and time, addr, port, message parsed from it\n"
 	"  --help          this text\n"
 	"  --version       the version, and the git checkout it was built from\n"
 	"\n"
@@ -43,6 +47,7 @@ struct config {
 	const char *message;
 	long count;
 	bool raw;
+	bool json;
 	int timeout_ms;
 };
 
@@ -69,7 +74,8 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		{"host", required_argument, NULL, 'h'},  {"port", required_argument, NULL, 'p'},
 		{"message", required_argument, NULL, 'm'}, {"count", required_argument, NULL, 'c'},
 		{"raw", no_argument, NULL, 'r'},          {"timeout", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'H'},         {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'H'},         {"version", no_argument, NULL, 'V'},
+		{"json", no_argument, NULL, 'j'},         {NULL, 0, NULL, 0},
 	};
 	*cfg = (struct config){.host = "127.0.0.1", .port = 1234, .count = 1, .timeout_ms = 10000};
 	bool have_count = false;
@@ -97,6 +103,9 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 			break;
 		case 'r':
 			cfg->raw = true;
+			break;
+		case 'j':
+			cfg->json = true;
 			break;
 		case 't': {
 			char *end;
@@ -168,6 +177,32 @@ static int read_exact(struct session *s, uint8_t *out, size_t len, int64_t deadl
 	return 0;
 }
 
+/* Prints one reply: the line (or the bytes) and its RTT, or with --json
+ * one object; r is the parsed reply, or NULL (raw mode, an error line). */
+static void print_reply(const struct session *s, const uint8_t *reply, size_t len, const struct el_reply *r,
+			bool echoed, int64_t rtt)
+{
+	if (!s->cfg->json) {
+		fwrite(reply, 1, len, stdout);
+		printf("\trtt_us=%lld\n", (long long)rtt);
+		fflush(stdout);
+		return;
+	}
+	printf("{\"seq\":%ld,\"rtt_us\":%lld,\"echoed\":%s,\"reply\":", s->sent, (long long)rtt,
+	       echoed ? "true" : "false");
+	el_json_string(stdout, reply, len);
+	if (r) {
+		char when[EL_TIME_LEN + 1];
+		el_time_format(&r->time, when);
+		printf(",\"time\":\"%s\",\"addr\":", when);
+		el_json_cstring(stdout, r->addr);
+		printf(",\"port\":%u,\"message\":", r->port);
+		el_json_string(stdout, r->msg, r->msg_len);
+	}
+	printf("}\n");
+	fflush(stdout);
+}
+
 /* Sends one message and prints its reply. Returns 0, or 1 after printing
  * why on stderr. */
 static int exchange(struct session *s, const char *msg, size_t len)
@@ -198,13 +233,12 @@ static int exchange(struct session *s, const char *msg, size_t len)
 		rc = back ? read_exact(s, back, len + 1, deadline) : -ENOMEM;
 		int64_t rtt = el_io_now_us() - t0;
 		if (rc == 0) {
-			if (memcmp(back, s->frame, len + 1) != 0) {
+			bool same = memcmp(back, s->frame, len + 1) == 0;
+			if (!same) {
 				fprintf(stderr, "echolab-client: the server's bytes differ from the message\n");
 				s->mismatch = true;
 			}
-			fwrite(back, 1, len, stdout);
-			printf("\trtt_us=%lld\n", (long long)rtt);
-			fflush(stdout);
+			print_reply(s, back, len, NULL, same, rtt);
 			s->answered++;
 		}
 		free(back);
@@ -223,16 +257,15 @@ static int exchange(struct session *s, const char *msg, size_t len)
 			}
 			struct el_reply r;
 			int prc = el_reply_parse(line, (size_t)n, &r);
-			if (prc == 0 && (r.msg_len != len || memcmp(r.msg, msg, len) != 0)) {
+			bool same = prc == 0 && r.msg_len == len && memcmp(r.msg, msg, len) == 0;
+			if (prc == 0 && !same) {
 				fprintf(stderr, "echolab-client: the reply does not echo the message\n");
 				s->mismatch = true;
 			} else if (prc < 0 && prc != EL_REPLY_ESERVER) {
 				fprintf(stderr, "echolab-client: malformed reply: %s\n", el_reply_strerror(prc));
 				s->mismatch = true;
 			}
-			fwrite(line, 1, (size_t)n - 1, stdout);
-			printf("\trtt_us=%lld\n", (long long)rtt);
-			fflush(stdout);
+			print_reply(s, line, (size_t)n - 1, prc == 0 ? &r : NULL, same, rtt);
 			s->answered++;
 			return 0;
 		}

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "conform.h"
+#include "json.h"
 
 void el_conf_replay(const struct el_conf_opts *o, const char *id, char *out, size_t len)
 {
@@ -60,19 +61,7 @@ static void xml_text(FILE *f, const char *s)
 
 static void json_text(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", f);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
+	el_json_cstring(f, s);
 }
 
 static void counts(const struct el_conf_report *r, int c[4])

@@ -13,6 +13,7 @@
 
 #include "capture.h"
 #include "flow.h"
+#include "json.h"
 #include "version.h"
 
 static const char usage_text[] =
@@ -118,20 +119,6 @@ static int capture(const char *iface, unsigned port, const char *out, double dur
 	return 0;
 }
 
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
 
 static void print_totals_json(FILE *f, const struct el_flow_totals *s)
 {
@@ -147,13 +134,13 @@ static void print_json(FILE *f, const char *path, const struct el_flow_table *t,
 		       const struct el_flow_totals *sum, const char *error)
 {
 	fputs("{\"file\":", f);
-	json_string(f, path);
+	el_json_cstring(f, path);
 	fprintf(f, ",\"packets\":%llu,\"tcp_packets\":%llu,\"short_packets\":%llu,",
 		(unsigned long long)t->packets, (unsigned long long)t->tcp_packets,
 		(unsigned long long)t->short_packets);
 	if (error) {
 		fputs("\"error\":", f);
-		json_string(f, error);
+		el_json_cstring(f, error);
 		fputc(',', f);
 	}
 	fputs("\"totals\":", f);
@@ -163,9 +150,9 @@ static void print_json(FILE *f, const char *path, const struct el_flow_table *t,
 		const struct el_flow *fl = &t->flows[i];
 		char a[64], b[64];
 		fprintf(f, "%s\n{\"client\":", i ? "," : "");
-		json_string(f, el_endpoint_str(&fl->client, a, sizeof(a)));
+		el_json_cstring(f, el_endpoint_str(&fl->client, a, sizeof(a)));
 		fputs(",\"server\":", f);
-		json_string(f, el_endpoint_str(&fl->server, b, sizeof(b)));
+		el_json_cstring(f, el_endpoint_str(&fl->server, b, sizeof(b)));
 		fprintf(f,
 			",\"start_s\":%.6f,\"end_s\":%.6f,\"saw_syn\":%s,\"handshake\":%s,"
 			"\"syn_retransmits\":%u,\"synack_retransmits\":%u,"

@@ -56,6 +56,53 @@ Test(client, message_count_prints_each_reply_with_rtt, .timeout = 60)
 	server_stop(&s, SIGTERM);
 }
 
+/* --json: one object a reply (JSON Lines), the reply and what it says,
+ * quotes and backslashes escaped; in raw mode the bytes and no fields. */
+Test(client, json_lines_one_object_a_reply, .timeout = 60)
+{
+	struct server s;
+	server_start(&s, "poll", NULL);
+	char port[8];
+	snprintf(port, sizeof(port), "%u", s.port);
+	int rc = run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--port", port,
+			     "--message", "say \"hi\" \\ [x]", "--count", "2", "--json", NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s", rc, err);
+	/* Each line exactly as expected, its variable fields (rtt, time,
+	 * port) read back from it first. */
+	int n = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++) {
+		int seq = 0;
+		long rtt = -1;
+		unsigned cport = 0;
+		char when[32] = "", want[1024];
+		const char *t = strstr(line, "\"time\":\""), *pt = strstr(line, "\"port\":");
+		cr_assert(sscanf(line, "{\"seq\":%d,\"rtt_us\":%ld,", &seq, &rtt) == 2 && t && pt &&
+				  sscanf(t + 8, "%27[0-9T:.Z-]", when) == 1 && sscanf(pt + 7, "%u", &cport) == 1,
+			  "not a reply object: %s", line);
+		snprintf(want, sizeof(want),
+			 "{\"seq\":%d,\"rtt_us\":%ld,\"echoed\":true,\"reply\":\"[%s] [127.0.0.1] [%u] "
+			 "[say \\\"hi\\\" \\\\ [x]]\",\"time\":\"%s\",\"addr\":\"127.0.0.1\",\"port\":%u,"
+			 "\"message\":\"say \\\"hi\\\" \\\\ [x]\"}",
+			 n + 1, rtt, when, cport, when, cport);
+		cr_expect_str_eq(line, want);
+	}
+	cr_expect_eq(n, 2, "%d lines", n);
+	server_stop(&s, SIGTERM);
+
+	server_start(&s, "poll", "--raw", NULL);
+	snprintf(port, sizeof(port), "%u", s.port);
+	rc = run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--port", port, "--raw",
+			 "--message", "tab\there", "--json", NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s", rc, err);
+	regex_t re;
+	cr_assert_eq(regcomp(&re, "^\\{\"seq\":1,\"rtt_us\":[0-9]+,\"echoed\":true,\"reply\":\"tab\\\\there\"\\}\n$",
+			     REG_EXTENDED | REG_NOSUB), 0);
+	cr_expect_eq(regexec(&re, out, 0, NULL, 0), 0, "raw: %s", out);
+	regfree(&re);
+	server_stop(&s, SIGTERM);
+}
+
 Test(client, interactive_sends_each_stdin_line, .timeout = 60)
 {
 	struct server s;
