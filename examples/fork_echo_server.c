@@ -1,7 +1,7 @@
 /* A fork-per-connection echo server of the echolab protocol, written the
  * way the lab's students wrote theirs: blocking sockets, one child process
- * per client, nothing but libc. It is the example of the README's "Grade
- * your own server": echolab-conform grades it, and echolab-bench measures
+ * per client, nothing but libc. It is the example of docs/conform.md ("grade
+ * your own server"): echolab-conform grades it, and echolab-bench measures
  * it beside echolab's own models.
  *
  *   cc -O2 -o fork_echo_server examples/fork_echo_server.c

@@ -87,7 +87,7 @@ static void cleanup(const char *dir)
 	cr_expect_eq(system(cmd), 0);
 }
 
-/* The README's fork and thread servers, named as the lab named its own:
+/* docs/bench.md's fork and thread servers, named as the lab named its own:
  * every client answered, each whole process tree monitored (a process per
  * client beside the fork parent, a thread per client beside the thread
  * server's main thread), their rows and commands in the report. */

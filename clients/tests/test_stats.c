@@ -116,7 +116,7 @@ Test(hist, percentiles_match_sorted_values_within_one_percent)
 		for (size_t k = 0; k < sizeof(pcts) / sizeof(pcts[0]); k++) {
 			double want = (double)exact(v, N, pcts[k]);
 			double got = el_hist_percentile(&hist, pcts[k]);
-			/* The README's promise: exact under 256, else within 0.4%
+			/* docs/clients.md's promise: exact under 256, else within 0.4%
 			 * (128 buckets per power of two, the middle of each). */
 			double tol = want < 256 ? 0.5 : want * 0.004;
 			cr_expect(fabs(got - want) <= tol, "%s p%g: histogram %.1f, exact %.0f", shapes[s], pcts[k],
