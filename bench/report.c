@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "json.h"
 #include "procstat.h"
 
 /* One model at one client count, its repeats merged. */
@@ -195,6 +196,55 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 				a[i].short_runs ? "short" : "all");
 		fprintf(f, "%.0f\n", per_cpu_s(&a[i]));
 	}
+	return fclose(f);
+}
+
+/* summary.json: summary.csv's rows as an array of objects, its header's
+ * names as keys; a number stays a number, an empty field is null, any
+ * other text a string. */
+static int write_summary_json(const struct bench_cfg *cfg)
+{
+	char path[700];
+	snprintf(path, sizeof(path), "%s/summary.csv", cfg->dir);
+	FILE *in = fopen(path, "r");
+	FILE *f = in ? open_in(cfg, "summary.json") : NULL;
+	if (!f) {
+		if (in)
+			fclose(in);
+		return -1;
+	}
+	char head[2048], line[4096];
+	char *keys[64];
+	int nkeys = 0;
+	if (fgets(head, sizeof(head), in)) {
+		head[strcspn(head, "\n")] = 0;
+		for (char *save, *t = strtok_r(head, ",", &save); t && nkeys < 64; t = strtok_r(NULL, ",", &save))
+			keys[nkeys++] = t;
+	}
+	fputs("[", f);
+	for (int row = 0; fgets(line, sizeof(line), in); row++) {
+		line[strcspn(line, "\n")] = 0;
+		fputs(row ? ",\n {" : "\n {", f);
+		char *p = line;
+		for (int k = 0; k < nkeys && p; k++) {
+			char *comma = strchr(p, ',');
+			if (comma)
+				*comma = 0;
+			char *end;
+			strtod(p, &end);
+			fprintf(f, "%s\"%s\": ", k ? ", " : "", keys[k]);
+			if (!*p)
+				fputs("null", f);
+			else if (*end == 0 && strspn(p, "0123456789.-+e") == strlen(p))
+				fputs(p, f);
+			else
+				el_json_cstring(f, p);
+			p = comma ? comma + 1 : NULL;
+		}
+		fputs("}", f);
+	}
+	fputs("\n]\n", f);
+	fclose(in);
 	return fclose(f);
 }
 
@@ -636,7 +686,7 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 	if (!a)
 		return -1;
 	int n = aggregate(cfg, cells, ncells, a);
-	int rc = write_summary(cfg, a, n) == 0 && write_plot_data(cfg, a, n) == 0 ? 0 : -1;
+	int rc = write_summary(cfg, a, n) == 0 && write_summary_json(cfg) == 0 && write_plot_data(cfg, a, n) == 0 ? 0 : -1;
 	long largest = 0;
 	for (int k = 0; k < cfg->ncounts; k++)
 		if (cfg->counts[k] > largest)
