@@ -28,6 +28,8 @@ struct agg {
 	long server_conns_min;
 	double monitor_gap_s;                 /* the longest */
 	int short_runs;                       /* repeats short of the clients */
+	int invalid_runs;                     /* repeats the generator shaped */
+	char invalid[96];                     /* the first one's first reason */
 	double parts[3];
 	int nparts;
 	const struct bench_cell *first;       /* the first repeat that ran */
@@ -108,6 +110,8 @@ static int aggregate(const struct bench_cfg *cfg, const struct bench_cell *cells
 				if (c->monitor_gap_s > a->monitor_gap_s)
 					a->monitor_gap_s = c->monitor_gap_s;
 				a->short_runs += c->short_run;
+				if (!c->load.valid && !a->invalid_runs++)
+					snprintf(a->invalid, sizeof(a->invalid), "%s", c->load.reasons[0]);
 				el_hist_merge(&a->hist, &c->load.hist);
 				el_stats_add(&a->rate, rate_of(&c->load));
 				if (c->load.hist.total)
@@ -166,7 +170,7 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 		   "cpu_variance_pct2,pss_mean_mib,pss_stddev_mib,pss_variance_mib2,rss_mean_mib,"
 		   "procs_max,threads_max,messages,errors,rtt_first20_us,rtt_middle20_us,"
 		   "rtt_last20_us,conns_reached,server_conns_peak,server_conns_min,monitor_max_gap_s,"
-		   "measured,msgs_per_cpu_s\n");
+		   "measured,msgs_per_cpu_s,valid\n");
 	for (int i = 0; i < n; i++) {
 		const struct el_stats *st = &a[i].hist.stats;
 		bool has = st->n > 0;
@@ -194,7 +198,7 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 		else
 			fprintf(f, "%ld,,,%.3f,%s,", a[i].reached, a[i].monitor_gap_s,
 				a[i].short_runs ? "short" : "all");
-		fprintf(f, "%.0f\n", per_cpu_s(&a[i]));
+		fprintf(f, "%.0f,%s\n", per_cpu_s(&a[i]), a[i].invalid_runs ? "no" : "yes");
 	}
 	return fclose(f);
 }
@@ -415,7 +419,7 @@ static void verdicts(FILE *f, bool html, const struct bench_cfg *cfg, const stru
 		int clean = 0;
 		for (int i = 0; i < n; i++) {
 			if (a[i].clients != cfg->counts[k] || !a[i].ran || a[i].errors || a[i].short_runs ||
-			    !a[i].hist.total)
+			    a[i].invalid_runs || !a[i].hist.total)
 				continue;
 			clean++;
 			if (!p99 || el_hist_percentile(&a[i].hist, 99) < el_hist_percentile(&p99->hist, 99))
@@ -443,9 +447,10 @@ static void verdicts(FILE *f, bool html, const struct bench_cfg *cfg, const stru
 			fprintf(f, "; least memory %s%s%s (%.1f MiB PSS)", b, mem->model, eb, mem->pss.mean);
 		int bad = 0;
 		for (int i = 0; i < n; i++)
-			bad += a[i].clients == cfg->counts[k] && (!a[i].ran || a[i].errors || a[i].short_runs);
+			bad += a[i].clients == cfg->counts[k] &&
+			       (!a[i].ran || a[i].errors || a[i].short_runs || a[i].invalid_runs);
 		if (bad)
-			fprintf(f, "; %d model%s with errors or short of the clients left out", bad,
+			fprintf(f, "; %d model%s with errors, short of the clients or invalid left out", bad,
 				bad == 1 ? "" : "s");
 		fprintf(f, ".%s\n", html ? "</li>" : "");
 	}
@@ -513,12 +518,14 @@ static void tables(FILE *f, bool html, const struct bench_cfg *cfg, const struct
 			/* The clients the load saw answered and, where the model has
 			 * one process or thread per connection, those the server
 			 * held: a short cell says so in its row. */
-			char served[128];
+			char served[256];
 			int w = snprintf(served, sizeof(served), "%s%ld of %ld", a[i].short_runs ? "SHORT: " : "",
 					 a[i].reached, a[i].clients);
 			if (a[i].server_conns >= 0)
-				snprintf(served + w, sizeof(served) - (size_t)w, ", server held %ld–%ld",
-					 a[i].server_conns_min, a[i].server_conns);
+				w += snprintf(served + w, sizeof(served) - (size_t)w, ", server held %ld–%ld",
+					      a[i].server_conns_min, a[i].server_conns);
+			if (a[i].invalid_runs && w < (int)sizeof(served))
+				snprintf(served + w, sizeof(served) - (size_t)w, "; INVALID: %s", a[i].invalid);
 			snprintf(buf, sizeof(buf),
 				 "%s | %s | %.0f ± %.0f | %.4g | %.0f | %.0f | %.0f | %.0f | %.1f ± %.1f | %.0f | %.1f ± %.2f | "
 				 "%ld | %ld | %llu | %s",

@@ -1,6 +1,8 @@
 #include "load.h"
+#include "json.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -169,6 +171,7 @@ struct el_load *el_load_create(const struct el_load_cfg *cfg, char *err, size_t 
 	for (size_t i = 0; i < l->nshards; i++) {
 		memset(&l->shards[i], 0, sizeof(l->shards[i]));
 		el_hist_init(&l->shards[i].hist);
+		el_hist_init(&l->shards[i].late);
 	}
 	l->interval_us = cfg->rate > 0 ? (int64_t)(1e6 / cfg->rate) : 0;
 	if (cfg->rate > 0 && l->interval_us < 1)
@@ -575,6 +578,21 @@ static int64_t schedule(struct worker *w, int64_t now)
 		if (at > now)
 			return at;
 		c->sched++;
+		/* The window's sends: the generator's lateness, or a send that
+		 * will not be made (its connection is down: dropped when it is
+		 * back, counted there as the error that took it down). */
+		if (at >= l->start_us + (int64_t)(l->cfg.warmup_s * 1e6) && at < l->end_us &&
+		    (l->cfg.count <= 0 || c->sched <= (uint64_t)l->cfg.count)) {
+			struct el_load_shard *s = w->shard;
+			bump(&s->scheduled, 1);
+			if (c->state == C_UP && !c->probing) {
+				el_hist_add_shared(&s->late, now - at);
+				if (now - at > l->interval_us / 10)
+					bump(&s->late_sends, 1);
+			} else {
+				bump(&s->unsent, 1);
+			}
+		}
 		if (c->state == C_UP && !c->probing)
 			conn_write(w, c, now);
 		w->cursor = (w->cursor + 1) % (size_t)w->n;
@@ -654,6 +672,14 @@ static void *worker_run(void *arg)
 			else
 				on_event(w, evs[i].data.ptr, evs[i].events, now);
 		}
+	}
+	/* Open loop: what came due and is still unwritten (the server did
+	 * not read it) was never sent. */
+	for (long i = 0; l->interval_us && i < w->n; i++) {
+		const struct lconn *c = &w->conns[i];
+		uint64_t d = due(l, c), written = c->written / l->line_len;
+		if (c->state == C_UP && !c->probing && d - c->base > written)
+			bump(&w->shard->unsent, d - c->base - written);
 	}
 	log_flush(w);
 	__atomic_store_n(&w->shard->done, 1, __ATOMIC_RELEASE);
@@ -903,6 +929,7 @@ void el_load_result(struct el_load *l, struct el_load_result *r, bool live)
 {
 	memset(r, 0, sizeof(*r));
 	el_hist_init(&r->hist);
+	el_hist_init(&r->late);
 	r->ready = l->gated ? l->ready : -1;
 	int64_t last = 0;
 	for (size_t i = 0; i < l->nshards; i++) {
@@ -914,6 +941,11 @@ void el_load_result(struct el_load *l, struct el_load_result *r, bool live)
 				r->hist.counts[b] += peek(&s->hist.counts[b]);
 			r->hist.total += peek(&s->hist.total);
 		}
+		if (!live)
+			el_hist_merge(&r->late, &s->late);
+		r->late_sends += peek(&s->late_sends);
+		r->scheduled += peek(&s->scheduled);
+		r->unsent += peek(&s->unsent);
 		r->messages += peek(&s->messages);
 		r->replies += peek(&s->replies);
 		for (int k = 0; k < EL_LOAD_NERRORS; k++) {
@@ -934,6 +966,51 @@ void el_load_result(struct el_load *l, struct el_load_result *r, bool live)
 	r->window_s = end > l->window_us ? (double)(end - l->window_us) / 1e6 : 0.0;
 	r->window_start_unix = l->window_unix;
 	r->start_late_s = l->start_late_s;
+	if (!live)
+		el_load_validate(&l->cfg, r);
+}
+
+static void invalid(struct el_load_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void invalid(struct el_load_result *r, const char *fmt, ...)
+{
+	r->valid = false;
+	if (r->nreasons == EL_LOAD_MAX_REASONS)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->reasons[r->nreasons++], sizeof(r->reasons[0]), fmt, ap);
+	va_end(ap);
+}
+
+void el_load_validate(const struct el_load_cfg *cfg, struct el_load_result *r)
+{
+	r->valid = true;
+	r->nreasons = 0;
+	r->offered = cfg->rate > 0 ? cfg->rate * (double)cfg->conns : 0;
+	if (r->reached < cfg->conns)
+		invalid(r, "connections: %ld of %ld answered", r->reached, cfg->conns);
+	/* The generator's own rate: the sends it came to, on time or late,
+	 * whether or not their connection was up (a server's resets are
+	 * errors, not the generator's shortfall). */
+	r->sent_per_s = r->window_s > 0 ? (double)r->scheduled / r->window_s : 0;
+	if (r->offered > 0 && r->window_s > 0 && cfg->count <= 0 && r->sent_per_s < 0.95 * r->offered)
+		invalid(r, "sent %.0f of %.0f msgs/s offered (%.1f%%)", r->sent_per_s, r->offered,
+			100 * r->sent_per_s / r->offered);
+	if (r->offered > 0 && r->late.total > 0) {
+		double gap_us = 1e6 / cfg->rate, p99 = el_hist_percentile(&r->late, 99);
+		if (p99 > gap_us / 10)
+			invalid(r, "sends late: p99 %.0f us, over a tenth of the %.0f us gap", p99, gap_us);
+	}
+}
+
+void el_load_write_json_validity(FILE *f, bool valid, int nreasons, const char (*reasons)[96])
+{
+	fprintf(f, "  \"valid\": %s,\n  \"invalid_reasons\": [", valid ? "true" : "false");
+	for (int i = 0; i < nreasons; i++) {
+		fputs(i ? ", " : "", f);
+		el_json_cstring(f, reasons[i]);
+	}
+	fputs("],\n", f);
 }
 
 void el_load_write_json_figures(FILE *f, uint64_t messages, double window_s, double msgs_per_s,
@@ -987,6 +1064,17 @@ void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_
 		fprintf(f, "  \"segment\": {\"index\": %d, \"count\": %d, \"from\": \"%s\"},\n", cfg->seg_index,
 			cfg->seg_count, cfg->seg_from ? cfg->seg_from : "--segment");
 	fprintf(f, "  \"window_start_unix\": %.6f,\n", r->window_start_unix);
+	fprintf(f, "  \"connections_requested\": %ld,\n", cfg->conns);
+	if (r->offered > 0) {
+		const struct el_hist *h = &r->late;
+		fprintf(f, "  \"offered_msgs_per_s\": %.3f,\n  \"sent_msgs_per_s\": %.3f,\n  \"lateness_us\": {\"count\": %llu, \"p50\": %.1f, "
+			   "\"p99\": %.1f, \"max\": %.0f, \"late_threshold_us\": %.1f, \"late_sends\": %llu},\n"
+			   "  \"sends_not_made\": %llu,\n",
+			r->offered, r->sent_per_s, (unsigned long long)h->total, h->total ? el_hist_percentile(h, 50) : 0,
+			h->total ? el_hist_percentile(h, 99) : 0, h->stats.n ? h->stats.max : 0, 1e5 / cfg->rate,
+			(unsigned long long)r->late_sends, (unsigned long long)r->unsent);
+	}
+	el_load_write_json_validity(f, r->valid, r->nreasons, (const char (*)[96])r->reasons);
 	if (cfg->start_at_unix > 0)
 		fprintf(f, "  \"start_at_unix\": %.6f,\n  \"start_late_s\": %.6f,\n", cfg->start_at_unix,
 			r->start_late_s);

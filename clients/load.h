@@ -69,8 +69,17 @@ struct el_load_shard {
 	long reached;         /* connections the server answered at least once */
 	long settled;         /* connections answered or failed at least once */
 	int64_t last_reply_us;
+	/* Open loop, the window's sends: how late the generator was against
+	 * each one's schedule (us), how many were later than a tenth of the
+	 * gap, and how many came due and were never written (the connection
+	 * down, or still unwritten at the end). */
+	struct el_hist late;
+	uint64_t late_sends, unsent;
+	uint64_t scheduled;   /* sends the generator came to in the window */
 	int done;             /* the worker has finished */
 };
+
+#define EL_LOAD_MAX_REASONS 4
 
 struct el_load_result {
 	struct el_hist hist;
@@ -84,6 +93,20 @@ struct el_load_result {
 			       * the gate */
 	double window_start_unix; /* the window's start, wall clock */
 	double start_late_s;      /* how much later than start_at_unix it began */
+	struct el_hist late;      /* open loop: the sends' lateness, us */
+	uint64_t late_sends, unsent;
+	uint64_t scheduled;       /* open loop: sends come to in the window */
+	double offered;           /* open loop: msgs/s asked for; 0: closed */
+	double sent_per_s;        /* open loop: scheduled / window: what the
+				   * generator kept up with, whatever the
+				   * server did */
+	/* Did the generator, not the server, shape the run? Invalid when it
+	 * reached fewer connections than asked, came to under 95% of the
+	 * offered sends, or sent late (p99 over a tenth of the gap); each
+	 * reason one short line. Set by el_load_result (not live). */
+	bool valid;
+	int nreasons;
+	char reasons[EL_LOAD_MAX_REASONS][96];
 };
 
 struct el_load;
@@ -126,6 +149,14 @@ void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_
 
 /* The figures of the JSON summary, after the run's settings: messages,
  * errors, RTT figures and the "merge" object, then the closing brace. */
+/* The validity verdict of a result, from its figures and cfg: fills valid
+ * and reasons (el_load_result calls it). */
+void el_load_validate(const struct el_load_cfg *cfg, struct el_load_result *r);
+
+/* The validity keys of the JSON summary, each line indented two spaces:
+ * "valid" and "invalid_reasons". */
+void el_load_write_json_validity(FILE *f, bool valid, int nreasons, const char (*reasons)[96]);
+
 void el_load_write_json_figures(FILE *f, uint64_t messages, double window_s, double msgs_per_s,
 				const uint64_t *errors, const struct el_hist *h, const double *pcts, int npct);
 

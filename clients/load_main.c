@@ -27,7 +27,7 @@ static const char usage_text[] =
 	"                    [--percentiles LIST] [--json FILE] [--hgrm FILE]\n"
 	"                    [--rtt-log FILE [--rtt-log-all]] [--quiet]\n"
 	"                    [--segment I/N | --segments N] [--start-at TIME]\n"
-	"                    [--bind ADDR[,ADDR...]] [--hlog FILE]\n"
+	"                    [--bind ADDR[,ADDR...]] [--hlog FILE] [--allow-invalid]\n"
 	"       echolab-load merge [--json OUT] FILE.json...   (merge --help)\n"
 	"\n"
 	"Opens N connections to an echolab server; each sends a fixed message\n"
@@ -80,12 +80,19 @@ static const char usage_text[] =
 	"                     (each has its own ephemeral ports, ~28000)\n"
 	"  {segment} in --json, --hgrm, --hlog and --rtt-log names is replaced by I\n"
 	"  (0 without a segment), so instances of one command line write apart\n"
+	"  --allow-invalid    exit 0 even when the run is invalid (below)\n"
 	"  --help             this text\n"
 	"  --version          the version, and the git checkout it was built from\n"
 	"\n"
+	"A run is invalid when the generator, not the server, shaped it: fewer\n"
+	"connections answered than asked, or in open loop under 95% of the\n"
+	"offered msgs/s sent, or sends late against their schedule (p99 of\n"
+	"the lateness over a tenth of the gap between a connection's sends). The\n"
+	"report says which, and so does --json (\"valid\", \"invalid_reasons\").\n"
+	"\n"
 	"Ctrl-C ends the run early and prints what was measured so far.\n"
-	"Exit 0 when replies were measured and there was no error, 1 otherwise,\n"
-	"2 on bad usage.\n";
+	"Exit 0 when replies were measured, there was no error and the run is\n"
+	"valid (or --allow-invalid), 1 otherwise, 2 on bad usage.\n";
 
 #define MAX_PCT 16
 
@@ -100,6 +107,7 @@ struct options {
 	const char *json, *hgrm, *rtt_log, *hlog;
 	char hlog_path[1024];
 	bool quiet;
+	bool allow_invalid;
 	long size;
 	const char *message;
 };
@@ -277,6 +285,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"rtt-log", required_argument, NULL, 'l'},
 		{"rtt-log-all", no_argument, NULL, 'A'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"allow-invalid", no_argument, NULL, 'I'},
 		{"segment", required_argument, NULL, 'g' + 256},
 		{"segments", required_argument, NULL, 'N'},
 		{"start-at", required_argument, NULL, 'a'},
@@ -365,6 +374,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'A':
 			cfg->rtt_log_all = true;
+			break;
+		case 'I':
+			o->allow_invalid = true;
 			break;
 		case 'q':
 			o->quiet = true;
@@ -531,6 +543,16 @@ static void print_text(const struct options *o, const struct el_load_result *r)
 	for (int k = 0; k < EL_LOAD_NERRORS; k++)
 		printf("%s%s %llu", k ? ", " : "", el_load_error_name(k), (unsigned long long)r->errors[k]);
 	printf(")\n");
+	if (r->offered > 0)
+		printf("sends     offered %.1f msg/s, sent %.1f; lateness p50 %.0f us, p99 %.0f us; %llu later "
+		       "than %.0f us, %llu never made\n",
+		       r->offered, r->sent_per_s, r->late.total ? el_hist_percentile(&r->late, 50) : 0,
+		       r->late.total ? el_hist_percentile(&r->late, 99) : 0, (unsigned long long)r->late_sends,
+		       1e5 / cfg->rate, (unsigned long long)r->unsent);
+	printf("valid     %s", r->valid ? "yes" : "NO, the generator shaped this run:");
+	for (int i = 0; i < r->nreasons; i++)
+		printf("%s %s", i ? ";" : "", r->reasons[i]);
+	printf("\n");
 	if (st->n == 0) {
 		printf("rtt_us    none: no reply was measured\n");
 		return;
@@ -640,7 +662,7 @@ int main(int argc, char **argv)
 	static struct el_load_result r;
 	el_load_result(l, &r, false);
 	print_text(&o, &r);
-	int status = rc < 0 || r.errors_total > 0 || r.messages == 0 ? 1 : 0;
+	int status = rc < 0 || r.errors_total > 0 || r.messages == 0 || (!r.valid && !o.allow_invalid) ? 1 : 0;
 	if (o.json && (rc = write_json(&o, &r)) < 0) {
 		fprintf(stderr, "echolab-load: %s: %s\n", o.json, strerror(-rc));
 		status = 1;

@@ -251,6 +251,15 @@ int el_load_summary_read(const char *path, struct el_load_summary *s, char *err,
 	get_num(doc, "connections_reached", &reached);
 	get_num(doc, "window_start_unix", &start);
 	const char *intr = find(doc, "interrupted");
+	/* Summaries from before "valid" existed count as valid. */
+	const char *valid = find(doc, "valid");
+	if (valid && strncmp(valid, "false", 5) == 0) {
+		s->invalid = 1;
+		const char *why = find(doc, "invalid_reasons");
+		const char *q = why ? strchr(why, '"') : NULL, *e = q ? strchr(q + 1, '"') : NULL;
+		snprintf(s->reason, sizeof(s->reason), "%.60s: %.*s", path, e ? (int)(e - q - 1) : 7,
+			 e ? q + 1 : "invalid");
+	}
 	if (read_buckets(doc, &s->hist, n, path, err, errlen) < 0)
 		goto out;
 	s->hist.stats = (struct el_stats){.n = n, .mean = mean, .m2 = m2, .min = min, .max = max};
@@ -285,6 +294,9 @@ void el_load_summary_merge(struct el_load_summary *a, const struct el_load_summa
 		a->last_start_unix = b->last_start_unix;
 	a->files += b->files;
 	a->interrupted += b->interrupted;
+	if (b->invalid && !a->invalid)
+		snprintf(a->reason, sizeof(a->reason), "%s", b->reason);
+	a->invalid += b->invalid;
 	el_hist_merge(&a->hist, &b->hist);
 }
 
@@ -384,6 +396,21 @@ int el_load_merge_main(int argc, char **argv)
 	for (int k = 0; k < EL_LOAD_NERRORS; k++)
 		printf("%s%s %llu", k ? ", " : "", el_load_error_name(k), (unsigned long long)sum->errors[k]);
 	printf(")\n");
+	/* The merge is valid when every input was and, together, they
+	 * reached every connection they asked for. */
+	bool valid = !sum->invalid && sum->reached >= sum->conns;
+	char reasons[2][96];
+	int nreasons = 0;
+	if (sum->invalid)
+		snprintf(reasons[nreasons++], sizeof(reasons[0]), "%d input%s invalid, first %.60s", sum->invalid,
+			 sum->invalid == 1 ? "" : "s", sum->reason);
+	if (sum->reached < sum->conns)
+		snprintf(reasons[nreasons++], sizeof(reasons[0]), "connections: %ld of %ld answered", sum->reached,
+			 sum->conns);
+	printf("valid     %s", valid ? "yes" : "NO:");
+	for (int i = 0; i < nreasons; i++)
+		printf("%s %s", i ? ";" : "", reasons[i]);
+	printf("\n");
 	if (st->n) {
 		printf("rtt_us    min %.0f  mean %.1f  stddev %.1f  variance %.1f  max %.0f\n         ", st->min,
 		       st->mean, el_stats_stddev(st), el_stats_variance(st), st->max);
@@ -403,6 +430,9 @@ int el_load_merge_main(int argc, char **argv)
 			fprintf(f, "  \"window_s\": %.6f,\n  \"window_start_unix\": %.6f,\n"
 				   "  \"window_start_spread_s\": %.6f,\n",
 				sum->window_s, sum->first_start_unix, sum->last_start_unix - sum->first_start_unix);
+			fprintf(f, "  \"connections_requested\": %ld,\n  \"inputs_invalid\": %d,\n", sum->conns,
+				sum->invalid);
+			el_load_write_json_validity(f, valid, nreasons, (const char (*)[96])reasons);
 			el_load_write_json_figures(f, sum->messages, sum->window_s, sum->msgs_per_s, sum->errors,
 						   &sum->hist, pcts, npct);
 		}
@@ -411,7 +441,7 @@ int el_load_merge_main(int argc, char **argv)
 			status = 1;
 		}
 	}
-	if (errors || sum->interrupted || sum->messages == 0)
+	if (errors || sum->interrupted || sum->messages == 0 || !valid)
 		status = 1;
 	free(sum);
 	free(one);

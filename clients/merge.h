@@ -22,6 +22,8 @@ struct el_load_summary {
 	double msgs_per_s; /* the sum: the instances ran side by side */
 	int files, interrupted; /* summaries merged, and how many of them were cut short */
 	double first_start_unix, last_start_unix; /* their windows' starts (0: unknown) */
+	int invalid;       /* inputs that said "valid": false */
+	char reason[128];  /* the first such input's first reason, with its file */
 	struct el_hist hist;
 };
 

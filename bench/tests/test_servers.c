@@ -296,6 +296,28 @@ Test(servers, target_measures_a_running_server, .timeout = 120)
 	close(errp[0]);
 }
 
+/* A cell the load generator could not make what it asked (a server that
+ * serves 2 of 4 clients, the others told "! busy") is invalid in
+ * summary.csv, in the report's row, and left out of the verdicts. */
+Test(servers, an_invalid_cell_is_marked_and_left_out, .timeout = 120)
+{
+	static char out[65536];
+	char dir[128], args[1024];
+	snprintf(args, sizeof(args),
+		 "--clients 4 --duration 0.5 --warmup 0.2 --server 'half=%s --model poll --quiet --port {port} "
+		 "--max-conns 2'", getenv("ECHOLAB_SERVER"));
+	int rc = bench(args, dir, sizeof(dir), out, sizeof(out));
+	cr_expect_eq(rc, 0, "echolab-bench: %d:\n%s", rc, out);
+	const char *v = summary_field(dir, "half", 4, "valid");
+	cr_expect(v && strcmp(v, "no") == 0, "valid: %s", v ? v : "(no row)");
+	cr_expect(report_has(dir, "INVALID: connections: 2 of 4 answered"), "the report's row does not say so");
+	cr_expect(report_has(dir, "4 clients: no model served them all without errors"), "an invalid cell "
+		  "was given a verdict");
+	cr_expect_not_null(strstr(out, "INVALID, the load generator shaped this cell: connections: 2 of 4 answered"),
+			   "%s", out);
+	cleanup(dir);
+}
+
 /* --lan: the server in one network namespace and the load in another, a
  * veth pair between (root). The server's log names each client by the
  * load's address on the LAN, not 127.0.0.1; --delay adds its milliseconds

@@ -269,7 +269,10 @@ Test(load, open_loop_count_and_schedule, T_OPTS)
 	snprintf(json, sizeof(json), "%s/load.json", dir);
 	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "4", "--rate", "100", "--count", "20",
-			     "--quiet", "--json", json, NULL);
+			     "--quiet", "--json", json,
+			     /* The schedule is checked here, not the generator's
+			      * validity (its sends run late under valgrind). */
+			     "--allow-invalid", NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
 	const char *j = slurp(json);
 	cr_expect_eq(json_num(j, "messages"), 80, "%s", j);
@@ -321,7 +324,9 @@ Test(load, open_loop_latency_counts_a_stall_from_the_intended_send_time, T_OPTS)
 	/* 50 messages 10 ms apart: all of them are due during the stall. */
 	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(ntohs(a.sin_port)), "--conns", "1", "--rate", "100", "--count",
-			     "50", "--raw", "--quiet", "--rtt-log", log, NULL);
+			     "50", "--raw", "--quiet", "--rtt-log", log,
+			     /* the stall is checked, not the generator's validity */
+			     "--allow-invalid", NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
 	pthread_join(t, NULL);
 	close(st.lfd);
@@ -550,6 +555,86 @@ Test(load, ctrl_c_prints_what_was_measured, T_OPTS)
 	const char *m = strstr(out, "messages  ");
 	cr_assert_not_null(m, "%s", out);
 	cr_expect_gt(strtoul(m + 10, NULL, 10), 0, "%s", out);
+	server_stop(&s, SIGTERM);
+}
+
+/* A run the generator shaped is marked invalid, and one it did not is
+ * not: the same open-loop run healthy, then with the generator stopped
+ * (SIGSTOP) for half a second inside its window, every send due then
+ * going out late. The window is pinned with --start-at so the stop lands
+ * in it. */
+Test(load, a_starved_generator_is_invalid_and_a_healthy_one_is_not, T_OPTS)
+{
+	struct server s;
+	server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], json[96];
+	scratch(dir, sizeof(dir), "starved");
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	double lead = slow_factor() > 1 ? 6 : 1.5; /* time to pass the gate first */
+	for (int starve = 0; starve < 2; starve++) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		double start = (double)now.tv_sec + now.tv_nsec / 1e9 + lead;
+		char at[32];
+		snprintf(at, sizeof(at), "%.3f", start);
+		/* Healthy: 20 msgs/s a connection (a 50 ms gap, 5 ms allowed);
+		 * starved: 100 (10 ms, 1 ms allowed), 50 sends stopped. */
+		char *argv[] = {"echolab-load", "--port", (char *)port_str(s.port), "--conns", "2", "--threads", "1",
+				"--rate", starve ? "100" : "20", "--duration", "2", "--start-at", at, "--json", json,
+				"--quiet", NULL};
+		int fd;
+		pid_t pid = start_program(&fd, tool("ECHOLAB_LOAD"), argv);
+		if (starve) {
+			clock_gettime(CLOCK_REALTIME, &now);
+			double wait = start + 0.3 - ((double)now.tv_sec + now.tv_nsec / 1e9);
+			if (wait > 0)
+				usleep((useconds_t)(wait * 1e6));
+			kill(pid, SIGSTOP);
+			usleep(500000);
+			kill(pid, SIGCONT);
+		}
+		read_all(fd, out, sizeof(out), 30000 * slow_factor());
+		close(fd);
+		int status;
+		cr_assert_eq(waitpid(pid, &status, 0), pid);
+		const char *j = slurp(json);
+		if (!starve) {
+			cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "healthy: status %d: %s", status, out);
+			cr_expect_not_null(strstr(j, "\"valid\": true"), "healthy: %s", j);
+			cr_expect_not_null(strstr(j, "\"invalid_reasons\": []"), "healthy: %s", j);
+			cr_expect_not_null(strstr(out, "valid     yes"), "%s", out);
+		} else {
+			cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "starved: status %d: %s", status, out);
+			cr_expect_not_null(strstr(j, "\"valid\": false"), "starved: %s", j);
+			cr_expect_not_null(strstr(j, "\"sends late: p99 "), "starved: %s", j);
+			cr_expect_gt(json_num(j, "late_sends"), 40, "the ~50 sends due in the stop: %s", j);
+			cr_expect_not_null(strstr(out, "valid     NO, the generator shaped this run: sends late"), "%s", out);
+		}
+	}
+	scratch_remove(dir);
+	server_stop(&s, SIGTERM);
+}
+
+/* A server that serves 10 of 50 connections (the rest told "! busy"):
+ * the run says 10 of 50, is invalid, and exits 1; --allow-invalid does
+ * not hide the errors. */
+Test(load, a_server_that_serves_10_of_50_makes_the_run_invalid, T_OPTS)
+{
+	struct server s;
+	server_start(&s, "epoll", "--quiet", "--max-conns", "10", NULL);
+	char dir[64], json[96];
+	scratch(dir, sizeof(dir), "short");
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "50", "--duration", "0.5", "--json", json, NULL);
+	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
+	const char *j = slurp(json);
+	cr_expect_eq(json_num(j, "connections_requested"), 50, "%s", j);
+	cr_expect_eq(json_num(j, "connections_reached"), 10, "%s", j);
+	cr_expect_not_null(strstr(j, "\"valid\": false"), "%s", j);
+	cr_expect_not_null(strstr(j, "\"invalid_reasons\": [\"connections: 10 of 50 answered\"]"), "%s", j);
+	cr_expect_not_null(strstr(out, "connections: 10 of 50 answered"), "%s", out);
+	scratch_remove(dir);
 	server_stop(&s, SIGTERM);
 }
 

@@ -188,3 +188,50 @@ Test(merge, malformed_inputs_are_refused)
 	unlink(path);
 	free(s);
 }
+
+/* An input that says it is invalid makes the merge say so, with the file
+ * and its reason; valid inputs (and summaries from before "valid") do
+ * not. */
+Test(merge, an_invalid_input_is_named)
+{
+	char dir[] = "/tmp/echolab-merge-valid-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char good[128], bad[128];
+	snprintf(good, sizeof(good), "%s/good.json", dir);
+	snprintf(bad, sizeof(bad), "%s/bad.json", dir);
+	struct el_load_cfg cfg = {.conns = 2, .threads = 1, .msg_len = 64};
+	struct el_load_result *r = calloc(1, sizeof(*r));
+	cr_assert_not_null(r);
+	el_hist_init(&r->hist);
+	el_hist_add(&r->hist, 100);
+	r->messages = 1;
+	r->window_s = 1;
+	r->reached = 2;
+	r->ready = -1;
+	static const double pcts[] = {50};
+	for (int i = 0; i < 2; i++) {
+		r->valid = i == 0;
+		r->nreasons = i;
+		snprintf(r->reasons[0], sizeof(r->reasons[0]), "sends late: p99 900 us, over a tenth of the 1000 us gap");
+		FILE *f = fopen(i ? bad : good, "w");
+		cr_assert_not_null(f);
+		el_load_write_json(f, &cfg, r, pcts, 1, false);
+		cr_assert_eq(fclose(f), 0);
+	}
+	free(r);
+	struct el_load_summary *g = read_ok(good), *b = read_ok(bad), *a = read_ok(fixture("a.json"));
+	cr_expect_eq(g->invalid, 0);
+	cr_expect_eq(a->invalid, 0, "a summary without \"valid\" counts as valid");
+	cr_expect_eq(b->invalid, 1);
+	el_load_summary_merge(g, b);
+	cr_expect_eq(g->invalid, 1);
+	char want[256];
+	snprintf(want, sizeof(want), "%s: sends late: p99 900 us, over a tenth of the 1000 us gap", bad);
+	cr_expect_str_eq(g->reason, want);
+	free(g);
+	free(b);
+	free(a);
+	unlink(good);
+	unlink(bad);
+	rmdir(dir);
+}
