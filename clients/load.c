@@ -2,6 +2,7 @@
 #include "json.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -44,7 +45,15 @@ struct lconn {
 	long idx;            /* among all connections */
 	enum conn_state state;
 	int64_t at_us;       /* C_WAIT: when to connect; C_CONNECTING: since */
-	int64_t phase_us;    /* open loop: offset of its first message */
+	int64_t phase_us;    /* open loop, fixed: offset of its first message */
+	/* Open loop, Poisson: two cursors over the connection's one stream of
+	 * gaps, the sender's at message sched, the receiver's at message recvd
+	 * (each its own copy of the stream's state), their due times as
+	 * offsets from start_us. */
+	uint64_t rng_send, rng_recv;
+	int64_t t_send, t_recv;
+	long heap_pos;       /* Poisson: its place in the worker's heap */
+	int64_t last_sent_us; /* open loop: the previous send's time, for gaps */
 	uint64_t sched;      /* messages due so far (open loop) or sent */
 	uint64_t written;    /* bytes of messages written since connect */
 	uint64_t base;       /* messages due before a reconnect: dropped */
@@ -66,7 +75,9 @@ struct worker {
 	struct lconn *conns;
 	long n;
 	int ep;
-	size_t cursor;       /* open loop: the connection due next */
+	size_t cursor;       /* open loop, fixed: the connection due next */
+	struct lconn **heap; /* open loop, Poisson: by next due time */
+	uint64_t rng;        /* for the sample of gaps */
 	uint8_t *rbuf;
 	char *logbuf;
 	size_t loglen;
@@ -90,6 +101,7 @@ struct el_load {
 	int64_t start_us, window_us, end_us;
 	double window_unix, start_late_s;
 	int64_t interval_us; /* open loop */
+	double mean_gap_us;  /* open loop: 1e6 / rate */
 	struct el_load_shard *shards;
 	size_t nshards;
 	bool shared;         /* shards in shared memory (spawn) */
@@ -174,6 +186,7 @@ struct el_load *el_load_create(const struct el_load_cfg *cfg, char *err, size_t 
 		el_hist_init(&l->shards[i].late);
 	}
 	l->interval_us = cfg->rate > 0 ? (int64_t)(1e6 / cfg->rate) : 0;
+	l->mean_gap_us = cfg->rate > 0 ? 1e6 / cfg->rate : 0;
 	if (cfg->rate > 0 && l->interval_us < 1)
 		l->interval_us = 1;
 	return l;
@@ -273,6 +286,32 @@ static uint64_t due(const struct el_load *l, const struct lconn *c)
 	return d < c->base ? c->base : d;
 }
 
+/* Open loop: when message sched (the next to come due) and message recvd
+ * (the next reply's) were due. */
+static int64_t send_due(const struct el_load *l, const struct lconn *c)
+{
+	return l->start_us + (l->cfg.poisson ? c->t_send : c->phase_us + (int64_t)c->sched * l->interval_us);
+}
+
+static int64_t recv_due(const struct el_load *l, const struct lconn *c)
+{
+	return l->start_us + (l->cfg.poisson ? c->t_recv : c->phase_us + (int64_t)c->recvd * l->interval_us);
+}
+
+static int64_t poisson_gap(const struct el_load *l, uint64_t *rng)
+{
+	return (int64_t)llround(el_rng_exp(rng, l->mean_gap_us));
+}
+
+/* The receiver's cursor jumps to the sender's: what was due before is
+ * dropped (a reconnect, or the gate's end). */
+static void sync_recv(struct lconn *c)
+{
+	c->recvd = c->sched;
+	c->rng_recv = c->rng_send;
+	c->t_recv = c->t_send;
+}
+
 static void conn_write(struct worker *w, struct lconn *c, int64_t now)
 {
 	const struct el_load *l = w->l;
@@ -327,9 +366,9 @@ static void conn_up(struct worker *w, struct lconn *c, int64_t now)
 	 * dropped (the failure is already counted), so a long outage does not
 	 * end in a burst. */
 	if (w->l->interval_us && c->was_up)
-		c->base = c->recvd = c->sched;
-	else
-		c->base = c->recvd;
+		sync_recv(c);
+	c->base = c->recvd;
+	c->last_sent_us = 0;
 	c->was_up = true;
 	c->written = 0;
 	c->part_len = 0;
@@ -353,7 +392,9 @@ static void conn_begin(struct worker *w, struct lconn *c, int64_t now)
 		closed_send(w, c, now);
 		return;
 	}
-	c->base = c->recvd = c->sched;
+	sync_recv(c);
+	c->base = c->recvd;
+	c->last_sent_us = 0;
 	conn_write(w, c, now);
 }
 
@@ -425,8 +466,7 @@ static void on_reply(struct worker *w, struct lconn *c, const uint8_t *line, siz
 			conn_begin(w, c, now);
 		return;
 	}
-	int64_t send_us = l->interval_us ? l->start_us + c->phase_us + (int64_t)c->recvd * l->interval_us
-					 : c->sent_us;
+	int64_t send_us = l->interval_us ? recv_due(l, c) : c->sent_us;
 	int64_t rtt = now - send_us;
 	bump(&s->replies, 1);
 	if (send_us >= l->start_us + (int64_t)(l->cfg.warmup_s * 1e6) && now <= l->end_us) {
@@ -437,6 +477,8 @@ static void on_reply(struct worker *w, struct lconn *c, const uint8_t *line, siz
 	if (l->cfg.rtt_log_fd >= 0 && (l->cfg.rtt_log_all || c->idx == 0) && send_us >= l->start_us)
 		log_rtt(w, c, send_us, rtt);
 	c->recvd++;
+	if (l->cfg.poisson)
+		c->t_recv += poisson_gap(l, &c->rng_recv);
 	if (counting_done(l, c)) {
 		conn_close(w, c, now);
 		c->state = C_DONE;
@@ -552,9 +594,7 @@ static int64_t tick(struct worker *w, int64_t now)
 				if (now - c->sent_us > timeout)
 					conn_error(w, c, EL_LOAD_TIMEOUT, now);
 			} else if (c->recvd < due(l, c)) {
-				int64_t since = l->interval_us ? l->start_us + c->phase_us +
-									 (int64_t)c->recvd * l->interval_us
-							       : c->sent_us;
+				int64_t since = l->interval_us ? recv_due(l, c) : c->sent_us;
 				if (now - since > timeout)
 					conn_error(w, c, EL_LOAD_TIMEOUT, now);
 			}
@@ -566,38 +606,106 @@ static int64_t tick(struct worker *w, int64_t now)
 	return next;
 }
 
-/* Open loop: marks the messages that are due, in phase order (each
+/* Open loop: message sched of c, due at `at`, comes due now: counted in
+ * the window's figures (the generator's lateness and the actual gap since
+ * the connection's last send, or a send not made while it is down), and
+ * written when it is up. */
+static void send_now(struct worker *w, struct lconn *c, int64_t at, int64_t now)
+{
+	const struct el_load *l = w->l;
+	c->sched++;
+	if (l->cfg.poisson)
+		c->t_send += poisson_gap(l, &c->rng_send);
+	/* The window's sends: the generator's lateness, or a send that will
+	 * not be made (its connection is down: dropped when it is back,
+	 * counted there as the error that took it down). */
+	bool up = c->state == C_UP && !c->probing;
+	if (at >= l->start_us + (int64_t)(l->cfg.warmup_s * 1e6) && at < l->end_us &&
+	    (l->cfg.count <= 0 || c->sched <= (uint64_t)l->cfg.count)) {
+		struct el_load_shard *s = w->shard;
+		bump(&s->scheduled, 1);
+		if (up) {
+			el_hist_add_shared(&s->late, now - at);
+			if (now - at > l->interval_us / 10)
+				bump(&s->late_sends, 1);
+			/* A uniform sample (a reservoir) of the gaps. */
+			if (c->last_sent_us > 0) {
+				double gap = (double)(now - c->last_sent_us);
+				uint64_t seen = s->gaps_seen++;
+				if (s->ngaps < EL_LOAD_GAP_SAMPLE)
+					s->gaps[s->ngaps++] = gap;
+				else if (el_rng_next(&w->rng) % (seen + 1) < EL_LOAD_GAP_SAMPLE)
+					s->gaps[el_rng_next(&w->rng) % EL_LOAD_GAP_SAMPLE] = gap;
+			}
+			c->last_sent_us = now;
+		} else {
+			bump(&s->unsent, 1);
+		}
+	}
+	if (up)
+		conn_write(w, c, now);
+}
+
+/* Open loop, fixed: marks the messages that are due, in phase order (each
  * connection's schedule is the same period shifted, so the order in which
  * they come due never changes). Returns when the next one is due. */
-static int64_t schedule(struct worker *w, int64_t now)
+static int64_t schedule_fixed(struct worker *w, int64_t now)
 {
 	const struct el_load *l = w->l;
 	for (long k = 0; k < w->n; k++) {
 		struct lconn *c = &w->conns[w->cursor];
-		int64_t at = l->start_us + c->phase_us + (int64_t)c->sched * l->interval_us;
+		int64_t at = send_due(l, c);
 		if (at > now)
 			return at;
-		c->sched++;
-		/* The window's sends: the generator's lateness, or a send that
-		 * will not be made (its connection is down: dropped when it is
-		 * back, counted there as the error that took it down). */
-		if (at >= l->start_us + (int64_t)(l->cfg.warmup_s * 1e6) && at < l->end_us &&
-		    (l->cfg.count <= 0 || c->sched <= (uint64_t)l->cfg.count)) {
-			struct el_load_shard *s = w->shard;
-			bump(&s->scheduled, 1);
-			if (c->state == C_UP && !c->probing) {
-				el_hist_add_shared(&s->late, now - at);
-				if (now - at > l->interval_us / 10)
-					bump(&s->late_sends, 1);
-			} else {
-				bump(&s->unsent, 1);
-			}
-		}
-		if (c->state == C_UP && !c->probing)
-			conn_write(w, c, now);
+		send_now(w, c, at, now);
 		w->cursor = (w->cursor + 1) % (size_t)w->n;
 	}
 	return now;
+}
+
+/* The Poisson heap: w->heap[0] is the connection due first. */
+static void heap_swap(struct worker *w, long i, long j)
+{
+	struct lconn *t = w->heap[i];
+	w->heap[i] = w->heap[j];
+	w->heap[j] = t;
+	w->heap[i]->heap_pos = i;
+	w->heap[j]->heap_pos = j;
+}
+
+static void heap_down(struct worker *w, long i)
+{
+	for (;;) {
+		long least = i, a = 2 * i + 1, b = a + 1;
+		if (a < w->n && w->heap[a]->t_send < w->heap[least]->t_send)
+			least = a;
+		if (b < w->n && w->heap[b]->t_send < w->heap[least]->t_send)
+			least = b;
+		if (least == i)
+			return;
+		heap_swap(w, i, least);
+		i = least;
+	}
+}
+
+/* Open loop, Poisson: every connection whose next send is due, earliest
+ * first. Returns when the next one is due. */
+static int64_t schedule_poisson(struct worker *w, int64_t now)
+{
+	const struct el_load *l = w->l;
+	for (;;) {
+		struct lconn *c = w->heap[0];
+		int64_t at = send_due(l, c);
+		if (at > now)
+			return at;
+		send_now(w, c, at, now);
+		heap_down(w, 0);
+	}
+}
+
+static int64_t schedule(struct worker *w, int64_t now)
+{
+	return w->l->cfg.poisson ? schedule_poisson(w, now) : schedule_fixed(w, now);
 }
 
 static bool all_done(const struct worker *w)
@@ -709,8 +817,27 @@ static int worker_init(struct el_load *l, size_t i, long first, long n)
 		/* Connections open at the connect rate, in index order. */
 		c->at_us = l->start_us +
 			   (l->cfg.connect_rate > 0 ? (int64_t)((double)c->idx * 1e6 / l->cfg.connect_rate) : 0);
-		/* Open loop: the connections of a worker spread over one period. */
+		/* Open loop: the connections of a worker spread over one period;
+		 * Poisson: each its own stream, its first send one gap in. */
 		c->phase_us = l->interval_us * k / n;
+		if (l->cfg.poisson) {
+			c->rng_send = l->cfg.seed ^ ((uint64_t)c->idx * 0xd1342543de82ef95ull);
+			c->t_send = poisson_gap(l, &c->rng_send);
+			c->rng_recv = c->rng_send;
+			c->t_recv = c->t_send;
+		}
+	}
+	w->rng = l->cfg.seed + i;
+	if (l->cfg.poisson && n > 0) {
+		w->heap = malloc((size_t)n * sizeof(*w->heap));
+		if (!w->heap)
+			return -ENOMEM;
+		for (long k = 0; k < n; k++) {
+			w->heap[k] = &w->conns[k];
+			w->conns[k].heap_pos = k;
+		}
+		for (long k = n / 2 - 1; k >= 0; k--)
+			heap_down(w, k);
 	}
 	return 0;
 }
@@ -723,6 +850,7 @@ static void worker_finish(struct worker *w)
 		free(w->conns[k].part);
 	}
 	free(w->conns);
+	free(w->heap);
 	free(w->rbuf);
 	free(w->logbuf);
 	if (w->ep >= 0)
@@ -966,8 +1094,27 @@ void el_load_result(struct el_load *l, struct el_load_result *r, bool live)
 	r->window_s = end > l->window_us ? (double)(end - l->window_us) / 1e6 : 0.0;
 	r->window_start_unix = l->window_unix;
 	r->start_late_s = l->start_late_s;
-	if (!live)
-		el_load_validate(&l->cfg, r);
+	if (live)
+		return;
+	el_load_validate(&l->cfg, r);
+	/* Poisson arrivals: do the gaps actually sent fit the exponential
+	 * they were drawn from? */
+	size_t n = 0;
+	for (size_t i = 0; i < l->nshards; i++)
+		n += l->shards[i].ngaps;
+	double *gaps = l->cfg.poisson && n ? malloc(n * sizeof(*gaps)) : NULL;
+	if (gaps) {
+		size_t k = 0;
+		for (size_t i = 0; i < l->nshards; i++)
+			for (uint32_t j = 0; j < l->shards[i].ngaps; j++)
+				gaps[k++] = l->shards[i].gaps[j];
+		r->fit_n = n;
+		/* The generator's clock resolution: the median lateness of
+		 * its sends (us), the shortest gap it can tell from 0. */
+		r->fit_resolution_us = r->late.total ? fmax(el_hist_percentile(&r->late, 50), 1) : 1;
+		r->fit_a2 = el_fit_ad_exponential(gaps, n, l->mean_gap_us, r->fit_resolution_us, &r->fit_p);
+		free(gaps);
+	}
 }
 
 static void invalid(struct el_load_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1058,6 +1205,14 @@ void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_
 		fprintf(f, "  \"connections_ready\": %ld,\n", r->ready);
 	fprintf(f, "  \"loop\": \"%s\",\n  \"rate_per_conn\": %g,\n  \"message_bytes\": %zu,\n",
 		cfg->rate > 0 ? "open" : "closed", cfg->rate, cfg->msg_len);
+	if (cfg->rate > 0)
+		fprintf(f, "  \"arrival\": \"%s\",\n", cfg->poisson ? "poisson" : "fixed");
+	if (cfg->rate > 0 && cfg->poisson)
+		fprintf(f, "  \"seed\": %llu,\n", (unsigned long long)cfg->seed);
+	if (r->fit_n > 0)
+		fprintf(f, "  \"arrival_fit\": {\"test\": \"anderson-darling\", \"against\": \"exponential, mean %.1f us\", "
+			   "\"gaps\": %zu, \"resolution_us\": %.0f, \"statistic\": %.4f, \"p_value\": %.4g},\n",
+			1e6 / cfg->rate, r->fit_n, r->fit_resolution_us, r->fit_a2, r->fit_p);
 	fprintf(f, "  \"raw\": %s,\n  \"warmup_s\": %g,\n  \"window_s\": %.6f,\n  \"interrupted\": %s,\n",
 		cfg->raw ? "true" : "false", cfg->warmup_s, r->window_s, interrupted ? "true" : "false");
 	if (cfg->seg_count > 0)

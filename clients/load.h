@@ -42,6 +42,11 @@ struct el_load_cfg {
 	double duration_s;   /* measured time; 0: until count */
 	long count;          /* messages per connection; 0: until duration */
 	double rate;         /* messages/s per connection; 0: closed loop */
+	/* Open loop: every connection's sends 1/rate apart (fixed, phases
+	 * spread over one gap), or Poisson arrivals (exponential gaps of mean
+	 * 1/rate, each connection its own stream from seed). */
+	bool poisson;
+	uint64_t seed;
 	int timeout_ms;      /* for a reply and for a connect */
 	int rtt_log_fd;      /* -1, or where conn,seq,t_send_us,rtt_us rows go */
 	bool rtt_log_all;    /* every connection's RTTs, not only the first's */
@@ -58,6 +63,7 @@ struct el_load_cfg {
 };
 
 #define EL_LOAD_MAX_CONNS 200000
+#define EL_LOAD_GAP_SAMPLE 4096 /* gaps kept per worker for the fit */
 
 /* What one worker (a thread, or a process with spawn) measured. */
 struct el_load_shard {
@@ -76,6 +82,11 @@ struct el_load_shard {
 	struct el_hist late;
 	uint64_t late_sends, unsent;
 	uint64_t scheduled;   /* sends the generator came to in the window */
+	/* Open loop: a sample of the actual gaps (us) between a
+	 * connection's sends in the window, for the arrivals' fit. */
+	uint32_t ngaps;
+	uint64_t gaps_seen;
+	double gaps[EL_LOAD_GAP_SAMPLE];
 	int done;             /* the worker has finished */
 };
 
@@ -97,6 +108,10 @@ struct el_load_result {
 	uint64_t late_sends, unsent;
 	uint64_t scheduled;       /* open loop: sends come to in the window */
 	double offered;           /* open loop: msgs/s asked for; 0: closed */
+	/* Open loop: Anderson-Darling of the actual send gaps against the
+	 * intended exponential (Poisson arrivals); fit_n 0: none. */
+	size_t fit_n;
+	double fit_a2, fit_p, fit_resolution_us;
 	double sent_per_s;        /* open loop: scheduled / window: what the
 				   * generator kept up with, whatever the
 				   * server did */

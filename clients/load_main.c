@@ -28,6 +28,7 @@ static const char usage_text[] =
 	"                    [--rtt-log FILE [--rtt-log-all]] [--quiet]\n"
 	"                    [--segment I/N | --segments N] [--start-at TIME]\n"
 	"                    [--bind ADDR[,ADDR...]] [--hlog FILE] [--allow-invalid]\n"
+	"                    [--arrival fixed|poisson [--seed S]]\n"
 	"       echolab-load merge [--json OUT] FILE.json...   (merge --help)\n"
 	"\n"
 	"Opens N connections to an echolab server; each sends a fixed message\n"
@@ -80,6 +81,11 @@ static const char usage_text[] =
 	"                     (each has its own ephemeral ports, ~28000)\n"
 	"  {segment} in --json, --hgrm, --hlog and --rtt-log names is replaced by I\n"
 	"  (0 without a segment), so instances of one command line write apart\n"
+	"  --arrival A        open loop: fixed (default: each connection's sends\n"
+	"                     1/R apart) or poisson (exponential gaps of mean 1/R,\n"
+	"                     each connection its own stream; the report tests the\n"
+	"                     gaps sent against it, Anderson-Darling)\n"
+	"  --seed S           poisson's seed (default: from the clock; reported)\n"
 	"  --allow-invalid    exit 0 even when the run is invalid (below)\n"
 	"  --help             this text\n"
 	"  --version          the version, and the git checkout it was built from\n"
@@ -108,6 +114,7 @@ struct options {
 	char hlog_path[1024];
 	bool quiet;
 	bool allow_invalid;
+	bool arrival_set, seed_set;
 	long size;
 	const char *message;
 };
@@ -286,6 +293,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"rtt-log-all", no_argument, NULL, 'A'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"allow-invalid", no_argument, NULL, 'I'},
+		{"arrival", required_argument, NULL, 0x101},
+		{"seed", required_argument, NULL, 0x102},
 		{"segment", required_argument, NULL, 'g' + 256},
 		{"segments", required_argument, NULL, 'N'},
 		{"start-at", required_argument, NULL, 'a'},
@@ -378,6 +387,23 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'I':
 			o->allow_invalid = true;
 			break;
+		case 0x101:
+			if (strcmp(optarg, "poisson") == 0)
+				o->cfg.poisson = true;
+			else if (strcmp(optarg, "fixed") != 0)
+				return usage_error("bad --arrival '%s' (fixed or poisson)", optarg);
+			o->arrival_set = true;
+			break;
+		case 0x102: {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-')
+				return usage_error("bad --seed '%s'", optarg);
+			o->cfg.seed = v;
+			o->seed_set = true;
+			break;
+		}
 		case 'q':
 			o->quiet = true;
 			break;
@@ -425,6 +451,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("%s", "--spawn runs at most 5000 processes");
 	if (cfg->count == 0 && cfg->duration_s == 0)
 		cfg->duration_s = 10;
+	if ((o->arrival_set || o->seed_set) && cfg->rate <= 0)
+		return usage_error("%s", "--arrival and --seed are the open loop's: they need --rate R");
+	if (o->seed_set && !cfg->poisson)
+		return usage_error("%s", "--seed is for --arrival poisson");
+	if (cfg->poisson && !o->seed_set) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		cfg->seed = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
 	if (seg_n == 0 && launcher_segment(segments, &seg_i, &seg_n, &cfg->seg_from) < 0)
 		return 2;
 	if (segments && seg_n == 0)
@@ -549,6 +584,10 @@ static void print_text(const struct options *o, const struct el_load_result *r)
 		       r->offered, r->sent_per_s, r->late.total ? el_hist_percentile(&r->late, 50) : 0,
 		       r->late.total ? el_hist_percentile(&r->late, 99) : 0, (unsigned long long)r->late_sends,
 		       1e5 / cfg->rate, (unsigned long long)r->unsent);
+	if (r->fit_n > 0)
+		printf("arrivals  poisson (seed %llu): Anderson-Darling A2 %.3f on %zu gaps sent, p %.3g%s\n",
+		       (unsigned long long)cfg->seed, r->fit_a2, r->fit_n, r->fit_p,
+		       r->fit_p < 0.01 ? " (they do not fit the exponential)" : "");
 	printf("valid     %s", r->valid ? "yes" : "NO, the generator shaped this run:");
 	for (int i = 0; i < r->nreasons; i++)
 		printf("%s %s", i ? ";" : "", r->reasons[i]);

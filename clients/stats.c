@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 void el_stats_init(struct el_stats *s)
@@ -211,4 +212,66 @@ int el_hist_write_hgrm(const struct el_hist *h, FILE *f, double scale)
 	fprintf(f, "#[Buckets = %12d, SubBuckets     = %12d]\n", EL_HIST_MAX_BITS - EL_HIST_SUB_BITS,
 		2 * EL_HIST_SUB);
 	return ferror(f) ? -EIO : 0;
+}
+
+uint64_t el_rng_next(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+double el_rng_exp(uint64_t *state, double mean)
+{
+	/* 53 random bits, in (0, 1]: never log(0). */
+	double u = ((double)(el_rng_next(state) >> 11) + 1.0) / 9007199254740992.0;
+	return -mean * log(u);
+}
+
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* The limiting distribution of A^2, P(A^2 < z) (Marsaglia and Marsaglia,
+ * "Evaluating the Anderson-Darling Distribution", JSS 9(2), 2004). */
+static double ad_inf(double z)
+{
+	if (z <= 0)
+		return 0;
+	if (z < 2)
+		return exp(-1.2337141 / z) / sqrt(z) *
+		       (2.00012 + (0.247105 - (0.0649821 - (0.0347962 - (0.011672 - 0.00168691 * z) * z) * z) * z) * z);
+	return exp(-exp(1.0776 - (2.30695 - (0.43424 - (0.082433 - (0.008056 - 0.0003146 * z) * z) * z) * z) * z));
+}
+
+double el_fit_ad_exponential(double *x, size_t n, double mean, double resolution, double *p_value)
+{
+	if (n == 0 || mean <= 0) {
+		*p_value = NAN;
+		return NAN;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (x[i] < resolution)
+			x[i] = resolution;
+	qsort(x, n, sizeof(*x), by_value);
+	/* F(x) = 1 - exp(-x / mean); ln F and ln(1 - F) kept away from 0 and
+	 * 1 so that a value at the very edge costs a large, finite term. */
+	double sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		double lo = x[i] / mean, hi = x[n - 1 - i] / mean;
+		double lnf = log(fmax(-expm1(-lo), 1e-300));
+		double ln1mf = -hi;
+		sum += (2.0 * (double)i + 1.0) * (lnf + ln1mf);
+	}
+	double a2 = -(double)n - sum / (double)n;
+	*p_value = el_fit_ad_p_value(a2);
+	return a2;
+}
+
+double el_fit_ad_p_value(double a2)
+{
+	return 1.0 - ad_inf(a2);
 }

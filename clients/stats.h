@@ -67,4 +67,21 @@ void el_hist_add_shared(struct el_hist *h, int64_t v);
  * microseconds as milliseconds). Returns 0 or -errno. */
 int el_hist_write_hgrm(const struct el_hist *h, FILE *f, double scale);
 
+/* splitmix64: the next number of the stream in *state (any seed). */
+uint64_t el_rng_next(uint64_t *state);
+/* An exponential draw of the given mean from the stream. */
+double el_rng_exp(uint64_t *state, double mean);
+
+/* Anderson-Darling's A^2 of the n values of x (sorted in place) against
+ * the exponential distribution of the given mean, fully specified (no
+ * parameter estimated from x); *p_value its upper tail from the
+ * asymptotic distribution (Marsaglia and Marsaglia, 2004), good from
+ * n ~ 50. Values under resolution count as resolution: a clock that
+ * cannot tell 0 from 70 us must not make one 0 weigh as much as a
+ * thousand misplaced values (A^2 weighs ln F(x), unbounded at 0).
+ * Returns A^2, or NAN when n is 0. */
+double el_fit_ad_exponential(double *x, size_t n, double mean, double resolution, double *p_value);
+/* The upper tail P(A^2 >= a2) of A^2's limiting distribution. */
+double el_fit_ad_p_value(double a2);
+
 #endif
