@@ -36,6 +36,7 @@ struct bench_cfg {
 	int threads;         /* load event loops; 0: one per CPU */
 	bool spawn;
 	bool raw;            /* echo bytes (--raw): echolab's models with --raw */
+	long session;        /* --workload session:K; 0: long-lived clients */
 	/* --cpus SERVER:LOAD: where the server and the load may run (pinned
 	 * false: anywhere, sharing every CPU), and the text for the report. */
 	bool pinned;

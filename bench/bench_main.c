@@ -36,8 +36,8 @@ static const char usage[] =
 	"                     [--repeats R] [--interval S] [--size BYTES] [--threads T]\n"
 	"                     [--spawn] [--raw] [--out DIR] [--server-bin PATH]\n"
 	"                     [--server NAME=CMD]... [--cpus SERVER:LOAD] [--quick]\n"
-	"                     [--lan [--delay MS]] [--target HOST:PORT\n"
-	"                     [--target-monitor CSV]]\n"
+	"                     [--workload closed|session:K] [--lan [--delay MS]]\n"
+	"                     [--target HOST:PORT [--target-monitor CSV]]\n"
 	"       echolab-bench --sweep --model M --p99-target US [--clients N]\n"
 	"                     [--start-rate R] [--duration S] [--lan [--delay MS]]\n"
 	"       echolab-bench --tools [--duration S]\n"
@@ -68,6 +68,10 @@ static const char usage[] =
 	"                    the target's CPU and memory from echolab-monitor --epoch\n"
 	"                    run beside it (e.g. over ssh into CSV): each cell's\n"
 	"                    rows by wall-clock time (the clocks kept in step)\n"
+	"  --workload W      closed (default: each client one connection for the\n"
+	"                    cell) or session:K (each client connects, sends K\n"
+	"                    messages, closes, connects again: what a connection\n"
+	"                    costs each model; the iterative one serves them too)\n"
 	"  --lan             two hosts on one machine: the server in one network\n"
 	"                    namespace, the load in another, joined by a veth pair\n"
 	"                    (10.77.0.1 and .2; needs root). The report says so\n"
@@ -834,7 +838,7 @@ int main(int argc, char **argv)
 		{"server-bin", required_argument, NULL, 'X'}, {"raw", no_argument, NULL, 'A'},
 		{"cpus", required_argument, NULL, 'P'}, {"target", required_argument, NULL, 'g'},
 		{"target-monitor", required_argument, NULL, 'G'}, {"lan", no_argument, NULL, 'N'},
-		{"delay", required_argument, NULL, 'D'}, {0},
+		{"delay", required_argument, NULL, 'D'}, {"workload", required_argument, NULL, 0x110}, {0},
 	};
 	int len = 0;
 	for (int i = 0; i < argc && len < (int)sizeof(cfg.command) - 2; i++)
@@ -900,6 +904,17 @@ int main(int argc, char **argv)
 						   "or 0,2, of this machine's CPUs)", optarg);
 			break;
 		case 'G': cfg.target_monitor = optarg; break;
+		case 0x110:
+			if (strcmp(optarg, "closed") == 0) {
+				cfg.session = 0;
+			} else if (strncmp(optarg, "session:", 8) != 0 || !parse_num(optarg + 8, 1, 1e9, &v) ||
+				   v != floor(v)) {
+				return usage_error("bad --workload '%s' (closed, or session:K with K messages a "
+						   "connection)", optarg);
+			} else {
+				cfg.session = (long)v;
+			}
+			break;
 		case 'N': lan = true; break;
 		case 'D':
 			if (!parse_num(optarg, 0, 10000, &delay_ms) || delay_ms != floor(delay_ms))
@@ -982,6 +997,10 @@ int main(int argc, char **argv)
 	if (cfg.target_host && (sweep || tools || soak || backlog_exp || quick || models || bl.nservers || cfg.pinned))
 		return usage_error("%s", "--target measures one running server in the experiment: no --models, "
 					 "--server, --cpus, --quick or other mode with it");
+	if (cfg.session > 0 && (tools || soak || backlog_exp))
+		return usage_error("%s", "--workload is for the experiment, --quick and --sweep");
+	if (cfg.session > 0 && sweep)
+		return usage_error("%s", "--workload session:K is the closed loop's; the sweep is open loop");
 	if (cfg.target_monitor && !cfg.target_host)
 		return usage_error("%s", "--target-monitor goes with --target");
 	if (delay_ms >= 0 && !lan)

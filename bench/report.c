@@ -19,6 +19,9 @@ struct agg {
 	long clients;
 	int repeats, ran;
 	struct el_hist hist;                  /* every RTT of every repeat */
+	struct el_hist connect, first_reply;  /* sessions: every connect's */
+	uint64_t sessions;
+	double window_s;                      /* the repeats' windows, summed */
 	struct el_stats rate;                 /* msgs/s of each repeat */
 	struct el_stats p99;                  /* p99 of each repeat */
 	struct el_stats cpu, pss, rss;        /* every monitor sample */
@@ -80,6 +83,8 @@ static int aggregate(const struct bench_cfg *cfg, const struct bench_cell *cells
 			a->model = cfg->models[m];
 			a->clients = cfg->counts[k];
 			el_hist_init(&a->hist);
+			el_hist_init(&a->connect);
+			el_hist_init(&a->first_reply);
 			el_stats_init(&a->rate);
 			el_stats_init(&a->p99);
 			el_stats_init(&a->cpu);
@@ -113,6 +118,10 @@ static int aggregate(const struct bench_cfg *cfg, const struct bench_cell *cells
 				if (!c->load.valid && !a->invalid_runs++)
 					snprintf(a->invalid, sizeof(a->invalid), "%s", c->load.reasons[0]);
 				el_hist_merge(&a->hist, &c->load.hist);
+				el_hist_merge(&a->connect, &c->load.connect);
+				el_hist_merge(&a->first_reply, &c->load.first_reply);
+				a->sessions += c->load.sessions;
+				a->window_s += c->load.window_s;
 				el_stats_add(&a->rate, rate_of(&c->load));
 				if (c->load.hist.total)
 					el_stats_add(&a->p99, el_hist_percentile(&c->load.hist, 99));
@@ -170,7 +179,8 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 		   "cpu_variance_pct2,pss_mean_mib,pss_stddev_mib,pss_variance_mib2,rss_mean_mib,"
 		   "procs_max,threads_max,messages,errors,rtt_first20_us,rtt_middle20_us,"
 		   "rtt_last20_us,conns_reached,server_conns_peak,server_conns_min,monitor_max_gap_s,"
-		   "measured,msgs_per_cpu_s,valid\n");
+		   "measured,msgs_per_cpu_s,valid,sessions_per_s,connect_p50_us,connect_p99_us,"
+		   "first_reply_p50_us,first_reply_p99_us\n");
 	for (int i = 0; i < n; i++) {
 		const struct el_stats *st = &a[i].hist.stats;
 		bool has = st->n > 0;
@@ -198,7 +208,14 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 		else
 			fprintf(f, "%ld,,,%.3f,%s,", a[i].reached, a[i].monitor_gap_s,
 				a[i].short_runs ? "short" : "all");
-		fprintf(f, "%.0f,%s\n", per_cpu_s(&a[i]), a[i].invalid_runs ? "no" : "yes");
+		fprintf(f, "%.0f,%s,", per_cpu_s(&a[i]), a[i].invalid_runs ? "no" : "yes");
+		/* Sessions (--workload session:K): what a connection costs. */
+		if (cfg->session > 0 && a[i].connect.total)
+			fprintf(f, "%.1f,%.0f,%.0f,%.0f,%.0f\n", a[i].window_s > 0 ? (double)a[i].sessions / a[i].window_s : 0,
+				el_hist_percentile(&a[i].connect, 50), el_hist_percentile(&a[i].connect, 99),
+				el_hist_percentile(&a[i].first_reply, 50), el_hist_percentile(&a[i].first_reply, 99));
+		else
+			fprintf(f, ",,,,\n");
 	}
 	return fclose(f);
 }
@@ -635,6 +652,10 @@ void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const ch
 					cfg->cmds[i]);
 		if (cfg->raw)
 			fprintf(f, "Raw mode: the servers echo the bytes (echolab's models with --raw).\n\n");
+		if (cfg->session > 0)
+			fprintf(f, "Workload: sessions of %ld message%s: each client connects, sends them one at a "
+				   "time, closes and connects again; summary.csv has sessions/s and the connect and "
+				   "first-reply percentiles.\n\n", cfg->session, cfg->session == 1 ? "" : "s");
 		if (cfg->target_host && cfg->target_monitor)
 			fprintf(f, "Target: the server already running at %s port %u; its CPU and memory from "
 				   "echolab-monitor's CSV `%s`, each cell's rows by wall-clock time.\n\n",
@@ -671,6 +692,10 @@ void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const ch
 	}
 	if (cfg->raw)
 		fprintf(f, "<p>Raw mode: the servers echo the bytes (echolab's models with --raw).</p>\n");
+	if (cfg->session > 0)
+		fprintf(f, "<p>Workload: sessions of %ld message%s: each client connects, sends them one at a time, "
+			   "closes and connects again; summary.csv has sessions/s and the connect and first-reply "
+			   "percentiles.</p>\n", cfg->session, cfg->session == 1 ? "" : "s");
 	if (cfg->target_host) {
 		fprintf(f, "<p>Target: the server already running at ");
 		html_text(f, cfg->target_host);

@@ -407,6 +407,7 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 		.threads = cfg->threads ? cfg->threads : (int)(cpus > 0 ? cpus : 1),
 		.spawn = cfg->spawn,
 		.raw = cfg->raw,
+		.session = cfg->session,
 		.msg = msg,
 		.msg_len = cfg->msg_size,
 		.warmup_s = cfg->warmup_s,
@@ -470,7 +471,10 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	else if (cfg->target_monitor && c->ran)
 		target_monitor_figures(cfg, from_epoch, from_epoch + (to_s - from_s), c);
 	const char *traits = bench_model_traits(cfg, c->model);
-	if (bench_has_trait(traits, "process-per-connection")) {
+	/* Sessions come and go: the server's count of them says nothing of
+	 * whether it held every client. */
+	if (cfg->session > 0) {
+	} else if (bench_has_trait(traits, "process-per-connection")) {
 		c->server_conns = c->max_procs - 1; /* the parent accepts */
 		c->server_conns_min = c->min_procs - 1;
 	} else if (bench_has_trait(traits, "thread-per-connection")) {

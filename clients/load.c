@@ -54,6 +54,9 @@ struct lconn {
 	int64_t t_send, t_recv;
 	long heap_pos;       /* Poisson: its place in the worker's heap */
 	int64_t last_sent_us; /* open loop: the previous send's time, for gaps */
+	int64_t connect_us;  /* when its connect(2) was called */
+	long in_session;     /* replies of this connection (sessions) */
+	bool first_pending;  /* the session's first reply is still to come */
 	uint64_t sched;      /* messages due so far (open loop) or sent */
 	uint64_t written;    /* bytes of messages written since connect */
 	uint64_t base;       /* messages due before a reconnect: dropped */
@@ -78,6 +81,7 @@ struct worker {
 	size_t cursor;       /* open loop, fixed: the connection due next */
 	struct lconn **heap; /* open loop, Poisson: by next due time */
 	uint64_t rng;        /* for the sample of gaps */
+	bool restart;        /* a session ended: connect again after the events */
 	uint8_t *rbuf;
 	char *logbuf;
 	size_t loglen;
@@ -165,7 +169,8 @@ struct el_load *el_load_create(const struct el_load_cfg *cfg, char *err, size_t 
 		l->shards = malloc(bytes);
 	}
 	l->workers = calloc(l->nshards, sizeof(*l->workers));
-	l->gated = cfg->count <= 0 && cfg->connect_rate <= 0 && cfg->duration_s > 0;
+	/* Sessions close their connections: no gate to hold them at. */
+	l->gated = cfg->count <= 0 && cfg->connect_rate <= 0 && cfg->duration_s > 0 && cfg->session <= 0;
 	l->gate = mmap(NULL, sizeof(*l->gate), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (l->gate == MAP_FAILED)
 		l->gate = NULL;
@@ -184,6 +189,8 @@ struct el_load *el_load_create(const struct el_load_cfg *cfg, char *err, size_t 
 		memset(&l->shards[i], 0, sizeof(l->shards[i]));
 		el_hist_init(&l->shards[i].hist);
 		el_hist_init(&l->shards[i].late);
+		el_hist_init(&l->shards[i].connect);
+		el_hist_init(&l->shards[i].first_reply);
 	}
 	l->interval_us = cfg->rate > 0 ? (int64_t)(1e6 / cfg->rate) : 0;
 	l->mean_gap_us = cfg->rate > 0 ? 1e6 / cfg->rate : 0;
@@ -349,6 +356,12 @@ static void closed_send(struct worker *w, struct lconn *c, int64_t now)
 	conn_write(w, c, now);
 }
 
+/* A span from t0 to now counts in the window's figures. */
+static bool in_window(const struct el_load *l, int64_t t0, int64_t now)
+{
+	return t0 >= l->start_us + (int64_t)(l->cfg.warmup_s * 1e6) && now <= l->end_us;
+}
+
 static void conn_up(struct worker *w, struct lconn *c, int64_t now)
 {
 	int one = 1;
@@ -358,6 +371,10 @@ static void conn_up(struct worker *w, struct lconn *c, int64_t now)
 	getsockname(c->fd, (struct sockaddr *)&local, &len);
 	c->local_port = ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
 							  : ((struct sockaddr_in *)&local)->sin_port);
+	if (in_window(w->l, c->connect_us, now))
+		el_hist_add_shared(&w->shard->connect, now - c->connect_us);
+	c->in_session = 0;
+	c->first_pending = true;
 	c->state = C_UP;
 	__atomic_store_n(&w->shard->up, w->shard->up + 1, __ATOMIC_RELAXED);
 	/* Open loop: what came due while the first connect was under way is
@@ -408,6 +425,7 @@ static void conn_start(struct worker *w, struct lconn *c, int64_t now)
 	}
 	c->state = C_CONNECTING;
 	c->at_us = now;
+	c->connect_us = now;
 	c->want_out = true;
 	if (l->cfg.nbinds > 0) {
 		/* The port is chosen at connect, per destination, so that each
@@ -479,9 +497,24 @@ static void on_reply(struct worker *w, struct lconn *c, const uint8_t *line, siz
 	c->recvd++;
 	if (l->cfg.poisson)
 		c->t_recv += poisson_gap(l, &c->rng_recv);
+	if (c->first_pending) {
+		c->first_pending = false;
+		if (in_window(l, c->connect_us, now))
+			el_hist_add_shared(&s->first_reply, now - c->connect_us);
+	}
+	/* A session's last reply: close, and connect again at once. */
+	bool session_end = l->cfg.session > 0 && ++c->in_session >= l->cfg.session;
+	if (session_end && in_window(l, c->connect_us, now))
+		bump(&s->sessions, 1);
 	if (counting_done(l, c)) {
 		conn_close(w, c, now);
 		c->state = C_DONE;
+		return;
+	}
+	if (session_end) {
+		conn_close(w, c, now);
+		c->at_us = now;
+		w->restart = true;
 		return;
 	}
 	if (!l->interval_us)
@@ -780,6 +813,12 @@ static void *worker_run(void *arg)
 			else
 				on_event(w, evs[i].data.ptr, evs[i].events, now);
 		}
+		/* Not inside the loop above: a stale event of the closed fd
+		 * could read as the new connect's completion. */
+		if (w->restart) {
+			w->restart = false;
+			next_tick = 0;
+		}
 	}
 	/* Open loop: what came due and is still unwritten (the server did
 	 * not read it) was never sent. */
@@ -1058,6 +1097,8 @@ void el_load_result(struct el_load *l, struct el_load_result *r, bool live)
 	memset(r, 0, sizeof(*r));
 	el_hist_init(&r->hist);
 	el_hist_init(&r->late);
+	el_hist_init(&r->connect);
+	el_hist_init(&r->first_reply);
 	r->ready = l->gated ? l->ready : -1;
 	int64_t last = 0;
 	for (size_t i = 0; i < l->nshards; i++) {
@@ -1073,6 +1114,11 @@ void el_load_result(struct el_load *l, struct el_load_result *r, bool live)
 			el_hist_merge(&r->late, &s->late);
 		r->late_sends += peek(&s->late_sends);
 		r->scheduled += peek(&s->scheduled);
+		r->sessions += peek(&s->sessions);
+		if (!live) {
+			el_hist_merge(&r->connect, &s->connect);
+			el_hist_merge(&r->first_reply, &s->first_reply);
+		}
 		r->unsent += peek(&s->unsent);
 		r->messages += peek(&s->messages);
 		r->replies += peek(&s->replies);
@@ -1209,6 +1255,18 @@ void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_
 		fprintf(f, "  \"arrival\": \"%s\",\n", cfg->poisson ? "poisson" : "fixed");
 	if (cfg->rate > 0 && cfg->poisson)
 		fprintf(f, "  \"seed\": %llu,\n", (unsigned long long)cfg->seed);
+	if (cfg->session > 0) {
+		fprintf(f, "  \"session\": %ld,\n  \"sessions\": %llu,\n  \"sessions_per_s\": %.3f,\n", cfg->session,
+			(unsigned long long)r->sessions, r->window_s > 0 ? (double)r->sessions / r->window_s : 0);
+		const struct el_hist *hs[] = {&r->connect, &r->first_reply};
+		const char *names[] = {"connect_us", "first_reply_us"};
+		for (int i = 0; i < 2; i++)
+			fprintf(f, "  \"%s\": {\"count\": %llu, \"mean\": %.1f, \"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, "
+				   "\"max\": %.0f},\n",
+				names[i], (unsigned long long)hs[i]->total, hs[i]->stats.mean,
+				hs[i]->total ? el_hist_percentile(hs[i], 50) : 0, hs[i]->total ? el_hist_percentile(hs[i], 90) : 0,
+				hs[i]->total ? el_hist_percentile(hs[i], 99) : 0, hs[i]->stats.n ? hs[i]->stats.max : 0);
+	}
 	if (r->fit_n > 0)
 		fprintf(f, "  \"arrival_fit\": {\"test\": \"anderson-darling\", \"against\": \"exponential, mean %.1f us\", "
 			   "\"gaps\": %zu, \"resolution_us\": %.0f, \"statistic\": %.4f, \"p_value\": %.4g},\n",

@@ -47,6 +47,10 @@ struct el_load_cfg {
 	 * 1/rate, each connection its own stream from seed). */
 	bool poisson;
 	uint64_t seed;
+	/* Closed loop: sessions of this many messages; each connection
+	 * closes after them and connects again (the cost of a connection).
+	 * 0: one connection for the whole run. */
+	long session;
 	int timeout_ms;      /* for a reply and for a connect */
 	int rtt_log_fd;      /* -1, or where conn,seq,t_send_us,rtt_us rows go */
 	bool rtt_log_all;    /* every connection's RTTs, not only the first's */
@@ -82,6 +86,10 @@ struct el_load_shard {
 	struct el_hist late;
 	uint64_t late_sends, unsent;
 	uint64_t scheduled;   /* sends the generator came to in the window */
+	/* Sessions: the window's connects, from connect(2) to established
+	 * and to the session's first reply (us), and the sessions ended. */
+	struct el_hist connect, first_reply;
+	uint64_t sessions;
 	/* Open loop: a sample of the actual gaps (us) between a
 	 * connection's sends in the window, for the arrivals' fit. */
 	uint32_t ngaps;
@@ -107,6 +115,8 @@ struct el_load_result {
 	struct el_hist late;      /* open loop: the sends' lateness, us */
 	uint64_t late_sends, unsent;
 	uint64_t scheduled;       /* open loop: sends come to in the window */
+	struct el_hist connect, first_reply; /* sessions: see the shard */
+	uint64_t sessions;
 	double offered;           /* open loop: msgs/s asked for; 0: closed */
 	/* Open loop: Anderson-Darling of the actual send gaps against the
 	 * intended exponential (Poisson arrivals); fit_n 0: none. */

@@ -28,7 +28,7 @@ static const char usage_text[] =
 	"                    [--rtt-log FILE [--rtt-log-all]] [--quiet]\n"
 	"                    [--segment I/N | --segments N] [--start-at TIME]\n"
 	"                    [--bind ADDR[,ADDR...]] [--hlog FILE] [--allow-invalid]\n"
-	"                    [--arrival fixed|poisson [--seed S]]\n"
+	"                    [--arrival fixed|poisson [--seed S]] [--session K]\n"
 	"       echolab-load merge [--json OUT] FILE.json...   (merge --help)\n"
 	"\n"
 	"Opens N connections to an echolab server; each sends a fixed message\n"
@@ -86,6 +86,10 @@ static const char usage_text[] =
 	"                     each connection its own stream; the report tests the\n"
 	"                     gaps sent against it, Anderson-Darling)\n"
 	"  --seed S           poisson's seed (default: from the clock; reported)\n"
+	"  --session K        closed loop: each connection sends K messages, closes\n"
+	"                     and connects again (K = 1: a connection a message);\n"
+	"                     connect(2) to established, and to the session's first\n"
+	"                     reply, get percentiles of their own\n"
 	"  --allow-invalid    exit 0 even when the run is invalid (below)\n"
 	"  --help             this text\n"
 	"  --version          the version, and the git checkout it was built from\n"
@@ -294,6 +298,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"quiet", no_argument, NULL, 'q'},
 		{"allow-invalid", no_argument, NULL, 'I'},
 		{"arrival", required_argument, NULL, 0x101},
+		{"session", required_argument, NULL, 0x103},
 		{"seed", required_argument, NULL, 0x102},
 		{"segment", required_argument, NULL, 'g' + 256},
 		{"segments", required_argument, NULL, 'N'},
@@ -394,6 +399,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return usage_error("bad --arrival '%s' (fixed or poisson)", optarg);
 			o->arrival_set = true;
 			break;
+		case 0x103:
+			if (!parse_long(optarg, 1, 1000000000, &cfg->session))
+				return usage_error("bad --session '%s' (messages per connection, 1 or more)", optarg);
+			break;
 		case 0x102: {
 			char *end;
 			errno = 0;
@@ -451,6 +460,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("%s", "--spawn runs at most 5000 processes");
 	if (cfg->count == 0 && cfg->duration_s == 0)
 		cfg->duration_s = 10;
+	if (cfg->session > 0 && cfg->rate > 0)
+		return usage_error("%s", "--session is the closed loop's (a connection per K messages): no --rate");
 	if ((o->arrival_set || o->seed_set) && cfg->rate <= 0)
 		return usage_error("%s", "--arrival and --seed are the open loop's: they need --rate R");
 	if (o->seed_set && !cfg->poisson)
@@ -584,6 +595,15 @@ static void print_text(const struct options *o, const struct el_load_result *r)
 		       r->offered, r->sent_per_s, r->late.total ? el_hist_percentile(&r->late, 50) : 0,
 		       r->late.total ? el_hist_percentile(&r->late, 99) : 0, (unsigned long long)r->late_sends,
 		       1e5 / cfg->rate, (unsigned long long)r->unsent);
+	if (cfg->session > 0) {
+		const struct el_hist *a = &r->connect, *b = &r->first_reply;
+		printf("sessions  %llu of %ld message%s (%.1f/s); connect p50 %.0f us, p99 %.0f us; to the first reply "
+		       "p50 %.0f us, p99 %.0f us\n",
+		       (unsigned long long)r->sessions, cfg->session, cfg->session == 1 ? "" : "s",
+		       r->window_s > 0 ? (double)r->sessions / r->window_s : 0, a->total ? el_hist_percentile(a, 50) : 0,
+		       a->total ? el_hist_percentile(a, 99) : 0, b->total ? el_hist_percentile(b, 50) : 0,
+		       b->total ? el_hist_percentile(b, 99) : 0);
+	}
 	if (r->fit_n > 0)
 		printf("arrivals  poisson (seed %llu): Anderson-Darling A2 %.3f on %zu gaps sent, p %.3g%s\n",
 		       (unsigned long long)cfg->seed, r->fit_a2, r->fit_n, r->fit_p,

@@ -173,6 +173,9 @@ Test(servers, bad_server_options_are_usage_errors, .timeout = 60)
 		{"--lan --delay 1.5", "bad --delay"},
 		{"--lan --target 127.0.0.1:1", "--lan is for the experiment"},
 		{"--lan --soak", "--lan is for the experiment"},
+		{"--workload session:0", "bad --workload"},
+		{"--workload open", "bad --workload"},
+		{"--workload session:2 --soak", "--workload is for the experiment"},
 	};
 	static char out[65536];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -315,6 +318,32 @@ Test(servers, an_invalid_cell_is_marked_and_left_out, .timeout = 120)
 		  "was given a verdict");
 	cr_expect_not_null(strstr(out, "INVALID, the load generator shaped this cell: connections: 2 of 4 answered"),
 			   "%s", out);
+	cleanup(dir);
+}
+
+/* --workload session:1: each client a connection per message; the
+ * iterative model, which long-lived clients leave short, gets its row
+ * with every session answered, and the report and summary.csv carry the
+ * connect and first-reply percentiles. */
+Test(servers, sessions_give_the_iterative_model_figures, .timeout = 120)
+{
+	static char out[65536];
+	char dir[128];
+	int rc = bench("--workload session:1 --models iterative,thread --clients 5 --duration 0.5 --warmup 0.2", dir,
+		       sizeof(dir), out, sizeof(out));
+	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
+	const char *models[] = {"iterative", "thread"};
+	for (int i = 0; i < 2; i++) {
+		const char *v = summary_field(dir, models[i], 5, "errors");
+		cr_expect(v && strcmp(v, "0") == 0, "%s: errors %s\n%s", models[i], v ? v : "(no row)", out);
+		v = summary_field(dir, models[i], 5, "valid");
+		cr_expect(v && strcmp(v, "yes") == 0, "%s: valid %s", models[i], v ? v : "(no row)");
+		v = summary_field(dir, models[i], 5, "sessions_per_s");
+		cr_expect(v && atof(v) > 0, "%s: sessions/s %s", models[i], v ? v : "(no row)");
+		v = summary_field(dir, models[i], 5, "first_reply_p99_us");
+		cr_expect(v && atof(v) > 0, "%s: first reply p99 %s", models[i], v ? v : "(no row)");
+	}
+	cr_expect(report_has(dir, "Workload: sessions of 1 message"), "the report does not name the workload");
 	cleanup(dir);
 }
 

@@ -444,7 +444,8 @@ Test(load, bad_usage_exits_2_with_one_line, T_OPTS)
 				{"--segment", "3/3"}, {"--segment", "1"}, {"--start-at", "yesterday"},
 				{"--bind", "127.0.0.300"}, {"--segments", "2"},
 				{"--rate", "-1"}, {"--percentiles", "50,101"}, {"--port", "70000"},
-				{"--bogus", "1"}, {"--arrival", "poisson"}, {"--seed", "1"}, {"--arrival", "uniform"}};
+				{"--bogus", "1"}, {"--arrival", "poisson"}, {"--seed", "1"}, {"--arrival", "uniform"},
+				{"--session", "0"}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err),
 				     bad[i][0], bad[i][1], NULL);
@@ -651,6 +652,39 @@ Test(load, poisson_arrivals_fit_what_was_sent, T_OPTS)
 	cr_expect_null(strstr(j, "arrival_fit"), "%s", j);
 	scratch_remove(dir);
 	server_stop(&s, SIGTERM);
+}
+
+/* --session K: every connection sends K messages, closes and connects
+ * again; the server sees a connection per session, and each session's
+ * connect and first reply are timed. */
+Test(load, sessions_reconnect_and_time_each_connect, T_OPTS)
+{
+	struct server s;
+	server_start(&s, "thread", NULL);
+	char dir[64], json[96];
+	scratch(dir, sizeof(dir), "sessions");
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "4", "--session", "3", "--count", "9", "--json", json, NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	const char *j = slurp(json);
+	cr_expect_eq(json_num(j, "messages"), 36, "%s", j);
+	cr_expect_eq(json_num(j, "session"), 3, "%s", j);
+	cr_expect_eq(json_num(j, "sessions"), 12, "4 connections, 3 sessions each: %s", j);
+	const char *c = strstr(j, "\"connect_us\": {\"count\": "), *f = strstr(j, "\"first_reply_us\": {\"count\": ");
+	cr_assert(c && f, "%s", j);
+	cr_expect_eq(strtol(c + 24, NULL, 10), 12, "a connect timed per session: %s", j);
+	cr_expect_eq(strtol(f + 28, NULL, 10), 12, "a first reply timed per session: %s", j);
+	cr_expect_not_null(strstr(out, "sessions  12 of 3 messages"), "%s", out);
+	server_stop(&s, SIGTERM);
+	size_t len = 0;
+	char *log = server_log(&s, &len);
+	int opens = 0;
+	for (const char *p = log; (p = strstr(p, "# open")); p++)
+		opens++;
+	free(log);
+	cr_expect_eq(opens, 12, "the server saw %d connections, not one a session", opens);
+	scratch_remove(dir);
 }
 
 /* A server that serves 10 of 50 connections (the rest told "! busy"):
