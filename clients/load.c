@@ -1,4 +1,5 @@
 #include "load.h"
+#include "intervals.h"
 #include "json.h"
 
 #include <errno.h>
@@ -785,7 +786,7 @@ static void *worker_run(void *arg)
 	}
 	while (!*l->cfg.stop) {
 		int64_t now = el_io_now_us();
-		if (now >= l->end_us)
+		if (now >= __atomic_load_n(&l->end_us, __ATOMIC_RELAXED))
 			break;
 		if (now >= next_tick) {
 			next_tick = tick(w, now);
@@ -1092,6 +1093,13 @@ int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double el
 	return rc;
 }
 
+void el_load_end_now(struct el_load *l)
+{
+	int64_t now = el_io_now_us();
+	if (now < l->end_us)
+		__atomic_store_n(&l->end_us, now, __ATOMIC_RELAXED);
+}
+
 void el_load_result(struct el_load *l, struct el_load_result *r, bool live)
 {
 	memset(r, 0, sizeof(*r));
@@ -1288,6 +1296,8 @@ void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_
 			(unsigned long long)r->late_sends, (unsigned long long)r->unsent);
 	}
 	el_load_write_json_validity(f, r->valid, r->nreasons, (const char (*)[96])r->reasons);
+	if (r->intervals)
+		el_intervals_write_json(r->intervals, f);
 	if (cfg->start_at_unix > 0)
 		fprintf(f, "  \"start_at_unix\": %.6f,\n  \"start_late_s\": %.6f,\n", cfg->start_at_unix,
 			r->start_late_s);

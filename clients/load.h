@@ -132,7 +132,12 @@ struct el_load_result {
 	bool valid;
 	int nreasons;
 	char reasons[EL_LOAD_MAX_REASONS][96];
+	/* Set by the caller: the run in intervals, written into the JSON
+	 * summary when not NULL. */
+	const struct el_intervals *intervals;
 };
+
+struct el_intervals;
 
 struct el_load;
 
@@ -160,6 +165,10 @@ void el_load_destroy(struct el_load *l);
  * counted in messages or RTTs. */
 int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double elapsed_s, void *arg),
 		void *arg, char *err, size_t errlen);
+
+/* Ends the measurement now instead of at its duration (--until-ci):
+ * the workers stop at their next turn. Threads only (not spawn). */
+void el_load_end_now(struct el_load *l);
 
 /* Merges what every worker measured so far (safe during the run, for
  * progress lines: the histogram is then read approximately). */

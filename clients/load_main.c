@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "hlog.h"
+#include "intervals.h"
 #include "load.h"
 #include "merge.h"
 #include "version.h"
@@ -29,6 +30,7 @@ static const char usage_text[] =
 	"                    [--segment I/N | --segments N] [--start-at TIME]\n"
 	"                    [--bind ADDR[,ADDR...]] [--hlog FILE] [--allow-invalid]\n"
 	"                    [--arrival fixed|poisson [--seed S]] [--session K]\n"
+	"                    [--interval S] [--intervals-csv FILE] [--until-ci PCT]\n"
 	"       echolab-load merge [--json OUT] FILE.json...   (merge --help)\n"
 	"\n"
 	"Opens N connections to an echolab server; each sends a fixed message\n"
@@ -79,7 +81,8 @@ static const char usage_text[] =
 	"                     every segment measures the same wall-clock window\n"
 	"  --bind ADDR[,...]  source addresses, dealt to the connections in turn\n"
 	"                     (each has its own ephemeral ports, ~28000)\n"
-	"  {segment} in --json, --hgrm, --hlog and --rtt-log names is replaced by I\n"
+	"  {segment} in --json, --hgrm, --hlog, --rtt-log and --intervals-csv names is\n"
+	"  replaced by I\n"
 	"  (0 without a segment), so instances of one command line write apart\n"
 	"  --arrival A        open loop: fixed (default: each connection's sends\n"
 	"                     1/R apart) or poisson (exponential gaps of mean 1/R,\n"
@@ -90,6 +93,14 @@ static const char usage_text[] =
 	"                     and connects again (K = 1: a connection a message);\n"
 	"                     connect(2) to established, and to the session's first\n"
 	"                     reply, get percentiles of their own\n"
+	"  --interval S       a timed run in intervals of S seconds (default 1): the\n"
+	"                     report's 95% confidence intervals of msgs/s, p50 and\n"
+	"                     p99 (batch means over the intervals) and its trend\n"
+	"                     test (Mann-Kendall: a run that never settled)\n"
+	"  --intervals-csv F  write each interval: t_s,msgs_per_s,p50_us,p99_us,errors\n"
+	"  --until-ci PCT     end the run (by --duration at the latest) once p99's\n"
+	"                     95% interval is within +-PCT% of it, 5 intervals at\n"
+	"                     least; the report says when, or that it was not\n"
 	"  --allow-invalid    exit 0 even when the run is invalid (below)\n"
 	"  --help             this text\n"
 	"  --version          the version, and the git checkout it was built from\n"
@@ -119,6 +130,9 @@ struct options {
 	bool quiet;
 	bool allow_invalid;
 	bool arrival_set, seed_set;
+	double interval_s, until_ci;
+	const char *intervals_csv;
+	char intervals_path[1024];
 	long size;
 	const char *message;
 };
@@ -299,6 +313,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"allow-invalid", no_argument, NULL, 'I'},
 		{"arrival", required_argument, NULL, 0x101},
 		{"session", required_argument, NULL, 0x103},
+		{"interval", required_argument, NULL, 0x104},
+		{"intervals-csv", required_argument, NULL, 0x105},
+		{"until-ci", required_argument, NULL, 0x106},
 		{"seed", required_argument, NULL, 0x102},
 		{"segment", required_argument, NULL, 'g' + 256},
 		{"segments", required_argument, NULL, 'N'},
@@ -399,6 +416,23 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return usage_error("bad --arrival '%s' (fixed or poisson)", optarg);
 			o->arrival_set = true;
 			break;
+		case 0x104: {
+			char *end;
+			o->interval_s = strtod(optarg, &end);
+			if (end == optarg || *end || !(o->interval_s >= 1 && o->interval_s <= 3600))
+				return usage_error("bad --interval '%s' (1 to 3600 seconds)", optarg);
+			break;
+		}
+		case 0x105:
+			o->intervals_csv = optarg;
+			break;
+		case 0x106: {
+			char *end;
+			o->until_ci = strtod(optarg, &end);
+			if (end == optarg || *end || !(o->until_ci > 0 && o->until_ci <= 100))
+				return usage_error("bad --until-ci '%s' (a percentage, over 0 and at most 100)", optarg);
+			break;
+		}
 		case 0x103:
 			if (!parse_long(optarg, 1, 1000000000, &cfg->session))
 				return usage_error("bad --session '%s' (messages per connection, 1 or more)", optarg);
@@ -460,6 +494,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("%s", "--spawn runs at most 5000 processes");
 	if (cfg->count == 0 && cfg->duration_s == 0)
 		cfg->duration_s = 10;
+	if (o->until_ci > 0 && (cfg->count > 0 || cfg->spawn))
+		return usage_error("%s", "--until-ci ends a timed run of threads: no --count, no --spawn");
 	if (cfg->session > 0 && cfg->rate > 0)
 		return usage_error("%s", "--session is the closed loop's (a connection per K messages): no --rate");
 	if ((o->arrival_set || o->seed_set) && cfg->rate <= 0)
@@ -495,9 +531,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 	if (cfg->nbinds > 0 && cfg->spawn)
 		return usage_error("%s", "--bind is for the event loops, not --spawn");
 	/* {segment} in the output files' names. */
-	const char **paths[] = {&o->json, &o->hgrm, &o->rtt_log, &o->hlog};
-	char *bufs[] = {o->json_path, o->hgrm_path, o->rtt_path, o->hlog_path};
-	for (int k = 0; k < 4; k++) {
+	const char **paths[] = {&o->json, &o->hgrm, &o->rtt_log, &o->hlog, &o->intervals_csv};
+	char *bufs[] = {o->json_path, o->hgrm_path, o->rtt_path, o->hlog_path, o->intervals_path};
+	for (int k = 0; k < 5; k++) {
 		const char *t = *paths[k], *at = t ? strstr(t, "{segment}") : NULL;
 		if (!at)
 			continue;
@@ -521,6 +557,9 @@ struct progress {
 	struct el_hist *logged;
 	double logged_until;
 	int hlog_err;
+	/* The run in intervals; --until-ci ends the load through l. */
+	struct el_intervals *iv;
+	bool ended;
 };
 
 /* Writes the interval since the last one to the --hlog log: the buckets
@@ -549,10 +588,12 @@ static void show_progress(struct el_load *l, double elapsed, void *arg)
 {
 	struct progress *p = arg;
 	static struct el_load_result r;
-	if (!p->hlog.f && !p->on)
-		return;
-	el_load_result(l, &r, true); /* one snapshot for the log and the line */
+	el_load_result(l, &r, true); /* one snapshot for the log, the intervals and the line */
 	log_interval(p, &r);
+	if (p->iv && el_intervals_update(p->iv, &r, false) && p->iv->until_ci_pct > 0 && !p->ended) {
+		p->ended = true;
+		el_load_end_now(l);
+	}
 	if (!p->on)
 		return;
 	double rate = elapsed > p->last_s ? (double)(r.messages - p->last_messages) / (elapsed - p->last_s) : 0;
@@ -700,6 +741,22 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct progress p = {.on = !o.quiet && isatty(STDERR_FILENO), .conns = o.cfg.conns};
+	/* Intervals of a timed run (a counted one has no fixed window). */
+	static struct el_intervals iv;
+	FILE *ivcsv = NULL;
+	if (o.intervals_csv && !(ivcsv = fopen(o.intervals_csv, "w"))) {
+		fprintf(stderr, "echolab-load: %s: %s\n", o.intervals_csv, strerror(errno));
+		el_load_destroy(l);
+		free(msg);
+		return 1;
+	}
+	if (o.cfg.count <= 0) {
+		if (el_intervals_init(&iv, o.interval_s > 0 ? o.interval_s : 1, ivcsv, o.until_ci) < 0) {
+			fprintf(stderr, "echolab-load: out of memory\n");
+			return 1;
+		}
+		p.iv = &iv;
+	}
 	if (o.hlog) {
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
@@ -720,7 +777,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "echolab-load: %s\n", err);
 	static struct el_load_result r;
 	el_load_result(l, &r, false);
+	if (p.iv) {
+		el_intervals_update(p.iv, &r, true);
+		r.intervals = p.iv;
+	}
 	print_text(&o, &r);
+	if (p.iv)
+		el_intervals_print(p.iv, stdout);
 	int status = rc < 0 || r.errors_total > 0 || r.messages == 0 || (!r.valid && !o.allow_invalid) ? 1 : 0;
 	if (o.json && (rc = write_json(&o, &r)) < 0) {
 		fprintf(stderr, "echolab-load: %s: %s\n", o.json, strerror(-rc));
@@ -748,6 +811,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "echolab-load: %s: %s\n", o.rtt_log, strerror(errno));
 		status = 1;
 	}
+	if (p.iv && p.iv->csv_err) {
+		fprintf(stderr, "echolab-load: %s: %s\n", o.intervals_csv, strerror(-p.iv->csv_err));
+		status = 1;
+	}
+	if (ivcsv && fclose(ivcsv) != 0) {
+		fprintf(stderr, "echolab-load: %s: %s\n", o.intervals_csv, strerror(errno));
+		status = 1;
+	}
+	if (p.iv)
+		el_intervals_finish(p.iv);
 	el_load_destroy(l);
 	free(msg);
 	return status;

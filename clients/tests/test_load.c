@@ -687,6 +687,39 @@ Test(load, sessions_reconnect_and_time_each_connect, T_OPTS)
 	scratch_remove(dir);
 }
 
+/* --until-ci ends a timed run early once p99's interval is tight enough
+ * (here trivially: +-100% after the 5 intervals it always waits for), and
+ * runs an impossible bound to --duration, saying so. The rule itself, on
+ * quiet and noisy data, is tested in test_stats.c. */
+Test(load, until_ci_ends_the_run_when_the_interval_is_tight, T_OPTS)
+{
+	struct server s;
+	server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], json[96];
+	scratch(dir, sizeof(dir), "until");
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "2", "--duration", "30", "--until-ci", "100", "--json", json,
+			     NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	const char *j = slurp(json);
+	const char *until = strstr(j, "\"until_ci\": {");
+	cr_assert_not_null(until, "%s", j);
+	cr_expect_not_null(strstr(until, "\"reached\": true"), "%s", j);
+	cr_expect(json_num(j, "window_s") < 8 * slow_factor(), "ran %g s of 30: %s", json_num(j, "window_s"), j);
+	cr_expect_not_null(strstr(out, "until-ci  p99 within +-100% after 5.0 s"), "%s", out);
+	rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port", port_str(s.port),
+			 "--conns", "2", "--duration", "6", "--until-ci", "0.0001", "--json", json, "--intervals-csv",
+			 "/dev/null", NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	j = slurp(json);
+	cr_expect_not_null(strstr(j, "\"reached\": false"), "%s", j);
+	cr_expect_geq(json_num(j, "window_s"), 5.9, "%s", j);
+	cr_expect_not_null(strstr(out, "until-ci  p99 only within +-"), "%s", out);
+	scratch_remove(dir);
+	server_stop(&s, SIGTERM);
+}
+
 /* A server that serves 10 of 50 connections (the rest told "! busy"):
  * the run says 10 of 50, is invalid, and exits 1; --allow-invalid does
  * not hide the errors. */
