@@ -1,6 +1,7 @@
 /* The experiment's outputs: summary.csv, report.md, report.html and the
  * gnuplot plots (SVG inlined in the HTML, PNG beside it). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "intervals.h"
 #include "json.h"
 #include "procstat.h"
 
@@ -180,7 +182,8 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 		   "procs_max,threads_max,messages,errors,rtt_first20_us,rtt_middle20_us,"
 		   "rtt_last20_us,conns_reached,server_conns_peak,server_conns_min,monitor_max_gap_s,"
 		   "measured,msgs_per_cpu_s,valid,sessions_per_s,connect_p50_us,connect_p99_us,"
-		   "first_reply_p50_us,first_reply_p99_us\n");
+		   "first_reply_p50_us,first_reply_p99_us,msgs_per_s_ci95_lo,msgs_per_s_ci95_hi,"
+		   "rtt_p99_ci95_lo,rtt_p99_ci95_hi\n");
 	for (int i = 0; i < n; i++) {
 		const struct el_stats *st = &a[i].hist.stats;
 		bool has = st->n > 0;
@@ -211,11 +214,17 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 		fprintf(f, "%.0f,%s,", per_cpu_s(&a[i]), a[i].invalid_runs ? "no" : "yes");
 		/* Sessions (--workload session:K): what a connection costs. */
 		if (cfg->session > 0 && a[i].connect.total)
-			fprintf(f, "%.1f,%.0f,%.0f,%.0f,%.0f\n", a[i].window_s > 0 ? (double)a[i].sessions / a[i].window_s : 0,
+			fprintf(f, "%.1f,%.0f,%.0f,%.0f,%.0f,", a[i].window_s > 0 ? (double)a[i].sessions / a[i].window_s : 0,
 				el_hist_percentile(&a[i].connect, 50), el_hist_percentile(&a[i].connect, 99),
 				el_hist_percentile(&a[i].first_reply, 50), el_hist_percentile(&a[i].first_reply, 99));
 		else
-			fprintf(f, ",,,,\n");
+			fprintf(f, ",,,,,");
+		/* Across repeats (2 or more): the 95% interval of the mean. */
+		struct el_ci rc, pc;
+		if (el_ci_of_stats(&a[i].rate, &rc) && el_ci_of_stats(&a[i].p99, &pc))
+			fprintf(f, "%.1f,%.1f,%.0f,%.0f\n", fmax(rc.lo, 0), rc.hi, fmax(pc.lo, 0), pc.hi);
+		else
+			fprintf(f, ",,,\n");
 	}
 	return fclose(f);
 }

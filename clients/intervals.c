@@ -105,8 +105,7 @@ bool el_intervals_update(struct el_intervals *iv, const struct el_load_result *r
 	return iv->reached;
 }
 
-/* Student's t, 0.975 quantile, df degrees of freedom. */
-static double t975(size_t df)
+double el_t975(size_t df)
 {
 	static const double t[] = {0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
 				   2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
@@ -137,13 +136,22 @@ bool el_ci_of(const double *x, size_t n, struct el_ci *ci)
 	el_stats_init(&s);
 	for (size_t i = 0; i < n; i++)
 		el_stats_add(&s, x[i]);
+	return el_ci_of_stats(&s, ci);
+}
+
+bool el_ci_of_stats(const struct el_stats *s, struct el_ci *ci)
+{
+	memset(ci, 0, sizeof(*ci));
+	if (s->n < 2)
+		return false;
+	double n = (double)s->n;
 	/* el_stats' variance divides by n: the sample's by n - 1. */
-	double sd = sqrt(el_stats_variance(&s) * (double)n / (double)(n - 1));
-	double half = t975(n - 1) * sd / sqrt((double)n);
-	ci->mean = s.mean;
-	ci->lo = s.mean - half;
-	ci->hi = s.mean + half;
-	ci->half_pct = s.mean != 0 ? 100 * half / fabs(s.mean) : INFINITY;
+	double sd = sqrt(el_stats_variance(s) * n / (n - 1));
+	double half = el_t975((size_t)s->n - 1) * sd / sqrt(n);
+	ci->mean = s->mean;
+	ci->lo = s->mean - half;
+	ci->hi = s->mean + half;
+	ci->half_pct = s->mean != 0 ? 100 * half / fabs(s->mean) : INFINITY;
 	return true;
 }
 

@@ -57,6 +57,12 @@ bool el_ci_of(const double *x, size_t n, struct el_ci *ci);
  * the intervals' percentiles is not). */
 bool el_ci_around(const double *x, size_t n, double center, struct el_ci *ci);
 
+/* Student's t, 0.975 quantile, df degrees of freedom (df >= 1). */
+double el_t975(size_t df);
+/* The 95% interval of the mean of what s holds (its n, mean and
+ * variance), as el_ci_of. Returns false with fewer than 2. */
+bool el_ci_of_stats(const struct el_stats *s, struct el_ci *ci);
+
 /* Mann-Kendall's trend test of x in order: its z and two-sided p-value
  * (normal approximation, ties ignored). */
 double el_mann_kendall(const double *x, size_t n, double *z);
