@@ -117,6 +117,12 @@ int bench_server_start_model(const struct bench_cfg *cfg, const char *model, str
 			     const char *out_path, const char *err_path, const char *const *extra, char *why,
 			     size_t whylen);
 
+/* --compare DIR_A DIR_B: writes compare.md, the plot and prints a line per
+ * cell into cfg->dir. Returns the exit status: 1 when a cell got slower by
+ * more than fail_pct percent (fail_pct < 0: never), or nothing could be
+ * compared. */
+int bench_compare(const struct bench_cfg *cfg, const char *dir_a, const char *dir_b, double fail_pct);
+
 /* The models echolab-server lists, into cfg. Returns their number or -1. */
 int bench_list_models(struct bench_cfg *cfg);
 

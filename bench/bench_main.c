@@ -41,6 +41,7 @@ static const char usage[] =
 	"       echolab-bench --sweep --model M --p99-target US [--clients N]\n"
 	"                     [--start-rate R] [--duration S] [--lan [--delay MS]]\n"
 	"       echolab-bench --tools [--duration S]\n"
+	"       echolab-bench --compare DIR_A DIR_B [--fail-if-slower PCT] [--out DIR]\n"
 	"       echolab-bench --soak [--models LIST] [--clients N] [--duration TOTAL]\n"
 	"                     [--rss-slope KIB] [--fd-slope N]\n"
 	"       echolab-bench --backlog-experiment [--models LIST] [--server NAME=CMD]...\n"
@@ -115,6 +116,14 @@ static const char usage[] =
 	"                    --server and no --models only those servers run\n"
 	"                    (repeatable; the experiment, --quick and the backlog\n"
 	"                    experiment)\n"
+	"  --compare A B     is B faster than A? Two results directories (or their\n"
+	"                    latest links), each with 3 repeats or more of a cell:\n"
+	"                    per model and client count, the change of mean msgs/s\n"
+	"                    and p99 with its 95% confidence interval (Welch), and\n"
+	"                    faster, slower, or no difference the runs can show;\n"
+	"                    compare.md and a plot\n"
+	"  --fail-if-slower PCT  with --compare: exit 1 when a cell is slower by more\n"
+	"                    than PCT% (msgs/s down, or p99 up)\n"
 	"  --backlogs LIST   the backlog experiment's backlogs (default 1,8,128)\n"
 	"  --burst N         clients of the burst (default 50)\n"
 	"  --hold S          how long clients wait for their reply after the last\n"
@@ -816,7 +825,8 @@ int main(int argc, char **argv)
 	struct soak_limits lim = {.rss_kib_per_min = 512, .rss_frac_per_min = 0.002,
 				  .fds_per_min = 0.5, .settle_frac = 0.2};
 	double target = 0, start_rate = 2000, delay_ms = -1;
-	bool lan = false;
+	bool lan = false, compare = false;
+	double fail_pct = -1;
 	bool backlog_exp = false;
 	static struct bl_opts bl = {.backlogs = {1, 8, 128}, .nbacklogs = 3, .one_by_one = 10,
 				    .gap_s = 0.1, .burst = 50, .hold_s = 3};
@@ -838,7 +848,8 @@ int main(int argc, char **argv)
 		{"server-bin", required_argument, NULL, 'X'}, {"raw", no_argument, NULL, 'A'},
 		{"cpus", required_argument, NULL, 'P'}, {"target", required_argument, NULL, 'g'},
 		{"target-monitor", required_argument, NULL, 'G'}, {"lan", no_argument, NULL, 'N'},
-		{"delay", required_argument, NULL, 'D'}, {"workload", required_argument, NULL, 0x110}, {0},
+		{"delay", required_argument, NULL, 'D'}, {"workload", required_argument, NULL, 0x110},
+		{"compare", no_argument, NULL, 0x111}, {"fail-if-slower", required_argument, NULL, 0x112}, {0},
 	};
 	int len = 0;
 	for (int i = 0; i < argc && len < (int)sizeof(cfg.command) - 2; i++)
@@ -904,6 +915,11 @@ int main(int argc, char **argv)
 						   "or 0,2, of this machine's CPUs)", optarg);
 			break;
 		case 'G': cfg.target_monitor = optarg; break;
+		case 0x111: compare = true; break;
+		case 0x112:
+			if (!parse_num(optarg, 0, 1e6, &fail_pct))
+				return usage_error("bad --fail-if-slower '%s' (percent)", optarg);
+			break;
 		case 0x110:
 			if (strcmp(optarg, "closed") == 0) {
 				cfg.session = 0;
@@ -986,6 +1002,17 @@ int main(int argc, char **argv)
 		case 'v': el_version_print("echolab-bench"); return 0;
 		default: return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
+	}
+	if (fail_pct >= 0 && !compare)
+		return usage_error("%s", "--fail-if-slower goes with --compare");
+	if (compare) {
+		if (argc - optind != 2)
+			return usage_error("%s", "--compare takes two results directories: DIR_A DIR_B");
+		if (make_dirs(&cfg, out) < 0)
+			return 1;
+		snprintf(cfg.command, sizeof(cfg.command), "echolab-bench --compare %s %s", argv[optind],
+			 argv[optind + 1]);
+		return bench_compare(&cfg, argv[optind], argv[optind + 1], fail_pct);
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);

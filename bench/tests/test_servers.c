@@ -176,6 +176,8 @@ Test(servers, bad_server_options_are_usage_errors, .timeout = 60)
 		{"--workload session:0", "bad --workload"},
 		{"--workload open", "bad --workload"},
 		{"--workload session:2 --soak", "--workload is for the experiment"},
+		{"--compare onlyone", "--compare takes two results directories"},
+		{"--fail-if-slower 5", "--fail-if-slower goes with --compare"},
 	};
 	static char out[65536];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -345,6 +347,52 @@ Test(servers, sessions_give_the_iterative_model_figures, .timeout = 120)
 	}
 	cr_expect(report_has(dir, "Workload: sessions of 1 message"), "the report does not name the workload");
 	cleanup(dir);
+}
+
+/* --compare A B: a server slowed on purpose (2 ms of sleep a message) is
+ * "slower" against the same cell of a fast run, by most of its msgs/s, and
+ * --fail-if-slower 50 makes that exit 1 while a second fast run does not;
+ * without --fail-if-slower the exit is 0. */
+Test(servers, compare_finds_a_slowed_server_and_fails_on_it, .timeout = 180)
+{
+	if (system("command -v socat >/dev/null 2>&1") != 0)
+		cr_skip_test("no socat (Debian's socat package) for the slowed server");
+	static char out[65536];
+	char fast1[128], fast2[128], slow[128], cmp[128], args[2048];
+	const char *common = "--raw --clients 2 --repeats 3 --duration 0.5 --warmup 0.2";
+	snprintf(args, sizeof(args), "%s --server 'srv=%s --model epoll --raw --quiet --port {port}'", common,
+		 getenv("ECHOLAB_SERVER"));
+	cr_assert_eq(bench(args, fast1, sizeof(fast1), out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(bench(args, fast2, sizeof(fast2), out, sizeof(out)), 0, "%s", out);
+	snprintf(args, sizeof(args),
+		 "%s --server 'srv=socat TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork SYSTEM:\"while IFS= read -r l; "
+		 "do sleep 0.002; printf \x27%%s\\n\x27 \x5c\"$l\x5c\"; done\"'", common);
+	cr_assert_eq(bench(args, slow, sizeof(slow), out, sizeof(out)), 0, "%s", out);
+	char a[512], b[640];
+	snprintf(a, sizeof(a), "--compare %s/latest %s/latest", fast1, slow);
+	int rc = bench(a, cmp, sizeof(cmp), out, sizeof(out));
+	cr_expect_eq(rc, 0, "without --fail-if-slower: exit %d\n%s", rc, out);
+	const char *line = strstr(out, "srv");
+	cr_assert_not_null(line, "%s", out);
+	double pct = 0;
+	cr_assert_eq(sscanf(line, "srv %*d clients: msgs/s %lf%%", &pct), 1, "%s", out);
+	cr_expect_lt(pct, -50, "the slowed server lost %.1f%% of msgs/s:\n%s", pct, out);
+	cr_expect_not_null(strstr(line, ": slower"), "%s", out);
+	cleanup(cmp);
+	snprintf(b, sizeof(b), "%s --fail-if-slower 50", a);
+	rc = bench(b, cmp, sizeof(cmp), out, sizeof(out));
+	cr_expect_eq(rc, 1, "slower by more than 50%%: exit %d\n%s", rc, out);
+	cleanup(cmp);
+	snprintf(b, sizeof(b), "--compare %s/latest %s/latest --fail-if-slower 50", fast1, fast2);
+	rc = bench(b, cmp, sizeof(cmp), out, sizeof(out));
+	cr_expect_eq(rc, 0, "two runs of the same server: exit %d\n%s", rc, out);
+	char path[600];
+	snprintf(path, sizeof(path), "%s/latest/compare.md", cmp);
+	cr_expect_eq(access(path, F_OK), 0, "no %s", path);
+	cleanup(cmp);
+	cleanup(fast1);
+	cleanup(fast2);
+	cleanup(slow);
 }
 
 /* --lan: the server in one network namespace and the load in another, a

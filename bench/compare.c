@@ -1,0 +1,221 @@
+/* echolab-bench --compare DIR_A DIR_B: is B faster than A? Per model and
+ * client count, from each repeat's own load.json (cells/<model>-<clients>
+ * -rN), the change of the mean msgs/s and of the mean p99 with its 95%
+ * confidence interval (Welch: unequal variances, Welch-Satterthwaite
+ * degrees of freedom), and a verdict: faster, slower, or no difference
+ * the runs can show. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "intervals.h"
+#include "merge.h"
+
+#define MAX_CELLS 256
+
+struct side {
+	struct el_stats rate, p99; /* over the repeats */
+};
+
+struct pair {
+	char model[32];
+	long clients;
+	struct side s[2]; /* A, B */
+};
+
+/* model and clients of a cell directory's name: <model>-<clients>[-rN]. */
+static bool cell_name(const char *name, char *model, size_t len, long *clients)
+{
+	char buf[128];
+	if (strlen(name) >= sizeof(buf))
+		return false;
+	memcpy(buf, name, strlen(name) + 1);
+	char *dash = strrchr(buf, '-');
+	if (dash && dash[1] == 'r' && dash[2] >= '0' && dash[2] <= '9') {
+		*dash = 0;
+		dash = strrchr(buf, '-');
+	}
+	if (!dash || dash == buf)
+		return false;
+	char *end;
+	*clients = strtol(dash + 1, &end, 10);
+	if (*end || *clients <= 0)
+		return false;
+	*dash = 0;
+	if (strlen(buf) >= len)
+		return false;
+	memcpy(model, buf, strlen(buf) + 1);
+	return true;
+}
+
+static struct pair *find_pair(struct pair *p, int *n, const char *model, long clients)
+{
+	for (int i = 0; i < *n; i++)
+		if (p[i].clients == clients && strcmp(p[i].model, model) == 0)
+			return &p[i];
+	if (*n == MAX_CELLS)
+		return NULL;
+	struct pair *q = &p[(*n)++];
+	memset(q, 0, sizeof(*q));
+	snprintf(q->model, sizeof(q->model), "%s", model);
+	q->clients = clients;
+	for (int k = 0; k < 2; k++) {
+		el_stats_init(&q->s[k].rate);
+		el_stats_init(&q->s[k].p99);
+	}
+	return q;
+}
+
+/* Reads every cell of dir (a results directory or its latest link) into
+ * side k. Returns the cells read, or -1 with the reason printed. */
+static int read_side(const char *dir, int k, struct pair *p, int *n)
+{
+	char cells[1024];
+	snprintf(cells, sizeof(cells), "%s/cells", dir);
+	DIR *d = opendir(cells);
+	if (!d) {
+		fprintf(stderr, "echolab-bench: --compare: %s: %s\n", cells, strerror(errno));
+		return -1;
+	}
+	int read = 0;
+	struct el_load_summary *s = malloc(sizeof(*s));
+	for (struct dirent *e; s && (e = readdir(d));) {
+		char model[32], path[1400], err[512];
+		long clients;
+		if (e->d_name[0] == '.' || !cell_name(e->d_name, model, sizeof(model), &clients))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/load.json", cells, e->d_name);
+		if (el_load_summary_read(path, s, err, sizeof(err)) < 0)
+			continue; /* a cell that did not run has none */
+		struct pair *q = find_pair(p, n, model, clients);
+		if (!q)
+			break;
+		el_stats_add(&q->s[k].rate, s->msgs_per_s);
+		el_stats_add(&q->s[k].p99, s->hist.total ? el_hist_percentile(&s->hist, 99) : 0);
+		read++;
+	}
+	free(s);
+	closedir(d);
+	return read;
+}
+
+/* B's mean minus A's, its 95% interval, in percent of A's mean. */
+struct change {
+	double pct, lo, hi;
+	bool known;
+};
+
+static struct change welch(const struct el_stats *a, const struct el_stats *b)
+{
+	struct change c = {0};
+	if (a->n < 2 || b->n < 2 || a->mean == 0)
+		return c;
+	double na = (double)a->n, nb = (double)b->n;
+	double va = el_stats_variance(a) * na / (na - 1), vb = el_stats_variance(b) * nb / (nb - 1);
+	double se2 = va / na + vb / nb, diff = b->mean - a->mean;
+	double df = se2 > 0 ? se2 * se2 / ((va / na) * (va / na) / (na - 1) + (vb / nb) * (vb / nb) / (nb - 1)) : 1e9;
+	double half = el_t975(df < 1 ? 1 : (size_t)floor(df)) * sqrt(se2);
+	c.pct = 100 * diff / a->mean;
+	c.lo = 100 * (diff - half) / a->mean;
+	c.hi = 100 * (diff + half) / a->mean;
+	c.known = true;
+	return c;
+}
+
+static int by_cell(const void *x, const void *y)
+{
+	const struct pair *a = x, *b = y;
+	int m = strcmp(a->model, b->model);
+	return m ? m : (a->clients > b->clients) - (a->clients < b->clients);
+}
+
+int bench_compare(const struct bench_cfg *cfg, const char *dir_a, const char *dir_b, double fail_pct)
+{
+	static struct pair p[MAX_CELLS];
+	int n = 0;
+	if (read_side(dir_a, 0, p, &n) < 0 || read_side(dir_b, 1, p, &n) < 0)
+		return 1;
+	qsort(p, (size_t)n, sizeof(p[0]), by_cell);
+	char path[700];
+	snprintf(path, sizeof(path), "%s/compare.md", cfg->dir);
+	FILE *md = fopen(path, "w");
+	snprintf(path, sizeof(path), "%s/compare.dat", cfg->dir);
+	FILE *dat = fopen(path, "w");
+	if (!md || !dat) {
+		fprintf(stderr, "echolab-bench: cannot write %s: %s\n", path, strerror(errno));
+		if (md)
+			fclose(md);
+		if (dat)
+			fclose(dat);
+		return 1;
+	}
+	fprintf(md, "# Is B faster than A?\n\nA: `%s`\n\nB: `%s`\n\n"
+		    "Each change is B's mean minus A's over their repeats, in percent of A's, with its 95%% "
+		    "confidence interval (Welch). A cell is slower or faster only when the interval excludes "
+		    "no change.\n\n"
+		    "| model | clients | repeats A/B | msgs/s A | msgs/s B | change | p99 A us | p99 B us | change | verdict |\n"
+		    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+		dir_a, dir_b);
+	int slower = 0, failing = 0, compared = 0, short_cells = 0;
+	for (int i = 0; i < n; i++) {
+		struct side *a = &p[i].s[0], *b = &p[i].s[1];
+		if (a->rate.n < 3 || b->rate.n < 3) {
+			fprintf(md, "| %s | %ld | %llu/%llu | | | | | | | not compared: 3 repeats each are needed |\n",
+				p[i].model, p[i].clients, (unsigned long long)a->rate.n, (unsigned long long)b->rate.n);
+			short_cells++;
+			continue;
+		}
+		compared++;
+		struct change r = welch(&a->rate, &b->rate), q = welch(&a->p99, &b->p99);
+		/* msgs/s down or p99 up is slower. */
+		bool worse = r.hi < 0 || q.lo > 0, better = r.lo > 0 || q.hi < 0;
+		const char *verdict = worse ? "slower" : better ? "faster" : "no difference the runs can show";
+		double size = fmax(r.hi < 0 ? -r.pct : 0, q.lo > 0 ? q.pct : 0);
+		bool fails = worse && fail_pct >= 0 && size > fail_pct;
+		slower += worse;
+		failing += fails;
+		fprintf(md, "| %s | %ld | %llu/%llu | %.0f | %.0f | %+.1f%% (%+.1f to %+.1f) | %.0f | %.0f | "
+			    "%+.1f%% (%+.1f to %+.1f) | %s%s |\n",
+			p[i].model, p[i].clients, (unsigned long long)a->rate.n, (unsigned long long)b->rate.n,
+			a->rate.mean, b->rate.mean, r.pct, r.lo, r.hi, a->p99.mean, b->p99.mean, q.pct, q.lo, q.hi,
+			verdict, fails ? " (over --fail-if-slower)" : "");
+		printf("%-12s %6ld clients: msgs/s %+7.1f%% (%+.1f to %+.1f), p99 %+7.1f%% (%+.1f to %+.1f): %s\n",
+		       p[i].model, p[i].clients, r.pct, r.lo, r.hi, q.pct, q.lo, q.hi, verdict);
+		fprintf(dat, "\"%s %ld\" %.2f %.2f %.2f %.2f %.2f %.2f\n", p[i].model, p[i].clients, r.pct, r.lo,
+			r.hi, q.pct, q.lo, q.hi);
+	}
+	fclose(dat);
+	fprintf(md, "\n![msgs/s and p99 change, B against A](compare.png)\n");
+	fclose(md);
+	snprintf(path, sizeof(path), "%s/compare.gp", cfg->dir);
+	FILE *gp = fopen(path, "w");
+	if (gp && compared > 0) {
+		const char *body =
+			"set title 'B against A: change of the mean, 95%% confidence interval'\n"
+			"set ylabel 'change (%)'\nset style data histograms\nset style histogram errorbars gap 1 lw 1\n"
+			"set style fill solid 0.6\nset xtics rotate by -30\nset grid ytics\nset yzeroaxis\n"
+			"plot 'compare.dat' using 2:3:4:xtic(1) title 'msgs/s', '' using 5:6:7 title 'p99'\n";
+		fprintf(gp, "set terminal svg size 820,480 dynamic font 'sans,11' background '#ffffff'\n"
+			    "set output 'compare.svg'\n%s\nset terminal pngcairo size 820,480 font 'sans,10'\n"
+			    "set output 'compare.png'\n%s\nunset output\n",
+			body, body);
+	}
+	if (gp)
+		fclose(gp);
+	if (compared > 0)
+		bench_gnuplot(cfg->dir, "compare.gp");
+	printf("%d cells compared, %d slower%s%s; %s/compare.md\n", compared, slower,
+	       failing ? ", " : "", failing ? "over --fail-if-slower" : "", cfg->dir);
+	if (short_cells)
+		fprintf(stderr, "echolab-bench: --compare: %d cells had fewer than 3 repeats on a side: not compared\n",
+			short_cells);
+	if (compared == 0) {
+		fprintf(stderr, "echolab-bench: --compare: no cell ran 3 repeats on both sides (--repeats 3)\n");
+		return 1;
+	}
+	return failing ? 1 : 0;
+}
