@@ -31,6 +31,7 @@ static const char usage_text[] =
 	"                    [--bind ADDR[,ADDR...]] [--hlog FILE] [--allow-invalid]\n"
 	"                    [--arrival fixed|poisson [--seed S]] [--session K]\n"
 	"                    [--interval S] [--intervals-csv FILE] [--until-ci PCT]\n"
+	"                    [--rate-steps R1,R2,... [--step-duration S]]\n"
 	"       echolab-load merge [--json OUT] FILE.json...   (merge --help)\n"
 	"\n"
 	"Opens N connections to an echolab server; each sends a fixed message\n"
@@ -101,6 +102,10 @@ static const char usage_text[] =
 	"  --until-ci PCT     end the run (by --duration at the latest) once p99's\n"
 	"                     95% interval is within +-PCT% of it, 5 intervals at\n"
 	"                     least; the report says when, or that it was not\n"
+	"  --rate-steps LIST  open loop at each rate (messages/s per connection) in\n"
+	"                     turn, in this one process: a line a step, --json\n"
+	"                     {\"steps\": [...]} (each a run's summary)\n"
+	"  --step-duration S  each step's measured seconds (default: --duration)\n"
 	"  --allow-invalid    exit 0 even when the run is invalid (below)\n"
 	"  --help             this text\n"
 	"  --version          the version, and the git checkout it was built from\n"
@@ -131,6 +136,9 @@ struct options {
 	bool allow_invalid;
 	bool arrival_set, seed_set;
 	double interval_s, until_ci;
+	double steps[32];      /* --rate-steps, messages/s per connection */
+	int nsteps;
+	double step_s;         /* --step-duration */
 	const char *intervals_csv;
 	char intervals_path[1024];
 	long size;
@@ -314,6 +322,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"arrival", required_argument, NULL, 0x101},
 		{"session", required_argument, NULL, 0x103},
 		{"interval", required_argument, NULL, 0x104},
+		{"rate-steps", required_argument, NULL, 0x107},
+		{"step-duration", required_argument, NULL, 0x108},
 		{"intervals-csv", required_argument, NULL, 0x105},
 		{"until-ci", required_argument, NULL, 0x106},
 		{"seed", required_argument, NULL, 0x102},
@@ -426,6 +436,24 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 0x105:
 			o->intervals_csv = optarg;
 			break;
+		case 0x107: {
+			char buf[512], *save = NULL;
+			snprintf(buf, sizeof(buf), "%s", optarg);
+			o->nsteps = 0;
+			for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				if (o->nsteps == 32 || !parse_num(t, 0.001, 1e6, &o->steps[o->nsteps]))
+					return usage_error("bad --rate-steps '%s' (up to 32 rates, messages/s per "
+							   "connection)", optarg);
+				o->nsteps++;
+			}
+			if (o->nsteps == 0)
+				return usage_error("bad --rate-steps '%s'", optarg);
+			break;
+		}
+		case 0x108:
+			if (!parse_num(optarg, 0.1, 86400, &o->step_s))
+				return usage_error("bad --step-duration '%s' (seconds)", optarg);
+			break;
 		case 0x106: {
 			char *end;
 			o->until_ci = strtod(optarg, &end);
@@ -494,6 +522,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("%s", "--spawn runs at most 5000 processes");
 	if (cfg->count == 0 && cfg->duration_s == 0)
 		cfg->duration_s = 10;
+	if (o->step_s > 0 && !o->nsteps)
+		return usage_error("%s", "--step-duration goes with --rate-steps");
+	if (o->nsteps && (cfg->rate > 0 || cfg->count > 0 || cfg->session > 0 || o->until_ci > 0 || o->hlog ||
+			  o->hgrm || o->rtt_log || o->intervals_csv))
+		return usage_error("%s", "--rate-steps sets the rate of each step: no --rate, --count, --session, "
+					 "--until-ci, --hlog, --hgrm, --rtt-log or --intervals-csv with it");
 	if (o->until_ci > 0 && (cfg->count > 0 || cfg->spawn))
 		return usage_error("%s", "--until-ci ends a timed run of threads: no --count, no --spawn");
 	if (cfg->session > 0 && cfg->rate > 0)
@@ -677,6 +711,63 @@ static int write_json(const struct options *o, const struct el_load_result *r)
 	return fclose(f) == 0 ? 0 : -errno;
 }
 
+/* --rate-steps: each rate in turn, open loop, in this one process; a line
+ * a step, and with --json an object {"steps": [summary, ...]}. Returns
+ * the exit status: 1 when a step had an error, measured nothing, or was
+ * invalid (unless --allow-invalid). */
+static int run_steps(struct options *o)
+{
+	FILE *jf = NULL;
+	if (o->json && !(jf = fopen(o->json, "w"))) {
+		fprintf(stderr, "echolab-load: %s: %s\n", o->json, strerror(errno));
+		return 1;
+	}
+	if (jf)
+		fputs("{\"steps\": [\n", jf);
+	printf("echolab-load: %ld connection%s, %d rate steps of %.1f s (after %.1f s of warm-up each)\n",
+	       o->cfg.conns, o->cfg.conns == 1 ? "" : "s", o->nsteps, o->cfg.duration_s, o->cfg.warmup_s);
+	printf("%12s %12s %12s %12s %9s %9s %7s  %s\n", "rate/conn", "offered", "sent", "msgs/s", "p50 us", "p99 us",
+	       "errors", "valid");
+	int status = 0;
+	static struct el_load_result r;
+	for (int i = 0; i < o->nsteps && !stop; i++) {
+		o->cfg.rate = o->steps[i];
+		char err[256];
+		struct el_load *l = el_load_create(&o->cfg, err, sizeof(err));
+		if (!l || el_load_run(l, NULL, NULL, err, sizeof(err)) < 0) {
+			fprintf(stderr, "echolab-load: step %d: %s\n", i + 1, err);
+			el_load_destroy(l);
+			status = 1;
+			break;
+		}
+		el_load_result(l, &r, false);
+		el_load_destroy(l);
+		printf("%12g %12.1f %12.1f %12.1f %9.0f %9.0f %7llu  %s", o->steps[i], r.offered, r.sent_per_s,
+		       r.window_s > 0 ? (double)r.messages / r.window_s : 0,
+		       r.hist.total ? el_hist_percentile(&r.hist, 50) : 0, r.hist.total ? el_hist_percentile(&r.hist, 99) : 0,
+		       (unsigned long long)r.errors_total, r.valid ? "yes" : "NO:");
+		for (int k = 0; k < r.nreasons; k++)
+			printf("%s %s", k ? ";" : "", r.reasons[k]);
+		printf("\n");
+		fflush(stdout);
+		if (jf) {
+			if (i)
+				fputs(",\n", jf);
+			el_load_write_json(jf, &o->cfg, &r, o->pcts, o->npct, stop);
+		}
+		if (r.errors_total || r.messages == 0 || (!r.valid && !o->allow_invalid))
+			status = 1;
+	}
+	if (jf) {
+		fputs("]}\n", jf);
+		if (fclose(jf) != 0) {
+			fprintf(stderr, "echolab-load: %s: %s\n", o->json, strerror(errno));
+			status = 1;
+		}
+	}
+	return stop ? 1 : status;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "merge") == 0)
@@ -728,17 +819,24 @@ int main(int argc, char **argv)
 			setrlimit(RLIMIT_NOFILE, &up);
 		}
 	}
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (o.nsteps) {
+		if (o.step_s > 0)
+			o.cfg.duration_s = o.step_s;
+		rc = run_steps(&o);
+		free(msg);
+		return rc;
+	}
 	char err[256];
 	struct el_load *l = el_load_create(&o.cfg, err, sizeof(err));
 	if (!l) {
 		fprintf(stderr, "echolab-load: %s\n", err);
 		return 1;
 	}
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	struct progress p = {.on = !o.quiet && isatty(STDERR_FILENO), .conns = o.cfg.conns};
 	/* Intervals of a timed run (a counted one has no fixed window). */

@@ -445,7 +445,7 @@ Test(load, bad_usage_exits_2_with_one_line, T_OPTS)
 				{"--bind", "127.0.0.300"}, {"--segments", "2"},
 				{"--rate", "-1"}, {"--percentiles", "50,101"}, {"--port", "70000"},
 				{"--bogus", "1"}, {"--arrival", "poisson"}, {"--seed", "1"}, {"--arrival", "uniform"},
-				{"--session", "0"}};
+				{"--session", "0"}, {"--step-duration", "1"}, {"--rate-steps", "1,x"}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err),
 				     bad[i][0], bad[i][1], NULL);
@@ -716,6 +716,30 @@ Test(load, until_ci_ends_the_run_when_the_interval_is_tight, T_OPTS)
 	cr_expect_not_null(strstr(j, "\"reached\": false"), "%s", j);
 	cr_expect_geq(json_num(j, "window_s"), 5.9, "%s", j);
 	cr_expect_not_null(strstr(out, "until-ci  p99 only within +-"), "%s", out);
+	scratch_remove(dir);
+	server_stop(&s, SIGTERM);
+}
+
+/* --rate-steps: the rates in turn in one process, a line and a summary
+ * a step, each step's offered rate its own. */
+Test(load, rate_steps_run_each_rate_in_turn, T_OPTS)
+{
+	struct server s;
+	server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], json[96];
+	scratch(dir, sizeof(dir), "steps");
+	snprintf(json, sizeof(json), "%s/steps.json", dir);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "2", "--rate-steps", "20,40", "--step-duration", "1", "--json",
+			     json, "--allow-invalid", NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	const char *j = slurp(json);
+	cr_expect_eq(strncmp(j, "{\"steps\": [", 11), 0, "%s", j);
+	const char *one = strstr(j, "\"rate_per_conn\": 20,"), *two = strstr(j, "\"rate_per_conn\": 40,");
+	cr_assert(one && two && one < two, "%s", j);
+	cr_expect_eq(json_num(one, "offered_msgs_per_s"), 40, "%s", j);
+	cr_expect_eq(json_num(two, "offered_msgs_per_s"), 80, "%s", j);
+	cr_expect_eq(count_lines(out), 4, "a head, a column line and a line a step: %s", out);
 	scratch_remove(dir);
 	server_stop(&s, SIGTERM);
 }
