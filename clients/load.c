@@ -1298,6 +1298,17 @@ void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_
 	el_load_write_json_validity(f, r->valid, r->nreasons, (const char (*)[96])r->reasons);
 	if (r->intervals)
 		el_intervals_write_json(r->intervals, f);
+	if (r->probe) {
+		const struct el_hist *h = &r->probe->hist;
+		fprintf(f, "  \"probe\": {\"rate\": %g, \"replies\": %llu, \"window_s\": %.3f, \"errors\": %llu, "
+			   "\"valid\": %s, \"rtt_us\": {\"mean\": %.1f, \"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, "
+			   "\"p99.9\": %.1f, \"max\": %.0f}},\n",
+			r->probe_rate, (unsigned long long)r->probe->messages, r->probe->window_s,
+			(unsigned long long)r->probe->errors_total, r->probe->valid ? "true" : "false", h->stats.mean,
+			h->total ? el_hist_percentile(h, 50) : 0, h->total ? el_hist_percentile(h, 90) : 0,
+			h->total ? el_hist_percentile(h, 99) : 0, h->total ? el_hist_percentile(h, 99.9) : 0,
+			h->stats.n ? h->stats.max : 0);
+	}
 	if (cfg->start_at_unix > 0)
 		fprintf(f, "  \"start_at_unix\": %.6f,\n  \"start_late_s\": %.6f,\n", cfg->start_at_unix,
 			r->start_late_s);

@@ -135,6 +135,10 @@ struct el_load_result {
 	/* Set by the caller: the run in intervals, written into the JSON
 	 * summary when not NULL. */
 	const struct el_intervals *intervals;
+	/* Set by the caller: the latency probe's own result (--probe), written
+	 * into the JSON summary when not NULL. */
+	const struct el_load_result *probe;
+	double probe_rate;
 };
 
 struct el_intervals;

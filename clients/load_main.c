@@ -1,6 +1,7 @@
 /* echolab-load: a closed- or open-loop load generator for echo servers
  * that checks every reply and reports RTT percentiles (docs/interface.md). */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
@@ -31,7 +32,7 @@ static const char usage_text[] =
 	"                    [--bind ADDR[,ADDR...]] [--hlog FILE] [--allow-invalid]\n"
 	"                    [--arrival fixed|poisson [--seed S]] [--session K]\n"
 	"                    [--interval S] [--intervals-csv FILE] [--until-ci PCT]\n"
-	"                    [--rate-steps R1,R2,... [--step-duration S]]\n"
+	"                    [--rate-steps R1,R2,... [--step-duration S]] [--probe R]\n"
 	"       echolab-load merge [--json OUT] FILE.json...   (merge --help)\n"
 	"\n"
 	"Opens N connections to an echolab server; each sends a fixed message\n"
@@ -106,6 +107,9 @@ static const char usage_text[] =
 	"                     turn, in this one process: a line a step, --json\n"
 	"                     {\"steps\": [...]} (each a run's summary)\n"
 	"  --step-duration S  each step's measured seconds (default: --duration)\n"
+	"  --probe R          one more connection sending R msgs/s on its own fixed\n"
+	"                     schedule through the load's window: latency under\n"
+	"                     load without the loader's own queueing, reported apart\n"
 	"  --allow-invalid    exit 0 even when the run is invalid (below)\n"
 	"  --help             this text\n"
 	"  --version          the version, and the git checkout it was built from\n"
@@ -139,6 +143,7 @@ struct options {
 	double steps[32];      /* --rate-steps, messages/s per connection */
 	int nsteps;
 	double step_s;         /* --step-duration */
+	double probe;          /* --probe R: msgs/s of the latency probe */
 	const char *intervals_csv;
 	char intervals_path[1024];
 	long size;
@@ -323,6 +328,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"session", required_argument, NULL, 0x103},
 		{"interval", required_argument, NULL, 0x104},
 		{"rate-steps", required_argument, NULL, 0x107},
+		{"probe", required_argument, NULL, 0x109},
 		{"step-duration", required_argument, NULL, 0x108},
 		{"intervals-csv", required_argument, NULL, 0x105},
 		{"until-ci", required_argument, NULL, 0x106},
@@ -450,6 +456,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return usage_error("bad --rate-steps '%s'", optarg);
 			break;
 		}
+		case 0x109:
+			if (!parse_num(optarg, 0.1, 1e5, &o->probe))
+				return usage_error("bad --probe '%s' (messages/s)", optarg);
+			break;
 		case 0x108:
 			if (!parse_num(optarg, 0.1, 86400, &o->step_s))
 				return usage_error("bad --step-duration '%s' (seconds)", optarg);
@@ -522,6 +532,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("%s", "--spawn runs at most 5000 processes");
 	if (cfg->count == 0 && cfg->duration_s == 0)
 		cfg->duration_s = 10;
+	if (o->probe > 0 && (cfg->count > 0 || o->nsteps))
+		return usage_error("%s", "--probe runs beside a timed run: no --count or --rate-steps");
 	if (o->step_s > 0 && !o->nsteps)
 		return usage_error("%s", "--step-duration goes with --rate-steps");
 	if (o->nsteps && (cfg->rate > 0 || cfg->count > 0 || cfg->session > 0 || o->until_ci > 0 || o->hlog ||
@@ -580,7 +592,28 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* --probe: one more connection, open loop at its own rate, started when
+ * the load's window begins and run to its end, in a thread of its own. */
+struct probe {
+	struct el_load_cfg cfg;
+	struct el_load *l;
+	pthread_t thread;
+	bool started;
+	struct el_load_result r;
+	char err[256];
+	int rc;
+};
+
+static void *probe_run(void *arg)
+{
+	struct probe *pr = arg;
+	pr->rc = el_load_run(pr->l, NULL, NULL, pr->err, sizeof(pr->err));
+	return NULL;
+}
+
 struct progress {
+	struct probe *probe;
+	double duration_s;
 	bool on;
 	uint64_t last_messages;
 	double last_s;
@@ -624,6 +657,21 @@ static void show_progress(struct el_load *l, double elapsed, void *arg)
 	static struct el_load_result r;
 	el_load_result(l, &r, true); /* one snapshot for the log, the intervals and the line */
 	log_interval(p, &r);
+	/* The window began: the probe starts, for what is left of it. */
+	struct probe *pr = p->probe;
+	if (pr && !pr->started && r.window_s > 0 && p->duration_s - r.window_s > 0.5) {
+		pr->cfg.duration_s = p->duration_s - r.window_s;
+		char err[256];
+		pr->l = el_load_create(&pr->cfg, err, sizeof(err));
+		pr->started = pr->l && pthread_create(&pr->thread, NULL, probe_run, pr) == 0;
+		if (!pr->started) {
+			el_load_destroy(pr->l);
+			pr->l = NULL;
+			snprintf(pr->err, sizeof(pr->err), "%s", pr->l ? "no thread" : err);
+			pr->started = true; /* tried */
+			pr->rc = -1;
+		}
+	}
 	if (p->iv && el_intervals_update(p->iv, &r, false) && p->iv->until_ci_pct > 0 && !p->ended) {
 		p->ended = true;
 		el_load_end_now(l);
@@ -670,6 +718,14 @@ static void print_text(const struct options *o, const struct el_load_result *r)
 		       r->offered, r->sent_per_s, r->late.total ? el_hist_percentile(&r->late, 50) : 0,
 		       r->late.total ? el_hist_percentile(&r->late, 99) : 0, (unsigned long long)r->late_sends,
 		       1e5 / cfg->rate, (unsigned long long)r->unsent);
+	if (r->probe) {
+		const struct el_hist *h = &r->probe->hist;
+		printf("probe     %g msg/s on a connection of its own: %llu replies, RTT p50 %.0f us, p99 %.0f us, "
+		       "max %.0f us%s\n",
+		       r->probe_rate, (unsigned long long)r->probe->messages, h->total ? el_hist_percentile(h, 50) : 0,
+		       h->total ? el_hist_percentile(h, 99) : 0, h->stats.n ? h->stats.max : 0,
+		       r->probe->errors_total ? " (with errors)" : "");
+	}
 	if (cfg->session > 0) {
 		const struct el_hist *a = &r->connect, *b = &r->first_reply;
 		printf("sessions  %llu of %ld message%s (%.1f/s); connect p50 %.0f us, p99 %.0f us; to the first reply "
@@ -838,7 +894,24 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	struct progress p = {.on = !o.quiet && isatty(STDERR_FILENO), .conns = o.cfg.conns};
+	struct progress p = {.on = !o.quiet && isatty(STDERR_FILENO), .conns = o.cfg.conns,
+			     .duration_s = o.cfg.duration_s};
+	static struct probe probe;
+	if (o.probe > 0) {
+		probe.cfg = o.cfg;
+		probe.cfg.conns = 1;
+		probe.cfg.threads = 1;
+		probe.cfg.spawn = false;
+		probe.cfg.rate = o.probe;
+		probe.cfg.poisson = false;
+		probe.cfg.session = 0;
+		probe.cfg.warmup_s = 0;
+		probe.cfg.rtt_log_fd = -1;
+		probe.cfg.nbinds = 0;
+		probe.cfg.seg_count = 0;
+		probe.cfg.start_at_unix = 0;
+		p.probe = &probe;
+	}
 	/* Intervals of a timed run (a counted one has no fixed window). */
 	static struct el_intervals iv;
 	FILE *ivcsv = NULL;
@@ -875,6 +948,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "echolab-load: %s\n", err);
 	static struct el_load_result r;
 	el_load_result(l, &r, false);
+	if (probe.l) {
+		pthread_join(probe.thread, NULL);
+		if (probe.rc < 0) {
+			fprintf(stderr, "echolab-load: the probe: %s\n", probe.err);
+		} else {
+			el_load_result(probe.l, &probe.r, false);
+			r.probe = &probe.r;
+			r.probe_rate = o.probe;
+		}
+		el_load_destroy(probe.l);
+	} else if (o.probe > 0) {
+		fprintf(stderr, "echolab-load: the probe did not run%s%s\n", probe.started ? ": " : " (the window "
+			"was too short)", probe.started ? probe.err : "");
+	}
 	if (p.iv) {
 		el_intervals_update(p.iv, &r, true);
 		r.intervals = p.iv;

@@ -445,7 +445,8 @@ Test(load, bad_usage_exits_2_with_one_line, T_OPTS)
 				{"--bind", "127.0.0.300"}, {"--segments", "2"},
 				{"--rate", "-1"}, {"--percentiles", "50,101"}, {"--port", "70000"},
 				{"--bogus", "1"}, {"--arrival", "poisson"}, {"--seed", "1"}, {"--arrival", "uniform"},
-				{"--session", "0"}, {"--step-duration", "1"}, {"--rate-steps", "1,x"}};
+				{"--session", "0"}, {"--step-duration", "1"}, {"--rate-steps", "1,x"},
+				{"--probe", "0"}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err),
 				     bad[i][0], bad[i][1], NULL);
@@ -740,6 +741,33 @@ Test(load, rate_steps_run_each_rate_in_turn, T_OPTS)
 	cr_expect_eq(json_num(one, "offered_msgs_per_s"), 40, "%s", j);
 	cr_expect_eq(json_num(two, "offered_msgs_per_s"), 80, "%s", j);
 	cr_expect_eq(count_lines(out), 4, "a head, a column line and a line a step: %s", out);
+	scratch_remove(dir);
+	server_stop(&s, SIGTERM);
+}
+
+/* --probe R: one more connection at R msgs/s through the load's window,
+ * its RTTs reported apart from the load's. */
+Test(load, a_probe_measures_latency_under_load_apart, T_OPTS)
+{
+	struct server s;
+	server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], json[96];
+	scratch(dir, sizeof(dir), "probe");
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "4", "--duration", "3", "--probe", "50", "--json", json, NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	const char *j = slurp(json);
+	const char *pr = strstr(j, "\"probe\": {");
+	cr_assert_not_null(pr, "%s", j);
+	cr_expect_eq(json_num(pr, "rate"), 50, "%s", pr);
+	/* From the window's first second or so to its end: 1 to 2.5 s. */
+	double replies = json_num(pr, "replies");
+	cr_expect(replies >= 40 && replies <= 130, "%g probe replies: %s", replies, pr);
+	cr_expect_eq(json_num(pr, "errors"), 0, "%s", pr);
+	cr_expect_not_null(strstr(out, "probe     50 msg/s on a connection of its own: "), "%s", out);
+	/* The load's own connection count is unchanged. */
+	cr_expect_eq(json_num(j, "connections"), 4, "%s", j);
 	scratch_remove(dir);
 	server_stop(&s, SIGTERM);
 }
