@@ -121,7 +121,8 @@ bool el_ci_around(const double *x, size_t n, double center, struct el_ci *ci)
 		return false;
 	double half = (ci->hi - ci->lo) / 2;
 	ci->mean = center;
-	ci->lo = center - half;
+	/* RTTs and rates are not negative: nor is a bound of theirs. */
+	ci->lo = fmax(center - half, 0);
 	ci->hi = center + half;
 	ci->half_pct = center != 0 ? 100 * half / fabs(center) : INFINITY;
 	return true;

@@ -467,8 +467,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 0x106: {
 			char *end;
 			o->until_ci = strtod(optarg, &end);
-			if (end == optarg || *end || !(o->until_ci > 0 && o->until_ci <= 100))
-				return usage_error("bad --until-ci '%s' (a percentage, over 0 and at most 100)", optarg);
+			if (end == optarg || *end || !(o->until_ci > 0 && o->until_ci <= 10000))
+				return usage_error("bad --until-ci '%s' (a percentage, over 0 and at most 10000)", optarg);
 			break;
 		}
 		case 0x103:
