@@ -301,7 +301,7 @@ int el_lan_create(struct el_lan *l, int delay_ms, double loss, char *why, size_t
 		l->origin_ns = -1;
 		return e == EPERM || e == EINVAL || e == ENOSYS ? -ENOTSUP : -e;
 	}
-	int rc;
+	int rc = 0;
 	l->server_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (l->server_ns < 0 || (rc = start_holder(l)) < 0) {
 		rc = l->server_ns < 0 ? -errno : rc;
