@@ -132,9 +132,14 @@ static int server_start(const struct bench_cfg *cfg, const char *dir, const char
 	snprintf(log, sizeof(log), "%s/server.log", dir);
 	snprintf(errf, sizeof(errf), "%s/server.err", dir);
 	const char *tmpl = server_cmd(cfg, model);
+	/* Sessions: a client's next connection can arrive before the server
+	 * has seen its last one close, so the server holds more than one per
+	 * client at moments; "! busy" then would be the bench's limit, not
+	 * the server's. */
+	long limit = cfg->session > 0 ? 4 * clients + 256 : clients + 64;
 	if (tmpl)
-		return bench_server_start_cmd(cfg, model, tmpl, 4096, clients + 64, s, log, errf, why, whylen);
-	snprintf(max_conns, sizeof(max_conns), "%ld", clients + 64);
+		return bench_server_start_cmd(cfg, model, tmpl, 4096, limit, s, log, errf, why, whylen);
+	snprintf(max_conns, sizeof(max_conns), "%ld", limit);
 	const char *extra[8] = {"--quiet", "--backlog", "4096", "--max-conns", max_conns};
 	size_t n = 5;
 	if (cfg->lan) {
