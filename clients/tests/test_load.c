@@ -76,6 +76,14 @@ static int count_lines(const char *text)
 	return n;
 }
 
+/* A test of the generator's own timing runs alone (the load-alone suite):
+ * in the shared run it skips, saying where it runs. */
+static void alone_or_skip(void)
+{
+	if (getenv("ECHOLAB_LOAD_SHARED"))
+		cr_skip_test("judges the generator's timing: runs in the load-alone suite, with nothing beside it");
+}
+
 static const char *port_str(unsigned port)
 {
 	static char buf[8];
@@ -565,8 +573,9 @@ Test(load, ctrl_c_prints_what_was_measured, T_OPTS)
  * (SIGSTOP) for half a second inside its window, every send due then
  * going out late. The window is pinned with --start-at so the stop lands
  * in it. */
-Test(load, a_starved_generator_is_invalid_and_a_healthy_one_is_not, T_OPTS)
+Test(load, alone_a_starved_generator_is_invalid_and_a_healthy_one_is_not, T_OPTS)
 {
+	alone_or_skip();
 	if (getenv("ECHOLAB_UNDER_VALGRIND"))
 		cr_skip_test("valgrind runs the generator 20 times slower than its schedule, so every run "
 			     "is late: the verdict is checked natively, under ASan and with clang");
@@ -624,8 +633,9 @@ Test(load, a_starved_generator_is_invalid_and_a_healthy_one_is_not, T_OPTS)
 /* --arrival poisson: the gaps the generator actually sent fit the
  * exponential they were drawn from (Anderson-Darling, the JSON's
  * arrival_fit), with the seed given; a fixed schedule has no fit. */
-Test(load, poisson_arrivals_fit_what_was_sent, T_OPTS)
+Test(load, alone_poisson_arrivals_fit_what_was_sent, T_OPTS)
 {
+	alone_or_skip();
 	if (getenv("ECHOLAB_UNDER_VALGRIND"))
 		cr_skip_test("valgrind runs the generator 20 times slower than its schedule: its sends "
 			     "are measured natively, under ASan and with clang");
