@@ -60,13 +60,7 @@ static void close_interval(struct el_intervals *iv, const struct el_load_result 
 	if (grow(iv) < 0)
 		return;
 	static struct el_hist delta;
-	el_hist_init(&delta);
-	for (size_t b = 0; b < EL_HIST_BUCKETS; b++) {
-		uint64_t c = r->hist.counts[b], before = iv->seen->counts[b];
-		delta.counts[b] = c > before ? c - before : 0;
-		delta.total += delta.counts[b];
-		iv->seen->counts[b] = c > before ? c : before;
-	}
+	el_hist_delta(&delta, &r->hist, iv->seen);
 	size_t k = iv->n++;
 	iv->msgs[k] = (double)(r->messages - iv->last_messages) / len;
 	iv->errors[k] = r->errors_total - iv->last_errors;

@@ -432,13 +432,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return usage_error("bad --arrival '%s' (fixed or poisson)", optarg);
 			o->arrival_set = true;
 			break;
-		case 0x104: {
-			char *end;
-			o->interval_s = strtod(optarg, &end);
-			if (end == optarg || *end || !(o->interval_s >= 1 && o->interval_s <= 3600))
+		case 0x104:
+			if (!parse_num(optarg, 1, 3600, &o->interval_s))
 				return usage_error("bad --interval '%s' (1 to 3600 seconds)", optarg);
 			break;
-		}
 		case 0x105:
 			o->intervals_csv = optarg;
 			break;
@@ -464,13 +461,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (!parse_num(optarg, 0.1, 86400, &o->step_s))
 				return usage_error("bad --step-duration '%s' (seconds)", optarg);
 			break;
-		case 0x106: {
-			char *end;
-			o->until_ci = strtod(optarg, &end);
-			if (end == optarg || *end || !(o->until_ci > 0 && o->until_ci <= 10000))
+		case 0x106:
+			if (!parse_num(optarg, 0, 10000, &o->until_ci) || o->until_ci == 0)
 				return usage_error("bad --until-ci '%s' (a percentage, over 0 and at most 10000)", optarg);
 			break;
-		}
 		case 0x103:
 			if (!parse_long(optarg, 1, 1000000000, &cfg->session))
 				return usage_error("bad --session '%s' (messages per connection, 1 or more)", optarg);
@@ -641,12 +635,7 @@ static void log_interval(struct progress *p, const struct el_load_result *r)
 	if (end - p->logged_until < 0.001)
 		return;
 	static struct el_hist delta;
-	el_hist_init(&delta);
-	for (size_t b = 0; b < EL_HIST_BUCKETS; b++) {
-		uint64_t c = r->hist.counts[b], before = p->logged->counts[b];
-		delta.counts[b] = c > before ? c - before : 0;
-		p->logged->counts[b] = c > before ? c : before;
-	}
+	el_hist_delta(&delta, &r->hist, p->logged);
 	p->hlog_err = el_hlog_interval(&p->hlog, p->logged_until, end - p->logged_until, &delta);
 	p->logged_until = end;
 }

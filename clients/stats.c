@@ -214,6 +214,17 @@ int el_hist_write_hgrm(const struct el_hist *h, FILE *f, double scale)
 	return ferror(f) ? -EIO : 0;
 }
 
+void el_hist_delta(struct el_hist *delta, const struct el_hist *now, struct el_hist *seen)
+{
+	el_hist_init(delta);
+	for (size_t b = 0; b < EL_HIST_BUCKETS; b++) {
+		uint64_t c = now->counts[b], before = seen->counts[b];
+		delta->counts[b] = c > before ? c - before : 0;
+		delta->total += delta->counts[b];
+		seen->counts[b] = c > before ? c : before;
+	}
+}
+
 uint64_t el_rng_next(uint64_t *state)
 {
 	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);

@@ -67,6 +67,11 @@ void el_hist_add_shared(struct el_hist *h, int64_t v);
  * microseconds as milliseconds). Returns 0 or -errno. */
 int el_hist_write_hgrm(const struct el_hist *h, FILE *f, double scale);
 
+/* What a growing histogram, now (read while another thread records, or
+ * after), gained since seen: into delta (its counts and total), then seen
+ * moves up to now. Counts never go down, so a stale bucket counts 0. */
+void el_hist_delta(struct el_hist *delta, const struct el_hist *now, struct el_hist *seen);
+
 /* splitmix64: the next number of the stream in *state (any seed). */
 uint64_t el_rng_next(uint64_t *state);
 /* An exponential draw of the given mean from the stream. */
