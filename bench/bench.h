@@ -37,6 +37,7 @@ struct bench_cfg {
 	bool spawn;
 	bool raw;            /* echo bytes (--raw): echolab's models with --raw */
 	long session;        /* --workload session:K; 0: long-lived clients */
+	double probe_rate;   /* --probe R: msgs/s of the latency probe; 0: none */
 	/* --cpus SERVER:LOAD: where the server and the load may run (pinned
 	 * false: anywhere, sharing every CPU), and the text for the report. */
 	bool pinned;
@@ -69,6 +70,10 @@ struct bench_cell {
 	bool ran;            /* false when the server could not start */
 	char failure[256];
 	struct el_load_result load;
+	/* --probe: the probe's own result (load.probe points here), or why
+	 * it has none. */
+	struct el_load_result probe;
+	char probe_failure[256];
 	struct el_stats cpu, pss_mib, rss_mib; /* monitor samples in the window */
 	long max_procs, max_threads;
 	double parts[3];     /* mean RTT of the first, middle, last BENCH_PARTS */
@@ -102,6 +107,25 @@ bool bench_has_trait(const char *traits, const char *trait);
  * open_rate > 0 runs the load open loop at that rate per connection. */
 void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double open_rate);
 
+/* A stepped cell (the sweep): one server and one monitor, the load run at
+ * a rate after another. next gives each step's rate (messages/s a
+ * connection) from the last step's result (NULL before the first), <= 0
+ * to stop; done receives each step's result and its window on the
+ * monitor's clock. */
+struct bench_stepper {
+	double (*next)(void *arg, const struct el_load_result *last);
+	void (*done)(void *arg, const struct el_load_result *r, double from_s, double to_s);
+	void *arg;
+};
+
+/* Runs a stepped cell as bench_run_cell runs one: c->load is the last
+ * step's result, c->ran whether any step ran. */
+void bench_run_steps(const struct bench_cfg *cfg, struct bench_cell *c, const struct bench_stepper *steps);
+
+/* The monitor's figures in a window of its CSV (seconds on its clock) into
+ * c: CPU, PSS and RSS samples, process and thread counts. */
+void bench_monitor_window(const char *csv, double from_s, double to_s, struct bench_cell *c);
+
 /* Starts a server given by command (--server NAME=CMD): its placeholders
  * filled ({port} a free port of 127.0.0.1, {backlog}, {max_conns}), on
  * --cpus' server CPUs when pinned, ready when the port accepts. Returns 0
@@ -118,10 +142,12 @@ int bench_server_start_model(const struct bench_cfg *cfg, const char *model, str
 			     size_t whylen);
 
 /* --compare DIR_A DIR_B: writes compare.md, the plot and prints a line per
- * cell into cfg->dir. Returns the exit status: 1 when a cell got slower by
- * more than fail_pct percent (fail_pct < 0: never), or nothing could be
- * compared. */
-int bench_compare(const struct bench_cfg *cfg, const char *dir_a, const char *dir_b, double fail_pct);
+ * cell into cfg->dir. A cell is slower or faster only when the 95%
+ * interval of its change lies wholly beyond min_pct percent. Returns the
+ * exit status: 1 when a cell got slower by more than fail_pct percent
+ * (fail_pct < 0: never), or nothing could be compared. */
+int bench_compare(const struct bench_cfg *cfg, const char *dir_a, const char *dir_b, double fail_pct,
+		  double min_pct);
 
 /* The models echolab-server lists, into cfg. Returns their number or -1. */
 int bench_list_models(struct bench_cfg *cfg);
@@ -137,6 +163,7 @@ struct bench_step {
 	double achieved;     /* msgs/s measured */
 	double p50, p99, max;
 	uint64_t errors;
+	double cpu;          /* the server's mean CPU %, -1: not sampled */
 	bool ok;
 };
 

@@ -37,11 +37,12 @@ static const char usage[] =
 	"                     [--spawn] [--raw] [--out DIR] [--server-bin PATH]\n"
 	"                     [--server NAME=CMD]... [--cpus SERVER:LOAD] [--quick]\n"
 	"                     [--workload closed|session:K] [--lan [--delay MS]]\n"
-	"                     [--target HOST:PORT [--target-monitor CSV]]\n"
+	"                     [--target HOST:PORT [--target-monitor CSV]] [--probe R]\n"
 	"       echolab-bench --sweep --model M --p99-target US [--clients N]\n"
 	"                     [--start-rate R] [--duration S] [--lan [--delay MS]]\n"
 	"       echolab-bench --tools [--duration S]\n"
-	"       echolab-bench --compare DIR_A DIR_B [--fail-if-slower PCT] [--out DIR]\n"
+	"       echolab-bench --compare DIR_A DIR_B [--fail-if-slower PCT]\n"
+	"                     [--min-change PCT] [--out DIR]\n"
 	"       echolab-bench --soak [--models LIST] [--clients N] [--duration TOTAL]\n"
 	"                     [--rss-slope KIB] [--fd-slope N]\n"
 	"       echolab-bench --backlog-experiment [--models LIST] [--server NAME=CMD]...\n"
@@ -73,6 +74,10 @@ static const char usage[] =
 	"                    cell) or session:K (each client connects, sends K\n"
 	"                    messages, closes, connects again: what a connection\n"
 	"                    costs each model; the iterative one serves them too)\n"
+	"  --probe R         one more connection in every cell, sending R msgs/s on\n"
+	"                    its own fixed schedule through the window: the latency\n"
+	"                    under load without the load's own queueing, in\n"
+	"                    summary.csv (probe_*) and a plot of its own\n"
 	"  --lan             two hosts on one machine: the server in one network\n"
 	"                    namespace, the load in another, joined by a veth pair\n"
 	"                    (10.77.0.1 and .2; needs root). The report says so\n"
@@ -124,6 +129,9 @@ static const char usage[] =
 	"                    compare.md and a plot\n"
 	"  --fail-if-slower PCT  with --compare: exit 1 when a cell is slower by more\n"
 	"                    than PCT% (msgs/s down, or p99 up)\n"
+	"  --min-change PCT  with --compare: the smallest change called slower or\n"
+	"                    faster; the whole 95% interval must lie beyond it\n"
+	"                    (default 5: same-build runs drift by a few percent)\n"
 	"  --backlogs LIST   the backlog experiment's backlogs (default 1,8,128)\n"
 	"  --burst N         clients of the burst (default 50)\n"
 	"  --hold S          how long clients wait for their reply after the last\n"
@@ -413,63 +421,106 @@ static int run_experiment(struct bench_cfg *cfg)
 	return rc < 0 || failed ? 1 : 0;
 }
 
+/* The sweep's steps, chosen as they finish: double the rate until a step
+ * is over the target, then halve the gap between the best under it and
+ * the lowest over it until they are within 5%. */
+struct sweep {
+	struct progress *p;
+	long clients;
+	double target, start_rate, rate, lo, hi;
+	struct bench_step steps[40];
+	double from_s[40], to_s[40];
+	int n, best;
+};
+
+static void sweep_done(void *arg, const struct el_load_result *r, double from_s, double to_s)
+{
+	struct sweep *w = arg;
+	if (w->p->tty)
+		fprintf(stderr, "\r\033[K");
+	struct bench_step *s = &w->steps[w->n];
+	w->from_s[w->n] = from_s;
+	w->to_s[w->n] = to_s;
+	w->n++;
+	s->offered = w->rate;
+	s->achieved = r->window_s > 0 ? (double)r->messages / r->window_s : 0;
+	s->p50 = r->hist.total ? el_hist_percentile(&r->hist, 50) : 0;
+	s->p99 = r->hist.total ? el_hist_percentile(&r->hist, 99) : 0;
+	s->max = r->hist.total ? r->hist.stats.max : 0;
+	s->errors = r->errors_total;
+	/* A step the generator shaped (it fell behind its schedule) says
+	 * nothing of the server: never under target. */
+	s->ok = r->hist.total && s->p99 < w->target && !s->errors && s->achieved >= 0.95 * w->rate && r->valid;
+	fprintf(stderr, "sweep %2d: offered %8.0f msg/s, achieved %8.0f, p99 %7.0f us: %s%s%s\n", w->n, s->offered,
+		s->achieved, s->p99, s->ok ? "under target" : "over", r->valid ? "" : "; invalid: ",
+		r->valid ? "" : r->reasons[0]);
+	if (s->ok && (w->best < 0 || s->offered > w->steps[w->best].offered))
+		w->best = w->n - 1;
+	if (s->ok)
+		w->lo = w->rate;
+	else
+		w->hi = w->rate;
+}
+
+static double sweep_next(void *arg, const struct el_load_result *last)
+{
+	struct sweep *w = arg;
+	if (last) {
+		if (w->n == 40)
+			return 0;
+		if (w->hi == 0)
+			w->rate *= 2;
+		else if (w->lo == 0 && w->rate <= w->start_rate / 64)
+			return 0; /* even a trickle is over the target */
+		else if (w->lo == 0)
+			w->rate /= 2;
+		else if (w->hi - w->lo > w->lo * 0.05)
+			w->rate = (w->lo + w->hi) / 2;
+		else
+			return 0;
+	}
+	w->p->index = w->p->total = w->n + 1;
+	return w->rate / (double)w->clients;
+}
+
+/* The sweep: one server, monitored through every step, and the load run
+ * at each rate in turn as echolab-load --rate-steps runs its rates. */
 static int run_sweep(struct bench_cfg *cfg, const char *model, long clients, double target,
 		     double start_rate)
 {
-	struct bench_step steps[40];
-	int n = 0, best = -1;
-	double lo = 0, hi = 0, rate = start_rate;
 	struct progress p = {.cfg = cfg, .tty = isatty(2)};
 	cfg->progress = show_progress;
 	cfg->progress_arg = &p;
+	static struct sweep w;
+	w = (struct sweep){.p = &p, .clients = clients, .target = target, .start_rate = start_rate,
+			   .rate = start_rate, .best = -1};
 	static struct bench_cell c;
-	while (n < 40 && !stop) {
-		memset(&c, 0, sizeof(c));
-		snprintf(c.model, sizeof(c.model), "%s", model);
-		c.clients = clients;
-		snprintf(c.cell_dir, sizeof(c.cell_dir), "cells/sweep-%02d", n + 1);
-		p.cell = &c;
-		p.index = n + 1;
-		p.total = n + 1;
-		bench_run_cell(cfg, &c, rate / (double)clients);
-		if (p.tty)
-			fprintf(stderr, "\r\033[K");
-		if (!c.ran) {
-			fprintf(stderr, "echolab-bench: sweep step at %.0f msgs/s did not run: %s\n", rate, c.failure);
-			break;
-		}
-		struct bench_step *s = &steps[n++];
-		const struct el_load_result *r = &c.load;
-		s->offered = rate;
-		s->achieved = r->window_s > 0 ? (double)r->messages / r->window_s : 0;
-		s->p50 = r->hist.total ? el_hist_percentile(&r->hist, 50) : 0;
-		s->p99 = r->hist.total ? el_hist_percentile(&r->hist, 99) : 0;
-		s->max = r->hist.total ? r->hist.stats.max : 0;
-		s->errors = r->errors_total;
-		/* A step the generator shaped (it fell behind its schedule)
-		 * says nothing of the server: never under target. */
-		s->ok = r->hist.total && s->p99 < target && !s->errors && s->achieved >= 0.95 * rate && r->valid;
-		fprintf(stderr, "sweep %2d: offered %8.0f msg/s, achieved %8.0f, p99 %7.0f us: %s%s%s\n", n,
-			s->offered, s->achieved, s->p99, s->ok ? "under target" : "over",
-			r->valid ? "" : "; invalid: ", r->valid ? "" : r->reasons[0]);
-		if (s->ok && (best < 0 || s->offered > steps[best].offered))
-			best = n - 1;
-		if (s->ok)
-			lo = rate;
-		else
-			hi = rate;
-		/* Double until a step fails, then halve the gap four times. */
-		if (hi == 0)
-			rate *= 2;
-		else if (lo == 0 && rate <= start_rate / 64)
-			break; /* even a trickle is over the target */
-		else if (lo == 0)
-			rate /= 2;
-		else if (hi - lo > lo * 0.05 && n < 40)
-			rate = (lo + hi) / 2;
-		else
-			break;
+	memset(&c, 0, sizeof(c));
+	snprintf(c.model, sizeof(c.model), "%s", model);
+	c.clients = clients;
+	snprintf(c.cell_dir, sizeof(c.cell_dir), "cells/sweep");
+	p.cell = &c;
+	struct bench_stepper st = {.next = sweep_next, .done = sweep_done, .arg = &w};
+	bench_run_steps(cfg, &c, &st);
+	if (p.tty)
+		fprintf(stderr, "\r\033[K");
+	if (c.failure[0])
+		fprintf(stderr, "echolab-bench: sweep step at %.0f msgs/s did not run: %s\n", w.rate, c.failure);
+	/* Each step's server CPU from the one monitor's CSV. */
+	char csv[800];
+	snprintf(csv, sizeof(csv), "%s/%s/monitor.csv", cfg->dir, c.cell_dir);
+	for (int i = 0; i < w.n; i++) {
+		static struct bench_cell m;
+		memset(&m, 0, sizeof(m));
+		el_stats_init(&m.cpu);
+		el_stats_init(&m.pss_mib);
+		el_stats_init(&m.rss_mib);
+		m.min_procs = m.min_threads = -1;
+		bench_monitor_window(csv, w.from_s[i], w.to_s[i], &m);
+		w.steps[i].cpu = m.cpu.n ? m.cpu.mean : -1;
 	}
+	struct bench_step *steps = w.steps;
+	int n = w.n, best = w.best;
 	int rc = bench_sweep_report(cfg, model, clients, target, steps, n, best);
 	if (best >= 0)
 		printf("highest rate under p99 %.0f us: %.0f msgs/s (p99 %.0f us)\n", target,
@@ -826,7 +877,7 @@ int main(int argc, char **argv)
 				  .fds_per_min = 0.5, .settle_frac = 0.2};
 	double target = 0, start_rate = 2000, delay_ms = -1;
 	bool lan = false, compare = false;
-	double fail_pct = -1;
+	double fail_pct = -1, min_pct = -1;
 	bool backlog_exp = false;
 	static struct bl_opts bl = {.backlogs = {1, 8, 128}, .nbacklogs = 3, .one_by_one = 10,
 				    .gap_s = 0.1, .burst = 50, .hold_s = 3};
@@ -849,7 +900,8 @@ int main(int argc, char **argv)
 		{"cpus", required_argument, NULL, 'P'}, {"target", required_argument, NULL, 'g'},
 		{"target-monitor", required_argument, NULL, 'G'}, {"lan", no_argument, NULL, 'N'},
 		{"delay", required_argument, NULL, 'D'}, {"workload", required_argument, NULL, 0x110},
-		{"compare", no_argument, NULL, 0x111}, {"fail-if-slower", required_argument, NULL, 0x112}, {0},
+		{"compare", no_argument, NULL, 0x111}, {"fail-if-slower", required_argument, NULL, 0x112},
+		{"probe", required_argument, NULL, 0x113}, {"min-change", required_argument, NULL, 0x114}, {0},
 	};
 	int len = 0;
 	for (int i = 0; i < argc && len < (int)sizeof(cfg.command) - 2; i++)
@@ -916,6 +968,14 @@ int main(int argc, char **argv)
 			break;
 		case 'G': cfg.target_monitor = optarg; break;
 		case 0x111: compare = true; break;
+		case 0x114:
+			if (!parse_num(optarg, 0, 1000, &min_pct))
+				return usage_error("bad --min-change '%s' (percent)", optarg);
+			break;
+		case 0x113:
+			if (!parse_num(optarg, 0.1, 1e5, &cfg.probe_rate))
+				return usage_error("bad --probe '%s' (messages/s)", optarg);
+			break;
 		case 0x112:
 			if (!parse_num(optarg, 0, 1e6, &fail_pct))
 				return usage_error("bad --fail-if-slower '%s' (percent)", optarg);
@@ -1005,6 +1065,8 @@ int main(int argc, char **argv)
 	}
 	if (fail_pct >= 0 && !compare)
 		return usage_error("%s", "--fail-if-slower goes with --compare");
+	if (min_pct >= 0 && !compare)
+		return usage_error("%s", "--min-change goes with --compare");
 	if (compare) {
 		if (argc - optind != 2)
 			return usage_error("%s", "--compare takes two results directories: DIR_A DIR_B");
@@ -1012,7 +1074,7 @@ int main(int argc, char **argv)
 			return 1;
 		snprintf(cfg.command, sizeof(cfg.command), "echolab-bench --compare %s %s", argv[optind],
 			 argv[optind + 1]);
-		return bench_compare(&cfg, argv[optind], argv[optind + 1], fail_pct);
+		return bench_compare(&cfg, argv[optind], argv[optind + 1], fail_pct, min_pct >= 0 ? min_pct : 5);
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
@@ -1028,6 +1090,8 @@ int main(int argc, char **argv)
 		return usage_error("%s", "--workload is for the experiment, --quick and --sweep");
 	if (cfg.session > 0 && sweep)
 		return usage_error("%s", "--workload session:K is the closed loop's; the sweep is open loop");
+	if (cfg.probe_rate > 0 && (sweep || tools || soak || backlog_exp))
+		return usage_error("%s", "--probe is for the experiment and --quick");
 	if (cfg.target_monitor && !cfg.target_host)
 		return usage_error("%s", "--target-monitor goes with --target");
 	if (delay_ms >= 0 && !lan)

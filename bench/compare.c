@@ -133,7 +133,8 @@ static int by_cell(const void *x, const void *y)
 	return m ? m : (a->clients > b->clients) - (a->clients < b->clients);
 }
 
-int bench_compare(const struct bench_cfg *cfg, const char *dir_a, const char *dir_b, double fail_pct)
+int bench_compare(const struct bench_cfg *cfg, const char *dir_a, const char *dir_b, double fail_pct,
+		  double min_pct)
 {
 	static struct pair p[MAX_CELLS];
 	int n = 0;
@@ -155,11 +156,12 @@ int bench_compare(const struct bench_cfg *cfg, const char *dir_a, const char *di
 	}
 	fprintf(md, "# Is B faster than A?\n\nA: `%s`\n\nB: `%s`\n\n"
 		    "Each change is B's mean minus A's over their repeats, in percent of A's, with its 95%% "
-		    "confidence interval (Welch). A cell is slower or faster only when the interval excludes "
-		    "no change.\n\n"
+		    "confidence interval (Welch). A cell is slower or faster only when the whole interval lies "
+		    "beyond a change of %g%% (--min-change): smaller changes are no difference the runs can "
+		    "show.\n\n"
 		    "| model | clients | repeats A/B | msgs/s A | msgs/s B | change | p99 A us | p99 B us | change | verdict |\n"
 		    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
-		dir_a, dir_b);
+		dir_a, dir_b, min_pct);
 	int slower = 0, failing = 0, compared = 0, short_cells = 0;
 	for (int i = 0; i < n; i++) {
 		struct side *a = &p[i].s[0], *b = &p[i].s[1];
@@ -171,10 +173,13 @@ int bench_compare(const struct bench_cfg *cfg, const char *dir_a, const char *di
 		}
 		compared++;
 		struct change r = welch(&a->rate, &b->rate), q = welch(&a->p99, &b->p99);
-		/* msgs/s down or p99 up is slower. */
-		bool worse = r.hi < 0 || q.lo > 0, better = r.lo > 0 || q.hi < 0;
+		/* msgs/s down or p99 up is slower, when the whole interval is
+		 * beyond min_pct: two runs of one build on a shared machine
+		 * drift by a few percent, and 95% intervals of a few repeats
+		 * alone would call that a change one cell in twenty. */
+		bool worse = r.hi < -min_pct || q.lo > min_pct, better = r.lo > min_pct || q.hi < -min_pct;
 		const char *verdict = worse ? "slower" : better ? "faster" : "no difference the runs can show";
-		double size = fmax(r.hi < 0 ? -r.pct : 0, q.lo > 0 ? q.pct : 0);
+		double size = fmax(r.hi < -min_pct ? -r.pct : 0, q.lo > min_pct ? q.pct : 0);
 		bool fails = worse && fail_pct >= 0 && size > fail_pct;
 		slower += worse;
 		failing += fails;

@@ -22,6 +22,8 @@ struct agg {
 	int repeats, ran;
 	struct el_hist hist;                  /* every RTT of every repeat */
 	struct el_hist connect, first_reply;  /* sessions: every connect's */
+	struct el_hist probe;                 /* --probe: every probe RTT */
+	int probed;                           /* repeats with a probe result */
 	uint64_t sessions;
 	double window_s;                      /* the repeats' windows, summed */
 	struct el_stats rate;                 /* msgs/s of each repeat */
@@ -87,6 +89,7 @@ static int aggregate(const struct bench_cfg *cfg, const struct bench_cell *cells
 			el_hist_init(&a->hist);
 			el_hist_init(&a->connect);
 			el_hist_init(&a->first_reply);
+			el_hist_init(&a->probe);
 			el_stats_init(&a->rate);
 			el_stats_init(&a->p99);
 			el_stats_init(&a->cpu);
@@ -122,6 +125,10 @@ static int aggregate(const struct bench_cfg *cfg, const struct bench_cell *cells
 				el_hist_merge(&a->hist, &c->load.hist);
 				el_hist_merge(&a->connect, &c->load.connect);
 				el_hist_merge(&a->first_reply, &c->load.first_reply);
+				if (c->load.probe) {
+					el_hist_merge(&a->probe, &c->load.probe->hist);
+					a->probed++;
+				}
 				a->sessions += c->load.sessions;
 				a->window_s += c->load.window_s;
 				el_stats_add(&a->rate, rate_of(&c->load));
@@ -183,7 +190,7 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 		   "rtt_last20_us,conns_reached,server_conns_peak,server_conns_min,monitor_max_gap_s,"
 		   "measured,msgs_per_cpu_s,valid,sessions_per_s,connect_p50_us,connect_p99_us,"
 		   "first_reply_p50_us,first_reply_p99_us,msgs_per_s_ci95_lo,msgs_per_s_ci95_hi,"
-		   "rtt_p99_ci95_lo,rtt_p99_ci95_hi\n");
+		   "rtt_p99_ci95_lo,rtt_p99_ci95_hi,probe_replies,probe_p50_us,probe_p99_us\n");
 	for (int i = 0; i < n; i++) {
 		const struct el_stats *st = &a[i].hist.stats;
 		bool has = st->n > 0;
@@ -222,9 +229,15 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 		/* Across repeats (2 or more): the 95% interval of the mean. */
 		struct el_ci rc, pc;
 		if (el_ci_of_stats(&a[i].rate, &rc) && el_ci_of_stats(&a[i].p99, &pc))
-			fprintf(f, "%.1f,%.1f,%.0f,%.0f\n", fmax(rc.lo, 0), rc.hi, fmax(pc.lo, 0), pc.hi);
+			fprintf(f, "%.1f,%.1f,%.0f,%.0f,", fmax(rc.lo, 0), rc.hi, fmax(pc.lo, 0), pc.hi);
 		else
-			fprintf(f, ",,,\n");
+			fprintf(f, ",,,,");
+		/* --probe: the latency under load, apart from the load's. */
+		if (a[i].probed && a[i].probe.total)
+			fprintf(f, "%llu,%.0f,%.0f\n", (unsigned long long)a[i].probe.total,
+				el_hist_percentile(&a[i].probe, 50), el_hist_percentile(&a[i].probe, 99));
+		else
+			fprintf(f, ",,\n");
 	}
 	return fclose(f);
 }
@@ -285,16 +298,21 @@ static int write_plot_data(const struct bench_cfg *cfg, const struct agg *a, int
 	if (!f)
 		return -1;
 	for (int m = 0; m < cfg->nmodels; m++) {
-		fprintf(f, "# %s: clients rtt_mean rtt_sd p99 cpu cpu_sd pss pss_sd msgs_per_s\n",
+		fprintf(f, "# %s: clients rtt_mean rtt_sd p99 cpu cpu_sd pss pss_sd msgs_per_s probe_p50 probe_p99\n",
 			cfg->models[m]);
 		for (int i = 0; i < n; i++) {
 			if (strcmp(a[i].model, cfg->models[m]) != 0 || !a[i].ran)
 				continue;
 			const struct el_stats *st = &a[i].hist.stats;
-			fprintf(f, "%ld %.1f %.1f %.0f %.2f %.2f %.3f %.3f %.1f\n", a[i].clients, st->mean,
+			fprintf(f, "%ld %.1f %.1f %.0f %.2f %.2f %.3f %.3f %.1f", a[i].clients, st->mean,
 				el_stats_stddev(st), st->n ? el_hist_percentile(&a[i].hist, 99) : 0,
 				a[i].cpu.mean, el_stats_stddev(&a[i].cpu), a[i].pss.mean,
 				el_stats_stddev(&a[i].pss), a[i].rate.mean);
+			if (a[i].probe.total)
+				fprintf(f, " %.0f %.0f\n", el_hist_percentile(&a[i].probe, 50),
+					el_hist_percentile(&a[i].probe, 99));
+			else
+				fprintf(f, " NaN NaN\n");
 		}
 		fprintf(f, "\n\n");
 	}
@@ -409,6 +427,19 @@ static int write_plots(const struct bench_cfg *cfg, const struct agg *a, int n, 
 			 "pointsize 0.8 title word(models, i)",
 			 plots[p][1], plots[p][2]);
 		plot_both(f, plots[p][0], body);
+	}
+	/* --probe: its p99 per model (solid) beside the load's own (dashed). */
+	if (cfg->probe_rate > 0) {
+		char body[1024];
+		snprintf(body, sizeof(body),
+			 "set title 'RTT p99 of the latency probe (%g msgs/s on a connection of its own, solid) "
+			 "and of the load (dashed), us'\nset yrange [0:*]\n"
+			 "plot for [i=1:words(models)] 'plots.dat' index (i-1) using 1:11 with linespoints "
+			 "linecolor i pointtype 7 pointsize 0.8 title word(models, i).' probe', "
+			 "for [i=1:words(models)] 'plots.dat' index (i-1) using 1:4 with linespoints "
+			 "linecolor i dashtype 2 pointtype 6 pointsize 0.8 title word(models, i).' load'",
+			 cfg->probe_rate);
+		plot_both(f, "probe", body);
 	}
 	/* The RTT over one run per model, at the largest client count. */
 	fprintf(f, "unset xtics\nset xtics\nset xlabel 'time since the start of the run (s)'\n"
@@ -600,6 +631,34 @@ static void tables(FILE *f, bool html, const struct bench_cfg *cfg, const struct
 		fprintf(f, "</table>\n");
 }
 
+/* --probe: per cell, the probe's RTTs beside the load's own p99. */
+static void probe_table(FILE *f, bool html, const struct bench_cfg *cfg, const struct agg *a, int n)
+{
+	fprintf(f, html ? "<h2>Latency under load: the probe</h2>\n<p>" : "\n## Latency under load: the probe\n\n");
+	fprintf(f, "One more connection in every cell sent %g msgs/s on its own fixed schedule through the "
+		   "window while the clients made the load: its RTTs are the server's latency without the "
+		   "load generator's own queueing.%s\n",
+		cfg->probe_rate, html ? "</p><table>" : "\n");
+	row(f, html, true, "model | clients | probe replies | probe p50 (us) | probe p99 (us) | load p99 (us)");
+	for (int i = 0; i < n; i++) {
+		char buf[512];
+		if (!a[i].ran)
+			continue;
+		if (!a[i].probe.total)
+			snprintf(buf, sizeof(buf), "%s | %ld | none: %s | | | %.0f", a[i].model, a[i].clients,
+				 a[i].first && a[i].first->probe_failure[0] ? a[i].first->probe_failure : "no reply",
+				 a[i].hist.total ? el_hist_percentile(&a[i].hist, 99) : 0);
+		else
+			snprintf(buf, sizeof(buf), "%s | %ld | %llu | %.0f | %.0f | %.0f", a[i].model, a[i].clients,
+				 (unsigned long long)a[i].probe.total, el_hist_percentile(&a[i].probe, 50),
+				 el_hist_percentile(&a[i].probe, 99),
+				 a[i].hist.total ? el_hist_percentile(&a[i].hist, 99) : 0);
+		row(f, html, false, buf);
+	}
+	if (html)
+		fprintf(f, "</table>\n");
+}
+
 void bench_inline_svg(FILE *f, const struct bench_cfg *cfg, const char *name)
 {
 	char path[700];
@@ -753,6 +812,8 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 		verdicts(f, html, cfg, a, n);
 		fprintf(f, html ? "</ul>\n<h2>Results</h2>\n" : "\n## Results\n");
 		tables(f, html, cfg, a, n);
+		if (cfg->probe_rate > 0)
+			probe_table(f, html, cfg, a, n);
 		fprintf(f, html ? "<h2>Plots</h2>\n" : "\n## Plots\n\n");
 		if (!plotted)
 			fprintf(f, "%sNo plots: gnuplot is missing or failed (the data is in plots.dat and "
@@ -763,6 +824,12 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 				bench_inline_svg(f, cfg, plots[p][0]);
 			else
 				fprintf(f, "![%s](%s.png)\n\n", plots[p][1], plots[p][0]);
+		}
+		if (plotted && cfg->probe_rate > 0) {
+			if (html)
+				bench_inline_svg(f, cfg, "probe");
+			else
+				fprintf(f, "![RTT p99 of the latency probe and of the load](probe.png)\n\n");
 		}
 		for (int i = 0; plotted && i < n; i++) {
 			if (a[i].clients != largest || !a[i].first || a[i].first->logged < 3 * BENCH_PARTS)
@@ -794,11 +861,16 @@ int bench_sweep_report(const struct bench_cfg *cfg, const char *model, long clie
 	FILE *f = open_in(cfg, "sweep.csv");
 	if (!f)
 		return -1;
-	fprintf(f, "offered_msgs_per_s,achieved_msgs_per_s,p50_us,p99_us,max_us,errors,under_target\n");
-	for (int i = 0; i < nsteps; i++)
-		fprintf(f, "%.1f,%.1f,%.0f,%.0f,%.0f,%llu,%d\n", steps[i].offered, steps[i].achieved,
+	fprintf(f, "offered_msgs_per_s,achieved_msgs_per_s,p50_us,p99_us,max_us,errors,under_target,server_cpu_pct\n");
+	for (int i = 0; i < nsteps; i++) {
+		fprintf(f, "%.1f,%.1f,%.0f,%.0f,%.0f,%llu,%d,", steps[i].offered, steps[i].achieved,
 			steps[i].p50, steps[i].p99, steps[i].max, (unsigned long long)steps[i].errors,
 			steps[i].ok);
+		if (steps[i].cpu >= 0)
+			fprintf(f, "%.1f\n", steps[i].cpu);
+		else
+			fprintf(f, "\n");
+	}
 	fclose(f);
 	f = open_in(cfg, "sweep.gp");
 	if (!f)
@@ -831,12 +903,19 @@ int bench_sweep_report(const struct bench_cfg *cfg, const char *model, long clie
 			cfg->duration_s);
 	else
 		fprintf(f, "**No rate kept p99 under %.0f us**, not even the lowest step.\n\n", target_us);
-	fprintf(f, "| offered msgs/s | achieved msgs/s | p50 us | p99 us | max us | errors | under target |\n"
-		   "|---|---|---|---|---|---|---|\n");
-	for (int i = 0; i < nsteps; i++)
-		fprintf(f, "| %.0f | %.0f | %.0f | %.0f | %.0f | %llu | %s |\n", steps[i].offered,
+	fprintf(f, "The steps ran one after another against one server, monitored throughout (as "
+		   "echolab-load --rate-steps runs its rates); each step opened its connections, warmed up "
+		   "for %.1f s and measured %.1f s.\n\n", cfg->warmup_s, cfg->duration_s);
+	fprintf(f, "| offered msgs/s | achieved msgs/s | p50 us | p99 us | max us | errors | server CPU %% | under target |\n"
+		   "|---|---|---|---|---|---|---|---|\n");
+	for (int i = 0; i < nsteps; i++) {
+		char cpu[32] = "not sampled";
+		if (steps[i].cpu >= 0)
+			snprintf(cpu, sizeof(cpu), "%.0f", steps[i].cpu);
+		fprintf(f, "| %.0f | %.0f | %.0f | %.0f | %.0f | %llu | %s | %s |\n", steps[i].offered,
 			steps[i].achieved, steps[i].p50, steps[i].p99, steps[i].max,
-			(unsigned long long)steps[i].errors, steps[i].ok ? "yes" : "no");
+			(unsigned long long)steps[i].errors, cpu, steps[i].ok ? "yes" : "no");
+	}
 	fprintf(f, "\nA step is under target when its p99 (from the intended send times) is under the "
 		   "target, it had no errors, and it achieved at least 95%% of the offered rate.\n\n");
 	if (plotted)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "probe.h"
 #include "client.h"
 #include "procstat.h"
 #include "io.h"
@@ -358,13 +359,80 @@ static void read_parts(const char *path, struct bench_cell *c)
 	free(rtt);
 }
 
+/* A cell's progress callback: the probe (--probe) starts when the load's
+ * window begins; then the bench's own callback. */
+struct cell_progress {
+	const struct bench_cfg *cfg;
+	struct el_probe *probe;
+};
+
+static void cell_progress(struct el_load *l, double elapsed_s, void *arg)
+{
+	struct cell_progress *cp = arg;
+	if (cp->probe && !cp->probe->tried) {
+		static struct el_load_result snap;
+		el_load_result(l, &snap, true);
+		el_probe_tick(cp->probe, &snap, cp->cfg->duration_s);
+	}
+	if (cp->cfg->progress)
+		cp->cfg->progress(l, elapsed_s, cp->cfg->progress_arg);
+}
+
+void bench_monitor_window(const char *csv, double from_s, double to_s, struct bench_cell *c)
+{
+	monitor_figures(csv, from_s, to_s, c);
+}
+
+/* The steps of a stepped cell, each a whole load run (el_load_step, as
+ * echolab-load --rate-steps runs its rates) against the cell's one server:
+ * the window of the first to the end of the last on the monitor's clock
+ * into from_s and to_s, the last step's result into c->load. */
+static void cell_steps(const struct bench_cfg *cfg, struct bench_cell *c, const struct el_load_cfg *lc,
+		       const struct bench_stepper *st, int64_t mon_t0, double *from_s, double *to_s)
+{
+	static struct el_load_result r;
+	const struct el_load_result *last = NULL;
+	double rate;
+	*from_s = *to_s = 0;
+	while (!*cfg->stop && (rate = st->next(st->arg, last)) > 0) {
+		char err[256];
+		if (el_load_step(lc, rate, cfg->progress, cfg->progress_arg, &r, err, sizeof(err)) < 0) {
+			snprintf(c->failure, sizeof(c->failure), "load at %g msgs/s a connection: %.180s", rate, err);
+			break;
+		}
+		double end = (double)(el_io_now_us() - mon_t0) / 1e6;
+		if (!last)
+			*from_s = end - r.window_s;
+		*to_s = end;
+		st->done(st->arg, &r, end - r.window_s, end);
+		c->load = r;
+		c->ran = true;
+		last = &c->load;
+	}
+}
+
+static void run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double open_rate,
+		     const struct bench_stepper *steps);
+
 void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double open_rate)
+{
+	run_cell(cfg, c, open_rate, NULL);
+}
+
+void bench_run_steps(const struct bench_cfg *cfg, struct bench_cell *c, const struct bench_stepper *steps)
+{
+	run_cell(cfg, c, 0, steps);
+}
+
+static void run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double open_rate,
+		     const struct bench_stepper *steps)
 {
 	char dir[700];
 	snprintf(dir, sizeof(dir), "%s/%s", cfg->dir, c->cell_dir);
 	c->ran = false;
 	c->failure[0] = 0;
 	memset(&c->load, 0, sizeof(c->load));
+	c->probe_failure[0] = 0;
 	el_stats_init(&c->cpu);
 	el_stats_init(&c->pss_mib);
 	el_stats_init(&c->rss_mib);
@@ -435,20 +503,34 @@ void bench_run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double op
 	int in_client = cfg->lan ? el_lan_enter_client(cfg->lan) : 0;
 	if (in_client < 0)
 		snprintf(err, sizeof(err), "entering the LAN's client side: %s", strerror(-in_client));
-	struct el_load *l = msg && in_client == 0 && (watching || !local) ? el_load_create(&lc, err, sizeof(err))
-									  : NULL;
+	bool can_run = msg && in_client == 0 && (watching || !local);
+	struct el_load *l = can_run && !steps ? el_load_create(&lc, err, sizeof(err)) : NULL;
 	double from_s = 0, to_s = 0, from_epoch = 0;
+	static struct el_probe probe;
+	struct cell_progress cp = {.cfg = cfg, .probe = cfg->probe_rate > 0 ? &probe : NULL};
+	if (cp.probe)
+		el_probe_init(&probe, &lc, cfg->probe_rate);
 	if (l) {
 		from_epoch = wall_s() + cfg->warmup_s;
 		from_s = (double)(el_io_now_us() - mon_t0) / 1e6 + cfg->warmup_s;
-		if (el_load_run(l, cfg->progress, cfg->progress_arg, err, sizeof(err)) == 0) {
+		int run = el_load_run(l, cell_progress, &cp, err, sizeof(err));
+		const struct el_load_result *pr = cp.probe ? el_probe_finish(cp.probe, c->probe_failure,
+									   sizeof(c->probe_failure)) : NULL;
+		if (run == 0) {
 			el_load_result(l, &c->load, false);
 			c->ran = true;
+			if (pr) {
+				c->probe = *pr;
+				c->load.probe = &c->probe;
+				c->load.probe_rate = cfg->probe_rate;
+			}
 		} else {
 			snprintf(c->failure, sizeof(c->failure), "load: %s", err);
 		}
 		to_s = (double)(el_io_now_us() - mon_t0) / 1e6;
 		el_load_destroy(l);
+	} else if (can_run && steps) {
+		cell_steps(cfg, c, &lc, steps, mon_t0, &from_s, &to_s);
 	} else if (watching || !local) {
 		snprintf(c->failure, sizeof(c->failure), "load: %s", err[0] ? err : "out of memory");
 	}

@@ -1093,6 +1093,22 @@ int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double el
 	return rc;
 }
 
+int el_load_step(const struct el_load_cfg *cfg, double rate,
+		 void (*progress)(struct el_load *l, double elapsed_s, void *arg), void *arg,
+		 struct el_load_result *r, char *err, size_t errlen)
+{
+	struct el_load_cfg c = *cfg;
+	c.rate = rate;
+	struct el_load *l = el_load_create(&c, err, errlen);
+	if (!l)
+		return -1;
+	int rc = el_load_run(l, progress, arg, err, errlen);
+	if (rc == 0)
+		el_load_result(l, r, false);
+	el_load_destroy(l);
+	return rc < 0 ? -1 : 0;
+}
+
 void el_load_end_now(struct el_load *l)
 {
 	int64_t now = el_io_now_us();

@@ -170,6 +170,14 @@ void el_load_destroy(struct el_load *l);
 int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double elapsed_s, void *arg),
 		void *arg, char *err, size_t errlen);
 
+/* One step of a rate series (echolab-load --rate-steps, echolab-bench's
+ * sweep): a whole run of cfg at rate messages/s per connection (0: closed
+ * loop), its own connections opened and closed, its result into r;
+ * progress as el_load_run's. Returns 0, or -1 with the reason in err. */
+int el_load_step(const struct el_load_cfg *cfg, double rate,
+		 void (*progress)(struct el_load *l, double elapsed_s, void *arg), void *arg,
+		 struct el_load_result *r, char *err, size_t errlen);
+
 /* Ends the measurement now instead of at its duration (--until-ci):
  * the workers stop at their next turn. Threads only (not spawn). */
 void el_load_end_now(struct el_load *l);

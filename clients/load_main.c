@@ -1,7 +1,6 @@
 /* echolab-load: a closed- or open-loop load generator for echo servers
  * that checks every reply and reports RTT percentiles (docs/interface.md). */
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
@@ -18,6 +17,7 @@
 #include "hlog.h"
 #include "intervals.h"
 #include "load.h"
+#include "probe.h"
 #include "merge.h"
 #include "version.h"
 
@@ -586,27 +586,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* --probe: one more connection, open loop at its own rate, started when
- * the load's window begins and run to its end, in a thread of its own. */
-struct probe {
-	struct el_load_cfg cfg;
-	struct el_load *l;
-	pthread_t thread;
-	bool started;
-	struct el_load_result r;
-	char err[256];
-	int rc;
-};
-
-static void *probe_run(void *arg)
-{
-	struct probe *pr = arg;
-	pr->rc = el_load_run(pr->l, NULL, NULL, pr->err, sizeof(pr->err));
-	return NULL;
-}
-
 struct progress {
-	struct probe *probe;
+	struct el_probe *probe; /* --probe, or NULL */
 	double duration_s;
 	bool on;
 	uint64_t last_messages;
@@ -647,20 +628,8 @@ static void show_progress(struct el_load *l, double elapsed, void *arg)
 	el_load_result(l, &r, true); /* one snapshot for the log, the intervals and the line */
 	log_interval(p, &r);
 	/* The window began: the probe starts, for what is left of it. */
-	struct probe *pr = p->probe;
-	if (pr && !pr->started && r.window_s > 0 && p->duration_s - r.window_s > 0.5) {
-		pr->cfg.duration_s = p->duration_s - r.window_s;
-		char err[256];
-		pr->l = el_load_create(&pr->cfg, err, sizeof(err));
-		pr->started = pr->l && pthread_create(&pr->thread, NULL, probe_run, pr) == 0;
-		if (!pr->started) {
-			el_load_destroy(pr->l);
-			pr->l = NULL;
-			snprintf(pr->err, sizeof(pr->err), "%s", pr->l ? "no thread" : err);
-			pr->started = true; /* tried */
-			pr->rc = -1;
-		}
-	}
+	if (p->probe)
+		el_probe_tick(p->probe, &r, p->duration_s);
 	if (p->iv && el_intervals_update(p->iv, &r, false) && p->iv->until_ci_pct > 0 && !p->ended) {
 		p->ended = true;
 		el_load_end_now(l);
@@ -776,17 +745,13 @@ static int run_steps(struct options *o)
 	int status = 0;
 	static struct el_load_result r;
 	for (int i = 0; i < o->nsteps && !stop; i++) {
-		o->cfg.rate = o->steps[i];
 		char err[256];
-		struct el_load *l = el_load_create(&o->cfg, err, sizeof(err));
-		if (!l || el_load_run(l, NULL, NULL, err, sizeof(err)) < 0) {
+		o->cfg.rate = o->steps[i]; /* for the JSON's settings */
+		if (el_load_step(&o->cfg, o->steps[i], NULL, NULL, &r, err, sizeof(err)) < 0) {
 			fprintf(stderr, "echolab-load: step %d: %s\n", i + 1, err);
-			el_load_destroy(l);
 			status = 1;
 			break;
 		}
-		el_load_result(l, &r, false);
-		el_load_destroy(l);
 		printf("%12g %12.1f %12.1f %12.1f %9.0f %9.0f %7llu  %s", o->steps[i], r.offered, r.sent_per_s,
 		       r.window_s > 0 ? (double)r.messages / r.window_s : 0,
 		       r.hist.total ? el_hist_percentile(&r.hist, 50) : 0, r.hist.total ? el_hist_percentile(&r.hist, 99) : 0,
@@ -885,20 +850,9 @@ int main(int argc, char **argv)
 
 	struct progress p = {.on = !o.quiet && isatty(STDERR_FILENO), .conns = o.cfg.conns,
 			     .duration_s = o.cfg.duration_s};
-	static struct probe probe;
+	static struct el_probe probe;
 	if (o.probe > 0) {
-		probe.cfg = o.cfg;
-		probe.cfg.conns = 1;
-		probe.cfg.threads = 1;
-		probe.cfg.spawn = false;
-		probe.cfg.rate = o.probe;
-		probe.cfg.poisson = false;
-		probe.cfg.session = 0;
-		probe.cfg.warmup_s = 0;
-		probe.cfg.rtt_log_fd = -1;
-		probe.cfg.nbinds = 0;
-		probe.cfg.seg_count = 0;
-		probe.cfg.start_at_unix = 0;
+		el_probe_init(&probe, &o.cfg, o.probe);
 		p.probe = &probe;
 	}
 	/* Intervals of a timed run (a counted one has no fixed window). */
@@ -937,19 +891,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "echolab-load: %s\n", err);
 	static struct el_load_result r;
 	el_load_result(l, &r, false);
-	if (probe.l) {
-		pthread_join(probe.thread, NULL);
-		if (probe.rc < 0) {
-			fprintf(stderr, "echolab-load: the probe: %s\n", probe.err);
-		} else {
-			el_load_result(probe.l, &probe.r, false);
-			r.probe = &probe.r;
-			r.probe_rate = o.probe;
-		}
-		el_load_destroy(probe.l);
-	} else if (o.probe > 0) {
-		fprintf(stderr, "echolab-load: the probe did not run%s%s\n", probe.started ? ": " : " (the window "
-			"was too short)", probe.started ? probe.err : "");
+	if (p.probe) {
+		char why[256];
+		r.probe = el_probe_finish(p.probe, why, sizeof(why));
+		r.probe_rate = o.probe;
+		if (!r.probe)
+			fprintf(stderr, "echolab-load: the probe did not run: %s\n", why);
 	}
 	if (p.iv) {
 		el_intervals_update(p.iv, &r, true);

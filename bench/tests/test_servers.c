@@ -178,6 +178,9 @@ Test(servers, bad_server_options_are_usage_errors, .timeout = 60)
 		{"--workload session:2 --soak", "--workload is for the experiment"},
 		{"--compare onlyone", "--compare takes two results directories"},
 		{"--fail-if-slower 5", "--fail-if-slower goes with --compare"},
+		{"--probe 0", "bad --probe"},
+		{"--min-change 5", "--min-change goes with --compare"},
+		{"--probe 10 --soak", "--probe is for the experiment"},
 	};
 	static char out[65536];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -349,10 +352,89 @@ Test(servers, sessions_give_the_iterative_model_figures, .timeout = 120)
 	cleanup(dir);
 }
 
+/* --sweep: the rate doubles from --start-rate until a step is over the
+ * target, then bisects; every step runs against one server (its cell has
+ * one server.err with one "listening" line) monitored throughout, so each
+ * step has a server CPU figure; sweep.csv, the report and the last line
+ * name the best step. */
+Test(servers, the_sweep_steps_one_server_through_its_rates, .timeout = 120)
+{
+	static char out[65536];
+	char dir[128];
+	int rc = bench("--sweep --model epoll --p99-target 2000 --clients 8 --start-rate 1000 --duration 0.5 "
+		       "--warmup 0.2 --interval 0.1", dir, sizeof(dir), out, sizeof(out));
+	cr_assert_eq(rc, 0, "echolab-bench --sweep failed (%d):\n%s", rc, out);
+	char path[700], line[512];
+	snprintf(path, sizeof(path), "%s/latest/sweep.csv", dir);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "no %s\n%s", path, out);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	cr_expect_str_eq(line, "offered_msgs_per_s,achieved_msgs_per_s,p50_us,p99_us,max_us,errors,under_target,"
+			       "server_cpu_pct\n");
+	int steps = 0, under = 0;
+	double first = 0, second = 0;
+	while (fgets(line, sizeof(line), f)) {
+		double offered, achieved, p50, p99, max, cpu;
+		int errors, ok;
+		int got = sscanf(line, "%lf,%lf,%lf,%lf,%lf,%d,%d,%lf", &offered, &achieved, &p50, &p99, &max, &errors,
+				 &ok, &cpu);
+		cr_expect_eq(got, 8, "a step without its figures (server CPU included): %s", line);
+		if (steps == 0)
+			first = offered;
+		else if (steps == 1)
+			second = offered;
+		steps++;
+		under += ok;
+	}
+	fclose(f);
+	cr_expect_geq(steps, 3, "%d steps:\n%s", steps, out);
+	cr_expect_eq(first, 1000, "the first step offered %g", first);
+	cr_expect(second == 2000 || second == 500, "the second step offered %g, not double or half", second);
+	cr_expect_gt(under, 0, "no step under a 2 ms target:\n%s", out);
+	cr_expect_not_null(strstr(out, "highest rate under p99 2000 us: "), "%s", out);
+	snprintf(path, sizeof(path), "grep -c '^listening on ' %s/latest/cells/sweep/server.err | grep -qx 1", dir);
+	cr_expect_eq(system(path), 0, "the sweep's steps did not share one server");
+	cr_expect(report_has(dir, "against one server, monitored throughout"), "the report does not say how it ran");
+	cleanup(dir);
+}
+
+/* --probe R: every cell gets one more connection at R msgs/s through its
+ * window; its replies and percentiles are summary.csv's probe_* columns, in
+ * each cell's load.json, in a table and a plot of the report. A probe that
+ * only echoed the load's own figures would not differ from them: its
+ * reply count follows its own rate, not the load's. */
+Test(servers, a_probe_measures_each_cell_apart, .timeout = 120)
+{
+	static char out[65536];
+	char dir[128];
+	int rc = bench("--probe 100 --models epoll --clients 4 --duration 2.5 --warmup 0.3", dir, sizeof(dir), out,
+		       sizeof(out));
+	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
+	const char *v = summary_field(dir, "epoll", 4, "probe_replies");
+	/* Started at the progress tick after the window opened (<= 1 s in),
+	 * it runs for the rest: 1.5 to 2.5 s at 100 msgs/s. */
+	long replies = v ? atol(v) : -1;
+	cr_expect(replies >= 120 && replies <= 260, "probe replies %s\n%s", v ? v : "(none)", out);
+	long messages = atol(summary_field(dir, "epoll", 4, "messages"));
+	cr_expect_gt(messages, 10 * replies, "the load's %ld messages against the probe's %ld", messages, replies);
+	v = summary_field(dir, "epoll", 4, "probe_p99_us");
+	cr_expect(v && atof(v) > 0, "probe p99 %s", v ? v : "(none)");
+	cr_expect(report_has(dir, "## Latency under load: the probe"), "the report has no probe table");
+	cr_expect(report_has(dir, "![RTT p99 of the latency probe and of the load](probe.png)"),
+		  "the report has no probe plot");
+	char path[700];
+	snprintf(path, sizeof(path), "%s/latest/probe.svg", dir);
+	cr_expect_eq(access(path, F_OK), 0, "no %s", path);
+	snprintf(path, sizeof(path), "grep -q '\"probe\": {\"rate\": 100,' %s/latest/cells/epoll-4/load.json", dir);
+	cr_expect_eq(system(path), 0, "the cell's load.json has no probe");
+	cleanup(dir);
+}
+
 /* --compare A B: a server slowed on purpose (2 ms of sleep a message) is
  * "slower" against the same cell of a fast run, by most of its msgs/s, and
- * --fail-if-slower 50 makes that exit 1 while a second fast run does not;
- * without --fail-if-slower the exit is 0. */
+ * --fail-if-slower 50 makes that exit 1 while a second fast run of the
+ * same server is "no difference" in every cell and does not; without
+ * --fail-if-slower the exit is 0. */
 Test(servers, compare_finds_a_slowed_server_and_fails_on_it, .timeout = 180)
 {
 	if (system("command -v socat >/dev/null 2>&1") != 0)
@@ -383,9 +465,19 @@ Test(servers, compare_finds_a_slowed_server_and_fails_on_it, .timeout = 180)
 	rc = bench(b, cmp, sizeof(cmp), out, sizeof(out));
 	cr_expect_eq(rc, 1, "slower by more than 50%%: exit %d\n%s", rc, out);
 	cleanup(cmp);
+	/* Two runs of the same server: no difference, in every cell (one
+	 * here), and no failure. */
 	snprintf(b, sizeof(b), "--compare %s/latest %s/latest --fail-if-slower 50", fast1, fast2);
 	rc = bench(b, cmp, sizeof(cmp), out, sizeof(out));
 	cr_expect_eq(rc, 0, "two runs of the same server: exit %d\n%s", rc, out);
+	int cells = 0;
+	for (const char *l = strstr(out, "srv "); l; l = strstr(l + 1, "\nsrv ")) {
+		cells++;
+		const char *eol = strchr(l + 1, '\n');
+		const char *v = strstr(l, ": no difference the runs can show");
+		cr_expect(v && (!eol || v < eol), "the same server, one cell not 'no difference':\n%s", out);
+	}
+	cr_expect_eq(cells, 1, "%d cells compared:\n%s", cells, out);
 	char path[600];
 	snprintf(path, sizeof(path), "%s/latest/compare.md", cmp);
 	cr_expect_eq(access(path, F_OK), 0, "no %s", path);
