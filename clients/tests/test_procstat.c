@@ -332,8 +332,9 @@ static void stop_kids(struct kids *k)
 /* With a budget too small for one process's details, a sample still
  * reads every new process's, then one more process's in turn: the first
  * sample's fds, PSS and switches are what a monitor without a budget
- * reads, and from then on the oldest figures are as many samples old as
- * there are other processes, never more. */
+ * reads, and from then on the oldest figures are never older than there
+ * are other processes (the bound the budget promises), and do grow that
+ * old (the budget is applied). */
 Test(procstat, a_detail_budget_refreshes_processes_in_turn, .timeout = 60)
 {
 	struct kids k;
@@ -356,11 +357,16 @@ Test(procstat, a_detail_budget_refreshes_processes_in_turn, .timeout = 60)
 	for (int i = 0; i < 40; i++) {
 		cr_assert_eq(el_monitor_sample(&some, &s), 0);
 		cr_expect_eq(s.procs, 13, "every process in every sample: %ld", s.procs);
-		cr_expect_eq(s.detail_age, i + 1 < 12 ? i + 1 : 12, "sample %d: details %ld samples old",
-			     i + 2, s.detail_age);
+		/* The promise: one process a sample in turn, so never older
+		 * than the 12 others' count. A process refreshed early (its
+		 * RSS moved on a busy machine) may make one younger. */
+		cr_expect_leq(s.detail_age, 12, "sample %d: details %ld samples old, over the 12 others",
+			      i + 2, s.detail_age);
 		most = s.detail_age > most ? s.detail_age : most;
 	}
-	cr_expect_eq(most, 12, "one process a sample, in turn: at most 12 samples old");
+	/* And the turn went round: the oldest reached the bound's
+	 * neighbourhood rather than every process being read each time. */
+	cr_expect_geq(most, 11, "details at most %ld samples old: the budget was not applied", most);
 	stop_kids(&k);
 	el_monitor_destroy(&all);
 	el_monitor_destroy(&some);
@@ -439,23 +445,37 @@ Test(procstat, an_orphaned_descendant_is_still_counted, .timeout = 60)
 	el_monitor_destroy(&m);
 }
 
+/* The children's CPU time (ns), each publishing its own in a page shared
+ * with the test; and their sum. */
+static _Atomic uint64_t *kid_ns;
+
+static uint64_t kids_ns(int kids)
+{
+	uint64_t sum = 0;
+	for (int i = 0; i < kids; i++)
+		sum += kid_ns[i];
+	return sum;
+}
+
 /* 40 processes that each run a millisecond in every 40: the tree uses
  * about one CPU, but no process ever runs a whole clock tick in a
  * sample's 200 ms. Counted in ticks, the first samples read 0% and the
- * rest jumped (0% to 192%); in schedstat's nanoseconds every sample reads
- * close to the median. */
+ * rest jumped (0% to 192%); in schedstat's nanoseconds each sample's CPU
+ * is what the processes ran in its interval. Each child publishes its own
+ * CPU clock after every millisecond it runs, and the test reads their sum
+ * just before and just after each sample: the CPU a sample reports over
+ * its interval must lie between what they ran from the end of the last
+ * sample to the start of this one and from its start to this one's end,
+ * give or take 15 ms (a running process's schedstat lags by up to a tick,
+ * 4 ms, for each of two CPUs, and a child's last millisecond may not be
+ * published yet). However unevenly a busy machine runs the children,
+ * nothing they ran may be lost or counted twice. */
 Test(procstat, many_small_processes_are_counted_in_nanoseconds, .timeout = 60)
 {
-	/* Under valgrind on a loaded machine the 40 processes do not run
-	 * evenly (a sample of 26% against a median of 67% failed CI), and a
-	 * check of the run's total against getrusage lost 1.5 s of 14 s in one
-	 * of two runs, to the processes' own valgrind exits. The monitor's
-	 * nanosecond counting is checked natively, with clang and under ASan;
-	 * this skip says so rather than pass. */
-	if (getenv("ECHOLAB_UNDER_VALGRIND"))
-		cr_skip_test("under valgrind 40 processes of 1 ms per 40 ms do not run evenly enough to compare "
-			     "samples; checked natively, with clang and under ASan");
 	enum { KIDS = 40, SAMPLES = 15 };
+	const double slack_s = 0.015;
+	kid_ns = mmap(NULL, KIDS * sizeof(*kid_ns), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(kid_ns, MAP_FAILED);
 	pid_t root = fork();
 	cr_assert_geq(root, 0);
 	if (root == 0) {
@@ -464,15 +484,15 @@ Test(procstat, many_small_processes_are_counted_in_nanoseconds, .timeout = 60)
 		for (int i = 0; i < KIDS; i++) {
 			if (fork() == 0) {
 				prctl(PR_SET_PDEATHSIG, SIGKILL);
-				struct timespec nap = {0, 39 * 1000000};
-				/* 6 s: past the 3 s of samples however late they
-				 * start (a sample at the kids' end read 35% against
-				 * a median of 131% on a busy machine). */
-				for (int k = 0; k < 150; k++) {
+				struct timespec nap = {0, 39 * 1000000}, t;
+				/* Until killed: past the samples however late they
+				 * start. */
+				for (;;) {
 					burn_ms(1);
+					clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+					kid_ns[i] = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 					nanosleep(&nap, NULL);
 				}
-				_exit(0);
 			}
 		}
 		while (wait(NULL) > 0)
@@ -483,33 +503,36 @@ Test(procstat, many_small_processes_are_counted_in_nanoseconds, .timeout = 60)
 	struct el_monitor m;
 	cr_assert_eq(el_monitor_init(&m, root), 0);
 	struct el_proc_sample s;
-	double cpu[SAMPLES];
 	usleep(300000); /* every kid forked and running */
+	uint64_t before = kids_ns(KIDS);
 	cr_assert_eq(el_monitor_sample(&m, &s), 0);
+	uint64_t after = kids_ns(KIDS);
+	double last_t = s.t_s, ran_s = 0;
+	uint64_t first = before;
 	for (int i = 0; i < SAMPLES; i++) {
 		usleep(200000);
+		uint64_t b = kids_ns(KIDS);
 		cr_assert_eq(el_monitor_sample(&m, &s), 0);
-		cpu[i] = s.cpu_user_pct + s.cpu_sys_pct;
+		uint64_t a = kids_ns(KIDS);
+		double cpu_s = (s.cpu_user_pct + s.cpu_sys_pct) / 100 * (s.t_s - last_t);
+		double lo = (double)(b - after) / 1e9 - slack_s, hi = (double)(a - before) / 1e9 + slack_s;
+		cr_expect(cpu_s >= lo && cpu_s <= hi,
+			  "sample %d: %.1f ms of CPU (%.1f%% over %.0f ms), the children ran %.1f to %.1f ms", i + 1,
+			  cpu_s * 1e3, s.cpu_user_pct + s.cpu_sys_pct, (s.t_s - last_t) * 1e3, (lo + slack_s) * 1e3,
+			  (hi - slack_s) * 1e3);
+		ran_s += cpu_s;
+		last_t = s.t_s;
+		before = b;
+		after = a;
 	}
 	kill(-root, SIGKILL);
 	reap_all();
 	el_monitor_destroy(&m);
-	double sorted[SAMPLES];
-	memcpy(sorted, cpu, sizeof(cpu));
-	for (int i = 1; i < SAMPLES; i++)
-		for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
-			double t = sorted[j];
-			sorted[j] = sorted[j - 1];
-			sorted[j - 1] = t;
-		}
-	double median = sorted[SAMPLES / 2];
-	cr_log_info("CPU per sample: median %.1f%%, lowest %.1f%%, highest %.1f%%", median, sorted[0],
-		    sorted[SAMPLES - 1]);
-	cr_expect_gt(median, 20.0, "the children ran: median %.1f%%", median);
-	cr_expect_geq(sorted[0], 0.4 * median, "a sample of %.1f%% against a median of %.1f%%", sorted[0],
-		      median);
-	cr_expect_leq(sorted[SAMPLES - 1], 2.0 * median, "a sample of %.1f%% against a median of %.1f%%",
-		      sorted[SAMPLES - 1], median);
+	munmap((void *)kid_ns, KIDS * sizeof(*kid_ns));
+	/* Not vacuous: the children ran (about one CPU natively). */
+	double published = (double)(after - first) / 1e9;
+	cr_log_info("the monitor counted %.3f CPU-s, the children published %.3f", ran_s, published);
+	cr_expect_gt(published, 0.3, "the children ran only %.3f CPU-s in 3 s", published);
 }
 
 /* Burns 1.5 s of its own thread's CPU. */
