@@ -25,7 +25,8 @@
  * Test hooks (conformance suite): ECHOLAB_URING_ENTRIES sets the
  * submission queue size (a tiny queue runs the full-queue path all the
  * time); ECHOLAB_URING_NO_BUFRING=1 takes the path of kernels without
- * buffer rings. */
+ * buffer rings; ECHOLAB_FAULTS makes receives, sends and accepts fail at
+ * random (uring_faults.h), as the fault shim does libc's calls. */
 #include <errno.h>
 #include <liburing.h>
 #include <sched.h>
@@ -42,6 +43,7 @@
 #include "conn.h"
 #include "io.h"
 #include "models.h"
+#include "uring_faults.h"
 
 /* Operations, in the low bits of user_data (the pointer above them is
  * 8-aligned). */
@@ -61,6 +63,9 @@ struct uconn {
 	uint8_t *sbuf;
 	size_t scap, soff, slen;
 	bool recv_armed, send_armed;
+	/* ECHOLAB_FAULTS: the error the no-op in flight for a receive or
+	 * send stands for; 0 when the operation is a real one. */
+	long recv_planted, send_planted;
 	bool closing;
 	enum el_conn_end end;
 	int err;
@@ -94,6 +99,11 @@ struct uloop {
 	bool no_deal; /* the kernel has no IORING_OP_MSG_RING: keep what it accepts */
 	unsigned next_deal; /* the round-robin deal where the CPU is unknown */
 	int conns; /* open connections of this ring (atomic: deal reads others') */
+	/* ECHOLAB_FAULTS (uring_faults.h): on, this ring's random state, and
+	 * the error an accept's no-op in flight stands for. */
+	bool faults;
+	uint64_t rng;
+	long accept_planted;
 };
 
 static void ring_exit(struct uloop *l)
@@ -132,7 +142,11 @@ static void arm_accept(struct uloop *l)
 	if (l->accept_armed || l->paused || l->stopping)
 		return;
 	struct io_uring_sqe *sqe = sqe_get(l);
-	if (l->multishot)
+	long f = l->faults ? el_uf_accept(&l->rng) : 0;
+	if (f < 0) {
+		io_uring_prep_nop(sqe);
+		l->accept_planted = f;
+	} else if (l->multishot)
 		io_uring_prep_multishot_accept(sqe, l->srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	else
 		io_uring_prep_accept(sqe, l->srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -143,12 +157,17 @@ static void arm_accept(struct uloop *l)
 static void arm_recv(struct uloop *l, struct uconn *u)
 {
 	struct io_uring_sqe *sqe = sqe_get(l);
-	if (l->br) {
-		io_uring_prep_recv(sqe, u->c.fd, NULL, EL_CONN_READ_SIZE, 0);
+	long f = l->faults ? el_uf_recv(&l->rng, EL_CONN_READ_SIZE) : 0;
+	size_t len = f > 0 ? (size_t)f : EL_CONN_READ_SIZE;
+	if (f < 0) {
+		io_uring_prep_nop(sqe);
+		u->recv_planted = f;
+	} else if (l->br) {
+		io_uring_prep_recv(sqe, u->c.fd, NULL, (unsigned)len, 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = BUF_GROUP;
 	} else {
-		io_uring_prep_recv(sqe, u->c.fd, u->c.in, EL_CONN_READ_SIZE, 0);
+		io_uring_prep_recv(sqe, u->c.fd, u->c.in, len, 0);
 	}
 	io_uring_sqe_set_data(sqe, tag(u, OP_RECV));
 	u->recv_armed = true;
@@ -168,7 +187,13 @@ static void arm_send(struct uloop *l, struct uconn *u)
 		u->slen = u->soff + n;
 	}
 	struct io_uring_sqe *sqe = sqe_get(l);
-	io_uring_prep_send(sqe, u->c.fd, u->sbuf + u->soff, unsent_taken(u), MSG_NOSIGNAL);
+	long f = l->faults ? el_uf_send(&l->rng, unsent_taken(u)) : 0;
+	if (f < 0) {
+		io_uring_prep_nop(sqe);
+		u->send_planted = f;
+	} else {
+		io_uring_prep_send(sqe, u->c.fd, u->sbuf + u->soff, f > 0 ? (size_t)f : unsent_taken(u), MSG_NOSIGNAL);
+	}
 	io_uring_sqe_set_data(sqe, tag(u, OP_SEND));
 	u->send_armed = true;
 	u->inflight++;
@@ -442,6 +467,11 @@ static void on_cqe(struct uloop *l, struct io_uring_cqe *cqe)
 		on_dealt(l, data, cqe->res);
 		return;
 	case OP_ACCEPT:
+		if (l->accept_planted) { /* a no-op: the fault it stands for */
+			on_accept(l, (int)l->accept_planted, 0);
+			l->accept_planted = 0;
+			return;
+		}
 		on_accept(l, cqe->res, cqe->flags);
 		return;
 	case OP_STOP:
@@ -459,10 +489,13 @@ static void on_cqe(struct uloop *l, struct io_uring_cqe *cqe)
 	}
 	u->inflight--;
 	int64_t active = u->c.last_active_ms;
+	long *planted = op == OP_RECV ? &u->recv_planted : &u->send_planted;
+	int res = *planted ? (int)*planted : cqe->res; /* a no-op stands for its fault */
+	*planted = 0;
 	if (op == OP_RECV)
-		on_recv(l, u, cqe->res, cqe->flags);
+		on_recv(l, u, res, cqe->flags);
 	else
-		on_send(l, u, cqe->res);
+		on_send(l, u, res);
 	if (!conn_settle(l, u) && !u->closing)
 		el_conn_lru_touch(&l->lru, &u->c, active);
 }
@@ -714,12 +747,21 @@ int el_model_uring_run(struct el_srv *srv)
 	}
 	struct ustart st = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
 			    .loops = loops};
+	/* A test hook that production must not run unaware of. */
+	bool faults = el_uf_init();
+	if (faults) {
+		fprintf(stderr, "echolab-server: WARNING: ECHOLAB_FAULTS is set: the uring model's receives, sends "
+				"and accepts fail at random on purpose (a test hook; unset it)\n");
+		fflush(stderr);
+	}
 	int started = 0, rc = 0;
 	for (int i = 0; i < n; i++) {
 		struct uloop *l = &loops[started];
 		l->srv = srv;
 		l->start = &st;
 		l->entries = entries;
+		l->faults = faults;
+		l->rng = el_uf_rng((unsigned)i);
 		int err = el_srv_thread(srv, &l->thread, NULL, run_loop, l);
 		if (err) {
 			el_srv_logf(srv, "uring: cannot start a ring: %s", strerror(err));

@@ -783,7 +783,7 @@ Test(load, alone_until_ci_stops_sooner_on_a_steady_server_than_on_a_noisy_one, T
 		pid_t pid;
 		unsigned port = jitter_start(&pid, noisy ? "3" : "0", "4000", "700");
 		int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--raw", "--port",
-				     port_str(port), "--conns", "1", "--duration", "12", "--until-ci", "10", "--json",
+				     port_str(port), "--conns", "1", "--duration", "10", "--until-ci", "10", "--json",
 				     json, NULL);
 		jitter_stop(pid);
 		cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
@@ -793,7 +793,7 @@ Test(load, alone_until_ci_stops_sooner_on_a_steady_server_than_on_a_noisy_one, T
 		reached[noisy] = strstr(until, "\"reached\": true") != NULL;
 		window[noisy] = json_num(j, "window_s");
 	}
-	cr_expect(reached[0], "the steady server never reached +-10%% in 12 s");
+	cr_expect(reached[0], "the steady server never reached +-10%% in 10 s");
 	cr_expect_lt(window[0], 8, "the steady server ran %g s", window[0]);
 	cr_expect_gt(window[1], window[0] + 3, "the noisy server stopped after %g s, the steady one after %g s",
 		     window[1], window[0]);
