@@ -18,10 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "backlog.h"
 #include "bench.h"
 #include "client.h"
 #include "version.h"
+
+#define usage_error(...) el_cli_usage("echolab-bench", __VA_ARGS__)
 
 static volatile sig_atomic_t stop;
 
@@ -143,7 +146,6 @@ static const char usage[] =
 	"Exit 0; 1 when a cell could not run (the soak: when a model failed); 2 on\n"
 	"bad usage; 130 when interrupted.\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A CPU list (0, 0-1, 0,2-3) of CPUs this machine has, into set. */
 static int parse_cpu_list(const char *s, cpu_set_t *set)
@@ -209,28 +211,6 @@ static int parse_cpus(const char *s, struct bench_cfg *cfg)
 		 colon + 1, CPU_COUNT(&both) ? " (overlapping)" : "");
 	cfg->pinned = true;
 	return 0;
-}
-
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "echolab-bench: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, " (see --help)\n");
-	va_end(ap);
-	return 2;
-}
-
-static bool parse_num(const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= lo && v <= hi))
-		return false;
-	*out = v;
-	return true;
 }
 
 static int split_counts(const char *s, long *out, int max)
@@ -914,30 +894,30 @@ int main(int argc, char **argv)
 		case 'm': models = optarg; break;
 		case 'c': clients = optarg; break;
 		case 'd':
-			if (!parse_num(optarg, 0.1, 86400, &cfg.duration_s))
+			if (!el_cli_parse_num(optarg, 0.1, 86400, &cfg.duration_s))
 				return usage_error("bad --duration '%s'", optarg);
 			duration_set = true;
 			break;
 		case 'w':
-			if (!parse_num(optarg, 0, 600, &cfg.warmup_s))
+			if (!el_cli_parse_num(optarg, 0, 600, &cfg.warmup_s))
 				return usage_error("bad --warmup '%s'", optarg);
 			break;
 		case 'r':
-			if (!parse_num(optarg, 1, BENCH_MAX_REPEATS, &v) || v != floor(v))
+			if (!el_cli_parse_num(optarg, 1, BENCH_MAX_REPEATS, &v) || v != floor(v))
 				return usage_error("bad --repeats '%s' (1 to %d)", optarg, BENCH_MAX_REPEATS);
 			cfg.repeats = (int)v;
 			break;
 		case 'i':
-			if (!parse_num(optarg, 0.05, 60, &cfg.interval_s))
+			if (!el_cli_parse_num(optarg, 0.05, 60, &cfg.interval_s))
 				return usage_error("bad --interval '%s'", optarg);
 			break;
 		case 's':
-			if (!parse_num(optarg, 1, 65536, &v) || v != floor(v))
+			if (!el_cli_parse_num(optarg, 1, 65536, &v) || v != floor(v))
 				return usage_error("bad --size '%s' (1 to 65536)", optarg);
 			cfg.msg_size = (size_t)v;
 			break;
 		case 't':
-			if (!parse_num(optarg, 1, 256, &v) || v != floor(v))
+			if (!el_cli_parse_num(optarg, 1, 256, &v) || v != floor(v))
 				return usage_error("bad --threads '%s'", optarg);
 			cfg.threads = (int)v;
 			break;
@@ -947,7 +927,7 @@ int main(int argc, char **argv)
 			const char *colon = strrchr(optarg, ':');
 			double port;
 			snprintf(cfg.target_text, sizeof(cfg.target_text), "%s", optarg);
-			if (!colon || colon == optarg || !parse_num(colon + 1, 1, 65535, &port) || port != floor(port) ||
+			if (!colon || colon == optarg || !el_cli_parse_num(colon + 1, 1, 65535, &port) || port != floor(port) ||
 			    (size_t)(colon - optarg) >= sizeof(cfg.target_text))
 				return usage_error("bad --target '%s' (HOST:PORT; an IPv6 address in brackets)", optarg);
 			cfg.target_text[colon - optarg] = 0;
@@ -969,21 +949,21 @@ int main(int argc, char **argv)
 		case 'G': cfg.target_monitor = optarg; break;
 		case 0x111: compare = true; break;
 		case 0x114:
-			if (!parse_num(optarg, 0, 1000, &min_pct))
+			if (!el_cli_parse_num(optarg, 0, 1000, &min_pct))
 				return usage_error("bad --min-change '%s' (percent)", optarg);
 			break;
 		case 0x113:
-			if (!parse_num(optarg, 0.1, 1e5, &cfg.probe_rate))
+			if (!el_cli_parse_num(optarg, 0.1, 1e5, &cfg.probe_rate))
 				return usage_error("bad --probe '%s' (messages/s)", optarg);
 			break;
 		case 0x112:
-			if (!parse_num(optarg, 0, 1e6, &fail_pct))
+			if (!el_cli_parse_num(optarg, 0, 1e6, &fail_pct))
 				return usage_error("bad --fail-if-slower '%s' (percent)", optarg);
 			break;
 		case 0x110:
 			if (strcmp(optarg, "closed") == 0) {
 				cfg.session = 0;
-			} else if (strncmp(optarg, "session:", 8) != 0 || !parse_num(optarg + 8, 1, 1e9, &v) ||
+			} else if (strncmp(optarg, "session:", 8) != 0 || !el_cli_parse_num(optarg + 8, 1, 1e9, &v) ||
 				   v != floor(v)) {
 				return usage_error("bad --workload '%s' (closed, or session:K with K messages a "
 						   "connection)", optarg);
@@ -993,7 +973,7 @@ int main(int argc, char **argv)
 			break;
 		case 'N': lan = true; break;
 		case 'D':
-			if (!parse_num(optarg, 0, 10000, &delay_ms) || delay_ms != floor(delay_ms))
+			if (!el_cli_parse_num(optarg, 0, 10000, &delay_ms) || delay_ms != floor(delay_ms))
 				return usage_error("bad --delay '%s' (whole milliseconds, 0 to 10000)", optarg);
 			break;
 		case 'o': out = optarg; break;
@@ -1029,33 +1009,33 @@ int main(int argc, char **argv)
 						   BL_MAX_BACKLOGS);
 			break;
 		case 'u':
-			if (!parse_num(optarg, 1, 1000, &v) || v != floor(v))
+			if (!el_cli_parse_num(optarg, 1, 1000, &v) || v != floor(v))
 				return usage_error("bad --burst '%s' (1 to 1000)", optarg);
 			bl.burst = (int)v;
 			break;
 		case 'H':
-			if (!parse_num(optarg, 0.1, 600, &bl.hold_s))
+			if (!el_cli_parse_num(optarg, 0.1, 600, &bl.hold_s))
 				return usage_error("bad --hold '%s' (seconds)", optarg);
 			break;
 		case 'q': quick = true; break;
 		case 'W': sweep = true; break;
 		case 'M': sweep_model = optarg; break;
 		case 'p':
-			if (!parse_num(optarg, 1, 1e9, &target))
+			if (!el_cli_parse_num(optarg, 1, 1e9, &target))
 				return usage_error("bad --p99-target '%s' (microseconds)", optarg);
 			break;
 		case 'R':
-			if (!parse_num(optarg, 1, 1e9, &start_rate))
+			if (!el_cli_parse_num(optarg, 1, 1e9, &start_rate))
 				return usage_error("bad --start-rate '%s'", optarg);
 			break;
 		case 'T': tools = true; break;
 		case 'K': soak = true; break;
 		case 'L':
-			if (!parse_num(optarg, 0, 1e9, &lim.rss_kib_per_min))
+			if (!el_cli_parse_num(optarg, 0, 1e9, &lim.rss_kib_per_min))
 				return usage_error("bad --rss-slope '%s' (KiB per minute)", optarg);
 			break;
 		case 'F':
-			if (!parse_num(optarg, 0, 1e9, &lim.fds_per_min))
+			if (!el_cli_parse_num(optarg, 0, 1e9, &lim.fds_per_min))
 				return usage_error("bad --fd-slope '%s' (fds per minute)", optarg);
 			break;
 		case 'h': fputs(usage, stdout); return 0;

@@ -11,12 +11,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "client.h"
 #include "framer.h"
 #include "io.h"
 #include "json.h"
 #include "reply.h"
 #include "version.h"
+
+#define usage_error(what, arg) el_cli_usage("echolab-client", "%s '%s'", what, arg)
 
 static const char usage_text[] =
 	"usage: echolab-client [--host H] [--port N] [--message M] [--count K]\n"
@@ -51,23 +54,6 @@ struct config {
 	int timeout_ms;
 };
 
-static int usage_error(const char *what, const char *arg)
-{
-	fprintf(stderr, "echolab-client: %s '%s' (see --help)\n", what, arg);
-	return 2;
-}
-
-static bool parse_long(const char *s, long min, long max, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 static int parse_args(int argc, char **argv, struct config *cfg)
 {
 	static const struct option opts[] = {
@@ -88,7 +74,7 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 			cfg->host = optarg;
 			break;
 		case 'p':
-			if (!parse_long(optarg, 1, 65535, &v))
+			if (!el_cli_parse_long(optarg, 1, 65535, &v))
 				return usage_error("bad --port", optarg);
 			cfg->port = (unsigned)v;
 			break;
@@ -96,7 +82,7 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 			cfg->message = optarg;
 			break;
 		case 'c':
-			if (!parse_long(optarg, 1, 1000000000, &v))
+			if (!el_cli_parse_long(optarg, 1, 1000000000, &v))
 				return usage_error("bad --count", optarg);
 			cfg->count = v;
 			have_count = true;

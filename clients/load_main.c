@@ -14,12 +14,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "hlog.h"
 #include "intervals.h"
 #include "load.h"
 #include "probe.h"
 #include "merge.h"
 #include "version.h"
+
+#define usage_error(...) el_cli_usage("echolab-load", __VA_ARGS__)
 
 static const char usage_text[] =
 	"usage: echolab-load [--host H] [--port N] [--conns N] [--threads T]\n"
@@ -159,39 +162,6 @@ static void on_signal(int sig)
 	signal(sig, SIG_DFL);
 }
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "echolab-load: ");
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see --help)\n");
-	return 2;
-}
-
-static bool parse_num(const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
 static bool parse_pcts(const char *s, struct options *o)
 {
 	o->npct = 0;
@@ -199,7 +169,7 @@ static bool parse_pcts(const char *s, struct options *o)
 	snprintf(buf, sizeof(buf), "%s", s);
 	for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		double v;
-		if (o->npct == MAX_PCT || !parse_num(t, 0, 100, &v))
+		if (o->npct == MAX_PCT || !el_cli_parse_num(t, 0, 100, &v))
 			return false;
 		o->pcts[o->npct++] = v;
 	}
@@ -211,7 +181,7 @@ static bool parse_pcts(const char *s, struct options *o)
 static int parse_time(const char *s, double *out)
 {
 	double v;
-	if (parse_num(s, 1, 1e11, &v)) {
+	if (el_cli_parse_num(s, 1, 1e11, &v)) {
 		*out = v;
 		return 0;
 	}
@@ -276,7 +246,7 @@ static int launcher_segment(long segments, long *i, long *n, const char **from)
 		const char *r = getenv(pairs[k][0]), *s = getenv(pairs[k][1]);
 		if (!r || !s)
 			continue;
-		if (!parse_long(r, 0, 99999, i) || !parse_long(s, 1, 100000, n) || *i >= *n) {
+		if (!el_cli_parse_long(r, 0, 99999, i) || !el_cli_parse_long(s, 1, 100000, n) || *i >= *n) {
 			fprintf(stderr, "echolab-load: bad %s=%s / %s=%s in the environment\n", pairs[k][0], r,
 				pairs[k][1], s);
 			return -1;
@@ -286,7 +256,7 @@ static int launcher_segment(long segments, long *i, long *n, const char **from)
 	}
 	const char *idx = getenv("JOB_COMPLETION_INDEX");
 	if (idx && segments) {
-		if (!parse_long(idx, 0, segments - 1, i)) {
+		if (!el_cli_parse_long(idx, 0, segments - 1, i)) {
 			fprintf(stderr, "echolab-load: bad JOB_COMPLETION_INDEX=%s for --segments %ld\n", idx, segments);
 			return -1;
 		}
@@ -355,15 +325,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 			cfg->host = optarg;
 			break;
 		case 'p':
-			if (!parse_long(optarg, 1, 65535, &port))
+			if (!el_cli_parse_long(optarg, 1, 65535, &port))
 				return usage_error("bad --port '%s' (1 to 65535)", optarg);
 			break;
 		case 'n':
-			if (!parse_long(optarg, 1, EL_LOAD_MAX_CONNS, &cfg->conns))
+			if (!el_cli_parse_long(optarg, 1, EL_LOAD_MAX_CONNS, &cfg->conns))
 				return usage_error("bad --conns '%s' (1 to %d)", optarg, EL_LOAD_MAX_CONNS);
 			break;
 		case 't':
-			if (!parse_long(optarg, 1, 256, &threads))
+			if (!el_cli_parse_long(optarg, 1, 256, &threads))
 				return usage_error("bad --threads '%s' (1 to 256)", optarg);
 			break;
 		case 'S':
@@ -373,34 +343,34 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->message = optarg;
 			break;
 		case 's':
-			if (!parse_long(optarg, 1, 65536, &o->size))
+			if (!el_cli_parse_long(optarg, 1, 65536, &o->size))
 				return usage_error("bad --size '%s' (1 to 65536)", optarg);
 			break;
 		case 'r':
 			cfg->raw = true;
 			break;
 		case 'd':
-			if (!parse_num(optarg, 0.001, 1e6, &cfg->duration_s))
+			if (!el_cli_parse_num(optarg, 0.001, 1e6, &cfg->duration_s))
 				return usage_error("bad --duration '%s' (seconds)", optarg);
 			break;
 		case 'w':
-			if (!parse_num(optarg, 0, 1e6, &cfg->warmup_s))
+			if (!el_cli_parse_num(optarg, 0, 1e6, &cfg->warmup_s))
 				return usage_error("bad --warmup '%s' (seconds)", optarg);
 			break;
 		case 'c':
-			if (!parse_long(optarg, 1, 1000000000L, &cfg->count))
+			if (!el_cli_parse_long(optarg, 1, 1000000000L, &cfg->count))
 				return usage_error("bad --count '%s'", optarg);
 			break;
 		case 'R':
-			if (!parse_num(optarg, 0.001, 1e6, &cfg->rate))
+			if (!el_cli_parse_num(optarg, 0.001, 1e6, &cfg->rate))
 				return usage_error("bad --rate '%s' (messages/s per connection)", optarg);
 			break;
 		case 'C':
-			if (!parse_num(optarg, 0.001, 1e7, &cfg->connect_rate))
+			if (!el_cli_parse_num(optarg, 0.001, 1e7, &cfg->connect_rate))
 				return usage_error("bad --connect-rate '%s' (connections/s)", optarg);
 			break;
 		case 'T':
-			if (!parse_num(optarg, 0.001, 3600, &timeout))
+			if (!el_cli_parse_num(optarg, 0.001, 3600, &timeout))
 				return usage_error("bad --timeout '%s' (seconds)", optarg);
 			break;
 		case 'P':
@@ -433,7 +403,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->arrival_set = true;
 			break;
 		case 0x104:
-			if (!parse_num(optarg, 1, 3600, &o->interval_s))
+			if (!el_cli_parse_num(optarg, 1, 3600, &o->interval_s))
 				return usage_error("bad --interval '%s' (1 to 3600 seconds)", optarg);
 			break;
 		case 0x105:
@@ -444,7 +414,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			snprintf(buf, sizeof(buf), "%s", optarg);
 			o->nsteps = 0;
 			for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-				if (o->nsteps == 32 || !parse_num(t, 0.001, 1e6, &o->steps[o->nsteps]))
+				if (o->nsteps == 32 || !el_cli_parse_num(t, 0.001, 1e6, &o->steps[o->nsteps]))
 					return usage_error("bad --rate-steps '%s' (up to 32 rates, messages/s per "
 							   "connection)", optarg);
 				o->nsteps++;
@@ -454,19 +424,19 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		}
 		case 0x109:
-			if (!parse_num(optarg, 0.1, 1e5, &o->probe))
+			if (!el_cli_parse_num(optarg, 0.1, 1e5, &o->probe))
 				return usage_error("bad --probe '%s' (messages/s)", optarg);
 			break;
 		case 0x108:
-			if (!parse_num(optarg, 0.1, 86400, &o->step_s))
+			if (!el_cli_parse_num(optarg, 0.1, 86400, &o->step_s))
 				return usage_error("bad --step-duration '%s' (seconds)", optarg);
 			break;
 		case 0x106:
-			if (!parse_num(optarg, 0, 10000, &o->until_ci) || o->until_ci == 0)
+			if (!el_cli_parse_num(optarg, 0, 10000, &o->until_ci) || o->until_ci == 0)
 				return usage_error("bad --until-ci '%s' (a percentage, over 0 and at most 10000)", optarg);
 			break;
 		case 0x103:
-			if (!parse_long(optarg, 1, 1000000000, &cfg->session))
+			if (!el_cli_parse_long(optarg, 1, 1000000000, &cfg->session))
 				return usage_error("bad --session '%s' (messages per connection, 1 or more)", optarg);
 			break;
 		case 0x102: {
@@ -491,7 +461,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		}
 		case 'N':
-			if (!parse_long(optarg, 1, 100000, &segments))
+			if (!el_cli_parse_long(optarg, 1, 100000, &segments))
 				return usage_error("bad --segments '%s' (1 to 100000)", optarg);
 			break;
 		case 'a':

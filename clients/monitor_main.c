@@ -12,8 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "procstat.h"
 #include "version.h"
+
+#define usage_error(...) el_cli_usage("echolab-monitor", __VA_ARGS__)
 
 static const char usage_text[] =
 	"usage: echolab-monitor --pid PID [--interval SECONDS] [--out FILE]\n"
@@ -74,23 +77,11 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "echolab-monitor: ");
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see --help)\n");
-	return 2;
-}
-
+/* Seconds: more than 0, at most 1e7. */
 static bool parse_seconds(const char *s, double *out)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > 1e7)
+	double v;
+	if (!el_cli_parse_num(s, 0, 1e7, &v) || v <= 0)
 		return false;
 	*out = v;
 	return true;

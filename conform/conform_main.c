@@ -10,9 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "conform.h"
 #include "reply.h"
 #include "version.h"
+
+#define usage_error(...) el_cli_usage("echolab-conform", __VA_ARGS__)
 
 static const char usage_text[] =
 	"usage: echolab-conform (--server-cmd CMD | --target HOST:PORT) [--raw]\n"
@@ -59,28 +62,6 @@ static void on_signal(int sig)
 	if (stop)
 		_exit(130);
 	stop = 1;
-}
-
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("echolab-conform: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputs(" (see --help)\n", stderr);
-	va_end(ap);
-	return 2;
-}
-
-static bool number(const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
 }
 
 static FILE *open_out(const char *path)
@@ -164,19 +145,19 @@ int main(int argc, char **argv)
 		case O_TARGET: target = optarg; break;
 		case O_RAW: o.raw = true; break;
 		case O_MAXLINE:
-			if (!number(optarg, 1, 1048576, &v) || v != (long)v)
+			if (!el_cli_parse_num(optarg, 1, 1048576, &v) || v != (long)v)
 				return usage_error("bad --max-line '%s' (1..1048576)", optarg);
 			o.max_line = (long)v;
 			break;
 		case O_CASES: cases = optarg; break;
 		case O_LIST: list = true; break;
 		case O_TIMEOUT:
-			if (!number(optarg, 0.01, 3600, &v))
+			if (!el_cli_parse_num(optarg, 0.01, 3600, &v))
 				return usage_error("bad --timeout '%s' (seconds)", optarg);
 			o.timeout_s = v;
 			break;
 		case O_SKEW:
-			if (!number(optarg, 0, 1e6, &v))
+			if (!el_cli_parse_num(optarg, 0, 1e6, &v))
 				return usage_error("bad --skew '%s' (seconds)", optarg);
 			o.skew_s = v;
 			break;
@@ -213,7 +194,7 @@ int main(int argc, char **argv)
 	if (target) {
 		const char *colon = strrchr(target, ':');
 		double port;
-		if (!colon || colon == target || !number(colon + 1, 1, 65535, &port))
+		if (!colon || colon == target || !el_cli_parse_num(colon + 1, 1, 65535, &port))
 			return usage_error("bad --target '%s' (HOST:PORT)", target);
 		size_t hl = (size_t)(colon - target);
 		if (target[0] == '[' && hl >= 2 && target[hl - 1] == ']')

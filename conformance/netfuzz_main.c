@@ -10,8 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "netfuzz.h"
 #include "version.h"
+
+#define bad(what, arg) el_cli_usage("echolab-netfuzz", "bad %s: '%s'", what, arg)
 
 static volatile sig_atomic_t stop;
 
@@ -48,23 +51,6 @@ static const char usage_text[] =
 	"  --version           the version, and the git checkout it was built from\n"
 	"\n"
 	"Exit status: 0 every model passed, 1 a failure, 2 bad usage.\n";
-
-static int bad(const char *what, const char *arg)
-{
-	fprintf(stderr, "echolab-netfuzz: bad %s: '%s' (see --help)\n", what, arg);
-	return 2;
-}
-
-static bool number(const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
 
 static void print_result(const char *label, const struct el_nf_result *r, double secs)
 {
@@ -181,7 +167,7 @@ int main(int argc, char **argv)
 		case O_MODEL: model = optarg; break;
 		case O_HOST: so.fuzz.host = optarg; break;
 		case O_PORT:
-			if (!number(optarg, 1, 65535, &v))
+			if (!el_cli_parse_num(optarg, 1, 65535, &v))
 				return bad("--port", optarg);
 			so.fuzz.port = (unsigned)v;
 			have_port = true;
@@ -195,35 +181,35 @@ int main(int argc, char **argv)
 			break;
 		}
 		case O_DURATION:
-			if (!number(optarg, 0.1, 1e6, &so.fuzz.duration_s))
+			if (!el_cli_parse_num(optarg, 0.1, 1e6, &so.fuzz.duration_s))
 				return bad("--duration", optarg);
 			break;
 		case O_WARMUP:
-			if (!number(optarg, 0, 1e6, &so.warmup_s))
+			if (!el_cli_parse_num(optarg, 0, 1e6, &so.warmup_s))
 				return bad("--warmup", optarg);
 			break;
 		case O_CONNS:
-			if (!number(optarg, 1, 1e12, &v))
+			if (!el_cli_parse_num(optarg, 1, 1e12, &v))
 				return bad("--connections", optarg);
 			so.fuzz.connections = (long)v;
 			break;
 		case O_PARALLEL:
-			if (!number(optarg, 1, 10000, &v))
+			if (!el_cli_parse_num(optarg, 1, 10000, &v))
 				return bad("--parallel", optarg);
 			parallel = (int)v;
 			break;
 		case O_MAXLINE:
-			if (!number(optarg, 1, 1048576, &v))
+			if (!el_cli_parse_num(optarg, 1, 1048576, &v))
 				return bad("--max-line", optarg);
 			so.fuzz.max_line = (size_t)v;
 			break;
 		case O_CONN:
-			if (!number(optarg, 0, 1e12, &v))
+			if (!el_cli_parse_num(optarg, 0, 1e12, &v))
 				return bad("--conn", optarg);
 			so.fuzz.only = (long)v;
 			break;
 		case O_STALL:
-			if (!number(optarg, 1, 1e7, &v))
+			if (!el_cli_parse_num(optarg, 1, 1e7, &v))
 				return bad("--stall-ms", optarg);
 			so.fuzz.stall_ms = (int)v;
 			break;

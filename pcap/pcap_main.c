@@ -11,10 +11,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "capture.h"
 #include "flow.h"
 #include "json.h"
 #include "version.h"
+
+#define usage_error(...) el_cli_usage("echolab-pcap", __VA_ARGS__)
 
 static const char usage_text[] =
 	"usage: echolab-pcap capture --iface IFACE --port N --out FILE.pcap [--duration S]\n"
@@ -51,17 +54,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "echolab-pcap: ");
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see --help)\n");
-	return 2;
 }
 
 static bool parse_port(const char *s, unsigned *port)

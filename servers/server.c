@@ -1,3 +1,4 @@
+#include "cli.h"
 #include "server.h"
 
 #include <errno.h>
@@ -69,18 +70,6 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 	return -EINVAL;
 }
 
-/* Parses a whole decimal string in [min, max]. */
-static bool parse_long(const char *s, long min, long max, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end != '\0' || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 const struct el_model *el_srv_find_model(const char *name)
 {
 	for (const struct el_model *m = el_models; m->name; m++)
@@ -131,12 +120,12 @@ int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 			cfg->bind = optarg;
 			break;
 		case O_PORT:
-			if (!parse_long(optarg, 0, 65535, &v))
+			if (!el_cli_parse_long(optarg, 0, 65535, &v))
 				return usage_error("bad --port '%s': expected 0..65535", optarg);
 			cfg->port = (unsigned)v;
 			break;
 		case O_BACKLOG:
-			if (!parse_long(optarg, 0, 65535, &v))
+			if (!el_cli_parse_long(optarg, 0, 65535, &v))
 				return usage_error("bad --backlog '%s': expected 0..65535", optarg);
 			cfg->backlog = (int)v;
 			break;
@@ -147,12 +136,12 @@ int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 			cfg->quiet = true;
 			break;
 		case O_MAX_LINE:
-			if (!parse_long(optarg, 1, EL_FRAMER_MAX_LINE_LIMIT, &v))
+			if (!el_cli_parse_long(optarg, 1, EL_FRAMER_MAX_LINE_LIMIT, &v))
 				return usage_error("bad --max-line '%s': expected 1..1048576", optarg);
 			cfg->max_line = (size_t)v;
 			break;
 		case O_MAX_CONNS:
-			if (!parse_long(optarg, 0, 10000000, &v))
+			if (!el_cli_parse_long(optarg, 0, 10000000, &v))
 				return usage_error("bad --max-conns '%s': expected 0..10000000", optarg);
 			cfg->max_conns = v;
 			break;
@@ -167,7 +156,7 @@ int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 			break;
 		}
 		case O_WORKERS:
-			if (!parse_long(optarg, 1, 1024, &v))
+			if (!el_cli_parse_long(optarg, 1, 1024, &v))
 				return usage_error("bad --workers '%s': expected 1..1024", optarg);
 			cfg->workers = (int)v;
 			break;
