@@ -22,8 +22,7 @@
 #define SWEEP_MS 100
 
 struct tp_conn {
-	struct el_conn c;
-	struct tp_conn *prev, *next; /* all connections, for sweeps and stop */
+	struct el_conn c; /* first; in the pool's list of all connections */
 	bool queued;
 	bool expired; /* idle timeout: the worker closes it */
 };
@@ -35,7 +34,7 @@ struct pool {
 	pthread_cond_t nonempty, nonfull;
 	struct tp_conn *queue[QUEUE_CAP];
 	size_t head, count;
-	struct tp_conn *all;
+	struct el_conn_lru all; /* every connection, for sweeps and stop (under the lock) */
 	bool stopping;
 };
 
@@ -49,20 +48,10 @@ static void enqueue(struct pool *p, struct tp_conn *t)
 	pthread_cond_signal(&p->nonempty);
 }
 
-static void unlink_conn(struct pool *p, struct tp_conn *t)
-{
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		p->all = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
-}
-
 static void close_conn(struct pool *p, struct tp_conn *t, enum el_conn_end end, int err)
 {
 	pthread_mutex_lock(&p->lock);
-	unlink_conn(p, t);
+	el_conn_lru_remove(&p->all, &t->c);
 	pthread_mutex_unlock(&p->lock);
 	/* Closing the fd also takes it out of the epoll set. */
 	el_conn_finish(&t->c, end, err);
@@ -117,10 +106,7 @@ static void accept_all(struct pool *p, int64_t *paused_until)
 	while ((rc = el_conn_accept_new(p->srv, sizeof(struct tp_conn), &c)) > 0) {
 		struct tp_conn *t = (struct tp_conn *)c;
 		pthread_mutex_lock(&p->lock);
-		t->next = p->all;
-		if (p->all)
-			p->all->prev = t;
-		p->all = t;
+		el_conn_lru_push(&p->all, c);
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = t};
 		epoll_ctl(p->ep, EPOLL_CTL_ADD, c->fd, &ev);
 		pthread_mutex_unlock(&p->lock);
@@ -141,7 +127,8 @@ static void sweep_idle(struct pool *p)
 {
 	int64_t idle = p->srv->cfg.idle_timeout_ms, now = el_io_now_ms();
 	pthread_mutex_lock(&p->lock);
-	for (struct tp_conn *t = p->all; t; t = t->next) {
+	for (struct el_conn *c = p->all.oldest; c; c = c->newer) {
+		struct tp_conn *t = (struct tp_conn *)c;
 		if (!t->queued && now - t->c.last_active_ms >= idle) {
 			t->expired = true;
 			enqueue(p, t);
@@ -230,9 +217,9 @@ int el_model_threadpool_run(struct el_srv *srv)
 	for (int i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
 	int64_t deadline = el_io_now_ms() + EL_SRV_STOP_CONN_MS;
-	while (p->all) {
-		struct tp_conn *t = p->all;
-		p->all = t->next;
+	while (p->all.oldest) {
+		struct tp_conn *t = (struct tp_conn *)p->all.oldest;
+		el_conn_lru_remove(&p->all, &t->c);
 		el_conn_stop(&t->c, deadline);
 		free(t);
 		el_srv_conn_release(srv);
