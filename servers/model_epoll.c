@@ -256,11 +256,7 @@ int el_model_epoll_run(struct el_srv *srv)
 			pthread_mutex_destroy(&l->inbox_lock);
 			continue;
 		}
-		/* Fails harmlessly for loops beyond the CPUs (--workers). */
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(i % CPU_SETSIZE, &set);
-		pthread_setaffinity_np(l->thread, sizeof(set), &set);
+		el_srv_pin_thread(l->thread, i);
 		started++;
 		__atomic_store_n(&all.started, started, __ATOMIC_RELEASE);
 	}

@@ -768,11 +768,8 @@ int el_model_uring_run(struct el_srv *srv)
 			continue;
 		}
 		/* Ring i on CPU i, where deal sends the connections whose packets
-		 * CPU i takes; fails harmlessly for rings beyond the CPUs. */
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(started % CPU_SETSIZE, &set);
-		pthread_setaffinity_np(l->thread, sizeof(set), &set);
+		 * CPU i takes. */
+		el_srv_pin_thread(l->thread, started);
 		started++;
 	}
 	pthread_mutex_lock(&st.lock);

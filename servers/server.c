@@ -499,6 +499,14 @@ int el_srv_thread(struct el_srv *srv, pthread_t *t, const pthread_attr_t *attr, 
 	return err;
 }
 
+void el_srv_pin_thread(pthread_t t, int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu % CPU_SETSIZE, &set);
+	pthread_setaffinity_np(t, sizeof(set), &set);
+}
+
 int el_srv_accept_loop(struct el_srv *srv, el_srv_handler handle, void *arg, int extra_fd,
 		       void (*on_extra)(void *arg))
 {

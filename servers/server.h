@@ -146,6 +146,11 @@ bool el_srv_spawn_fails(struct el_srv *srv);
 int el_srv_thread(struct el_srv *srv, pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
 		  void *arg);
 
+/* Keeps thread t on CPU cpu (the event models' loop or ring i on CPU i,
+ * where the kernel steers the packets they are dealt). Fails harmlessly
+ * for a cpu beyond the machine's. */
+void el_srv_pin_thread(pthread_t t, int cpu);
+
 /* What a concurrent model does with an accepted connection, which the
  * loop has counted: returns 0 once it owns fd (and will call
  * el_srv_conn_release when the connection ends), or -errno when it could not start
