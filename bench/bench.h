@@ -191,4 +191,36 @@ void bench_inline_svg(FILE *f, const struct bench_cfg *cfg, const char *name);
  * then for both the heading, the machine, when, and the exact command. */
 void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const char *title, const char *heading);
 
+/* The progress line of a running cell, on a terminal (the cfg->progress
+ * of every mode): what runs, its time, p99, clients up, errors, time left. */
+struct bench_progress {
+	const struct bench_cfg *cfg;
+	const struct bench_cell *cell;
+	int index, total;
+	double left_s; /* after this cell */
+	bool tty;
+};
+void bench_show_progress(struct el_load *l, double elapsed, void *arg);
+/* The line of a cell that ended: its figures, or why it did not run. */
+void bench_cell_line(const struct bench_cfg *cfg, const struct bench_cell *c, int index, int total, double left);
+
+/* The modes, each returning the program's exit status (130: interrupted).
+ * The experiment: every model at every client count, --repeats times, and
+ * the report. */
+int bench_run_experiment(struct bench_cfg *cfg);
+/* The sweep (sweep.c): the highest open-loop rate with p99 under target. */
+int bench_run_sweep(struct bench_cfg *cfg, const char *model, long clients, double target, double start_rate);
+
+/* Limits of the soak: growth per minute, fitted after the warm-up. */
+struct soak_limits {
+	double rss_kib_per_min; /* plus rss_frac_per_min of the mean RSS */
+	double rss_frac_per_min;
+	double fds_per_min;
+	double settle_frac;     /* of the window, skipped before the fit */
+};
+/* The soak (soak.c): total_s over the models in turn; 1 on growth. */
+int bench_run_soak(struct bench_cfg *cfg, double total_s, const struct soak_limits *lim);
+/* --tools (tools.c), minimal the path of bench-minimal-client. */
+int bench_run_tools(struct bench_cfg *cfg, const char *minimal);
+
 #endif

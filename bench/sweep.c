@@ -1,0 +1,117 @@
+/* The sweep: the open-loop rate raised step by step against one server
+ * until p99 passes the target. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+/* The sweep's steps, chosen as they finish: double the rate until a step
+ * is over the target, then halve the gap between the best under it and
+ * the lowest over it until they are within 5%. */
+struct sweep {
+	struct bench_progress *p;
+	long clients;
+	double target, start_rate, rate, lo, hi;
+	struct bench_step steps[40];
+	double from_s[40], to_s[40];
+	int n, best;
+};
+
+static void sweep_done(void *arg, const struct el_load_result *r, double from_s, double to_s)
+{
+	struct sweep *w = arg;
+	if (w->p->tty)
+		fprintf(stderr, "\r\033[K");
+	struct bench_step *s = &w->steps[w->n];
+	w->from_s[w->n] = from_s;
+	w->to_s[w->n] = to_s;
+	w->n++;
+	s->offered = w->rate;
+	s->achieved = r->window_s > 0 ? (double)r->messages / r->window_s : 0;
+	s->p50 = r->hist.total ? el_hist_percentile(&r->hist, 50) : 0;
+	s->p99 = r->hist.total ? el_hist_percentile(&r->hist, 99) : 0;
+	s->max = r->hist.total ? r->hist.stats.max : 0;
+	s->errors = r->errors_total;
+	/* A step the generator shaped (it fell behind its schedule) says
+	 * nothing of the server: never under target. */
+	s->ok = r->hist.total && s->p99 < w->target && !s->errors && s->achieved >= 0.95 * w->rate && r->valid;
+	fprintf(stderr, "sweep %2d: offered %8.0f msg/s, achieved %8.0f, p99 %7.0f us: %s%s%s\n", w->n, s->offered,
+		s->achieved, s->p99, s->ok ? "under target" : "over", r->valid ? "" : "; invalid: ",
+		r->valid ? "" : r->reasons[0]);
+	if (s->ok && (w->best < 0 || s->offered > w->steps[w->best].offered))
+		w->best = w->n - 1;
+	if (s->ok)
+		w->lo = w->rate;
+	else
+		w->hi = w->rate;
+}
+
+static double sweep_next(void *arg, const struct el_load_result *last)
+{
+	struct sweep *w = arg;
+	if (last) {
+		if (w->n == 40)
+			return 0;
+		if (w->hi == 0)
+			w->rate *= 2;
+		else if (w->lo == 0 && w->rate <= w->start_rate / 64)
+			return 0; /* even a trickle is over the target */
+		else if (w->lo == 0)
+			w->rate /= 2;
+		else if (w->hi - w->lo > w->lo * 0.05)
+			w->rate = (w->lo + w->hi) / 2;
+		else
+			return 0;
+	}
+	w->p->index = w->p->total = w->n + 1;
+	return w->rate / (double)w->clients;
+}
+
+/* The sweep: one server, monitored through every step, and the load run
+ * at each rate in turn as echolab-load --rate-steps runs its rates. */
+int bench_run_sweep(struct bench_cfg *cfg, const char *model, long clients, double target,
+		     double start_rate)
+{
+	struct bench_progress p = {.cfg = cfg, .tty = isatty(2)};
+	cfg->progress = bench_show_progress;
+	cfg->progress_arg = &p;
+	static struct sweep w;
+	w = (struct sweep){.p = &p, .clients = clients, .target = target, .start_rate = start_rate,
+			   .rate = start_rate, .best = -1};
+	static struct bench_cell c;
+	memset(&c, 0, sizeof(c));
+	snprintf(c.model, sizeof(c.model), "%s", model);
+	c.clients = clients;
+	snprintf(c.cell_dir, sizeof(c.cell_dir), "cells/sweep");
+	p.cell = &c;
+	struct bench_stepper st = {.next = sweep_next, .done = sweep_done, .arg = &w};
+	bench_run_steps(cfg, &c, &st);
+	if (p.tty)
+		fprintf(stderr, "\r\033[K");
+	if (c.failure[0])
+		fprintf(stderr, "echolab-bench: sweep step at %.0f msgs/s did not run: %s\n", w.rate, c.failure);
+	/* Each step's server CPU from the one monitor's CSV. */
+	char csv[800];
+	snprintf(csv, sizeof(csv), "%s/%s/monitor.csv", cfg->dir, c.cell_dir);
+	for (int i = 0; i < w.n; i++) {
+		static struct bench_cell m;
+		memset(&m, 0, sizeof(m));
+		el_stats_init(&m.cpu);
+		el_stats_init(&m.pss_mib);
+		el_stats_init(&m.rss_mib);
+		m.min_procs = m.min_threads = -1;
+		bench_monitor_window(csv, w.from_s[i], w.to_s[i], &m);
+		w.steps[i].cpu = m.cpu.n ? m.cpu.mean : -1;
+	}
+	struct bench_step *steps = w.steps;
+	int n = w.n, best = w.best;
+	int rc = bench_sweep_report(cfg, model, clients, target, steps, n, best);
+	if (best >= 0)
+		printf("highest rate under p99 %.0f us: %.0f msgs/s (p99 %.0f us)\n", target,
+		       steps[best].offered, steps[best].p99);
+	else
+		printf("no rate kept p99 under %.0f us\n", target);
+	printf("%s/report.md\n", cfg->dir);
+	return *cfg->stop ? 130 : rc < 0 ? 1 : 0;
+}
