@@ -39,24 +39,30 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int bench_run_tools(struct bench_cfg *cfg, const char *minimal)
+enum { ROUNDS = 5 };
+
+/* What --tools measured. */
+struct tools_figures {
+	double load1[ROUNDS], loadn[ROUNDS], mini[ROUNDS]; /* msgs/s of each round */
+	double seconds;
+	double cost[2];          /* the monitor's CPU %: default budget, --budget 0 */
+	char staleness[2][512];  /* what it said of its details */
+	long tree_procs;
+	int nconns;
+};
+
+/* 1. Messages/s of echolab-load (one loop, default loops) and of the
+ *    minimal client, alternated, each against a fresh epoll server, 100
+ *    connections. */
+static void load_rounds(struct bench_cfg *cfg, const char *minimal, struct tools_figures *t)
 {
-	/* 1. Messages/s of echolab-load and of the minimal client, alternated
-	 *    against one server per pair, 100 connections. */
-	enum { ROUNDS = 5 };
-	double load1[ROUNDS], loadn[ROUNDS], mini[ROUNDS];
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int saved_threads = cfg->threads;
-	double seconds = cfg->duration_s;
-	cfg->warmup_s = 0.5;
-	FILE *md = NULL;
-	char path[800];
 	static struct bench_cell c;
 	fprintf(stderr, "tools: echolab-load vs a minimal closed-loop client, 100 connections, epoll "
 			"server, %d rounds of %.1f s each\n",
-		ROUNDS, seconds);
+		ROUNDS, t->seconds);
 	for (int i = 0; i < ROUNDS && !*cfg->stop; i++) {
-		/* The minimal client against its own fresh server. */
 		memset(&c, 0, sizeof(c));
 		snprintf(c.model, sizeof(c.model), "epoll");
 		c.clients = 100;
@@ -68,14 +74,13 @@ int bench_run_tools(struct bench_cfg *cfg, const char *minimal)
 				bench_run_cell(cfg, &c, 0);
 				double r = c.ran && c.load.window_s > 0 ? (double)c.load.messages / c.load.window_s : -1;
 				if (v == 0)
-					load1[i] = r;
+					t->load1[i] = r;
 				else
-					loadn[i] = r;
+					t->loadn[i] = r;
 				continue;
 			}
-			/* The minimal client needs a server of its own: a cell with
-			 * 1 client that idles, as a way to hold one up. */
-			char dir[700];
+			/* The minimal client against a server of its own. */
+			char dir[700], path[800];
 			snprintf(dir, sizeof(dir), "%s/%s", cfg->dir, c.cell_dir);
 			mkdir(dir, 0755);
 			snprintf(path, sizeof(path), "%s/server.err", dir);
@@ -85,32 +90,76 @@ int bench_run_tools(struct bench_cfg *cfg, const char *minimal)
 			bool up = bench_server_start_model(cfg, "epoll", &sv, NULL, path, extra, why, sizeof(why)) == 0;
 			if (!up)
 				fprintf(stderr, "tools: %s\n", why);
-			mini[i] = up ? run_minimal(minimal, sv.port, 100, seconds) : -1;
+			t->mini[i] = up ? run_minimal(minimal, sv.port, 100, t->seconds) : -1;
 			if (up)
 				el_sup_stop(&sv, SIGTERM, false, 5000, NULL);
 		}
 		fprintf(stderr, "round %d: echolab-load 1 loop %.0f msg/s, %ld loops %.0f msg/s, minimal %.0f msg/s\n",
-			i + 1, load1[i], saved_threads ? (long)saved_threads : cpus, loadn[i], mini[i]);
+			i + 1, t->load1[i], saved_threads ? (long)saved_threads : cpus, t->loadn[i], t->mini[i]);
 	}
 	cfg->threads = saved_threads;
+}
 
-	/* 2. The monitor's cost on a 500-process tree: a fork server holding
-	 *    500 idle connections, sampled every 0.5 s, own CPU time counted. */
+/* echolab-monitor as users run it, a process of its own watching pid for
+ * seconds, with budget (NULL: its default); its CPU from wait4 into t's
+ * slot b, what it said into t->staleness[b]. Returns false when it did
+ * not run to its end. */
+static bool monitor_run(const struct bench_cfg *cfg, pid_t pid, const char *budget, double seconds, int b,
+			struct tools_figures *t)
+{
+	char pidarg[16], dur[32], csv[PATH_MAX], err[PATH_MAX];
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)pid);
+	snprintf(dur, sizeof(dur), "%g", seconds);
+	snprintf(csv, sizeof(csv), "%s/monitor-tools-%s.csv", cfg->dir, budget ? "nobudget" : "default");
+	snprintf(err, sizeof(err), "%s/monitor-tools-%s.err", cfg->dir, budget ? "nobudget" : "default");
+	pid_t mon = fork();
+	if (mon == 0) {
+		if (!freopen(err, "w", stderr))
+			_exit(127);
+		const char *argv[] = {cfg->monitor, "--pid", pidarg, "--duration", dur, "--out", csv,
+				      budget ? "--budget" : NULL, budget, NULL};
+		execv(cfg->monitor, (char *const *)argv);
+		_exit(127);
+	}
+	struct rusage ru;
+	int status = 0;
+	if (mon < 0 || wait4(mon, &status, 0, &ru) != mon || !WIFEXITED(status) || WEXITSTATUS(status))
+		return false;
+	double used = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		      (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	t->cost[b] = 100.0 * used / seconds;
+	FILE *f = fopen(csv, "r");
+	char line[1024];
+	while (f && fgets(line, sizeof(line), f))
+		if (isdigit((unsigned char)line[0]))
+			t->tree_procs = atol(strchr(line, ',') + 1);
+	if (f)
+		fclose(f);
+	if ((f = fopen(err, "r"))) {
+		if (fgets(t->staleness[b], sizeof(t->staleness[b]), f))
+			t->staleness[b][strcspn(t->staleness[b], "\n")] = 0;
+		fclose(f);
+	}
+	return true;
+}
+
+/* 2. The monitor's cost on a 501-process tree: a fork server holding 500
+ *    idle connections, sampled every 0.5 s for 30 s, with its default
+ *    budget and with none (every detail of every process each sample). */
+static void monitor_cost(const struct bench_cfg *cfg, struct tools_figures *t)
+{
 	fprintf(stderr, "tools: the monitor's CPU on a fork server with 500 connections (501 processes)\n");
-	double cost[2] = {-1, -1};
-	long tree_procs = 0;
+	char path[800], why[256];
 	snprintf(path, sizeof(path), "%s/monitor-server.err", cfg->dir);
 	static const char *const fork_extra[] = {"--quiet", "--backlog", "1024", "--max-conns", "600", NULL};
 	struct el_sup tree;
-	char why[256];
 	unsigned port = 0;
 	if (bench_server_start_model(cfg, "fork", &tree, NULL, path, fork_extra, why, sizeof(why)) == 0)
 		port = tree.port;
 	else
 		fprintf(stderr, "tools: %s\n", why);
-	pid_t pid = tree.pid;
 	int fds[500];
-	int nfds = 0;
+	t->nconns = 0;
 	for (int i = 0; port && i < 500; i++) {
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
@@ -120,64 +169,33 @@ int bench_run_tools(struct bench_cfg *cfg, const char *minimal)
 				close(fd);
 			break;
 		}
-		fds[nfds++] = fd;
+		fds[t->nconns++] = fd;
 	}
 	sleep(1); /* every child forked */
-	/* The monitor as users run it, a process of its own, its CPU taken
-	 * from wait4: with its default budget, and with none (every detail of
-	 * every process in every sample). */
 	static const char *const budgets[2] = {NULL, "0"};
 	const double monitor_s = 30;
-	char staleness[2][512] = {"", ""};
 	for (int b = 0; b < 2 && port && !*cfg->stop; b++) {
-		char pidarg[16], dur[32], csv[PATH_MAX], err[PATH_MAX];
-		snprintf(pidarg, sizeof(pidarg), "%d", (int)pid);
-		snprintf(dur, sizeof(dur), "%g", monitor_s);
-		snprintf(csv, sizeof(csv), "%s/monitor-tools-%s.csv", cfg->dir, b ? "nobudget" : "default");
-		snprintf(err, sizeof(err), "%s/monitor-tools-%s.err", cfg->dir, b ? "nobudget" : "default");
-		pid_t mon = fork();
-		if (mon == 0) {
-			if (!freopen(err, "w", stderr))
-				_exit(127);
-			const char *argv[] = {cfg->monitor, "--pid", pidarg, "--duration", dur, "--out", csv,
-					      budgets[b] ? "--budget" : NULL, budgets[b], NULL};
-			execv(cfg->monitor, (char *const *)argv);
-			_exit(127);
-		}
-		struct rusage ru;
-		int status = 0;
-		if (mon < 0 || wait4(mon, &status, 0, &ru) != mon || !WIFEXITED(status) || WEXITSTATUS(status))
+		if (!monitor_run(cfg, tree.pid, budgets[b], monitor_s, b, t))
 			break;
-		double used = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-			      (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-		cost[b] = 100.0 * used / monitor_s;
-		FILE *f = fopen(csv, "r");
-		char line[1024];
-		while (f && fgets(line, sizeof(line), f))
-			if (isdigit((unsigned char)line[0]))
-				tree_procs = atol(strchr(line, ',') + 1);
-		if (f)
-			fclose(f);
-		if ((f = fopen(err, "r"))) {
-			if (fgets(staleness[b], sizeof(staleness[b]), f))
-				staleness[b][strcspn(staleness[b], "\n")] = 0;
-			fclose(f);
-		}
 		fprintf(stderr, "monitor, %s: %.3f%% of one CPU over %.0f s of %ld processes\n",
-			b ? "--budget 0" : "default budget", cost[b], monitor_s, tree_procs);
+			b ? "--budget 0" : "default budget", t->cost[b], monitor_s, t->tree_procs);
 	}
-	for (int i = 0; i < nfds; i++)
+	for (int i = 0; i < t->nconns; i++)
 		close(fds[i]);
 	if (port)
 		el_sup_stop(&tree, SIGTERM, false, 5000, NULL);
+}
 
-	qsort(load1, ROUNDS, sizeof(double), cmp_double);
-	qsort(loadn, ROUNDS, sizeof(double), cmp_double);
-	qsort(mini, ROUNDS, sizeof(double), cmp_double);
-	double m1 = load1[ROUNDS / 2], mn = loadn[ROUNDS / 2], mm = mini[ROUNDS / 2];
+/* 3. tools.md, and the same on standard output: medians, ratios, targets. */
+static void tools_report(const struct bench_cfg *cfg, struct tools_figures *t)
+{
+	qsort(t->load1, ROUNDS, sizeof(double), cmp_double);
+	qsort(t->loadn, ROUNDS, sizeof(double), cmp_double);
+	qsort(t->mini, ROUNDS, sizeof(double), cmp_double);
+	double m1 = t->load1[ROUNDS / 2], mn = t->loadn[ROUNDS / 2], mm = t->mini[ROUNDS / 2];
+	char path[800], machine[512];
 	snprintf(path, sizeof(path), "%s/tools.md", cfg->dir);
-	md = fopen(path, "w");
-	char machine[512];
+	FILE *md = fopen(path, "w");
 	bench_machine(machine, sizeof(machine));
 	FILE *outs[2] = {stdout, md};
 	for (int o = 0; o < 2; o++) {
@@ -188,7 +206,7 @@ int bench_run_tools(struct bench_cfg *cfg, const char *minimal)
 		fprintf(f, "## echolab-load against a minimal closed-loop client\n\n"
 			   "100 connections, 64-byte messages, one in flight each, epoll server, %d alternating "
 			   "rounds of %.1f s; medians.\n\n",
-			ROUNDS, seconds);
+			ROUNDS, t->seconds);
 		fprintf(f, "| client | msgs/s (median) | ratio to minimal |\n|---|---|---|\n");
 		fprintf(f, "| minimal (1 epoll loop, no checks, no timing) | %.0f | 1.000 |\n", mm);
 		fprintf(f, "| echolab-load --threads 1 | %.0f | %.3f |\n", m1, mm > 0 ? m1 / mm : 0);
@@ -201,10 +219,23 @@ int bench_run_tools(struct bench_cfg *cfg, const char *minimal)
 			   "| monitor | CPU, %% of one CPU | what it said |\n|---|---|---|\n"
 			   "| default (`--budget 0.7`) | %.3f | %s |\n| `--budget 0` (every detail, every sample) | %.3f | %s |\n\n"
 			   "Target: under 1%% with the default: %s.\n",
-			nfds, tree_procs, monitor_s, cost[0], staleness[0][0] ? staleness[0] : "-", cost[1],
-			staleness[1][0] ? staleness[1] : "-", cost[0] >= 0 && cost[0] < 1.0 ? "met" : "NOT met");
+			t->nconns, t->tree_procs, 30.0, t->cost[0], t->staleness[0][0] ? t->staleness[0] : "-",
+			t->cost[1], t->staleness[1][0] ? t->staleness[1] : "-",
+			t->cost[0] >= 0 && t->cost[0] < 1.0 ? "met" : "NOT met");
 	}
 	if (md)
 		fclose(md);
+}
+
+int bench_run_tools(struct bench_cfg *cfg, const char *minimal)
+{
+	static struct tools_figures t;
+	memset(&t, 0, sizeof(t));
+	t.seconds = cfg->duration_s;
+	t.cost[0] = t.cost[1] = -1;
+	cfg->warmup_s = 0.5;
+	load_rounds(cfg, minimal, &t);
+	monitor_cost(cfg, &t);
+	tools_report(cfg, &t);
 	return *cfg->stop ? 130 : 0;
 }
