@@ -424,11 +424,9 @@ void bench_run_steps(const struct bench_cfg *cfg, struct bench_cell *c, const st
 	run_cell(cfg, c, 0, steps);
 }
 
-static void run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double open_rate,
-		     const struct bench_stepper *steps)
+/* A cell's figures cleared before it runs. */
+static void cell_reset(struct bench_cell *c)
 {
-	char dir[700];
-	snprintf(dir, sizeof(dir), "%s/%s", cfg->dir, c->cell_dir);
 	c->ran = false;
 	c->failure[0] = 0;
 	memset(&c->load, 0, sizeof(c->load));
@@ -443,6 +441,113 @@ static void run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double o
 	c->monitor_gap_s = 0;
 	c->short_run = false;
 	c->monitored = false;
+}
+
+/* The load of a cell, set up and run on the load's side (--cpus' LOAD
+ * CPUs, --lan's client namespace), its result into c; the window on the
+ * monitor's clock into from_s and to_s, its wall-clock start into
+ * from_epoch. */
+static void cell_load(const struct bench_cfg *cfg, struct bench_cell *c, const struct el_load_cfg *lc,
+		      const struct bench_stepper *steps, int64_t mon_t0, double *from_s, double *to_s,
+		      double *from_epoch)
+{
+	char err[256] = "";
+	/* The load's threads (or processes) are made now: on --cpus' LOAD
+	 * CPUs, this thread's own affinity restored after. */
+	cpu_set_t own;
+	bool moved = cfg->pinned && sched_getaffinity(0, sizeof(own), &own) == 0 &&
+		     sched_setaffinity(0, sizeof(cfg->load_cpus), &cfg->load_cpus) == 0;
+	/* --lan: the load's sockets, threads and processes are made on the
+	 * client's side of the LAN; this thread goes back after. */
+	int in_client = cfg->lan ? el_lan_enter_client(cfg->lan) : 0;
+	if (in_client < 0)
+		snprintf(err, sizeof(err), "entering the LAN's client side: %s", strerror(-in_client));
+	struct el_load *l = in_client == 0 && !steps ? el_load_create(lc, err, sizeof(err)) : NULL;
+	static struct el_probe probe;
+	struct cell_progress cp = {.cfg = cfg, .probe = cfg->probe_rate > 0 ? &probe : NULL};
+	if (cp.probe)
+		el_probe_init(&probe, lc, cfg->probe_rate);
+	if (l) {
+		*from_epoch = wall_s() + cfg->warmup_s;
+		*from_s = (double)(el_io_now_us() - mon_t0) / 1e6 + cfg->warmup_s;
+		int run = el_load_run(l, cell_progress, &cp, err, sizeof(err));
+		const struct el_load_result *pr = cp.probe ? el_probe_finish(cp.probe, c->probe_failure,
+									   sizeof(c->probe_failure)) : NULL;
+		if (run == 0) {
+			el_load_result(l, &c->load, false);
+			c->ran = true;
+			if (pr) {
+				c->probe = *pr;
+				c->load.probe = &c->probe;
+				c->load.probe_rate = cfg->probe_rate;
+			}
+		} else {
+			snprintf(c->failure, sizeof(c->failure), "load: %s", err);
+		}
+		*to_s = (double)(el_io_now_us() - mon_t0) / 1e6;
+		el_load_destroy(l);
+	} else if (in_client == 0 && steps) {
+		cell_steps(cfg, c, lc, steps, mon_t0, from_s, to_s);
+	} else {
+		snprintf(c->failure, sizeof(c->failure), "load: %s", err[0] ? err : "out of memory");
+	}
+	int back = cfg->lan && in_client == 0 ? el_lan_enter_server(cfg->lan) : 0;
+	if (back < 0) {
+		/* Stopping the server from the client's side still works (by
+		 * pid); the next cell's would listen on the wrong side. */
+		fprintf(stderr, "echolab-bench: cannot return to the LAN's server side: %s\n", strerror(-back));
+		*cfg->stop = 1;
+	}
+	if (moved)
+		sched_setaffinity(0, sizeof(own), &own);
+}
+
+/* What the cell's figures say of the clients it measured, and its files:
+ * load.json and rtt.hgrm; rtt is the logged connection's CSV. */
+static void cell_figures(const struct bench_cfg *cfg, struct bench_cell *c, const struct el_load_cfg *lc,
+			 const char *dir, const char *rtt)
+{
+	const char *traits = bench_model_traits(cfg, c->model);
+	/* Sessions come and go: the server's count of them says nothing of
+	 * whether it held every client. */
+	if (cfg->session > 0) {
+	} else if (bench_has_trait(traits, "process-per-connection")) {
+		c->server_conns = c->max_procs - 1; /* the parent accepts */
+		c->server_conns_min = c->min_procs - 1;
+	} else if (bench_has_trait(traits, "thread-per-connection")) {
+		c->server_conns = c->max_threads - 1; /* the main thread accepts */
+		c->server_conns_min = c->min_threads - 1;
+	}
+	if (c->ran) {
+		c->reached = c->load.ready >= 0 ? c->load.ready : c->load.reached;
+		c->short_run = c->reached < c->clients ||
+			       (c->server_conns >= 0 && c->server_conns_min < c->clients);
+	}
+	read_parts(rtt, c);
+	if (!c->ran)
+		return;
+	static const double pcts[] = {50, 90, 99, 99.9};
+	char path[800];
+	snprintf(path, sizeof(path), "%s/load.json", dir);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		el_load_write_json(f, lc, &c->load, pcts, 4, *cfg->stop);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/rtt.hgrm", dir);
+	f = fopen(path, "w");
+	if (f) {
+		el_hist_write_hgrm(&c->load.hist, f, 1000.0);
+		fclose(f);
+	}
+}
+
+static void run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double open_rate,
+		     const struct bench_stepper *steps)
+{
+	char dir[700];
+	snprintf(dir, sizeof(dir), "%s/%s", cfg->dir, c->cell_dir);
+	cell_reset(c);
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		snprintf(c->failure, sizeof(c->failure), "cannot create %.180s: %s", dir, strerror(errno));
 		return;
@@ -453,11 +558,10 @@ static void run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double o
 	if (local && server_start(cfg, dir, c->model, c->clients, &srv, c->failure, sizeof(c->failure)) < 0)
 		return;
 
-	char path[800], csv[800];
+	char rtt[800], csv[800], mon_err[800];
 	snprintf(csv, sizeof(csv), "%s/monitor.csv", dir);
-	int64_t mon_t0 = el_io_now_us();
-	char mon_err[800];
 	snprintf(mon_err, sizeof(mon_err), "%s/monitor.err", dir);
+	int64_t mon_t0 = el_io_now_us();
 	pid_t mon = local ? monitor_start(cfg, srv.pid, csv, mon_err) : -1;
 	bool watching = mon > 0;
 	if (local && !watching)
@@ -466,8 +570,8 @@ static void run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double o
 	uint8_t *msg = malloc(cfg->msg_size);
 	for (size_t i = 0; msg && i < cfg->msg_size; i++)
 		msg[i] = (uint8_t)('a' + i % 26);
-	snprintf(path, sizeof(path), "%s/rtt.csv", dir);
-	int log_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	snprintf(rtt, sizeof(rtt), "%s/rtt.csv", dir);
+	int log_fd = open(rtt, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
 	if (log_fd >= 0 && write(log_fd, "conn,seq,t_send_us,rtt_us\n", 26) != 26) {
 		close(log_fd);
 		log_fd = -1;
@@ -492,60 +596,13 @@ static void run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double o
 	};
 	if (lc.threads > lc.conns)
 		lc.threads = (int)lc.conns;
-	char err[256] = "";
-	/* The load's threads (or processes) are made now: on --cpus' LOAD
-	 * CPUs, this thread's own affinity restored after. */
-	cpu_set_t own;
-	bool moved = cfg->pinned && sched_getaffinity(0, sizeof(own), &own) == 0 &&
-		     sched_setaffinity(0, sizeof(cfg->load_cpus), &cfg->load_cpus) == 0;
-	/* --lan: the load's sockets, threads and processes are made on the
-	 * client's side of the LAN; this thread goes back after. */
-	int in_client = cfg->lan ? el_lan_enter_client(cfg->lan) : 0;
-	if (in_client < 0)
-		snprintf(err, sizeof(err), "entering the LAN's client side: %s", strerror(-in_client));
-	bool can_run = msg && in_client == 0 && (watching || !local);
-	struct el_load *l = can_run && !steps ? el_load_create(&lc, err, sizeof(err)) : NULL;
 	double from_s = 0, to_s = 0, from_epoch = 0;
-	static struct el_probe probe;
-	struct cell_progress cp = {.cfg = cfg, .probe = cfg->probe_rate > 0 ? &probe : NULL};
-	if (cp.probe)
-		el_probe_init(&probe, &lc, cfg->probe_rate);
-	if (l) {
-		from_epoch = wall_s() + cfg->warmup_s;
-		from_s = (double)(el_io_now_us() - mon_t0) / 1e6 + cfg->warmup_s;
-		int run = el_load_run(l, cell_progress, &cp, err, sizeof(err));
-		const struct el_load_result *pr = cp.probe ? el_probe_finish(cp.probe, c->probe_failure,
-									   sizeof(c->probe_failure)) : NULL;
-		if (run == 0) {
-			el_load_result(l, &c->load, false);
-			c->ran = true;
-			if (pr) {
-				c->probe = *pr;
-				c->load.probe = &c->probe;
-				c->load.probe_rate = cfg->probe_rate;
-			}
-		} else {
-			snprintf(c->failure, sizeof(c->failure), "load: %s", err);
-		}
-		to_s = (double)(el_io_now_us() - mon_t0) / 1e6;
-		el_load_destroy(l);
-	} else if (can_run && steps) {
-		cell_steps(cfg, c, &lc, steps, mon_t0, &from_s, &to_s);
-	} else if (watching || !local) {
-		snprintf(c->failure, sizeof(c->failure), "load: %s", err[0] ? err : "out of memory");
-	}
-	int back = cfg->lan && in_client == 0 ? el_lan_enter_server(cfg->lan) : 0;
-	if (back < 0) {
-		/* Stopping the server from the client's side still works (by
-		 * pid); the next cell's would listen on the wrong side. */
-		fprintf(stderr, "echolab-bench: cannot return to the LAN's server side: %s\n", strerror(-back));
-		*cfg->stop = 1;
-	}
-	if (moved)
-		sched_setaffinity(0, sizeof(own), &own);
+	if (!msg && (watching || !local))
+		snprintf(c->failure, sizeof(c->failure), "load: out of memory");
+	else if (watching || !local)
+		cell_load(cfg, c, &lc, steps, mon_t0, &from_s, &to_s, &from_epoch);
 	if (log_fd >= 0)
 		close(log_fd);
-	free(msg);
 	if (watching) {
 		kill(mon, SIGTERM);
 		waitpid(mon, NULL, 0);
@@ -557,36 +614,6 @@ static void run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double o
 		monitor_figures(csv, from_s, to_s, c);
 	else if (cfg->target_monitor && c->ran)
 		target_monitor_figures(cfg, from_epoch, from_epoch + (to_s - from_s), c);
-	const char *traits = bench_model_traits(cfg, c->model);
-	/* Sessions come and go: the server's count of them says nothing of
-	 * whether it held every client. */
-	if (cfg->session > 0) {
-	} else if (bench_has_trait(traits, "process-per-connection")) {
-		c->server_conns = c->max_procs - 1; /* the parent accepts */
-		c->server_conns_min = c->min_procs - 1;
-	} else if (bench_has_trait(traits, "thread-per-connection")) {
-		c->server_conns = c->max_threads - 1; /* the main thread accepts */
-		c->server_conns_min = c->min_threads - 1;
-	}
-	if (c->ran) {
-		c->reached = c->load.ready >= 0 ? c->load.ready : c->load.reached;
-		c->short_run = c->reached < c->clients ||
-			       (c->server_conns >= 0 && c->server_conns_min < c->clients);
-	}
-	read_parts(path, c);
-	if (c->ran) {
-		static const double pcts[] = {50, 90, 99, 99.9};
-		snprintf(path, sizeof(path), "%s/load.json", dir);
-		FILE *f = fopen(path, "w");
-		if (f) {
-			el_load_write_json(f, &lc, &c->load, pcts, 4, *cfg->stop);
-			fclose(f);
-		}
-		snprintf(path, sizeof(path), "%s/rtt.hgrm", dir);
-		f = fopen(path, "w");
-		if (f) {
-			el_hist_write_hgrm(&c->load.hist, f, 1000.0);
-			fclose(f);
-		}
-	}
+	cell_figures(cfg, c, &lc, dir, rtt);
+	free(msg);
 }
