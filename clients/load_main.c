@@ -151,6 +151,10 @@ struct options {
 	char intervals_path[1024];
 	long size;
 	const char *message;
+	/* Parsed, then set into cfg by finish_options. */
+	long port, threads;
+	double timeout_s;
+	long seg_i, seg_n, segments; /* --segment I/N, --segments N */
 };
 
 static volatile sig_atomic_t stop;
@@ -270,222 +274,139 @@ static int launcher_segment(long segments, long *i, long *n, const char **from)
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct options *o)
+/* The parsers of the option groups: each returns 0 when it took the
+ * option, 1 when the option is the other group's, 2 after a usage error. */
+
+/* --rate-steps R1,R2,...: up to 32 rates. */
+static int parse_steps(const char *arg, struct options *o)
 {
-	static const struct option opts[] = {
-		{"host", required_argument, NULL, 'H'},
-		{"port", required_argument, NULL, 'p'},
-		{"conns", required_argument, NULL, 'n'},
-		{"threads", required_argument, NULL, 't'},
-		{"spawn", no_argument, NULL, 'S'},
-		{"message", required_argument, NULL, 'm'},
-		{"size", required_argument, NULL, 's'},
-		{"raw", no_argument, NULL, 'r'},
-		{"duration", required_argument, NULL, 'd'},
-		{"warmup", required_argument, NULL, 'w'},
-		{"count", required_argument, NULL, 'c'},
-		{"rate", required_argument, NULL, 'R'},
-		{"connect-rate", required_argument, NULL, 'C'},
-		{"timeout", required_argument, NULL, 'T'},
-		{"percentiles", required_argument, NULL, 'P'},
-		{"json", required_argument, NULL, 'j'},
-		{"hgrm", required_argument, NULL, 'g'},
-		{"rtt-log", required_argument, NULL, 'l'},
-		{"rtt-log-all", no_argument, NULL, 'A'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"allow-invalid", no_argument, NULL, 'I'},
-		{"arrival", required_argument, NULL, 0x101},
-		{"session", required_argument, NULL, 0x103},
-		{"interval", required_argument, NULL, 0x104},
-		{"rate-steps", required_argument, NULL, 0x107},
-		{"probe", required_argument, NULL, 0x109},
-		{"step-duration", required_argument, NULL, 0x108},
-		{"intervals-csv", required_argument, NULL, 0x105},
-		{"until-ci", required_argument, NULL, 0x106},
-		{"seed", required_argument, NULL, 0x102},
-		{"segment", required_argument, NULL, 'g' + 256},
-		{"segments", required_argument, NULL, 'N'},
-		{"start-at", required_argument, NULL, 'a'},
-		{"bind", required_argument, NULL, 'b'},
-		{"hlog", required_argument, NULL, 'L'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{0},
-	};
-	struct el_load_cfg *cfg = &o->cfg;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	long threads = 0, port = 1234;
-	double timeout = 5;
-	long seg_i = -1, seg_n = 0, segments = 0;
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'H':
-			cfg->host = optarg;
-			break;
-		case 'p':
-			if (!el_cli_parse_long(optarg, 1, 65535, &port))
-				return usage_error("bad --port '%s' (1 to 65535)", optarg);
-			break;
-		case 'n':
-			if (!el_cli_parse_long(optarg, 1, EL_LOAD_MAX_CONNS, &cfg->conns))
-				return usage_error("bad --conns '%s' (1 to %d)", optarg, EL_LOAD_MAX_CONNS);
-			break;
-		case 't':
-			if (!el_cli_parse_long(optarg, 1, 256, &threads))
-				return usage_error("bad --threads '%s' (1 to 256)", optarg);
-			break;
-		case 'S':
-			cfg->spawn = true;
-			break;
-		case 'm':
-			o->message = optarg;
-			break;
-		case 's':
-			if (!el_cli_parse_long(optarg, 1, 65536, &o->size))
-				return usage_error("bad --size '%s' (1 to 65536)", optarg);
-			break;
-		case 'r':
-			cfg->raw = true;
-			break;
-		case 'd':
-			if (!el_cli_parse_num(optarg, 0.001, 1e6, &cfg->duration_s))
-				return usage_error("bad --duration '%s' (seconds)", optarg);
-			break;
-		case 'w':
-			if (!el_cli_parse_num(optarg, 0, 1e6, &cfg->warmup_s))
-				return usage_error("bad --warmup '%s' (seconds)", optarg);
-			break;
-		case 'c':
-			if (!el_cli_parse_long(optarg, 1, 1000000000L, &cfg->count))
-				return usage_error("bad --count '%s'", optarg);
-			break;
-		case 'R':
-			if (!el_cli_parse_num(optarg, 0.001, 1e6, &cfg->rate))
-				return usage_error("bad --rate '%s' (messages/s per connection)", optarg);
-			break;
-		case 'C':
-			if (!el_cli_parse_num(optarg, 0.001, 1e7, &cfg->connect_rate))
-				return usage_error("bad --connect-rate '%s' (connections/s)", optarg);
-			break;
-		case 'T':
-			if (!el_cli_parse_num(optarg, 0.001, 3600, &timeout))
-				return usage_error("bad --timeout '%s' (seconds)", optarg);
-			break;
-		case 'P':
-			if (!parse_pcts(optarg, o))
-				return usage_error("bad --percentiles '%s' (e.g. 50,99,99.9)", optarg);
-			break;
-		case 'j':
-			o->json = optarg;
-			break;
-		case 'g':
-			o->hgrm = optarg;
-			break;
-		case 'L':
-			o->hlog = optarg;
-			break;
-		case 'l':
-			o->rtt_log = optarg;
-			break;
-		case 'A':
-			cfg->rtt_log_all = true;
-			break;
-		case 'I':
-			o->allow_invalid = true;
-			break;
-		case 0x101:
-			if (strcmp(optarg, "poisson") == 0)
-				o->cfg.poisson = true;
-			else if (strcmp(optarg, "fixed") != 0)
-				return usage_error("bad --arrival '%s' (fixed or poisson)", optarg);
-			o->arrival_set = true;
-			break;
-		case 0x104:
-			if (!el_cli_parse_num(optarg, 1, 3600, &o->interval_s))
-				return usage_error("bad --interval '%s' (1 to 3600 seconds)", optarg);
-			break;
-		case 0x105:
-			o->intervals_csv = optarg;
-			break;
-		case 0x107: {
-			char buf[512], *save = NULL;
-			snprintf(buf, sizeof(buf), "%s", optarg);
-			o->nsteps = 0;
-			for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-				if (o->nsteps == 32 || !el_cli_parse_num(t, 0.001, 1e6, &o->steps[o->nsteps]))
-					return usage_error("bad --rate-steps '%s' (up to 32 rates, messages/s per "
-							   "connection)", optarg);
-				o->nsteps++;
-			}
-			if (o->nsteps == 0)
-				return usage_error("bad --rate-steps '%s'", optarg);
-			break;
-		}
-		case 0x109:
-			if (!el_cli_parse_num(optarg, 0.1, 1e5, &o->probe))
-				return usage_error("bad --probe '%s' (messages/s)", optarg);
-			break;
-		case 0x108:
-			if (!el_cli_parse_num(optarg, 0.1, 86400, &o->step_s))
-				return usage_error("bad --step-duration '%s' (seconds)", optarg);
-			break;
-		case 0x106:
-			if (!el_cli_parse_num(optarg, 0, 10000, &o->until_ci) || o->until_ci == 0)
-				return usage_error("bad --until-ci '%s' (a percentage, over 0 and at most 10000)", optarg);
-			break;
-		case 0x103:
-			if (!el_cli_parse_long(optarg, 1, 1000000000, &cfg->session))
-				return usage_error("bad --session '%s' (messages per connection, 1 or more)", optarg);
-			break;
-		case 0x102: {
-			char *end;
-			errno = 0;
-			unsigned long long v = strtoull(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-')
-				return usage_error("bad --seed '%s'", optarg);
-			o->cfg.seed = v;
-			o->seed_set = true;
-			break;
-		}
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'g' + 256: {
-			char *slash = strchr(optarg, '/');
-			if (!slash || sscanf(optarg, "%ld/%ld", &seg_i, &seg_n) != 2 || seg_n < 1 || seg_n > 100000 ||
-			    seg_i < 0 || seg_i >= seg_n || strspn(optarg, "0123456789/") != strlen(optarg))
-				return usage_error("bad --segment '%s' (I/N, 0 <= I < N)", optarg);
-			cfg->seg_from = "--segment";
-			break;
-		}
-		case 'N':
-			if (!el_cli_parse_long(optarg, 1, 100000, &segments))
-				return usage_error("bad --segments '%s' (1 to 100000)", optarg);
-			break;
-		case 'a':
-			if (parse_time(optarg, &cfg->start_at_unix) < 0)
-				return usage_error("bad --start-at '%s' (seconds since the epoch, or RFC 3339 UTC "
-						   "such as 2026-11-30T12:00:00Z)", optarg);
-			break;
-		case 'b':
-			if (parse_binds(optarg, o) < 0)
-				return usage_error("bad --bind '%s' (IP addresses separated by commas, at most %d)",
-						   optarg, MAX_BINDS);
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			exit(0);
-		case 'V':
-			el_version_print("echolab-load");
-			exit(0);
-		default:
-			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
-		}
+	char buf[512], *save = NULL;
+	snprintf(buf, sizeof(buf), "%s", arg);
+	o->nsteps = 0;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (o->nsteps == 32 || !el_cli_parse_num(t, 0.001, 1e6, &o->steps[o->nsteps]))
+			return usage_error("bad --rate-steps '%s' (up to 32 rates, messages/s per connection)", arg);
+		o->nsteps++;
 	}
-	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+	return o->nsteps ? 0 : usage_error("bad --rate-steps '%s'", arg);
+}
+
+/* --seed N: a whole number, not negative. */
+static int parse_seed(const char *arg, struct options *o)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-')
+		return usage_error("bad --seed '%s'", arg);
+	o->cfg.seed = v;
+	o->seed_set = true;
+	return 0;
+}
+
+/* What the load does: where, how many, what, how fast. */
+static int parse_run_option(int c, const char *arg, struct options *o)
+{
+	struct el_load_cfg *cfg = &o->cfg;
+	switch (c) {
+	case 'H': cfg->host = arg; return 0;
+	case 'p':
+		return el_cli_parse_long(arg, 1, 65535, &o->port) ? 0 : usage_error("bad --port '%s' (1 to 65535)", arg);
+	case 'n':
+		return el_cli_parse_long(arg, 1, EL_LOAD_MAX_CONNS, &cfg->conns) ? 0
+			: usage_error("bad --conns '%s' (1 to %d)", arg, EL_LOAD_MAX_CONNS);
+	case 't':
+		return el_cli_parse_long(arg, 1, 256, &o->threads) ? 0 : usage_error("bad --threads '%s' (1 to 256)", arg);
+	case 'S': cfg->spawn = true; return 0;
+	case 'm': o->message = arg; return 0;
+	case 's':
+		return el_cli_parse_long(arg, 1, 65536, &o->size) ? 0 : usage_error("bad --size '%s' (1 to 65536)", arg);
+	case 'r': cfg->raw = true; return 0;
+	case 'd':
+		return el_cli_parse_num(arg, 0.001, 1e6, &cfg->duration_s) ? 0
+			: usage_error("bad --duration '%s' (seconds)", arg);
+	case 'w':
+		return el_cli_parse_num(arg, 0, 1e6, &cfg->warmup_s) ? 0 : usage_error("bad --warmup '%s' (seconds)", arg);
+	case 'c':
+		return el_cli_parse_long(arg, 1, 1000000000L, &cfg->count) ? 0 : usage_error("bad --count '%s'", arg);
+	case 'R':
+		return el_cli_parse_num(arg, 0.001, 1e6, &cfg->rate) ? 0
+			: usage_error("bad --rate '%s' (messages/s per connection)", arg);
+	case 'C':
+		return el_cli_parse_num(arg, 0.001, 1e7, &cfg->connect_rate) ? 0
+			: usage_error("bad --connect-rate '%s' (connections/s)", arg);
+	case 'T':
+		return el_cli_parse_num(arg, 0.001, 3600, &o->timeout_s) ? 0
+			: usage_error("bad --timeout '%s' (seconds)", arg);
+	case 0x101:
+		if (strcmp(arg, "poisson") == 0)
+			cfg->poisson = true;
+		else if (strcmp(arg, "fixed") != 0)
+			return usage_error("bad --arrival '%s' (fixed or poisson)", arg);
+		o->arrival_set = true;
+		return 0;
+	case 0x102: return parse_seed(arg, o);
+	case 0x103:
+		return el_cli_parse_long(arg, 1, 1000000000, &cfg->session) ? 0
+			: usage_error("bad --session '%s' (messages per connection, 1 or more)", arg);
+	case 0x107: return parse_steps(arg, o);
+	case 0x108:
+		return el_cli_parse_num(arg, 0.1, 86400, &o->step_s) ? 0
+			: usage_error("bad --step-duration '%s' (seconds)", arg);
+	case 0x109:
+		return el_cli_parse_num(arg, 0.1, 1e5, &o->probe) ? 0 : usage_error("bad --probe '%s' (messages/s)", arg);
+	case 'b':
+		return parse_binds(arg, o) < 0 ? usage_error("bad --bind '%s' (IP addresses separated by commas, at "
+							     "most %d)", arg, MAX_BINDS) : 0;
+	default: return 1;
+	}
+}
+
+/* What it reports, and which part of a shared run it is. */
+static int parse_output_option(int c, const char *arg, struct options *o)
+{
+	struct el_load_cfg *cfg = &o->cfg;
+	switch (c) {
+	case 'P':
+		return parse_pcts(arg, o) ? 0 : usage_error("bad --percentiles '%s' (e.g. 50,99,99.9)", arg);
+	case 'j': o->json = arg; return 0;
+	case 'g': o->hgrm = arg; return 0;
+	case 'L': o->hlog = arg; return 0;
+	case 'l': o->rtt_log = arg; return 0;
+	case 'A': cfg->rtt_log_all = true; return 0;
+	case 'I': o->allow_invalid = true; return 0;
+	case 'q': o->quiet = true; return 0;
+	case 0x104:
+		return el_cli_parse_num(arg, 1, 3600, &o->interval_s) ? 0
+			: usage_error("bad --interval '%s' (1 to 3600 seconds)", arg);
+	case 0x105: o->intervals_csv = arg; return 0;
+	case 0x106:
+		if (!el_cli_parse_num(arg, 0, 10000, &o->until_ci) || o->until_ci == 0)
+			return usage_error("bad --until-ci '%s' (a percentage, over 0 and at most 10000)", arg);
+		return 0;
+	case 'g' + 256: {
+		char *slash = strchr(arg, '/');
+		if (!slash || sscanf(arg, "%ld/%ld", &o->seg_i, &o->seg_n) != 2 || o->seg_n < 1 || o->seg_n > 100000 ||
+		    o->seg_i < 0 || o->seg_i >= o->seg_n || strspn(arg, "0123456789/") != strlen(arg))
+			return usage_error("bad --segment '%s' (I/N, 0 <= I < N)", arg);
+		cfg->seg_from = "--segment";
+		return 0;
+	}
+	case 'N':
+		return el_cli_parse_long(arg, 1, 100000, &o->segments) ? 0
+			: usage_error("bad --segments '%s' (1 to 100000)", arg);
+	case 'a':
+		return parse_time(arg, &cfg->start_at_unix) < 0
+			? usage_error("bad --start-at '%s' (seconds since the epoch, or RFC 3339 UTC such as "
+				      "2026-11-30T12:00:00Z)", arg) : 0;
+	default: return 1;
+	}
+}
+
+/* The options that do not go together. Returns 0 or 2 after saying why. */
+static int check_options(struct options *o)
+{
+	struct el_load_cfg *cfg = &o->cfg;
 	if (o->message && o->size)
 		return usage_error("%s", "--message and --size exclude each other");
 	if (o->message && (o->message[0] == '\0' || strchr(o->message, '\n')))
@@ -512,34 +433,32 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("%s", "--arrival and --seed are the open loop's: they need --rate R");
 	if (o->seed_set && !cfg->poisson)
 		return usage_error("%s", "--seed is for --arrival poisson");
-	if (cfg->poisson && !o->seed_set) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		cfg->seed = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	}
-	if (seg_n == 0 && launcher_segment(segments, &seg_i, &seg_n, &cfg->seg_from) < 0)
-		return 2;
-	if (segments && seg_n == 0)
-		return usage_error("%s", "--segments N is for JOB_COMPLETION_INDEX, which is not set; or give "
-					 "--segment I/N");
-	if (segments && seg_n && segments != seg_n)
-		return usage_error("--segments %ld, but the segment is %ld/%ld", segments, seg_i, seg_n);
-	if (seg_n > 0) {
-		/* Shares differ by at most one connection. */
-		long total = cfg->conns, share = total / seg_n + (seg_i < total % seg_n);
-		if (share == 0)
-			return usage_error("segment %ld/%ld of --conns %ld has no connection", seg_i, seg_n, total);
-		cfg->conns = share;
-		cfg->seg_index = (int)seg_i;
-		cfg->seg_count = (int)seg_n;
-	}
-	cfg->port = (unsigned)port;
-	cfg->threads = (int)(threads ? threads : cpus > 0 ? cpus : 1);
-	if (cfg->threads > cfg->conns)
-		cfg->threads = (int)cfg->conns;
-	cfg->timeout_ms = (int)(timeout * 1000);
 	if (cfg->nbinds > 0 && cfg->spawn)
 		return usage_error("%s", "--bind is for the event loops, not --spawn");
+	return 0;
+}
+
+/* This run's share of a shared one (--segment, --segments, or the
+ * launcher's environment): its connections. Returns 0 or 2. */
+static int apply_segment(struct options *o)
+{
+	struct el_load_cfg *cfg = &o->cfg;
+	if (o->seg_n == 0 && launcher_segment(o->segments, &o->seg_i, &o->seg_n, &cfg->seg_from) < 0)
+		return 2;
+	if (o->segments && o->seg_n == 0)
+		return usage_error("%s", "--segments N is for JOB_COMPLETION_INDEX, which is not set; or give "
+					 "--segment I/N");
+	if (o->segments && o->seg_n && o->segments != o->seg_n)
+		return usage_error("--segments %ld, but the segment is %ld/%ld", o->segments, o->seg_i, o->seg_n);
+	if (o->seg_n > 0) {
+		/* Shares differ by at most one connection. */
+		long total = cfg->conns, share = total / o->seg_n + (o->seg_i < total % o->seg_n);
+		if (share == 0)
+			return usage_error("segment %ld/%ld of --conns %ld has no connection", o->seg_i, o->seg_n, total);
+		cfg->conns = share;
+		cfg->seg_index = (int)o->seg_i;
+		cfg->seg_count = (int)o->seg_n;
+	}
 	/* {segment} in the output files' names. */
 	const char **paths[] = {&o->json, &o->hgrm, &o->rtt_log, &o->hlog, &o->intervals_csv};
 	char *bufs[] = {o->json_path, o->hgrm_path, o->rtt_path, o->hlog_path, o->intervals_path};
@@ -553,6 +472,72 @@ static int parse_args(int argc, char **argv, struct options *o)
 			return usage_error("bad file name '%s' ({segment} once, under 1024 bytes)", t);
 		*paths[k] = bufs[k];
 	}
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option opts[] = {
+		{"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'p'},
+		{"conns", required_argument, NULL, 'n'}, {"threads", required_argument, NULL, 't'},
+		{"spawn", no_argument, NULL, 'S'}, {"message", required_argument, NULL, 'm'},
+		{"size", required_argument, NULL, 's'}, {"raw", no_argument, NULL, 'r'},
+		{"duration", required_argument, NULL, 'd'}, {"warmup", required_argument, NULL, 'w'},
+		{"count", required_argument, NULL, 'c'}, {"rate", required_argument, NULL, 'R'},
+		{"connect-rate", required_argument, NULL, 'C'}, {"timeout", required_argument, NULL, 'T'},
+		{"percentiles", required_argument, NULL, 'P'}, {"json", required_argument, NULL, 'j'},
+		{"hgrm", required_argument, NULL, 'g'}, {"rtt-log", required_argument, NULL, 'l'},
+		{"rtt-log-all", no_argument, NULL, 'A'}, {"quiet", no_argument, NULL, 'q'},
+		{"allow-invalid", no_argument, NULL, 'I'}, {"arrival", required_argument, NULL, 0x101},
+		{"session", required_argument, NULL, 0x103}, {"interval", required_argument, NULL, 0x104},
+		{"rate-steps", required_argument, NULL, 0x107}, {"probe", required_argument, NULL, 0x109},
+		{"step-duration", required_argument, NULL, 0x108}, {"intervals-csv", required_argument, NULL, 0x105},
+		{"until-ci", required_argument, NULL, 0x106}, {"seed", required_argument, NULL, 0x102},
+		{"segment", required_argument, NULL, 'g' + 256}, {"segments", required_argument, NULL, 'N'},
+		{"start-at", required_argument, NULL, 'a'}, {"bind", required_argument, NULL, 'b'},
+		{"hlog", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'}, {0},
+	};
+	struct el_load_cfg *cfg = &o->cfg;
+	o->port = 1234;
+	o->timeout_s = 5;
+	o->seg_i = -1;
+	int c, rc;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage_text, stdout);
+			exit(0);
+		}
+		if (c == 'V') {
+			el_version_print("echolab-load");
+			exit(0);
+		}
+		rc = parse_run_option(c, optarg, o);
+		if (rc == 1)
+			rc = parse_output_option(c, optarg, o);
+		if (rc == 1)
+			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+		if (rc)
+			return rc;
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if ((rc = check_options(o)) != 0)
+		return rc;
+	if (cfg->poisson && !o->seed_set) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		cfg->seed = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
+	if ((rc = apply_segment(o)) != 0)
+		return rc;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	cfg->port = (unsigned)o->port;
+	cfg->threads = (int)(o->threads ? o->threads : cpus > 0 ? cpus : 1);
+	if (cfg->threads > cfg->conns)
+		cfg->threads = (int)cfg->conns;
+	cfg->timeout_ms = (int)(o->timeout_s * 1000);
 	return 0;
 }
 
