@@ -733,50 +733,49 @@ static int run_steps(struct options *o)
 	return stop ? 1 : status;
 }
 
-int main(int argc, char **argv)
+/* The message: --message, or --size bytes of the alphabet (64 by
+ * default) into a buffer for the caller to free in *owned. */
+static int set_message(struct options *o, char **owned)
 {
-	if (argc > 1 && strcmp(argv[1], "merge") == 0)
-		return el_load_merge_main(argc - 1, argv + 1);
-	struct options o = {
-		.cfg = {.host = "127.0.0.1", .conns = 1, .rtt_log_fd = -1, .stop = &stop},
-		.pcts = {50, 90, 99, 99.9},
-		.npct = 4,
-	};
-	int rc = parse_args(argc, argv, &o);
-	if (rc)
-		return rc;
-	char *msg = NULL;
-	if (o.message) {
-		o.cfg.msg = (const uint8_t *)o.message;
-		o.cfg.msg_len = strlen(o.message);
-	} else {
-		size_t n = o.size ? (size_t)o.size : 64;
-		msg = malloc(n);
-		if (!msg) {
-			fprintf(stderr, "echolab-load: out of memory\n");
-			return 1;
-		}
-		for (size_t i = 0; i < n; i++)
-			msg[i] = (char)('a' + i % 26);
-		o.cfg.msg = (const uint8_t *)msg;
-		o.cfg.msg_len = n;
+	*owned = NULL;
+	if (o->message) {
+		o->cfg.msg = (const uint8_t *)o->message;
+		o->cfg.msg_len = strlen(o->message);
+		return 0;
 	}
-	if (o.rtt_log) {
-		o.cfg.rtt_log_fd = open(o.rtt_log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-		if (o.cfg.rtt_log_fd < 0) {
-			fprintf(stderr, "echolab-load: %s: %s\n", o.rtt_log, strerror(errno));
-			return 1;
-		}
-		static const char header[] = "conn,seq,t_send_us,rtt_us\n";
-		if (write(o.cfg.rtt_log_fd, header, sizeof(header) - 1) < 0) {
-			fprintf(stderr, "echolab-load: %s: %s\n", o.rtt_log, strerror(errno));
-			return 1;
-		}
+	size_t n = o->size ? (size_t)o->size : 64;
+	char *msg = malloc(n);
+	if (!msg) {
+		fprintf(stderr, "echolab-load: out of memory\n");
+		return -1;
 	}
-	/* A socket per connection, and room: the hard limit, raised when
-	 * allowed (root) for a run past it. */
+	for (size_t i = 0; i < n; i++)
+		msg[i] = (char)('a' + i % 26);
+	o->cfg.msg = (const uint8_t *)msg;
+	o->cfg.msg_len = n;
+	*owned = msg;
+	return 0;
+}
+
+static int open_rtt_log(struct options *o)
+{
+	if (!o->rtt_log)
+		return 0;
+	o->cfg.rtt_log_fd = open(o->rtt_log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	static const char header[] = "conn,seq,t_send_us,rtt_us\n";
+	if (o->cfg.rtt_log_fd < 0 || write(o->cfg.rtt_log_fd, header, sizeof(header) - 1) < 0) {
+		fprintf(stderr, "echolab-load: %s: %s\n", o->rtt_log, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* A socket per connection, and room: the hard limit, raised when allowed
+ * (root) for a run past it. And the signals. */
+static void setup_process(long conns)
+{
 	struct rlimit rl;
-	rlim_t want = (rlim_t)o.cfg.conns + 256;
+	rlim_t want = (rlim_t)conns + 256;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
 		struct rlimit up = {.rlim_cur = want, .rlim_max = rl.rlim_max < want ? want : rl.rlim_max};
 		if (setrlimit(RLIMIT_NOFILE, &up) < 0) {
@@ -789,57 +788,108 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (o.nsteps) {
-		if (o.step_s > 0)
-			o.cfg.duration_s = o.step_s;
-		rc = run_steps(&o);
-		free(msg);
-		return rc;
+}
+
+/* What runs beside the load, for its progress callback: the probe, the
+ * intervals (a timed run's; a counted one has no fixed window) and their
+ * CSV, the --hlog log. Returns 0, or -1 after saying why. */
+static int start_extras(const struct options *o, struct progress *p, FILE **ivcsv)
+{
+	static struct el_probe probe;
+	static struct el_intervals iv;
+	if (o->probe > 0) {
+		el_probe_init(&probe, &o->cfg, o->probe);
+		p->probe = &probe;
 	}
+	if (o->intervals_csv && !(*ivcsv = fopen(o->intervals_csv, "w"))) {
+		fprintf(stderr, "echolab-load: %s: %s\n", o->intervals_csv, strerror(errno));
+		return -1;
+	}
+	if (o->cfg.count <= 0) {
+		if (el_intervals_init(&iv, o->interval_s > 0 ? o->interval_s : 1, *ivcsv, o->until_ci) < 0) {
+			fprintf(stderr, "echolab-load: out of memory\n");
+			return -1;
+		}
+		p->iv = &iv;
+	}
+	if (o->hlog) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		p->logged = calloc(1, sizeof(*p->logged));
+		int rc = p->logged ? el_hlog_open(&p->hlog, o->hlog, (double)now.tv_sec + now.tv_nsec / 1e9) : -ENOMEM;
+		if (rc < 0) {
+			fprintf(stderr, "echolab-load: %s: %s\n", o->hlog, strerror(-rc));
+			free(p->logged);
+			p->logged = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The run's files after the summary: the JSON, the rest of --hlog, the
+ * .hgrm, the RTT log, the intervals' CSV. Returns 1 when one could not be
+ * written (each said), else 0. */
+static int write_outputs(const struct options *o, struct progress *p, const struct el_load_result *r, FILE *ivcsv)
+{
+	int status = 0, rc;
+	if (o->json && (rc = write_json(o, r)) < 0) {
+		fprintf(stderr, "echolab-load: %s: %s\n", o->json, strerror(-rc));
+		status = 1;
+	}
+	if (o->hlog) {
+		log_interval(p, r); /* the rest of the window */
+		int hr = p->hlog_err ? p->hlog_err : el_hlog_close(&p->hlog);
+		if (p->hlog_err)
+			el_hlog_close(&p->hlog);
+		if (hr < 0) {
+			fprintf(stderr, "echolab-load: %s: %s\n", o->hlog, strerror(-hr));
+			status = 1;
+		}
+	}
+	if (o->hgrm) {
+		FILE *f = fopen(o->hgrm, "w");
+		if (!f || el_hist_write_hgrm(&r->hist, f, 1000.0) < 0 || fclose(f) != 0) {
+			fprintf(stderr, "echolab-load: %s: %s\n", o->hgrm, strerror(errno));
+			status = 1;
+		}
+	}
+	if (o->cfg.rtt_log_fd >= 0 && close(o->cfg.rtt_log_fd) < 0) {
+		fprintf(stderr, "echolab-load: %s: %s\n", o->rtt_log, strerror(errno));
+		status = 1;
+	}
+	if (p->iv && p->iv->csv_err) {
+		fprintf(stderr, "echolab-load: %s: %s\n", o->intervals_csv, strerror(-p->iv->csv_err));
+		status = 1;
+	}
+	if (ivcsv && fclose(ivcsv) != 0) {
+		fprintf(stderr, "echolab-load: %s: %s\n", o->intervals_csv, strerror(errno));
+		status = 1;
+	}
+	return status;
+}
+
+/* One timed or counted run: the load with its extras, the summary, the
+ * files. Returns the exit status. */
+static int run_once(struct options *o)
+{
 	char err[256];
-	struct el_load *l = el_load_create(&o.cfg, err, sizeof(err));
+	struct el_load *l = el_load_create(&o->cfg, err, sizeof(err));
 	if (!l) {
 		fprintf(stderr, "echolab-load: %s\n", err);
 		return 1;
 	}
-
-	struct progress p = {.on = !o.quiet && isatty(STDERR_FILENO), .conns = o.cfg.conns,
-			     .duration_s = o.cfg.duration_s};
-	static struct el_probe probe;
-	if (o.probe > 0) {
-		el_probe_init(&probe, &o.cfg, o.probe);
-		p.probe = &probe;
-	}
-	/* Intervals of a timed run (a counted one has no fixed window). */
-	static struct el_intervals iv;
+	static struct progress p;
+	p = (struct progress){.on = !o->quiet && isatty(STDERR_FILENO), .conns = o->cfg.conns,
+			      .duration_s = o->cfg.duration_s};
 	FILE *ivcsv = NULL;
-	if (o.intervals_csv && !(ivcsv = fopen(o.intervals_csv, "w"))) {
-		fprintf(stderr, "echolab-load: %s: %s\n", o.intervals_csv, strerror(errno));
+	if (start_extras(o, &p, &ivcsv) < 0) {
+		if (ivcsv)
+			fclose(ivcsv);
 		el_load_destroy(l);
-		free(msg);
 		return 1;
 	}
-	if (o.cfg.count <= 0) {
-		if (el_intervals_init(&iv, o.interval_s > 0 ? o.interval_s : 1, ivcsv, o.until_ci) < 0) {
-			fprintf(stderr, "echolab-load: out of memory\n");
-			return 1;
-		}
-		p.iv = &iv;
-	}
-	if (o.hlog) {
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		p.logged = calloc(1, sizeof(*p.logged));
-		rc = p.logged ? el_hlog_open(&p.hlog, o.hlog, (double)now.tv_sec + now.tv_nsec / 1e9) : -ENOMEM;
-		if (rc < 0) {
-			fprintf(stderr, "echolab-load: %s: %s\n", o.hlog, strerror(-rc));
-			el_load_destroy(l);
-			free(p.logged);
-			free(msg);
-			return 1;
-		}
-	}
-	rc = el_load_run(l, show_progress, &p, err, sizeof(err));
+	int rc = el_load_run(l, show_progress, &p, err, sizeof(err));
 	if (p.on)
 		fprintf(stderr, "\r%78s\r", "");
 	if (rc < 0)
@@ -849,7 +899,7 @@ int main(int argc, char **argv)
 	if (p.probe) {
 		char why[256];
 		r.probe = el_probe_finish(p.probe, why, sizeof(why));
-		r.probe_rate = o.probe;
+		r.probe_rate = o->probe;
 		if (!r.probe)
 			fprintf(stderr, "echolab-load: the probe did not run: %s\n", why);
 	}
@@ -857,47 +907,42 @@ int main(int argc, char **argv)
 		el_intervals_update(p.iv, &r, true);
 		r.intervals = p.iv;
 	}
-	print_text(&o, &r);
+	print_text(o, &r);
 	if (p.iv)
 		el_intervals_print(p.iv, stdout);
-	int status = rc < 0 || r.errors_total > 0 || r.messages == 0 || (!r.valid && !o.allow_invalid) ? 1 : 0;
-	if (o.json && (rc = write_json(&o, &r)) < 0) {
-		fprintf(stderr, "echolab-load: %s: %s\n", o.json, strerror(-rc));
+	int status = rc < 0 || r.errors_total > 0 || r.messages == 0 || (!r.valid && !o->allow_invalid) ? 1 : 0;
+	if (write_outputs(o, &p, &r, ivcsv))
 		status = 1;
-	}
-	if (o.hlog) {
-		log_interval(&p, &r); /* the rest of the window */
-		int hr = p.hlog_err ? p.hlog_err : el_hlog_close(&p.hlog);
-		if (p.hlog_err)
-			el_hlog_close(&p.hlog);
-		if (hr < 0) {
-			fprintf(stderr, "echolab-load: %s: %s\n", o.hlog, strerror(-hr));
-			status = 1;
-		}
-		free(p.logged);
-	}
-	if (o.hgrm) {
-		FILE *f = fopen(o.hgrm, "w");
-		if (!f || el_hist_write_hgrm(&r.hist, f, 1000.0) < 0 || fclose(f) != 0) {
-			fprintf(stderr, "echolab-load: %s: %s\n", o.hgrm, strerror(errno));
-			status = 1;
-		}
-	}
-	if (o.cfg.rtt_log_fd >= 0 && close(o.cfg.rtt_log_fd) < 0) {
-		fprintf(stderr, "echolab-load: %s: %s\n", o.rtt_log, strerror(errno));
-		status = 1;
-	}
-	if (p.iv && p.iv->csv_err) {
-		fprintf(stderr, "echolab-load: %s: %s\n", o.intervals_csv, strerror(-p.iv->csv_err));
-		status = 1;
-	}
-	if (ivcsv && fclose(ivcsv) != 0) {
-		fprintf(stderr, "echolab-load: %s: %s\n", o.intervals_csv, strerror(errno));
-		status = 1;
-	}
+	free(p.logged);
 	if (p.iv)
 		el_intervals_finish(p.iv);
 	el_load_destroy(l);
-	free(msg);
 	return status;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "merge") == 0)
+		return el_load_merge_main(argc - 1, argv + 1);
+	static struct options o = {
+		.cfg = {.host = "127.0.0.1", .conns = 1, .rtt_log_fd = -1, .stop = &stop},
+		.pcts = {50, 90, 99, 99.9},
+		.npct = 4,
+	};
+	int rc = parse_args(argc, argv, &o);
+	if (rc)
+		return rc;
+	char *msg;
+	if (set_message(&o, &msg) < 0)
+		return 1;
+	if (open_rtt_log(&o) < 0) {
+		free(msg);
+		return 1;
+	}
+	setup_process(o.cfg.conns);
+	if (o.nsteps && o.step_s > 0)
+		o.cfg.duration_s = o.step_s;
+	rc = o.nsteps ? run_steps(&o) : run_once(&o);
+	free(msg);
+	return rc;
 }
