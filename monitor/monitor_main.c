@@ -87,81 +87,133 @@ static bool parse_seconds(const char *s, double *out)
 	return true;
 }
 
-int main(int argc, char **argv)
+/* The command line. */
+struct options {
+	long pid;
+	double interval, duration, budget;
+	const char *out;
+	bool pss, epoch;
+};
+
+/* Parses argv into o. Returns -1 to go on, or the exit status (0 after
+ * --help or --version, 2 after a usage error). */
+static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option opts[] = {
-		{"pid", required_argument, NULL, 'p'},
-		{"interval", required_argument, NULL, 'i'},
-		{"out", required_argument, NULL, 'o'},
-		{"duration", required_argument, NULL, 'd'},
-		{"budget", required_argument, NULL, 'b'},
-		{"no-pss", no_argument, NULL, 'P'},
-		{"epoch", no_argument, NULL, 'E'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{0},
+		{"pid", required_argument, NULL, 'p'},   {"interval", required_argument, NULL, 'i'},
+		{"out", required_argument, NULL, 'o'},   {"duration", required_argument, NULL, 'd'},
+		{"budget", required_argument, NULL, 'b'}, {"no-pss", no_argument, NULL, 'P'},
+		{"epoch", no_argument, NULL, 'E'},       {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},     {0},
 	};
-	long pid = 0;
-	double interval = 0.5, duration = 0, budget = 0.7;
-	const char *out = NULL;
-	bool pss = true, epoch = false;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		char *end;
 		switch (c) {
 		case 'p':
-			errno = 0;
-			pid = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || pid <= 0 || pid > 4194304)
+			if (!el_cli_parse_long(optarg, 1, 4194304, &o->pid))
 				return usage_error("bad --pid '%s'", optarg);
 			break;
 		case 'i':
-			if (!parse_seconds(optarg, &interval) || interval < 0.01)
+			if (!parse_seconds(optarg, &o->interval) || o->interval < 0.01)
 				return usage_error("bad --interval '%s' (seconds, at least 0.01)", optarg);
 			break;
-		case 'o':
-			out = optarg;
-			break;
+		case 'o': o->out = optarg; break;
 		case 'd':
-			if (!parse_seconds(optarg, &duration))
+			if (!parse_seconds(optarg, &o->duration))
 				return usage_error("bad --duration '%s'", optarg);
 			break;
-		case 'b': {
-			errno = 0;
-			budget = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !isfinite(budget) || budget < 0 || budget > 100)
+		case 'b':
+			if (!el_cli_parse_num(optarg, 0, 100, &o->budget))
 				return usage_error("bad --budget '%s' (percent of one CPU, 0 to 100)", optarg);
 			break;
-		}
-		case 'P':
-			pss = false;
-			break;
-		case 'E':
-			epoch = true;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
-		case 'V':
-			el_version_print("echolab-monitor");
-			return 0;
-		default:
-			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+		case 'P': o->pss = false; break;
+		case 'E': o->epoch = true; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		case 'V': el_version_print("echolab-monitor"); return 0;
+		default: return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (pid == 0)
+	if (o->pid == 0)
 		return usage_error("%s", "--pid is required");
+	return -1;
+}
 
+/* The sampling loop: a row per slot of the schedule until --duration,
+ * the process's exit or a signal. Returns 0 or 1; the slots missed, the
+ * worst lateness and the oldest details into the rest. */
+static int sample_loop(struct el_monitor *m, FILE *f, const struct options *o, long *missed, double *worst_ms,
+		       long *oldest)
+{
+	/* The schedule starts at the sampler's own t_s = 0, so that a row's
+	 * slot is t_s - late_ms. Slot k is due at t0 + k * step; the last
+	 * slot is that of --duration. */
+	int64_t t0 = m->t0_us * 1000, step_ns = (int64_t)llround(o->interval * 1e9);
+	/* --epoch: the wall clock at the sampler's t_s = 0, added to t_s. */
+	double t0_epoch = 0;
+	if (o->epoch) {
+		struct timespec rt;
+		clock_gettime(CLOCK_REALTIME, &rt);
+		t0_epoch = (double)rt.tv_sec + rt.tv_nsec / 1e9 - (double)(mono_ns() - t0) / 1e9;
+	}
+	long slot = 0, limit = o->duration > 0 ? (long)floor(o->duration / o->interval) : -1;
+	while (!stop && (limit < 0 || slot <= limit)) {
+		struct el_proc_sample s;
+		int r = el_monitor_sample(m, &s);
+		if (r == -ESRCH)
+			return 0; /* the process exited: done */
+		if (r < 0) {
+			fprintf(stderr, "echolab-monitor: sampling: %s\n", strerror(-r));
+			return 1;
+		}
+		/* From the sample's own time, so that t_s - late_ms is its slot
+		 * even when the sampler was held up between two clock reads (a
+		 * stop there once gave a row t_s 2.5 s, late 0 ms, for slot 4,
+		 * and the next row the same slot). */
+		double late_ms = s.t_s * 1e3 - (double)slot * (double)step_ns / 1e6;
+		s.late_ms = late_ms > 0 ? late_ms : 0;
+		*worst_ms = s.late_ms > *worst_ms ? s.late_ms : *worst_ms;
+		s.t_s += t0_epoch;
+		el_monitor_write_row(f, &s);
+		*oldest = s.detail_age > *oldest ? s.detail_age : *oldest;
+		/* A row per sample on disk at once: nothing lost on a kill. */
+		if (fflush(f) != 0) {
+			fprintf(stderr, "echolab-monitor: writing: %s\n", strerror(errno));
+			return 1;
+		}
+		/* The next slot still ahead. A sample held up for seconds (the
+		 * kernel made it wait for a lock, docs/decisions.md) once made up
+		 * the slots it missed in a burst 3 ms apart, each row's CPU over
+		 * those 3 ms. */
+		long next = slot + 1, due = (long)((mono_ns() - t0) / step_ns) + 1;
+		if (due > next) {
+			*missed += due - next;
+			next = due;
+		}
+		slot = next;
+		int64_t at = t0 + slot * step_ns;
+		struct timespec ts = {.tv_sec = (time_t)(at / 1000000000), .tv_nsec = (long)(at % 1000000000)};
+		while (!stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {.interval = 0.5, .budget = 0.7, .pss = true};
+	int rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
 	struct el_monitor m;
-	if (el_monitor_init(&m, (pid_t)pid) < 0) {
-		fprintf(stderr, "echolab-monitor: no process %ld\n", pid);
+	if (el_monitor_init(&m, (pid_t)o.pid) < 0) {
+		fprintf(stderr, "echolab-monitor: no process %ld\n", o.pid);
 		return 1;
 	}
-	m.pss = pss;
-	m.detail_budget_us = (int64_t)llround(budget / 100.0 * interval * 1e6);
+	m.pss = o.pss;
+	m.detail_budget_us = (int64_t)llround(o.budget / 100.0 * o.interval * 1e6);
 	/* One fd held per process of the tree: allow as many as we may. */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -169,8 +221,9 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	FILE *f = stdout;
-	if (out && !(f = fopen(out, "w"))) {
-		fprintf(stderr, "echolab-monitor: %s: %s\n", out, strerror(errno));
+	if (o.out && !(f = fopen(o.out, "w"))) {
+		fprintf(stderr, "echolab-monitor: %s: %s\n", o.out, strerror(errno));
+		el_monitor_destroy(&m);
 		return 1;
 	}
 	struct sigaction sa = {.sa_handler = on_signal};
@@ -181,61 +234,9 @@ int main(int argc, char **argv)
 	el_monitor_write_header(f);
 	fflush(f);
 	el_monitor_prioritize();
-	/* The schedule starts at the sampler's own t_s = 0, so that a row's
-	 * slot is t_s - late_ms. */
-	int64_t t0 = m.t0_us * 1000, step_ns = (int64_t)llround(interval * 1e9);
-	/* Slot k is due at t0 + k * step; the last slot is that of --duration. */
-	/* --epoch: the wall clock at the sampler's t_s = 0, added to t_s. */
-	double t0_epoch = 0;
-	if (epoch) {
-		struct timespec rt;
-		clock_gettime(CLOCK_REALTIME, &rt);
-		t0_epoch = (double)rt.tv_sec + rt.tv_nsec / 1e9 - (double)(mono_ns() - t0) / 1e9;
-	}
-	long slot = 0, oldest = 0, missed = 0, limit = duration > 0 ? (long)floor(duration / interval) : -1;
+	long missed = 0, oldest = 0;
 	double worst_ms = 0;
-	int rc = 0;
-	while (!stop && (limit < 0 || slot <= limit)) {
-		struct el_proc_sample s;
-		int r = el_monitor_sample(&m, &s);
-		if (r == -ESRCH)
-			break; /* the process exited: done */
-		if (r < 0) {
-			fprintf(stderr, "echolab-monitor: sampling: %s\n", strerror(-r));
-			rc = 1;
-			break;
-		}
-		/* From the sample's own time, so that t_s - late_ms is its slot
-		 * even when the sampler was held up between two clock reads (a
-		 * stop there once gave a row t_s 2.5 s, late 0 ms, for slot 4,
-		 * and the next row the same slot). */
-		double late_ms = s.t_s * 1e3 - (double)slot * (double)step_ns / 1e6;
-		s.late_ms = late_ms > 0 ? late_ms : 0;
-		worst_ms = s.late_ms > worst_ms ? s.late_ms : worst_ms;
-		s.t_s += t0_epoch;
-		el_monitor_write_row(f, &s);
-		oldest = s.detail_age > oldest ? s.detail_age : oldest;
-		/* A row per sample on disk at once: nothing lost on a kill. */
-		if (fflush(f) != 0) {
-			fprintf(stderr, "echolab-monitor: writing: %s\n", strerror(errno));
-			rc = 1;
-			break;
-		}
-		/* The next slot still ahead. A sample held up for seconds (the
-		 * kernel made it wait for a lock, docs/decisions.md) once made up
-		 * the slots it missed in a burst 3 ms apart, each row's CPU over
-		 * those 3 ms. */
-		long next = slot + 1, due = (long)((mono_ns() - t0) / step_ns) + 1;
-		if (due > next) {
-			missed += due - next;
-			next = due;
-		}
-		slot = next;
-		int64_t at = t0 + slot * step_ns;
-		struct timespec ts = {.tv_sec = (time_t)(at / 1000000000), .tv_nsec = (long)(at % 1000000000)};
-		while (!stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-			;
-	}
+	rc = sample_loop(&m, f, &o, &missed, &worst_ms, &oldest);
 	el_monitor_destroy(&m);
 	if (missed > 0)
 		fprintf(stderr,
@@ -247,9 +248,9 @@ int main(int argc, char **argv)
 			"echolab-monitor: within --budget %g%%, samples refreshed only some processes' "
 			"pss_kib, fds and ctx_* (a new process's at once): the oldest figures kept were "
 			"%ld samples old\n",
-			budget, oldest);
+			o.budget, oldest);
 	if (f != stdout && fclose(f) != 0) {
-		fprintf(stderr, "echolab-monitor: %s: %s\n", out, strerror(errno));
+		fprintf(stderr, "echolab-monitor: %s: %s\n", o.out, strerror(errno));
 		rc = 1;
 	}
 	return rc;
