@@ -117,7 +117,15 @@ static void print_tap(FILE *out, const struct el_conf_opts *o, const struct el_c
 	fflush(out);
 }
 
-int main(int argc, char **argv)
+/* The command line beyond the runner's options. */
+struct args {
+	const char *target, *cases, *junit, *json, *html;
+	bool list, tap, quiet;
+};
+
+/* Parses argv into o and a. Returns -1 to go on, or the exit status (0
+ * after --help or --version, 2 after a usage error). */
+static int parse_args(int argc, char **argv, struct el_conf_opts *o, struct args *a)
 {
 	enum { O_SERVER = 256, O_TARGET, O_RAW, O_MAXLINE, O_CASES, O_LIST, O_TIMEOUT, O_SKEW, O_JUNIT,
 	       O_JSON, O_HTML, O_TAP, O_QUIET, O_HELP, O_VERSION };
@@ -131,41 +139,34 @@ int main(int argc, char **argv)
 		{"quiet", no_argument, NULL, O_QUIET}, {"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION}, {NULL, 0, NULL, 0},
 	};
-	struct el_conf_opts o = {.max_line = 8192, .timeout_s = 5, .skew_s = 2, .slow = 1, .stop = &stop};
-	snprintf(o.host, sizeof(o.host), "127.0.0.1");
-	o.self = argv[0];
-	const char *target = NULL, *cases = NULL, *junit = NULL, *json = NULL, *html = NULL;
-	bool list = false, tap = false, quiet = false;
 	opterr = 0;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		double v;
 		switch (ch) {
-		case O_SERVER: o.server_cmd = optarg; break;
-		case O_TARGET: target = optarg; break;
-		case O_RAW: o.raw = true; break;
+		case O_SERVER: o->server_cmd = optarg; break;
+		case O_TARGET: a->target = optarg; break;
+		case O_RAW: o->raw = true; break;
 		case O_MAXLINE:
 			if (!el_cli_parse_num(optarg, 1, 1048576, &v) || v != (long)v)
 				return usage_error("bad --max-line '%s' (1..1048576)", optarg);
-			o.max_line = (long)v;
+			o->max_line = (long)v;
 			break;
-		case O_CASES: cases = optarg; break;
-		case O_LIST: list = true; break;
+		case O_CASES: a->cases = optarg; break;
+		case O_LIST: a->list = true; break;
 		case O_TIMEOUT:
-			if (!el_cli_parse_num(optarg, 0.01, 3600, &v))
+			if (!el_cli_parse_num(optarg, 0.01, 3600, &o->timeout_s))
 				return usage_error("bad --timeout '%s' (seconds)", optarg);
-			o.timeout_s = v;
 			break;
 		case O_SKEW:
-			if (!el_cli_parse_num(optarg, 0, 1e6, &v))
+			if (!el_cli_parse_num(optarg, 0, 1e6, &o->skew_s))
 				return usage_error("bad --skew '%s' (seconds)", optarg);
-			o.skew_s = v;
 			break;
-		case O_JUNIT: junit = optarg; break;
-		case O_JSON: json = optarg; break;
-		case O_HTML: html = optarg; break;
-		case O_TAP: tap = true; break;
-		case O_QUIET: quiet = true; break;
+		case O_JUNIT: a->junit = optarg; break;
+		case O_JSON: a->json = optarg; break;
+		case O_HTML: a->html = optarg; break;
+		case O_TAP: a->tap = true; break;
+		case O_QUIET: a->quiet = true; break;
 		case O_HELP: fputs(usage_text, stdout); return 0;
 		case O_VERSION: el_version_print("echolab-conform"); return 0;
 		case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
@@ -174,44 +175,115 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (list) {
+	return -1;
+}
+
+/* The server: by command (--server-cmd, its placeholders checked) or
+ * already running (--target HOST:PORT into o). Returns 0 or 2. */
+static int check_server(struct el_conf_opts *o, const char *target)
+{
+	if (!o->server_cmd == !target)
+		return usage_error("give one of --server-cmd CMD and --target HOST:PORT");
+	if (o->server_cmd && !el_sup_has(o->server_cmd, "port"))
+		return usage_error("--server-cmd needs {port} where the server's port goes");
+	if (o->server_cmd) {
+		char tmp[4096], bad[64] = "";
+		struct el_sup_settings s = {0};
+		if (el_sup_expand(o->server_cmd, &s, tmp, sizeof(tmp), bad, sizeof(bad)) < 0)
+			return usage_error(bad[0] ? "unknown placeholder %s in --server-cmd" : "--server-cmd too long%s",
+					   bad);
+		return 0;
+	}
+	const char *colon = strrchr(target, ':');
+	double port;
+	if (!colon || colon == target || !el_cli_parse_num(colon + 1, 1, 65535, &port))
+		return usage_error("bad --target '%s' (HOST:PORT)", target);
+	size_t hl = (size_t)(colon - target);
+	if (target[0] == '[' && hl >= 2 && target[hl - 1] == ']')
+		snprintf(o->host, sizeof(o->host), "%.*s", (int)(hl - 2), target + 1);
+	else
+		snprintf(o->host, sizeof(o->host), "%.*s", (int)hl, target);
+	o->port = (unsigned)port;
+	return 0;
+}
+
+/* Runs the selected cases, a line (or TAP) each; verdicts counted.
+ * Returns the results run. */
+static size_t run_cases(struct el_conf_opts *o, const struct args *a, struct el_conf_result *res, int *verdicts)
+{
+	if (a->tap) {
+		size_t nsel = 0;
 		for (size_t i = 0; i < el_conf_ncases; i++)
-			if (el_conf_selected(cases, el_conf_cases[i].id))
+			nsel += el_conf_selected(a->cases, el_conf_cases[i].id);
+		printf("TAP version 13\n1..%zu\n", nsel);
+	}
+	struct el_conf_runner runner;
+	el_conf_runner_init(&runner, o);
+	size_t n = 0;
+	for (size_t i = 0; i < el_conf_ncases && !stop; i++) {
+		if (!el_conf_selected(a->cases, el_conf_cases[i].id))
+			continue;
+		el_conf_run(&runner, &el_conf_cases[i], &res[n]);
+		verdicts[res[n].verdict]++;
+		if (a->tap)
+			print_tap(stdout, o, &res[n], n + 1);
+		else
+			print_line(stdout, o, &res[n], a->quiet);
+		n++;
+	}
+	char why[256];
+	if (el_conf_runner_finish(&runner, why, sizeof(why)) < 0) {
+		fprintf(stderr, "echolab-conform: %s\n", why);
+		verdicts[EL_CONF_FAIL]++;
+	}
+	return n;
+}
+
+/* --junit, --json, --html. Returns 1 when one could not be written. */
+static int write_reports(const struct args *a, const struct el_conf_report *rep)
+{
+	int rc = 0;
+	const struct {
+		const char *path;
+		int (*write)(FILE *, const struct el_conf_report *);
+	} outs[] = {{a->junit, el_conf_write_junit}, {a->json, el_conf_write_json}, {a->html, el_conf_write_html}};
+	for (size_t i = 0; i < sizeof(outs) / sizeof(outs[0]); i++) {
+		if (!outs[i].path)
+			continue;
+		FILE *f = open_out(outs[i].path);
+		if (!f || outs[i].write(f, rep) < 0 || fclose(f) != 0) {
+			fprintf(stderr, "echolab-conform: writing %s failed\n", outs[i].path);
+			rc = 1;
+		}
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct el_conf_opts o = {.max_line = 8192, .timeout_s = 5, .skew_s = 2, .slow = 1, .stop = &stop};
+	snprintf(o.host, sizeof(o.host), "127.0.0.1");
+	o.self = argv[0];
+	struct args a = {0};
+	int rc = parse_args(argc, argv, &o, &a);
+	if (rc >= 0)
+		return rc;
+	if (a.list) {
+		for (size_t i = 0; i < el_conf_ncases; i++)
+			if (el_conf_selected(a.cases, el_conf_cases[i].id))
 				printf("%-26s %s\n", el_conf_cases[i].id, el_conf_cases[i].title);
 		return 0;
 	}
-	if (!o.server_cmd == !target)
-		return usage_error("give one of --server-cmd CMD and --target HOST:PORT");
-	if (o.server_cmd && !el_sup_has(o.server_cmd, "port"))
-		return usage_error("--server-cmd needs {port} where the server's port goes");
-	if (o.server_cmd) {
-		char tmp[4096], bad[64] = "";
-		struct el_sup_settings s = {0};
-		if (el_sup_expand(o.server_cmd, &s, tmp, sizeof(tmp), bad, sizeof(bad)) < 0)
-			return usage_error(bad[0] ? "unknown placeholder %s in --server-cmd" : "--server-cmd too long%s",
-					   bad);
-	}
-	if (target) {
-		const char *colon = strrchr(target, ':');
-		double port;
-		if (!colon || colon == target || !el_cli_parse_num(colon + 1, 1, 65535, &port))
-			return usage_error("bad --target '%s' (HOST:PORT)", target);
-		size_t hl = (size_t)(colon - target);
-		if (target[0] == '[' && hl >= 2 && target[hl - 1] == ']')
-			snprintf(o.host, sizeof(o.host), "%.*s", (int)(hl - 2), target + 1);
-		else
-			snprintf(o.host, sizeof(o.host), "%.*s", (int)hl, target);
-		o.port = (unsigned)port;
-	}
+	if ((rc = check_server(&o, a.target)) != 0)
+		return rc;
 	size_t nsel = 0;
 	for (size_t i = 0; i < el_conf_ncases; i++)
-		nsel += el_conf_selected(cases, el_conf_cases[i].id);
+		nsel += el_conf_selected(a.cases, el_conf_cases[i].id);
 	if (nsel == 0)
-		return usage_error("no case matches --cases '%s' (see --list)", cases);
+		return usage_error("no case matches --cases '%s' (see --list)", a.cases);
 	const char *slow = getenv("ECHOLAB_SLOW_FACTOR");
 	if (slow && atoi(slow) > 1)
 		o.slow = atoi(slow);
-
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -225,54 +297,18 @@ int main(int argc, char **argv)
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	el_time_format(&now, started);
-
 	struct el_conf_result *res = calloc(nsel, sizeof(*res));
 	if (!res) {
 		fputs("echolab-conform: out of memory\n", stderr);
 		return 1;
 	}
-	FILE *out = stdout;
-	if (tap)
-		fprintf(out, "TAP version 13\n1..%zu\n", nsel);
-	struct el_conf_runner runner;
-	el_conf_runner_init(&runner, &o);
-	size_t n = 0;
 	int verdicts[4] = {0};
-	for (size_t i = 0; i < el_conf_ncases && !stop; i++) {
-		if (!el_conf_selected(cases, el_conf_cases[i].id))
-			continue;
-		el_conf_run(&runner, &el_conf_cases[i], &res[n]);
-		verdicts[res[n].verdict]++;
-		if (tap)
-			print_tap(out, &o, &res[n], n + 1);
-		else
-			print_line(out, &o, &res[n], quiet);
-		n++;
-	}
-	char why[256];
-	if (el_conf_runner_finish(&runner, why, sizeof(why)) < 0) {
-		fprintf(stderr, "echolab-conform: %s\n", why);
-		verdicts[EL_CONF_FAIL]++;
-	}
+	size_t n = run_cases(&o, &a, res, verdicts);
 	struct el_conf_report rep = {.o = &o, .res = res, .n = n, .command = command, .started_at = started};
-	int rc = 0;
-	const struct {
-		const char *path;
-		int (*write)(FILE *, const struct el_conf_report *);
-	} outs[] = {{junit, el_conf_write_junit}, {json, el_conf_write_json}, {html, el_conf_write_html}};
-	for (size_t i = 0; i < sizeof(outs) / sizeof(outs[0]); i++) {
-		if (!outs[i].path)
-			continue;
-		FILE *f = open_out(outs[i].path);
-		if (!f || outs[i].write(f, &rep) < 0 || fclose(f) != 0) {
-			fprintf(stderr, "echolab-conform: writing %s failed\n", outs[i].path);
-			rc = 1;
-		}
-	}
-	const char *tail = stop ? " (interrupted)" : "";
+	rc = write_reports(&a, &rep);
 	/* info counts as passed: a measured behaviour the protocol allows. */
-	fprintf(out, "%s%d passed, %d failed, %d skipped%s\n", tap ? "# " : "",
-		verdicts[EL_CONF_OK] + verdicts[EL_CONF_INFO], verdicts[EL_CONF_FAIL], verdicts[EL_CONF_SKIP], tail);
+	printf("%s%d passed, %d failed, %d skipped%s\n", a.tap ? "# " : "", verdicts[EL_CONF_OK] + verdicts[EL_CONF_INFO],
+	       verdicts[EL_CONF_FAIL], verdicts[EL_CONF_SKIP], stop ? " (interrupted)" : "");
 	for (size_t i = 0; i < n; i++)
 		free(res[i].transcript);
 	free(res);
