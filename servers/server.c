@@ -78,25 +78,59 @@ const struct el_model *el_srv_find_model(const char *name)
 	return NULL;
 }
 
+enum { O_MODEL = 256, O_BIND, O_PORT, O_BACKLOG, O_RAW, O_QUIET, O_MAX_LINE, O_MAX_CONNS, O_IDLE, O_WORKERS,
+       O_LIST, O_HELP, O_VERSION };
+
+/* The options with a number into cfg. Returns 0, or -EINVAL after saying
+ * why. */
+static int parse_number_option(int opt, const char *arg, struct el_srv_config *cfg)
+{
+	long v;
+	double s;
+	switch (opt) {
+	case O_PORT:
+		if (!el_cli_parse_long(arg, 0, 65535, &v))
+			return usage_error("bad --port '%s': expected 0..65535", arg);
+		cfg->port = (unsigned)v;
+		return 0;
+	case O_BACKLOG:
+		if (!el_cli_parse_long(arg, 0, 65535, &v))
+			return usage_error("bad --backlog '%s': expected 0..65535", arg);
+		cfg->backlog = (int)v;
+		return 0;
+	case O_MAX_LINE:
+		if (!el_cli_parse_long(arg, 1, EL_FRAMER_MAX_LINE_LIMIT, &v))
+			return usage_error("bad --max-line '%s': expected 1..1048576", arg);
+		cfg->max_line = (size_t)v;
+		return 0;
+	case O_MAX_CONNS:
+		if (!el_cli_parse_long(arg, 0, 10000000, &v))
+			return usage_error("bad --max-conns '%s': expected 0..10000000", arg);
+		cfg->max_conns = v;
+		return 0;
+	case O_IDLE:
+		if (!el_cli_parse_num(arg, 0, 31536000, &s))
+			return usage_error("bad --idle-timeout '%s': expected seconds, 0..31536000", arg);
+		cfg->idle_timeout_ms = (int64_t)ceil(s * 1000);
+		return 0;
+	default: /* O_WORKERS */
+		if (!el_cli_parse_long(arg, 1, 1024, &v))
+			return usage_error("bad --workers '%s': expected 1..1024", arg);
+		cfg->workers = (int)v;
+		return 0;
+	}
+}
+
 int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 {
-	enum { O_MODEL = 256, O_BIND, O_PORT, O_BACKLOG, O_RAW, O_QUIET, O_MAX_LINE, O_MAX_CONNS,
-	       O_IDLE, O_WORKERS, O_LIST, O_HELP, O_VERSION };
 	static const struct option opts[] = {
-		{"model", required_argument, NULL, O_MODEL},
-		{"bind", required_argument, NULL, O_BIND},
-		{"port", required_argument, NULL, O_PORT},
-		{"backlog", required_argument, NULL, O_BACKLOG},
-		{"raw", no_argument, NULL, O_RAW},
-		{"quiet", no_argument, NULL, O_QUIET},
-		{"max-line", required_argument, NULL, O_MAX_LINE},
-		{"max-conns", required_argument, NULL, O_MAX_CONNS},
-		{"idle-timeout", required_argument, NULL, O_IDLE},
-		{"workers", required_argument, NULL, O_WORKERS},
-		{"list-models", no_argument, NULL, O_LIST},
-		{"help", no_argument, NULL, O_HELP},
-		{"version", no_argument, NULL, O_VERSION},
-		{NULL, 0, NULL, 0},
+		{"model", required_argument, NULL, O_MODEL},         {"bind", required_argument, NULL, O_BIND},
+		{"port", required_argument, NULL, O_PORT},           {"backlog", required_argument, NULL, O_BACKLOG},
+		{"raw", no_argument, NULL, O_RAW},                   {"quiet", no_argument, NULL, O_QUIET},
+		{"max-line", required_argument, NULL, O_MAX_LINE},   {"max-conns", required_argument, NULL, O_MAX_CONNS},
+		{"idle-timeout", required_argument, NULL, O_IDLE},   {"workers", required_argument, NULL, O_WORKERS},
+		{"list-models", no_argument, NULL, O_LIST},          {"help", no_argument, NULL, O_HELP},
+		{"version", no_argument, NULL, O_VERSION},           {NULL, 0, NULL, 0},
 	};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	*cfg = (struct el_srv_config){
@@ -106,74 +140,32 @@ int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 		.max_line = EL_FRAMER_MAX_LINE_DEFAULT,
 		.workers = ncpu > 0 ? (int)(ncpu > 1024 ? 1024 : ncpu) : 1,
 	};
-
 	opterr = 0;
 	optind = 1;
 	int opt;
-	long v;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
-		case O_MODEL:
-			cfg->model = optarg;
-			break;
-		case O_BIND:
-			cfg->bind = optarg;
-			break;
+		case O_MODEL: cfg->model = optarg; break;
+		case O_BIND: cfg->bind = optarg; break;
+		case O_RAW: cfg->raw = true; break;
+		case O_QUIET: cfg->quiet = true; break;
 		case O_PORT:
-			if (!el_cli_parse_long(optarg, 0, 65535, &v))
-				return usage_error("bad --port '%s': expected 0..65535", optarg);
-			cfg->port = (unsigned)v;
-			break;
 		case O_BACKLOG:
-			if (!el_cli_parse_long(optarg, 0, 65535, &v))
-				return usage_error("bad --backlog '%s': expected 0..65535", optarg);
-			cfg->backlog = (int)v;
-			break;
-		case O_RAW:
-			cfg->raw = true;
-			break;
-		case O_QUIET:
-			cfg->quiet = true;
-			break;
 		case O_MAX_LINE:
-			if (!el_cli_parse_long(optarg, 1, EL_FRAMER_MAX_LINE_LIMIT, &v))
-				return usage_error("bad --max-line '%s': expected 1..1048576", optarg);
-			cfg->max_line = (size_t)v;
-			break;
 		case O_MAX_CONNS:
-			if (!el_cli_parse_long(optarg, 0, 10000000, &v))
-				return usage_error("bad --max-conns '%s': expected 0..10000000", optarg);
-			cfg->max_conns = v;
-			break;
-		case O_IDLE: {
-			char *end;
-			errno = 0;
-			double s = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !isfinite(s) || s < 0 || s > 31536000)
-				return usage_error("bad --idle-timeout '%s': expected seconds, 0..31536000",
-						   optarg);
-			cfg->idle_timeout_ms = (int64_t)ceil(s * 1000);
-			break;
-		}
+		case O_IDLE:
 		case O_WORKERS:
-			if (!el_cli_parse_long(optarg, 1, 1024, &v))
-				return usage_error("bad --workers '%s': expected 1..1024", optarg);
-			cfg->workers = (int)v;
+			if (parse_number_option(opt, optarg, cfg) < 0)
+				return -EINVAL;
 			break;
 		case O_LIST:
 			for (const struct el_model *m = el_models; m->name; m++)
 				printf("%s\t%s\n", m->name, m->traits);
 			return 1;
-		case O_HELP:
-			fputs(usage_text, stdout);
-			return 1;
-		case O_VERSION:
-			el_version_print("echolab-server");
-			return 1;
-		case ':':
-			return usage_error("option '%s' needs a value (see --help)", argv[optind - 1]);
-		default:
-			return usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
+		case O_HELP: fputs(usage_text, stdout); return 1;
+		case O_VERSION: el_version_print("echolab-server"); return 1;
+		case ':': return usage_error("option '%s' needs a value (see --help)", argv[optind - 1]);
+		default: return usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
