@@ -317,7 +317,9 @@ static const char merge_usage[] =
 	"Exit 0 when merged and no input had an error or was interrupted, 1\n"
 	"otherwise (the merge is still printed), 2 on bad usage.\n";
 
-int el_load_merge_main(int argc, char **argv)
+/* merge's command line: --json, --percentiles. Returns -1 to go on, or
+ * the exit status. */
+static int merge_args(int argc, char **argv, const char **json, double *pcts, int *npct)
 {
 	static const struct option opts[] = {
 		{"json", required_argument, NULL, 'j'},
@@ -325,34 +327,28 @@ int el_load_merge_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	const char *json = NULL;
-	double pcts[16] = {50, 90, 99, 99.9};
-	int npct = 4, c;
+	int c;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j':
-			json = optarg;
-			break;
+		case 'j': *json = optarg; break;
 		case 'P': {
-			npct = 0;
+			*npct = 0;
 			char buf[256];
 			snprintf(buf, sizeof(buf), "%s", optarg);
 			for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 				char *end;
 				double v = strtod(t, &end);
-				if (npct == 16 || *end || end == t || !(v >= 0 && v <= 100)) {
+				if (*npct == 16 || *end || end == t || !(v >= 0 && v <= 100)) {
 					fprintf(stderr, "echolab-load merge: bad --percentiles '%s' (see --help)\n", optarg);
 					return 2;
 				}
-				pcts[npct++] = v;
+				pcts[(*npct)++] = v;
 			}
 			break;
 		}
-		case 'h':
-			fputs(merge_usage, stdout);
-			return 0;
+		case 'h': fputs(merge_usage, stdout); return 0;
 		default:
 			fprintf(stderr, "echolab-load merge: unknown or incomplete option '%s' (see --help)\n",
 				argv[optind - 1]);
@@ -363,29 +359,14 @@ int el_load_merge_main(int argc, char **argv)
 		fprintf(stderr, "echolab-load merge: no summary to merge (see --help)\n");
 		return 2;
 	}
-	struct el_load_summary *sum = malloc(sizeof(*sum)), *one = malloc(sizeof(*one));
-	if (!sum || !one) {
-		fprintf(stderr, "echolab-load merge: out of memory\n");
-		free(sum);
-		free(one);
-		return 1;
-	}
-	el_load_summary_init(sum);
-	int status = 0;
-	for (int i = optind; i < argc; i++) {
-		char err[512];
-		if (el_load_summary_read(argv[i], one, err, sizeof(err)) < 0) {
-			fprintf(stderr, "echolab-load merge: %s\n", err);
-			free(sum);
-			free(one);
-			return 1;
-		}
-		el_load_summary_merge(sum, one);
-	}
+	return -1;
+}
+
+/* The merged summary on standard output, as echolab-load prints a run's. */
+static void merge_print(const struct el_load_summary *sum, uint64_t errors, bool valid, const char (*reasons)[96],
+			int nreasons, const double *pcts, int npct)
+{
 	const struct el_stats *st = &sum->hist.stats;
-	uint64_t errors = 0;
-	for (int k = 0; k < EL_LOAD_NERRORS; k++)
-		errors += sum->errors[k];
 	printf("echolab-load merge: %d summaries, %ld connections", sum->files, sum->conns);
 	if (sum->interrupted)
 		printf(", %d of them interrupted", sum->interrupted);
@@ -396,17 +377,6 @@ int el_load_merge_main(int argc, char **argv)
 	for (int k = 0; k < EL_LOAD_NERRORS; k++)
 		printf("%s%s %llu", k ? ", " : "", el_load_error_name(k), (unsigned long long)sum->errors[k]);
 	printf(")\n");
-	/* The merge is valid when every input was and, together, they
-	 * reached every connection they asked for. */
-	bool valid = !sum->invalid && sum->reached >= sum->conns;
-	char reasons[2][96];
-	int nreasons = 0;
-	if (sum->invalid)
-		snprintf(reasons[nreasons++], sizeof(reasons[0]), "%d input%s invalid, first %.60s", sum->invalid,
-			 sum->invalid == 1 ? "" : "s", sum->reason);
-	if (sum->reached < sum->conns)
-		snprintf(reasons[nreasons++], sizeof(reasons[0]), "connections: %ld of %ld answered", sum->reached,
-			 sum->conns);
 	printf("valid     %s", valid ? "yes" : "NO:");
 	for (int i = 0; i < nreasons; i++)
 		printf("%s %s", i ? ";" : "", reasons[i]);
@@ -420,27 +390,75 @@ int el_load_merge_main(int argc, char **argv)
 	} else {
 		printf("rtt_us    none: no reply was measured\n");
 	}
-	if (json) {
-		FILE *f = fopen(json, "w");
-		if (f) {
-			fprintf(f, "{\n  \"connections\": %ld,\n  \"connections_reached\": %ld,\n", sum->conns,
-				sum->reached);
-			fprintf(f, "  \"merged_from\": %d,\n  \"inputs_interrupted\": %d,\n  \"interrupted\": %s,\n",
-				sum->files, sum->interrupted, sum->interrupted ? "true" : "false");
-			fprintf(f, "  \"window_s\": %.6f,\n  \"window_start_unix\": %.6f,\n"
-				   "  \"window_start_spread_s\": %.6f,\n",
-				sum->window_s, sum->first_start_unix, sum->last_start_unix - sum->first_start_unix);
-			fprintf(f, "  \"connections_requested\": %ld,\n  \"inputs_invalid\": %d,\n", sum->conns,
-				sum->invalid);
-			el_load_write_json_validity(f, valid, nreasons, (const char (*)[96])reasons);
-			el_load_write_json_figures(f, sum->messages, sum->window_s, sum->msgs_per_s, sum->errors,
-						   &sum->hist, pcts, npct);
-		}
-		if (!f || fclose(f) != 0) {
-			fprintf(stderr, "echolab-load merge: %s: %s\n", json, strerror(errno));
-			status = 1;
-		}
+}
+
+/* The merged summary as JSON (--json), as echolab-load writes a run's.
+ * Returns 0 or -1 after saying why. */
+static int merge_json(const char *json, const struct el_load_summary *sum, bool valid, const char (*reasons)[96],
+		      int nreasons, const double *pcts, int npct)
+{
+	FILE *f = fopen(json, "w");
+	if (f) {
+		fprintf(f, "{\n  \"connections\": %ld,\n  \"connections_reached\": %ld,\n", sum->conns, sum->reached);
+		fprintf(f, "  \"merged_from\": %d,\n  \"inputs_interrupted\": %d,\n  \"interrupted\": %s,\n",
+			sum->files, sum->interrupted, sum->interrupted ? "true" : "false");
+		fprintf(f, "  \"window_s\": %.6f,\n  \"window_start_unix\": %.6f,\n"
+			   "  \"window_start_spread_s\": %.6f,\n",
+			sum->window_s, sum->first_start_unix, sum->last_start_unix - sum->first_start_unix);
+		fprintf(f, "  \"connections_requested\": %ld,\n  \"inputs_invalid\": %d,\n", sum->conns, sum->invalid);
+		el_load_write_json_validity(f, valid, nreasons, reasons);
+		el_load_write_json_figures(f, sum->messages, sum->window_s, sum->msgs_per_s, sum->errors, &sum->hist,
+					   pcts, npct);
 	}
+	if (!f || fclose(f) != 0) {
+		fprintf(stderr, "echolab-load merge: %s: %s\n", json, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int el_load_merge_main(int argc, char **argv)
+{
+	const char *json = NULL;
+	double pcts[16] = {50, 90, 99, 99.9};
+	int npct = 4;
+	int rc = merge_args(argc, argv, &json, pcts, &npct);
+	if (rc >= 0)
+		return rc;
+	struct el_load_summary *sum = malloc(sizeof(*sum)), *one = malloc(sizeof(*one));
+	if (!sum || !one) {
+		fprintf(stderr, "echolab-load merge: out of memory\n");
+		free(sum);
+		free(one);
+		return 1;
+	}
+	el_load_summary_init(sum);
+	for (int i = optind; i < argc; i++) {
+		char err[512];
+		if (el_load_summary_read(argv[i], one, err, sizeof(err)) < 0) {
+			fprintf(stderr, "echolab-load merge: %s\n", err);
+			free(sum);
+			free(one);
+			return 1;
+		}
+		el_load_summary_merge(sum, one);
+	}
+	uint64_t errors = 0;
+	for (int k = 0; k < EL_LOAD_NERRORS; k++)
+		errors += sum->errors[k];
+	/* The merge is valid when every input was and, together, they
+	 * reached every connection they asked for. */
+	bool valid = !sum->invalid && sum->reached >= sum->conns;
+	char reasons[2][96];
+	int nreasons = 0;
+	if (sum->invalid)
+		snprintf(reasons[nreasons++], sizeof(reasons[0]), "%d input%s invalid, first %.60s", sum->invalid,
+			 sum->invalid == 1 ? "" : "s", sum->reason);
+	if (sum->reached < sum->conns)
+		snprintf(reasons[nreasons++], sizeof(reasons[0]), "connections: %ld of %ld answered", sum->reached,
+			 sum->conns);
+	merge_print(sum, errors, valid, (const char (*)[96])reasons, nreasons, pcts, npct);
+	int status = json && merge_json(json, sum, valid, (const char (*)[96])reasons, nreasons, pcts, npct) < 0;
 	if (errors || sum->interrupted || sum->messages == 0 || !valid)
 		status = 1;
 	free(sum);
