@@ -125,29 +125,116 @@ static int run_models(const char *server, const char *model, struct el_nf_sessio
 	return failed ? 1 : stop ? 130 : 0;
 }
 
-int main(int argc, char **argv)
+/* The command line beyond the session's options. */
+struct args {
+	const char *server, *model;
+	int parallel;
+	bool quiet, have_port;
+};
+
+enum { O_SERVER = 1, O_MODEL, O_HOST, O_PORT, O_SEED, O_DURATION, O_WARMUP, O_CONNS, O_PARALLEL, O_MAXLINE,
+       O_CONN, O_STALL, O_PRELOAD, O_QUIET, O_HELP, O_VERSION };
+
+/* The options with a number into so and a. Returns 0 or 2. */
+static int parse_number_option(int c, const char *arg, struct el_nf_session_opts *so, struct args *a)
 {
-	enum { O_SERVER = 1, O_MODEL, O_HOST, O_PORT, O_SEED, O_DURATION, O_WARMUP, O_CONNS,
-	       O_PARALLEL, O_MAXLINE, O_CONN, O_STALL, O_PRELOAD, O_QUIET, O_HELP, O_VERSION };
+	double v;
+	switch (c) {
+	case O_PORT:
+		if (!el_cli_parse_num(arg, 1, 65535, &v))
+			return bad("--port", arg);
+		so->fuzz.port = (unsigned)v;
+		a->have_port = true;
+		return 0;
+	case O_SEED: {
+		char *end;
+		errno = 0;
+		so->fuzz.seed = strtoull(arg, &end, 10);
+		return errno || end == arg || *end ? bad("--seed", arg) : 0;
+	}
+	case O_DURATION:
+		return el_cli_parse_num(arg, 0.1, 1e6, &so->fuzz.duration_s) ? 0 : bad("--duration", arg);
+	case O_WARMUP: return el_cli_parse_num(arg, 0, 1e6, &so->warmup_s) ? 0 : bad("--warmup", arg);
+	case O_CONNS:
+		if (!el_cli_parse_num(arg, 1, 1e12, &v))
+			return bad("--connections", arg);
+		so->fuzz.connections = (long)v;
+		return 0;
+	case O_PARALLEL:
+		if (!el_cli_parse_num(arg, 1, 10000, &v))
+			return bad("--parallel", arg);
+		a->parallel = (int)v;
+		return 0;
+	case O_MAXLINE:
+		if (!el_cli_parse_num(arg, 1, 1048576, &v))
+			return bad("--max-line", arg);
+		so->fuzz.max_line = (size_t)v;
+		return 0;
+	case O_CONN:
+		if (!el_cli_parse_num(arg, 0, 1e12, &v))
+			return bad("--conn", arg);
+		so->fuzz.only = (long)v;
+		return 0;
+	default: /* O_STALL */
+		if (!el_cli_parse_num(arg, 1, 1e7, &v))
+			return bad("--stall-ms", arg);
+		so->fuzz.stall_ms = (int)v;
+		return 0;
+	}
+}
+
+/* Parses argv into so and a. Returns -1 to go on, or the exit status. */
+static int parse_args(int argc, char **argv, struct el_nf_session_opts *so, struct args *a)
+{
 	static const struct option opts[] = {
-		{"server", required_argument, NULL, O_SERVER},
-		{"model", required_argument, NULL, O_MODEL},
-		{"host", required_argument, NULL, O_HOST},
-		{"port", required_argument, NULL, O_PORT},
-		{"seed", required_argument, NULL, O_SEED},
-		{"duration", required_argument, NULL, O_DURATION},
-		{"warmup", required_argument, NULL, O_WARMUP},
-		{"connections", required_argument, NULL, O_CONNS},
-		{"parallel", required_argument, NULL, O_PARALLEL},
-		{"max-line", required_argument, NULL, O_MAXLINE},
-		{"conn", required_argument, NULL, O_CONN},
-		{"stall-ms", required_argument, NULL, O_STALL},
-		{"preload", required_argument, NULL, O_PRELOAD},
-		{"quiet", no_argument, NULL, O_QUIET},
-		{"help", no_argument, NULL, O_HELP},
-		{"version", no_argument, NULL, O_VERSION},
+		{"server", required_argument, NULL, O_SERVER},     {"model", required_argument, NULL, O_MODEL},
+		{"host", required_argument, NULL, O_HOST},         {"port", required_argument, NULL, O_PORT},
+		{"seed", required_argument, NULL, O_SEED},         {"duration", required_argument, NULL, O_DURATION},
+		{"warmup", required_argument, NULL, O_WARMUP},     {"connections", required_argument, NULL, O_CONNS},
+		{"parallel", required_argument, NULL, O_PARALLEL}, {"max-line", required_argument, NULL, O_MAXLINE},
+		{"conn", required_argument, NULL, O_CONN},         {"stall-ms", required_argument, NULL, O_STALL},
+		{"preload", required_argument, NULL, O_PRELOAD},   {"quiet", no_argument, NULL, O_QUIET},
+		{"help", no_argument, NULL, O_HELP},               {"version", no_argument, NULL, O_VERSION},
 		{0},
 	};
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		int rc;
+		switch (c) {
+		case O_SERVER: a->server = optarg; break;
+		case O_MODEL: a->model = optarg; break;
+		case O_HOST: so->fuzz.host = optarg; break;
+		case O_PRELOAD: so->preload = optarg; break;
+		case O_QUIET: a->quiet = true; break;
+		case O_HELP: fputs(usage_text, stdout); return 0;
+		case O_VERSION: el_version_print("echolab-netfuzz"); return 0;
+		case O_PORT:
+		case O_SEED:
+		case O_DURATION:
+		case O_WARMUP:
+		case O_CONNS:
+		case O_PARALLEL:
+		case O_MAXLINE:
+		case O_CONN:
+		case O_STALL:
+			if ((rc = parse_number_option(c, optarg, so, a)) != 0)
+				return rc;
+			break;
+		default: return bad("or incomplete option", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return bad("argument", argv[optind]);
+	if (!a->server == !a->have_port) {
+		fprintf(stderr, "echolab-netfuzz: give --server PATH or --port N, one of them (see --help)\n");
+		return 2;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
 	struct el_nf_session_opts so;
 	el_nf_session_defaults(&so);
 	so.fuzz.duration_s = 10;
@@ -155,77 +242,10 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	so.fuzz.seed = (uint64_t)ts.tv_sec * 1000003u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid();
 	so.fuzz.seed %= 1000000000000ULL; /* short enough to type */
-	const char *server = NULL, *model = "all";
-	int parallel = 0;
-	bool quiet = false, have_port = false;
-	double v;
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case O_SERVER: server = optarg; break;
-		case O_MODEL: model = optarg; break;
-		case O_HOST: so.fuzz.host = optarg; break;
-		case O_PORT:
-			if (!el_cli_parse_num(optarg, 1, 65535, &v))
-				return bad("--port", optarg);
-			so.fuzz.port = (unsigned)v;
-			have_port = true;
-			break;
-		case O_SEED: {
-			char *end;
-			errno = 0;
-			so.fuzz.seed = strtoull(optarg, &end, 10);
-			if (errno || end == optarg || *end)
-				return bad("--seed", optarg);
-			break;
-		}
-		case O_DURATION:
-			if (!el_cli_parse_num(optarg, 0.1, 1e6, &so.fuzz.duration_s))
-				return bad("--duration", optarg);
-			break;
-		case O_WARMUP:
-			if (!el_cli_parse_num(optarg, 0, 1e6, &so.warmup_s))
-				return bad("--warmup", optarg);
-			break;
-		case O_CONNS:
-			if (!el_cli_parse_num(optarg, 1, 1e12, &v))
-				return bad("--connections", optarg);
-			so.fuzz.connections = (long)v;
-			break;
-		case O_PARALLEL:
-			if (!el_cli_parse_num(optarg, 1, 10000, &v))
-				return bad("--parallel", optarg);
-			parallel = (int)v;
-			break;
-		case O_MAXLINE:
-			if (!el_cli_parse_num(optarg, 1, 1048576, &v))
-				return bad("--max-line", optarg);
-			so.fuzz.max_line = (size_t)v;
-			break;
-		case O_CONN:
-			if (!el_cli_parse_num(optarg, 0, 1e12, &v))
-				return bad("--conn", optarg);
-			so.fuzz.only = (long)v;
-			break;
-		case O_STALL:
-			if (!el_cli_parse_num(optarg, 1, 1e7, &v))
-				return bad("--stall-ms", optarg);
-			so.fuzz.stall_ms = (int)v;
-			break;
-		case O_PRELOAD: so.preload = optarg; break;
-		case O_QUIET: quiet = true; break;
-		case O_HELP: fputs(usage_text, stdout); return 0;
-		case O_VERSION: el_version_print("echolab-netfuzz"); return 0;
-		default: return bad("or incomplete option", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return bad("argument", argv[optind]);
-	if (!server == !have_port) {
-		fprintf(stderr, "echolab-netfuzz: give --server PATH or --port N, one of them (see --help)\n");
-		return 2;
-	}
+	struct args a = {.model = "all"};
+	int rc = parse_args(argc, argv, &so, &a);
+	if (rc >= 0)
+		return rc;
 	printf("netfuzz: seed %llu (replay with --seed %llu)\n", (unsigned long long)so.fuzz.seed,
 	       (unsigned long long)so.fuzz.seed);
 	fflush(stdout);
@@ -239,13 +259,13 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	so.fuzz.stop = &stop;
 
-	if (server)
-		return run_models(server, model, &so, parallel, quiet);
+	if (a.server)
+		return run_models(a.server, a.model, &so, a.parallel, a.quiet);
 
-	so.fuzz.parallel = parallel ? parallel : 64;
-	so.fuzz.progress = quiet ? NULL : stderr;
+	so.fuzz.parallel = a.parallel ? a.parallel : 64;
+	so.fuzz.progress = a.quiet ? NULL : stderr;
 	struct el_nf_result r;
-	int rc = el_nf_run(&so.fuzz, &r);
+	rc = el_nf_run(&so.fuzz, &r);
 	if (rc < 0) {
 		fprintf(stderr, "echolab-netfuzz: %s\n", r.first);
 		return 1;
