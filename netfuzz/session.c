@@ -112,6 +112,83 @@ static void describe_exit(int status, char *out, size_t size)
 		snprintf(out, size, "exit status %d", WEXITSTATUS(status));
 }
 
+/* The baseline: the server's usage once the warm-up's connections are
+ * gone (the same twice in a row, or settle_ms passed). */
+static void take_baseline(const struct el_nf_session_opts *o, struct el_nf_session *s, struct server *sv)
+{
+	int64_t settle = el_io_now_ms() + o->settle_ms;
+	struct el_nf_usage prev = {-1, -1, -1, -1};
+	while (s->ok && alive(sv)) {
+		if (usage(sv->sup.pid, &s->baseline) < 0) {
+			/* Without a baseline the check after the run proves
+			 * nothing: that fails the session, never skips it. */
+			if (alive(sv))
+				session_fail(s, "cannot read the server's process tree in /proc for the baseline");
+			return;
+		}
+		if ((s->baseline.procs == prev.procs && s->baseline.threads == prev.threads &&
+		     s->baseline.fds == prev.fds) ||
+		    el_io_now_ms() > settle)
+			return;
+		prev = s->baseline;
+		usleep(200000);
+	}
+}
+
+/* Back to the baseline within settle_ms of the run's last connection:
+ * processes, threads, fds, and RSS within its slack. */
+static void check_back(const struct el_nf_session_opts *o, struct el_nf_session *s, struct server *sv)
+{
+	long rss_limit = s->baseline.rss_kib +
+			 (long)((double)s->baseline.rss_kib * o->rss_slack > (double)o->rss_slack_kib
+					? (double)s->baseline.rss_kib * o->rss_slack
+					: (double)o->rss_slack_kib);
+	int64_t settle = el_io_now_ms() + o->settle_ms;
+	for (;;) {
+		if (usage(sv->sup.pid, &s->after) < 0) {
+			if (alive(sv))
+				session_fail(s, "cannot read the server's process tree in /proc after the run");
+			return;
+		}
+		bool back = s->after.procs == s->baseline.procs && s->after.threads == s->baseline.threads &&
+			    s->after.fds == s->baseline.fds && (!o->check_rss || s->after.rss_kib <= rss_limit);
+		if (back)
+			return;
+		if (el_io_now_ms() > settle) {
+			session_fail(s,
+				     "not back to the baseline %d ms after the last connection: "
+				     "processes %ld -> %ld, threads %ld -> %ld, fds %ld -> %ld, "
+				     "RSS %ld -> %ld KiB (limit %ld)",
+				     o->settle_ms, s->baseline.procs, s->after.procs, s->baseline.threads,
+				     s->after.threads, s->baseline.fds, s->after.fds, s->baseline.rss_kib,
+				     s->after.rss_kib, rss_limit);
+			return;
+		}
+		usleep(100000);
+	}
+}
+
+/* A clean stop: exit status 0 after SIGTERM, nothing of its group left. */
+static void check_stop(const struct el_nf_session_opts *o, struct el_nf_session *s, struct server *sv)
+{
+	char text[400], how[128];
+	el_sup_signal(&sv->sup, SIGTERM, false);
+	int left = 0;
+	int st = el_sup_wait(&sv->sup, o->settle_ms, &left);
+	if (st < 0) {
+		session_fail(s, "the server did not exit within %d ms of SIGTERM", o->settle_ms);
+	} else {
+		s->server_exit = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (s->server_exit != 0) {
+			describe_exit(st, how, sizeof(how));
+			server_stderr(sv, text, sizeof(text));
+			session_fail(s, "after SIGTERM the server ended with %s: %s", how, text);
+		}
+	}
+	if (left)
+		session_fail(s, "processes of the server's group outlived it");
+}
+
 int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -127,8 +204,6 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 			close(sv.err_fd);
 		return rc;
 	}
-	char text[400], how[128];
-
 	struct el_nf_opts f = o->fuzz;
 	f.port = sv.sup.port;
 	/* The warm-up: the server's allocator and thread caches reach their
@@ -139,28 +214,9 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 	if (rc < 0)
 		session_fail(s, "netfuzz could not run: %s", s->warmup.first);
 	else if (s->warmup.failures)
-		session_fail(s, "warm-up: %ld connections broke the protocol; the first: %s",
-			     s->warmup.failures, s->warmup.first);
-
-	/* The baseline, once the warm-up's connections are gone. */
-	int64_t settle = el_io_now_ms() + o->settle_ms;
-	struct el_nf_usage prev = {-1, -1, -1, -1};
-	while (s->ok && alive(&sv)) {
-		if (usage(sv.sup.pid, &s->baseline) < 0) {
-			/* Without a baseline the check after the run proves
-			 * nothing: that fails the session, never skips it. */
-			if (alive(&sv))
-				session_fail(s, "cannot read the server's process tree in /proc for the baseline");
-			break;
-		}
-		if ((s->baseline.procs == prev.procs && s->baseline.threads == prev.threads &&
-		     s->baseline.fds == prev.fds) ||
-		    el_io_now_ms() > settle)
-			break;
-		prev = s->baseline;
-		usleep(200000);
-	}
-
+		session_fail(s, "warm-up: %ld connections broke the protocol; the first: %s", s->warmup.failures,
+			     s->warmup.first);
+	take_baseline(o, s, &sv);
 	bool stopped = o->fuzz.stop && *o->fuzz.stop;
 	if (s->ok && alive(&sv) && !stopped) {
 		f.duration_s = o->fuzz.duration_s;
@@ -169,66 +225,20 @@ int el_nf_session(const struct el_nf_session_opts *o, struct el_nf_session *s)
 		if (rc < 0)
 			session_fail(s, "netfuzz could not run: %s", s->run.first);
 		else if (s->run.failures)
-			session_fail(s, "%ld of %ld connections broke the protocol; the first: %s",
-				     s->run.failures, s->run.connections, s->run.first);
+			session_fail(s, "%ld of %ld connections broke the protocol; the first: %s", s->run.failures,
+				     s->run.connections, s->run.first);
 	}
-
 	stopped = o->fuzz.stop && *o->fuzz.stop;
 	if (!alive(&sv)) {
+		char text[400], how[128];
 		describe_exit(sv.sup.status, how, sizeof(how));
 		server_stderr(&sv, text, sizeof(text));
 		session_fail(s, "the server died (%s): %s", how, text);
 	} else if (s->ok && !stopped) {
-		/* Back to the baseline, within settle_ms. */
-		long rss_limit = s->baseline.rss_kib +
-				 (long)((double)s->baseline.rss_kib * o->rss_slack > (double)o->rss_slack_kib
-						? (double)s->baseline.rss_kib * o->rss_slack
-						: (double)o->rss_slack_kib);
-		settle = el_io_now_ms() + o->settle_ms;
-		for (;;) {
-			if (usage(sv.sup.pid, &s->after) < 0) {
-				if (alive(&sv))
-					session_fail(s, "cannot read the server's process tree in /proc after the run");
-				break;
-			}
-			bool back = s->after.procs == s->baseline.procs &&
-				    s->after.threads == s->baseline.threads &&
-				    s->after.fds == s->baseline.fds &&
-				    (!o->check_rss || s->after.rss_kib <= rss_limit);
-			if (back)
-				break;
-			if (el_io_now_ms() > settle) {
-				session_fail(s,
-					     "not back to the baseline %d ms after the last connection: "
-					     "processes %ld -> %ld, threads %ld -> %ld, fds %ld -> %ld, "
-					     "RSS %ld -> %ld KiB (limit %ld)",
-					     o->settle_ms, s->baseline.procs, s->after.procs,
-					     s->baseline.threads, s->after.threads, s->baseline.fds,
-					     s->after.fds, s->baseline.rss_kib, s->after.rss_kib, rss_limit);
-				break;
-			}
-			usleep(100000);
-		}
+		check_back(o, s, &sv);
 	}
-
-	/* A clean stop: exit status 0, nothing of its group left. */
-	if (alive(&sv)) {
-		el_sup_signal(&sv.sup, SIGTERM, false);
-		int left = 0;
-		int st = el_sup_wait(&sv.sup, o->settle_ms, &left);
-		if (st < 0) {
-			session_fail(s, "the server did not exit within %d ms of SIGTERM", o->settle_ms);
-		} else {
-			s->server_exit = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-			if (s->server_exit != 0) {
-				describe_exit(st, how, sizeof(how));
-				server_stderr(&sv, text, sizeof(text));
-				session_fail(s, "after SIGTERM the server ended with %s: %s", how, text);
-			}
-		}
-		if (left)
-			session_fail(s, "processes of the server's group outlived it");
-	}
+	if (alive(&sv))
+		check_stop(o, s, &sv);
 	close(sv.err_fd);
 	return 0;
 }
