@@ -152,69 +152,61 @@ static bool read_ready(struct el_sup *s, int fd, bool is_file, size_t *n)
 	return true;
 }
 
-int el_sup_start(struct el_sup *s, const struct el_sup_spec *sp, char *why, size_t whylen)
+/* In the child: its own process group, /dev/null or the spec's files as
+ * its standard streams, the spec's setup and CPUs, then the server: argv,
+ * or cmd. A simple command (words, no shell syntax) is run without a
+ * shell, so that the process started (its signals, its exit status) is
+ * the server's own, and so that valgrind, which does not follow through
+ * /bin/sh, follows into it. Never returns. */
+__attribute__((noreturn)) static void child_exec(const struct el_sup_spec *sp, pid_t parent)
 {
-	memset(s, 0, sizeof(*s));
-	s->status = -1;
-	snprintf(s->host, sizeof(s->host), "%s", sp->host ? sp->host : "127.0.0.1");
-	s->port = sp->port;
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		snprintf(why, whylen, "fork: %s", strerror(e));
-		return -e;
+	setpgid(0, 0);
+	if (sp->die_with_parent) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 	}
-	if (pid == 0) {
-		setpgid(0, 0);
-		if (sp->die_with_parent) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			if (getppid() != parent)
-				_exit(127);
-		}
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(sp->out_fd >= 0 ? sp->out_fd : null, 1);
-		dup2(sp->err_fd >= 0 ? sp->err_fd : null, 2);
-		signal(SIGPIPE, SIG_DFL);
-		if (sp->setup)
-			sp->setup(sp->setup_arg);
-		if (sp->cpus && sched_setaffinity(0, sizeof(*sp->cpus), sp->cpus) < 0) {
-			dprintf(2, "sched_setaffinity: %s\n", strerror(errno));
-			_exit(127);
-		}
-		if (sp->argv) {
-			execv(sp->argv[0], (char *const *)sp->argv);
-			dprintf(2, "exec %s: %s\n", sp->argv[0], strerror(errno));
-			_exit(127);
-		}
-		/* A simple command (words, no shell syntax) is run without a
-		 * shell, so that the process started (its signals, its exit
-		 * status) is the server's own, and so that valgrind, which
-		 * does not follow through /bin/sh, follows into it. */
-		const char *cmd = sp->cmd;
-		char line[8192];
-		if (strpbrk(cmd, ";&|<>()`$\\\n'\"{}*?[~#=") == NULL && strlen(cmd) < sizeof(line)) {
-			char *words[256];
-			int n = 0;
-			snprintf(line, sizeof(line), "%s", cmd);
-			for (char *save = NULL, *w = strtok_r(line, " \t", &save); w && n < 255;
-			     w = strtok_r(NULL, " \t", &save))
-				words[n++] = w;
-			words[n] = NULL;
-			if (n > 0) {
-				execvp(words[0], words);
-				dprintf(2, "exec %s: %s\n", words[0], strerror(errno));
-				_exit(127);
-			}
-		}
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+	int null = open("/dev/null", O_RDWR);
+	dup2(null, 0);
+	dup2(sp->out_fd >= 0 ? sp->out_fd : null, 1);
+	dup2(sp->err_fd >= 0 ? sp->err_fd : null, 2);
+	signal(SIGPIPE, SIG_DFL);
+	if (sp->setup)
+		sp->setup(sp->setup_arg);
+	if (sp->cpus && sched_setaffinity(0, sizeof(*sp->cpus), sp->cpus) < 0) {
+		dprintf(2, "sched_setaffinity: %s\n", strerror(errno));
 		_exit(127);
 	}
-	setpgid(pid, pid);
-	s->pid = pid;
-	if (!sp->ready_line && !sp->port)
-		return 0;
+	if (sp->argv) {
+		execv(sp->argv[0], (char *const *)sp->argv);
+		dprintf(2, "exec %s: %s\n", sp->argv[0], strerror(errno));
+		_exit(127);
+	}
+	const char *cmd = sp->cmd;
+	char line[8192];
+	if (strpbrk(cmd, ";&|<>()`$\\\n'\"{}*?[~#=") == NULL && strlen(cmd) < sizeof(line)) {
+		char *words[256];
+		int n = 0;
+		snprintf(line, sizeof(line), "%s", cmd);
+		for (char *save = NULL, *w = strtok_r(line, " \t", &save); w && n < 255; w = strtok_r(NULL, " \t", &save))
+			words[n++] = w;
+		words[n] = NULL;
+		if (n > 0) {
+			execvp(words[0], words);
+			dprintf(2, "exec %s: %s\n", words[0], strerror(errno));
+			_exit(127);
+		}
+	}
+	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+	_exit(127);
+}
+
+/* Waits until the started server is ready: its ready line (with a port),
+ * or its port accepting. Returns 0, or -errno with why: -ECHILD when it
+ * ended first (-EOPNOTSUPP when it said its model is unavailable),
+ * -ETIMEDOUT. */
+static int wait_ready(struct el_sup *s, const struct el_sup_spec *sp, char *why, size_t whylen)
+{
 	struct stat st;
 	int rfd = sp->ready_fd > 0 ? sp->ready_fd : sp->err_fd;
 	bool is_file = sp->ready_line && fstat(rfd, &st) == 0 && S_ISREG(st.st_mode);
@@ -244,7 +236,7 @@ int el_sup_start(struct el_sup *s, const struct el_sup_spec *sp, char *why, size
 				size_t l = strlen(why);
 				snprintf(why + l, whylen - l, ": %s", s->ready);
 			}
-			kill(-pid, SIGKILL);
+			kill(-s->pid, SIGKILL);
 			return strstr(s->ready, " unavailable: ") ? -EOPNOTSUPP : -ECHILD;
 		}
 		if (mono_ms() - t0 > sp->timeout_ms) {
@@ -260,6 +252,28 @@ int el_sup_start(struct el_sup *s, const struct el_sup_spec *sp, char *why, size
 		if (is_file || !sp->ready_line)
 			sleep_ms(wait_ms);
 	}
+}
+
+int el_sup_start(struct el_sup *s, const struct el_sup_spec *sp, char *why, size_t whylen)
+{
+	memset(s, 0, sizeof(*s));
+	s->status = -1;
+	snprintf(s->host, sizeof(s->host), "%s", sp->host ? sp->host : "127.0.0.1");
+	s->port = sp->port;
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		snprintf(why, whylen, "fork: %s", strerror(e));
+		return -e;
+	}
+	if (pid == 0)
+		child_exec(sp, parent);
+	setpgid(pid, pid);
+	s->pid = pid;
+	if (!sp->ready_line && !sp->port)
+		return 0;
+	return wait_ready(s, sp, why, whylen);
 }
 
 int el_sup_start_cmd(struct el_sup *s, const char *cmd, const char *host, unsigned port,
