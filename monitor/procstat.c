@@ -529,6 +529,54 @@ static size_t read_known(struct el_monitor *m, struct el_proc_entry *v, size_t n
  * process is gone leaves, a pid not seen before is read once and joins
  * when its parent is in the tree (or it is the root), else it is
  * remembered as not ours. Returns 0 or -ENOMEM. */
+/* Which new processes (fresh, in pid order as the listing was) are the
+ * tree's: repeatedly, those whose parent is in the tree or joined (a
+ * child's pid is not always above its parent's). Each joins tree (its
+ * files opened, its times and nanoseconds read together, as every later
+ * sample reads them) or others. Returns 0 or -ENOMEM; fresh's entries are
+ * moved or closed either way. */
+static int join_fresh(struct el_monitor *m, struct el_proc_entry *fresh, size_t nfresh, struct el_proc_entry *tree,
+		      size_t *ntree, pid_t *others, size_t *nothers)
+{
+	bool *joined = calloc(nfresh ? nfresh : 1, sizeof(*joined));
+	if (!joined) {
+		close_tree(fresh, nfresh);
+		return -ENOMEM;
+	}
+	size_t ntree_old = *ntree;
+	for (bool grew = true; grew;) {
+		grew = false;
+		for (size_t i = 0; i < nfresh; i++) {
+			if (joined[i])
+				continue;
+			pid_t pp = fresh[i].st.ppid;
+			const struct el_proc_entry *parent = find_entry(fresh, nfresh, pp);
+			if (fresh[i].pid == m->root || find_entry(tree, ntree_old, pp) ||
+			    (parent && joined[parent - fresh]))
+				joined[i] = grew = true;
+		}
+	}
+	for (size_t i = 0; i < nfresh; i++) {
+		if (!joined[i]) {
+			close_entry(&fresh[i]);
+			others[(*nothers)++] = fresh[i].pid;
+			continue;
+		}
+		char path[96];
+		snprintf(path, sizeof(path), "%s/%d", m->proc, (int)fresh[i].pid);
+		fresh[i].dir_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fresh[i].dir_fd >= 0)
+			fresh[i].sched_fd = openat(fresh[i].dir_fd, "schedstat", O_RDONLY | O_CLOEXEC);
+		if (fresh[i].sched_fd >= 0 && read_entry_stat(m, &fresh[i]) < 0) {
+			close_entry(&fresh[i]);
+			continue;
+		}
+		tree[(*ntree)++] = fresh[i];
+	}
+	free(joined);
+	return 0;
+}
+
 static int update_tree(struct el_monitor *m)
 {
 	/* The last field of loadavg is the last pid the kernel gave out: when
@@ -578,54 +626,17 @@ static int update_tree(struct el_monitor *m)
 		close_entry(&m->tree[t]);
 	free(pids);
 	ntree = read_known(m, tree, ntree);
-	/* Which new pids are ours: repeatedly, those whose parent is in the
-	 * tree or joined (a child's pid is not always above its parent's).
-	 * fresh is in pid order, as the listing was. */
-	bool *joined = calloc(nfresh ? nfresh : 1, sizeof(*joined));
-	if (!joined) {
+	int rc = join_fresh(m, fresh, nfresh, tree, &ntree, others, &nothers);
+	free(fresh);
+	if (rc < 0) {
 		close_tree(tree, ntree);
-		close_tree(fresh, nfresh);
-		free(fresh);
 		free(tree);
 		free(others);
 		free(m->tree);
 		m->tree = NULL;
 		m->ntree = 0;
-		return -ENOMEM;
+		return rc;
 	}
-	size_t ntree_old = ntree;
-	for (bool grew = true; grew;) {
-		grew = false;
-		for (size_t i = 0; i < nfresh; i++) {
-			if (joined[i])
-				continue;
-			pid_t pp = fresh[i].st.ppid;
-			const struct el_proc_entry *parent = find_entry(fresh, nfresh, pp);
-			if (fresh[i].pid == m->root || find_entry(tree, ntree_old, pp) ||
-			    (parent && joined[parent - fresh]))
-				joined[i] = grew = true;
-		}
-	}
-	for (size_t i = 0; i < nfresh; i++) {
-		if (joined[i]) {
-			snprintf(path, sizeof(path), "%s/%d", m->proc, (int)fresh[i].pid);
-			fresh[i].dir_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-			if (fresh[i].dir_fd >= 0)
-				fresh[i].sched_fd = openat(fresh[i].dir_fd, "schedstat", O_RDONLY | O_CLOEXEC);
-			/* Its times and nanoseconds read together, as every later
-			 * sample reads them. */
-			if (fresh[i].sched_fd >= 0 && read_entry_stat(m, &fresh[i]) < 0) {
-				close_entry(&fresh[i]);
-				continue;
-			}
-			tree[ntree++] = fresh[i];
-		} else {
-			close_entry(&fresh[i]);
-			others[nothers++] = fresh[i].pid;
-		}
-	}
-	free(joined);
-	free(fresh);
 	/* Both lists merged out of order: sort them again. */
 	qsort(tree, ntree, sizeof(*tree), times_by_pid_entry);
 	qsort(others, nothers, sizeof(*others), cmp_pid);
