@@ -140,6 +140,15 @@ long el_srv_wait_drained(struct el_srv *srv, int64_t deadline_ms);
  * from the accepting thread. */
 bool el_srv_spawn_fails(struct el_srv *srv);
 
+/* The stop's plumbing (stop.c), for the server's start and finish and
+ * for el_srv_thread: the stop pipe and the signals' handler, installed;
+ * the pipe detached from the signal taker before it is closed; the stop
+ * signals blocked in the calling thread (the taker started once), its
+ * mask before into old. el_srv_stop_install returns 0 or -errno. */
+int el_srv_stop_install(struct el_srv *srv);
+void el_srv_stop_detach(void);
+void el_srv_stop_block(sigset_t *old);
+
 /* pthread_create through the test hook, tried again twice on EAGAIN.
  * Returns 0 or an error number, as pthread_create does. Call from one
  * thread at a time, as el_srv_spawn_fails. */
