@@ -230,7 +230,7 @@ long el_conn_write(struct el_conn *c)
 	return (long)n;
 }
 
-int el_conn_input_keep(struct el_conn *c, const uint8_t *data, size_t len)
+int el_conn_input_hold(struct el_conn *c, const uint8_t *data, size_t len)
 {
 	size_t used = el_conn_input(c, data, len);
 	if (used == len)
@@ -248,7 +248,7 @@ int el_conn_input_keep(struct el_conn *c, const uint8_t *data, size_t len)
 	return 0;
 }
 
-bool el_conn_input_kept(struct el_conn *c)
+bool el_conn_input_resume(struct el_conn *c)
 {
 	if (c->in_off < c->in_len) {
 		c->in_off += el_conn_input(c, c->in + c->in_off, c->in_len - c->in_off);
@@ -412,7 +412,7 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err)
 	 * will tell when more comes, so that read is saved. */
 	bool drained = false;
 	for (int reads = 0;;) {
-		el_conn_input_kept(c);
+		el_conn_input_resume(c);
 		if (c->failed) {
 			*end = EL_CONN_END_ERROR;
 			*err = ENOMEM;

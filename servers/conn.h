@@ -92,13 +92,13 @@ size_t el_conn_take_output(struct el_conn *c, uint8_t **buf, size_t *cap, size_t
 void el_conn_held_sent(struct el_conn *c, size_t n);
 
 /* Like el_conn_input, but what is not consumed now (the output is full)
- * is kept in c->in, to be offered again by el_conn_input_kept. len must
+ * is kept in c->in, to be offered again by el_conn_input_resume. len must
  * be at most EL_CONN_READ_SIZE and nothing may be kept already. Returns
  * 0, or -ENOMEM (c->failed is then set). */
-int el_conn_input_keep(struct el_conn *c, const uint8_t *data, size_t len);
+int el_conn_input_hold(struct el_conn *c, const uint8_t *data, size_t len);
 
 /* Offers the kept input again. Returns true when none is left. */
-bool el_conn_input_kept(struct el_conn *c);
+bool el_conn_input_resume(struct el_conn *c);
 
 /* How a connection ended after a read or write failed with err (-errno):
  * a reset (ECONNRESET, EPIPE, ETIMEDOUT) or an error. */

@@ -417,11 +417,11 @@ static void on_recv(struct uloop *l, struct uconn *u, int res, unsigned flags)
 	if (res > 0 && !u->closing) {
 		el_conn_stamp(&u->c);
 		if (l->br) {
-			el_conn_input_keep(&u->c, buf_of(l, flags), (size_t)res);
+			el_conn_input_hold(&u->c, buf_of(l, flags), (size_t)res);
 		} else {
 			u->c.in_off = 0;
 			u->c.in_len = (size_t)res;
-			el_conn_input_kept(&u->c);
+			el_conn_input_resume(&u->c);
 		}
 	}
 	recycle(l, flags);
@@ -449,7 +449,7 @@ static void on_send(struct uloop *l, struct uconn *u, int res)
 		u->soff += (size_t)res;
 		el_conn_held_sent(&u->c, (size_t)res);
 	}
-	el_conn_input_kept(&u->c);
+	el_conn_input_resume(&u->c);
 	conn_next(l, u);
 }
 

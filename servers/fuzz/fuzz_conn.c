@@ -7,7 +7,7 @@
  *   byte 0   max-line, 1 + b % 48 (short, so over-long lines are common)
  *   byte 1   bits 0-1: the path (blocking models: el_conn_input and
  *            el_conn_write; event models: el_conn_pump over the socket;
- *            io_uring: el_conn_input_keep, el_conn_take_output and partial
+ *            io_uring: el_conn_input_hold, el_conn_take_output and partial
  *            el_conn_held_sent); bits 2-4: raw mode when 0; bit 5: no EOF
  *            at the end; bits 6-7: the peer (IPv4, IPv6, IPv4-mapped)
  *   byte 2   n, 0..7, then n bytes: chunk sizes and when to drain (cycled)
@@ -139,8 +139,8 @@ static void feed(struct run *r, enum path path, const uint8_t *p, size_t n, uint
 		/* As the io_uring model: a read completes, what the output cannot
 		 * take is kept, writes complete in parts. */
 		el_conn_stamp(&r->conn);
-		assert(el_conn_input_keep(&r->conn, p, n) == 0);
-		while (!el_conn_input_kept(&r->conn) || (ctl & 1)) {
+		assert(el_conn_input_hold(&r->conn, p, n) == 0);
+		while (!el_conn_input_resume(&r->conn) || (ctl & 1)) {
 			drain_held(r, ctl >> 1);
 			if (r->held_len == 0 && el_conn_pending(&r->conn) == 0 &&
 			    r->conn.in_off == r->conn.in_len)
@@ -170,7 +170,7 @@ static void finish_input(struct run *r, enum path path, bool eof)
 		return;
 	}
 	if (path == PATH_URING) {
-		while (!el_conn_input_kept(&r->conn) || r->held_len || el_conn_pending(&r->conn))
+		while (!el_conn_input_resume(&r->conn) || r->held_len || el_conn_pending(&r->conn))
 			drain_held(r, 0);
 	} else {
 		drain_socket(r);
