@@ -28,7 +28,7 @@ static int conform(const char *model, bool raw, const char *cases, char *out, si
 		 "{max_conns} --idle-timeout {idle_timeout}",
 		 preload && *preload ? "env LD_PRELOAD=" : "", preload && *preload ? preload : "",
 		 preload && *preload ? " " : "", server, model, raw ? " --raw" : "");
-	snprintf(slow, sizeof(slow), "%d", slow_factor());
+	snprintf(slow, sizeof(slow), "%d", th_slow_factor());
 	setenv("ECHOLAB_SLOW_FACTOR", slow, 1);
 	const char *argv[] = {conform, "--tap", "--max-line", "512", "--cases", cases, "--server-cmd", cmd,
 			      raw ? "--raw" : NULL, NULL};

@@ -23,7 +23,7 @@
 
 /* A socket connecting to the server, non-blocking: returns the fd, the
  * connect under way or done. */
-static int connect_nb(const struct server *s)
+static int connect_nb(const struct th_server *s)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
@@ -116,39 +116,39 @@ static int wait_peers(struct peer *v, int n, int64_t deadline)
 
 /* The server's holdings once it has served a client (every uring ring and
  * epoll loop is up by then). */
-static void usage_at_rest(struct server *s, struct server_usage *u)
+static void usage_at_rest(struct th_server *s, struct th_server_usage *u)
 {
-	struct client c;
-	client_open(&c, s);
-	client_send_str(&c, "warm\n");
-	client_expect_echo(&c, "warm", 4);
-	client_close(&c);
+	struct th_client c;
+	th_client_open(&c, s);
+	th_client_send_str(&c, "warm\n");
+	th_client_expect_echo(&c, "warm", 4);
+	th_client_close(&c);
 	usleep(200000);
-	server_usage(s, u);
+	th_server_usage(s, u);
 }
 
-static void expect_served(struct server *s)
+static void expect_served(struct th_server *s)
 {
-	struct client c;
-	client_open(&c, s);
-	client_send_str(&c, "still here\n");
-	client_expect_echo_within(&c, "still here", 10, 5000);
-	client_close(&c);
+	struct th_client c;
+	th_client_open(&c, s);
+	th_client_send_str(&c, "still here\n");
+	th_client_expect_echo_within(&c, "still here", 10, 5000);
+	th_client_close(&c);
 }
 
 /* The fds the server's main process holds and its processes, once the
  * clients are gone: back to what they were before (children and their
  * fds leave within a few seconds). */
-static void expect_back_to(struct server *s, const struct server_usage *before, const char *what)
+static void expect_back_to(struct th_server *s, const struct th_server_usage *before, const char *what)
 {
-	struct server_usage now = {0};
+	struct th_server_usage now = {0};
 	/* The prefork pool keeps spare workers as it sees fit: only its
 	 * parent's fds are compared. */
-	bool pool = harness_param && model_has(harness_param, "process-pool");
-	int64_t deadline = el_io_now_ms() + 5000LL * slow_factor();
+	bool pool = harness_param && th_model_has(harness_param, "process-pool");
+	int64_t deadline = el_io_now_ms() + 5000LL * th_slow_factor();
 	do {
 		usleep(50000);
-		server_usage(s, &now);
+		th_server_usage(s, &now);
 	} while ((now.fds > before->fds || now.zombies > 0 ||
 		  (!pool && (now.procs > before->procs || now.threads > before->threads))) &&
 		 el_io_now_ms() < deadline);
@@ -177,21 +177,21 @@ static int cmp_i64(const void *a, const void *b)
  * holds what it held before. */
 MODEL_TEST(slowloris_ten_thousand_idle_are_closed_on_time, T_OPTS)
 {
-	int n = 10000 / slow_factor();
-	raise_nofile();
+	int n = 10000 / th_slow_factor();
+	th_raise_nofile();
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	if (rl.rlim_cur < (rlim_t)n + 64)
 		cr_skip_test("RLIMIT_NOFILE hard limit %ld is below the %d fds this test needs", (long)rl.rlim_cur,
 			     n + 64);
-	bool sequential = model_is_sequential(param);
-	bool bounded = sequential || model_has(param, "process-pool");
-	struct server s;
+	bool sequential = th_model_is_sequential(param);
+	bool bounded = sequential || th_model_has(param, "process-pool");
+	struct th_server s;
 	/* iterative: one served, one waiting in its queue, the rest busy;
 	 * prefork: its default pool maximum (256 workers). */
-	server_start(&s, param->name, "--quiet", "--idle-timeout", "2", "--backlog", "4096", "--max-conns",
-		     sequential ? "2" : model_has(param, "process-pool") ? "256" : "0", NULL);
-	struct server_usage before;
+	th_server_start(&s, param->name, "--quiet", "--idle-timeout", "2", "--backlog", "4096", "--max-conns",
+		     sequential ? "2" : th_model_has(param, "process-pool") ? "256" : "0", NULL);
+	struct th_server_usage before;
 	usage_at_rest(&s, &before);
 	struct peer *v = calloc((size_t)n, sizeof(*v));
 	for (int i = 0; i < n; i++) {
@@ -199,11 +199,11 @@ MODEL_TEST(slowloris_ten_thousand_idle_are_closed_on_time, T_OPTS)
 		v[i].t_open = el_io_now_ms();
 	}
 	/* During the attack: answered, or refused at once. */
-	struct client c;
-	client_open(&c, &s);
-	client_send_str(&c, "during\n");
+	struct th_client c;
+	th_client_open(&c, &s);
+	th_client_send_str(&c, "during\n");
 	uint8_t *line = NULL;
-	ssize_t len = client_try_line(&c, &line, bounded ? 2000 : 5000);
+	ssize_t len = th_client_try_line(&c, &line, bounded ? 2000 : 5000);
 	if (bounded)
 		cr_expect(len > 0 && (line[0] == '[' || strcmp((char *)line, "! busy\n") == 0),
 			  "%s: a client during the attack got %zd: %s", param->name, len, len > 0 ? (char *)line : "");
@@ -211,15 +211,15 @@ MODEL_TEST(slowloris_ten_thousand_idle_are_closed_on_time, T_OPTS)
 		cr_expect(len > 0 && line[0] == '[', "%s: a client during the attack got %zd: %s", param->name,
 			  len, len > 0 ? (char *)line : "");
 	free(line);
-	client_close(&c);
+	th_client_close(&c);
 
 	/* The bounded models' waiting connections start their clocks when a
 	 * held one ends: iterative's one waiting place, and prefork's accept
 	 * queue, which its workers and its parent (answering "! busy") both
 	 * take from, so a connection can wait out a worker's idle timeout or
 	 * two (8 s seen with the other suites running). */
-	int64_t idle = 2000, slack = 5000LL * slow_factor();
-	int open = wait_peers(v, n, el_io_now_ms() + 2 * idle + slack + 5000LL * slow_factor());
+	int64_t idle = 2000, slack = 5000LL * th_slow_factor();
+	int open = wait_peers(v, n, el_io_now_ms() + 2 * idle + slack + 5000LL * th_slow_factor());
 	cr_expect_eq(open, 0, "%s: %d of %d idle connections still open", param->name, open, n);
 	int quiet = 0, busy = 0, other = 0, early = 0, late = 0;
 	int64_t *delay = calloc((size_t)n, sizeof(*delay));
@@ -257,7 +257,7 @@ MODEL_TEST(slowloris_ten_thousand_idle_are_closed_on_time, T_OPTS)
 	free(v);
 	expect_served(&s);
 	expect_back_to(&s, &before, "the slowloris");
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* A storm of 1,000 connects beyond --max-conns, each sending a line once
@@ -270,33 +270,33 @@ MODEL_TEST(slowloris_ten_thousand_idle_are_closed_on_time, T_OPTS)
 MODEL_TEST(connect_storm_beyond_max_conns_is_told_busy, T_OPTS)
 {
 	enum { STORM = 1000 };
-	int n = STORM / slow_factor();
-	raise_nofile();
-	bool sequential = model_is_sequential(param);
+	int n = STORM / th_slow_factor();
+	th_raise_nofile();
+	bool sequential = th_model_is_sequential(param);
 	int max = sequential ? 2 : 20, holders = sequential ? 1 : max;
 	char maxs[16];
 	snprintf(maxs, sizeof(maxs), "%d", max);
-	struct server s;
+	struct th_server s;
 	/* An accept queue with room for the storm: with --backlog 64 the
 	 * kernel itself drops SYNs and handshake ACKs, and its retransmission
 	 * backoff (1 s, 3 s, 7 s, 15 s) made the last clients wait 13 s, and
 	 * 20 s for some of prefork's, whatever the server did. */
-	server_start(&s, param->name, "--quiet", "--max-conns", maxs, "--backlog", "1024", NULL);
-	struct server_usage before;
+	th_server_start(&s, param->name, "--quiet", "--max-conns", maxs, "--backlog", "1024", NULL);
+	struct th_server_usage before;
 	usage_at_rest(&s, &before);
-	struct client h[20], waiting;
+	struct th_client h[20], waiting;
 	char msg[32];
 	for (int i = 0; i < holders; i++) {
-		client_open(&h[i], &s);
+		th_client_open(&h[i], &s);
 		int len = snprintf(msg, sizeof(msg), "holder %d", i);
-		client_send(&h[i], msg, (size_t)len);
-		client_send_str(&h[i], "\n");
-		client_expect_echo(&h[i], msg, (size_t)len);
+		th_client_send(&h[i], msg, (size_t)len);
+		th_client_send_str(&h[i], "\n");
+		th_client_expect_echo(&h[i], msg, (size_t)len);
 	}
 	/* The iterative model's one waiting place is taken too. */
 	if (sequential) {
-		client_open(&waiting, &s);
-		client_send_str(&waiting, "waiting\n");
+		th_client_open(&waiting, &s);
+		th_client_send_str(&waiting, "waiting\n");
 		usleep(100000);
 	}
 	struct peer *v = calloc((size_t)n, sizeof(*v));
@@ -306,7 +306,7 @@ MODEL_TEST(connect_storm_beyond_max_conns_is_told_busy, T_OPTS)
 		v[i].t_open = el_io_now_ms();
 		v[i].hello = "storm\n";
 	}
-	int open = wait_peers(v, n, t0 + 10000LL * slow_factor());
+	int open = wait_peers(v, n, t0 + 10000LL * th_slow_factor());
 	int busy = 0, refused = 0, other = 0;
 	int64_t most = 0;
 	for (int i = 0; i < n; i++) {
@@ -328,19 +328,19 @@ MODEL_TEST(connect_storm_beyond_max_conns_is_told_busy, T_OPTS)
 		     refused);
 	for (int i = 0; i < holders; i++) {
 		int len = snprintf(msg, sizeof(msg), "after %d", i);
-		client_send(&h[i], msg, (size_t)len);
-		client_send_str(&h[i], "\n");
-		client_expect_echo(&h[i], msg, (size_t)len);
-		client_close(&h[i]);
+		th_client_send(&h[i], msg, (size_t)len);
+		th_client_send_str(&h[i], "\n");
+		th_client_expect_echo(&h[i], msg, (size_t)len);
+		th_client_close(&h[i]);
 	}
 	if (sequential) {
-		client_expect_echo(&waiting, "waiting", 7);
-		client_close(&waiting);
+		th_client_expect_echo(&waiting, "waiting", 7);
+		th_client_close(&waiting);
 	}
 	free(v);
 	expect_served(&s);
 	expect_back_to(&s, &before, "the storm");
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* 1,000 clients, 50 at a time, each sends 400 messages at once, reads the
@@ -349,10 +349,10 @@ MODEL_TEST(connect_storm_beyond_max_conns_is_told_busy, T_OPTS)
 MODEL_TEST(a_thousand_resets_mid_reply_leave_nothing, T_OPTS)
 {
 	enum { CLIENTS = 1000, WAVE = 50, LINES = 400 };
-	int n = CLIENTS / slow_factor();
-	struct server s;
-	server_start(&s, param->name, "--quiet", "--backlog", "256", NULL);
-	struct server_usage before;
+	int n = CLIENTS / th_slow_factor();
+	struct th_server s;
+	th_server_start(&s, param->name, "--quiet", "--backlog", "256", NULL);
+	struct th_server_usage before;
 	usage_at_rest(&s, &before);
 	static char burst[LINES * 50];
 	for (size_t i = 0; i < sizeof(burst); i++)
@@ -360,25 +360,25 @@ MODEL_TEST(a_thousand_resets_mid_reply_leave_nothing, T_OPTS)
 	int wave = WAVE, reset = 0;
 	for (int done = 0; done < n; done += wave) {
 		int k = n - done < wave ? n - done : wave;
-		struct client c[WAVE];
+		struct th_client c[WAVE];
 		for (int i = 0; i < k; i++) {
-			client_open(&c[i], &s);
-			client_send(&c[i], burst, sizeof(burst));
+			th_client_open(&c[i], &s);
+			th_client_send(&c[i], burst, sizeof(burst));
 		}
 		for (int i = 0; i < k; i++) {
 			uint8_t *line = NULL;
-			ssize_t len = client_try_line(&c[i], &line, 5000);
+			ssize_t len = th_client_try_line(&c[i], &line, 5000);
 			cr_expect(len > 0 && line[0] == '[', "%s: client %d got %zd before its reset", param->name,
 				  done + i, len);
 			free(line);
-			client_reset(&c[i]);
+			th_client_reset(&c[i]);
 			reset++;
 		}
 	}
 	cr_log_info("%s: %d clients reset mid-reply", param->name, reset);
 	expect_served(&s);
 	expect_back_to(&s, &before, "the resets");
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* One loaded client of the SIGTERM case. */
@@ -430,28 +430,28 @@ static void loader_lines(struct loader *l, int i)
 MODEL_TEST(sigterm_under_load_drops_no_message_read, T_OPTS)
 {
 	enum { N = 40, IN_FLIGHT = 32 };
-	struct server s;
-	server_start(&s, param->name, "--backlog", "256", NULL);
+	struct th_server s;
+	th_server_start(&s, param->name, "--backlog", "256", NULL);
 	struct loader *l = calloc(N, sizeof(*l));
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	for (int i = 0; i < N; i++) {
-		struct client c;
-		client_open(&c, &s);
+		struct th_client c;
+		th_client_open(&c, &s);
 		l[i].fd = dup(c.fd);
-		client_close(&c); /* the dup keeps the connection */
+		th_client_close(&c); /* the dup keeps the connection */
 		el_io_set_nonblock(l[i].fd, true);
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)i};
 		cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, l[i].fd, &ev), 0);
 	}
-	int64_t t_stop = el_io_now_ms() + 500LL * slow_factor(), deadline = 0;
+	int64_t t_stop = el_io_now_ms() + 500LL * th_slow_factor(), deadline = 0;
 	bool stopped = false;
 	int ended = 0;
 	struct epoll_event evs[64];
 	while (ended < N) {
 		if (!stopped && el_io_now_ms() >= t_stop) {
-			server_signal(&s, SIGTERM);
+			th_server_signal(&s, SIGTERM);
 			stopped = true;
-			deadline = el_io_now_ms() + 5000LL * slow_factor();
+			deadline = el_io_now_ms() + 5000LL * th_slow_factor();
 		}
 		if (stopped && el_io_now_ms() > deadline)
 			break;
@@ -492,11 +492,11 @@ MODEL_TEST(sigterm_under_load_drops_no_message_read, T_OPTS)
 	}
 	close(ep);
 	cr_expect_eq(ended, N, "%s: %d of %d connections not closed after the stop", param->name, N - ended, N);
-	server_wait(&s, SIGTERM);
+	th_server_wait(&s, SIGTERM);
 
 	long *logged = calloc(N, sizeof(*logged));
 	size_t log_len = 0;
-	char *log = server_log(&s, &log_len);
+	char *log = th_server_log(&s, &log_len);
 	char *log_end = log + log_len;
 	long lines = 0, out_of_order = 0;
 	for (char *line = log, *next; line && line < log_end; line = next) {

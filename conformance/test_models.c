@@ -29,39 +29,39 @@
  * echoing, every reply checked. Prints the server's memory and CPU. */
 MODEL_TEST(five_hundred_concurrent_clients, T_OPTS)
 {
-	if (model_is_sequential(param))
+	if (th_model_is_sequential(param))
 		cr_skip_test("%s serves one connection at a time by design", param->name);
 	enum { N = 500, ROUNDS = 10 };
-	raise_nofile();
-	struct server s;
-	struct server_opts o = {.nofile = 4096};
+	th_raise_nofile();
+	struct th_server s;
+	struct th_server_opts o = {.nofile = 4096};
 	/* Room for all 500 in the accept queue and under --max-conns (the
 	 * prefork pool's default maximum is 256 workers). */
-	server_start_with(&s, &o, param->name, "--quiet", "--backlog", "1024", "--max-conns", "600",
+	th_server_start_with(&s, &o, param->name, "--quiet", "--backlog", "1024", "--max-conns", "600",
 			  NULL);
-	struct client *c = calloc(N, sizeof(*c));
+	struct th_client *c = calloc(N, sizeof(*c));
 	for (int i = 0; i < N; i++)
-		client_open(&c[i], &s);
+		th_client_open(&c[i], &s);
 
-	struct server_usage before, during;
-	server_usage(&s, &before);
+	struct th_server_usage before, during;
+	th_server_usage(&s, &before);
 	int64_t t0 = el_io_now_ms();
 	char msg[32];
 	for (int r = 0; r < ROUNDS; r++) {
 		for (int i = 0; i < N; i++) {
 			int n = snprintf(msg, sizeof(msg), "client %d round %d\n", i, r);
-			client_send(&c[i], msg, (size_t)n);
+			th_client_send(&c[i], msg, (size_t)n);
 		}
 		for (int i = 0; i < N; i++) {
 			int n = snprintf(msg, sizeof(msg), "client %d round %d", i, r);
-			client_expect_echo(&c[i], msg, (size_t)n);
+			th_client_expect_echo(&c[i], msg, (size_t)n);
 		}
 		if (r == ROUNDS / 2)
-			server_usage(&s, &during);
+			th_server_usage(&s, &during);
 	}
 	int64_t ms = el_io_now_ms() - t0;
-	struct server_usage after;
-	server_usage(&s, &after);
+	struct th_server_usage after;
+	th_server_usage(&s, &after);
 	double cpu_pct = 100.0 * (double)(after.cpu_ticks - before.cpu_ticks) /
 			 (double)sysconf(_SC_CLK_TCK) / ((double)ms / 1000.0);
 	/* On stderr, so that a person running the suite sees the figures. */
@@ -71,9 +71,9 @@ MODEL_TEST(five_hundred_concurrent_clients, T_OPTS)
 		param->name, N, ROUNDS, (long long)ms, during.procs, during.threads, during.pss_kib,
 		during.rss_kib, cpu_pct);
 	for (int i = 0; i < N; i++)
-		client_close(&c[i]);
+		th_client_close(&c[i]);
 	free(c);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* Bursts of clients, large and small in turn, so that a pool grows and
@@ -83,13 +83,13 @@ MODEL_TEST(five_hundred_concurrent_clients, T_OPTS)
  * retirements, some 100 retirements in such a run). */
 MODEL_TEST(bursts_while_the_pool_resizes_drop_nothing, T_OPTS)
 {
-	if (model_is_sequential(param))
+	if (th_model_is_sequential(param))
 		cr_skip_test("%s serves one connection at a time by design", param->name);
 	enum { BIG = 48, SMALL = 2 };
-	raise_nofile();
-	struct server s;
-	server_start(&s, param->name, "--quiet", "--workers", "1", "--backlog", "256", NULL);
-	struct client c[BIG];
+	th_raise_nofile();
+	struct th_server s;
+	th_server_start(&s, param->name, "--quiet", "--workers", "1", "--backlog", "256", NULL);
+	struct th_client c[BIG];
 	/* 3 s of bursts, at least 4 of them. Not scaled for valgrind: its 4
 	 * bursts already take longer than that and grow and shrink the pool
 	 * under its checks (scaled, this case alone took 6 minutes of the
@@ -103,67 +103,67 @@ MODEL_TEST(bursts_while_the_pool_resizes_drop_nothing, T_OPTS)
 		 * connection closed before its first message shows as a lost
 		 * reply, not as a message the stopping server still answered. */
 		for (int i = 0; i < n; i++)
-			client_open(&c[i], &s);
+			th_client_open(&c[i], &s);
 		for (int i = 0; i < n; i++) {
 			int len = snprintf(msg, sizeof(msg), "burst %d client %d\n", bursts, i);
-			client_send(&c[i], msg, (size_t)len);
+			th_client_send(&c[i], msg, (size_t)len);
 		}
 		for (int i = 0; i < n; i++) {
 			int len = snprintf(msg, sizeof(msg), "burst %d client %d", bursts, i);
-			client_expect_echo(&c[i], msg, (size_t)len);
-			client_close(&c[i]);
+			th_client_expect_echo(&c[i], msg, (size_t)len);
+			th_client_close(&c[i]);
 		}
 		bursts++;
 	}
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* A server killed outright cannot stop its workers itself: they must not
  * outlive it, serving or idle, whatever the model. */
 MODEL_TEST(killed_outright_leaves_no_process, T_OPTS)
 {
-	int n = model_is_sequential(param) ? 1 : 3;
-	struct server s;
-	server_start(&s, param->name, "--quiet", "--workers", "2", NULL);
-	struct client c[3];
+	int n = th_model_is_sequential(param) ? 1 : 3;
+	struct th_server s;
+	th_server_start(&s, param->name, "--quiet", "--workers", "2", NULL);
+	struct th_client c[3];
 	for (int i = 0; i < n; i++) {
-		client_open(&c[i], &s);
-		client_send_str(&c[i], "before\n");
-		client_expect_echo(&c[i], "before", 6);
+		th_client_open(&c[i], &s);
+		th_client_send_str(&c[i], "before\n");
+		th_client_expect_echo(&c[i], "before", 6);
 	}
-	server_kill(&s);
+	th_server_kill(&s);
 	for (int i = 0; i < n; i++)
-		client_close(&c[i]);
+		th_client_close(&c[i]);
 }
 
 /* Many connections one after another: afterwards the server holds the
  * fds, threads and processes it had before, and no zombie. */
 MODEL_TEST(a_thousand_connections_leave_nothing_behind, T_OPTS)
 {
-	int n = slow_factor() > 1 ? 1000 / slow_factor() : 1000;
+	int n = th_slow_factor() > 1 ? 1000 / th_slow_factor() : 1000;
 	/* A prefork pool changes size by design, between its 2 idle workers
 	 * and twice that. */
-	bool pool = model_has(param, "process-pool");
-	struct server s;
-	server_start(&s, param->name, "--quiet", "--workers", "2", NULL);
-	struct client c;
-	client_open(&c, &s);
-	client_send_str(&c, "warm\n");
-	client_expect_echo(&c, "warm", 4);
-	client_close(&c);
+	bool pool = th_model_has(param, "process-pool");
+	struct th_server s;
+	th_server_start(&s, param->name, "--quiet", "--workers", "2", NULL);
+	struct th_client c;
+	th_client_open(&c, &s);
+	th_client_send_str(&c, "warm\n");
+	th_client_expect_echo(&c, "warm", 4);
+	th_client_close(&c);
 	usleep(200000);
-	struct server_usage before, after;
-	server_usage(&s, &before);
+	struct th_server_usage before, after;
+	th_server_usage(&s, &before);
 	for (int i = 0; i < n; i++) {
-		client_open(&c, &s);
-		client_send_str(&c, "once\n");
-		client_expect_echo(&c, "once", 4);
-		client_close(&c);
+		th_client_open(&c, &s);
+		th_client_send_str(&c, "once\n");
+		th_client_expect_echo(&c, "once", 4);
+		th_client_close(&c);
 	}
 	/* Closing is asynchronous: give the server a moment to see the last
 	 * FINs, then compare. */
 	for (int i = 0; i < 100; i++) {
-		server_usage(&s, &after);
+		th_server_usage(&s, &after);
 		if (pool ? after.procs <= 5 && after.zombies == 0
 			 : after.fds == before.fds && after.procs == before.procs &&
 				   after.threads == before.threads && after.zombies == 0)
@@ -182,7 +182,7 @@ MODEL_TEST(a_thousand_connections_leave_nothing_behind, T_OPTS)
 			     before.threads, after.threads);
 	}
 	cr_expect_eq(after.zombies, 0, "%ld zombies", after.zombies);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* fork(2) or pthread_create(3) failing (the test hook makes every second
@@ -194,29 +194,29 @@ MODEL_TEST(spawn_failure_is_busy_not_a_crash, T_OPTS)
 				  "thread-pool", "loop-per-cpu"};
 	bool spawns = false;
 	for (size_t i = 0; i < sizeof(spawners) / sizeof(spawners[0]); i++)
-		spawns |= model_has(param, spawners[i]);
+		spawns |= th_model_has(param, spawners[i]);
 	if (!spawns)
 		cr_skip_test("%s creates no process or thread", param->name);
-	bool per_conn = model_has(param, "process-per-connection") || model_has(param, "thread-per-connection");
-	struct server s;
-	struct server_opts o = {.env = "ECHOLAB_TEST_FAIL_SPAWN=2"};
-	server_start_with(&s, &o, param->name, "--workers", "2", NULL);
+	bool per_conn = th_model_has(param, "process-per-connection") || th_model_has(param, "thread-per-connection");
+	struct th_server s;
+	struct th_server_opts o = {.env = "ECHOLAB_TEST_FAIL_SPAWN=2"};
+	th_server_start_with(&s, &o, param->name, "--workers", "2", NULL);
 	int busy = 0, served = 0;
 	for (int i = 0; i < 6; i++) {
-		struct client c;
-		client_open(&c, &s);
-		client_send_str(&c, "spawn?\n");
+		struct th_client c;
+		th_client_open(&c, &s);
+		th_client_send_str(&c, "spawn?\n");
 		uint8_t *line;
-		client_line(&c, &line, 5000);
+		th_client_line(&c, &line, 5000);
 		if (strcmp((char *)line, "! busy\n") == 0)
 			busy++;
 		else
 			served++;
 		free(line);
-		client_close(&c);
+		th_client_close(&c);
 	}
-	server_stop(&s, SIGTERM);
-	char *log = server_log(&s, NULL);
+	th_server_stop(&s, SIGTERM);
+	char *log = th_server_log(&s, NULL);
 	cr_expect_not_null(strstr(log, "Resource temporarily unavailable"),
 			   "no log line says why a spawn failed:\n%s", log);
 	cr_expect_not_null(strstr(log, "# WARNING: ECHOLAB_TEST_FAIL_SPAWN=2 is set"),
@@ -239,35 +239,35 @@ MODEL_TEST(spawn_failure_is_busy_not_a_crash, T_OPTS)
  * (or one at a time) never run out of fds here. */
 MODEL_TEST(emfile_does_not_spin_or_kill, T_OPTS)
 {
-	if (slow_factor() > 1)
+	if (th_slow_factor() > 1)
 		cr_skip_test("valgrind and ASan need fds of their own beyond the 24 this test allows");
-	if (!model_has(param, "thread-per-connection") && !model_has(param, "thread-pool") &&
-	    !model_has(param, "event-driven"))
+	if (!th_model_has(param, "thread-per-connection") && !th_model_has(param, "thread-pool") &&
+	    !th_model_has(param, "event-driven"))
 		cr_skip_test("%s holds its connections outside the accepting process: no EMFILE", param->name);
 	enum { N = 40 };
-	struct server s;
-	struct server_opts o = {.nofile = 24};
-	server_start_with(&s, &o, param->name, "--workers", "2", NULL);
-	struct client c[N];
+	struct th_server s;
+	struct th_server_opts o = {.nofile = 24};
+	th_server_start_with(&s, &o, param->name, "--workers", "2", NULL);
+	struct th_client c[N];
 	for (int i = 0; i < N; i++)
-		client_open(&c[i], &s);
+		th_client_open(&c[i], &s);
 	usleep(300000);
-	struct server_usage u0, u1;
-	server_usage(&s, &u0);
+	struct th_server_usage u0, u1;
+	th_server_usage(&s, &u0);
 	sleep(1);
-	server_usage(&s, &u1);
+	th_server_usage(&s, &u1);
 	double cpu = 100.0 * (double)(u1.cpu_ticks - u0.cpu_ticks) / (double)sysconf(_SC_CLK_TCK);
 	cr_expect_lt(cpu, 25.0, "the server used %.0f%% of a CPU while out of fds", cpu);
 	for (int i = 0; i < N; i++)
-		client_close(&c[i]);
+		th_client_close(&c[i]);
 	usleep(300000);
-	struct client last;
-	client_open(&last, &s);
-	client_send_str(&last, "after emfile\n");
-	client_expect_echo(&last, "after emfile", 12);
-	client_close(&last);
-	server_stop(&s, SIGTERM);
-	char *log = server_log(&s, NULL);
+	struct th_client last;
+	th_client_open(&last, &s);
+	th_client_send_str(&last, "after emfile\n");
+	th_client_expect_echo(&last, "after emfile", 12);
+	th_client_close(&last);
+	th_server_stop(&s, SIGTERM);
+	char *log = th_server_log(&s, NULL);
 	int pauses = 0;
 	for (const char *p = log; (p = strstr(p, "accept: Too many open files (pausing 100 ms)")); p++)
 		pauses++;
@@ -281,45 +281,45 @@ MODEL_TEST(emfile_does_not_spin_or_kill, T_OPTS)
  * one closed connection (no SIGPIPE death), and others are served. */
 MODEL_TEST(resets_mid_reply_are_one_closed_connection, T_OPTS)
 {
-	struct server s;
-	server_start(&s, param->name, "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, param->name, "--quiet", NULL);
 	char *burst = malloc(1 << 20);
 	for (size_t i = 0; i < 1 << 20; i++)
 		burst[i] = i % 100 == 99 ? '\n' : 'r';
 	for (int i = 0; i < 30; i++) {
-		struct client c;
-		client_open(&c, &s);
+		struct th_client c;
+		th_client_open(&c, &s);
 		el_io_set_nonblock(c.fd, true);
 		(void)!send(c.fd, burst, 1 << 20, MSG_NOSIGNAL);
 		char sink[512];
 		usleep(2000);
 		(void)!recv(c.fd, sink, sizeof(sink), 0);
-		client_reset(&c);
+		th_client_reset(&c);
 	}
 	free(burst);
-	struct client ok;
-	client_open(&ok, &s);
-	client_send_str(&ok, "alive\n");
-	client_expect_echo(&ok, "alive", 5);
-	client_close(&ok);
-	server_stop(&s, SIGTERM);
+	struct th_client ok;
+	th_client_open(&ok, &s);
+	th_client_send_str(&ok, "alive\n");
+	th_client_expect_echo(&ok, "alive", 5);
+	th_client_close(&ok);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* Every write to a closed pipe raises SIGPIPE: the log on standard output
  * is one (a `| head` that has exited). The server must go on serving. */
 MODEL_TEST(closed_log_pipe_does_not_kill, T_OPTS)
 {
-	struct server s;
-	struct server_opts o = {.closed_log = true};
-	server_start_with(&s, &o, param->name, NULL);
+	struct th_server s;
+	struct th_server_opts o = {.closed_log = true};
+	th_server_start_with(&s, &o, param->name, NULL);
 	for (int i = 0; i < 3; i++) {
-		struct client c;
-		client_open(&c, &s);
-		client_send_str(&c, "log into the void\n");
-		client_expect_echo(&c, "log into the void", 17);
-		client_close(&c);
+		struct th_client c;
+		th_client_open(&c, &s);
+		th_client_send_str(&c, "log into the void\n");
+		th_client_expect_echo(&c, "log into the void", 17);
+		th_client_close(&c);
 	}
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* The event models hold 10,000 connections at once (poll 1,000: its
@@ -329,47 +329,47 @@ MODEL_TEST(closed_log_pipe_does_not_kill, T_OPTS)
 MODEL_TEST(ten_thousand_concurrent_connections, T_OPTS)
 {
 	int n;
-	if (model_has(param, "loop-per-cpu"))
+	if (th_model_has(param, "loop-per-cpu"))
 		n = 10000;
-	else if (model_has(param, "single-loop"))
+	else if (th_model_has(param, "single-loop"))
 		n = 1000;
 	else
 		cr_skip_test("%s: an event-model case; its 500-client run is five_hundred_concurrent_clients",
 			     param->name);
-	n /= slow_factor();
-	raise_nofile();
+	n /= th_slow_factor();
+	th_raise_nofile();
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	if (rl.rlim_cur < (rlim_t)n + 64)
 		cr_skip_test("RLIMIT_NOFILE hard limit %ld is below the %d fds this test needs",
 			     (long)rl.rlim_cur, n + 64);
-	struct server s;
-	server_start(&s, param->name, "--quiet", "--backlog", "4096", NULL);
-	struct client *c = calloc((size_t)n, sizeof(*c));
+	struct th_server s;
+	th_server_start(&s, param->name, "--quiet", "--backlog", "4096", NULL);
+	struct th_client *c = calloc((size_t)n, sizeof(*c));
 	char msg[48];
 	for (int i = 0; i < n; i++)
-		client_open(&c[i], &s);
+		th_client_open(&c[i], &s);
 	for (int r = 0; r < 2; r++) {
 		for (int i = 0; i < n; i++) {
 			int len = snprintf(msg, sizeof(msg), "conn %d round %d\n", i, r);
-			client_send(&c[i], msg, (size_t)len);
+			th_client_send(&c[i], msg, (size_t)len);
 		}
 		for (int i = 0; i < n; i++) {
 			int len = snprintf(msg, sizeof(msg), "conn %d round %d", i, r);
-			client_expect_echo(&c[i], msg, (size_t)len);
+			th_client_expect_echo(&c[i], msg, (size_t)len);
 		}
 	}
 	/* Every connection has been echoed, so accepted: the server's main
 	 * process holds them all, besides the listener and the stop pipe. */
-	struct server_usage u;
-	server_usage(&s, &u);
+	struct th_server_usage u;
+	th_server_usage(&s, &u);
 	cr_expect_geq(u.fds, n, "%s holds %ld fds for %d connections", param->name, u.fds, n);
 	fprintf(stderr, "# %s, %d concurrent connections: rss %ld KiB, %ld fds\n", param->name, n,
 		u.rss_kib, u.fds);
 	for (int i = 0; i < n; i++)
-		client_close(&c[i]);
+		th_client_close(&c[i]);
 	free(c);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* Message seq of a flood: 63 bytes, then the LF makes 64. */
@@ -398,7 +398,7 @@ static void *flood_writer(void *arg)
 			chunk[n + 63] = '\n';
 			n += 64;
 		}
-		int rc = el_io_write_all(f->fd, chunk, n, el_io_now_ms() + 60000LL * slow_factor());
+		int rc = el_io_write_all(f->fd, chunk, n, el_io_now_ms() + 60000LL * th_slow_factor());
 		if (rc < 0) {
 			f->err = -rc;
 			return NULL;
@@ -444,13 +444,13 @@ MODEL_TEST(pipelined_flood_with_slow_reader, T_OPTS)
 	flood_size(&total_mib, &bound_mib);
 	cr_assert_lt((size_t)bound_mib, total_mib, "a bound over the flood could not fail");
 	size_t total = total_mib << 20;
-	struct server s;
-	server_start(&s, param->name, "--quiet", NULL);
-	struct client c;
-	client_open(&c, &s);
-	client_send_str(&c, "warm\n");
-	client_expect_echo(&c, "warm", 4);
-	long base = server_rss_kib(&s);
+	struct th_server s;
+	th_server_start(&s, param->name, "--quiet", NULL);
+	struct th_client c;
+	th_client_open(&c, &s);
+	th_client_send_str(&c, "warm\n");
+	th_client_expect_echo(&c, "warm", 4);
+	long base = th_server_rss_kib(&s);
 
 	struct flood f = {.fd = c.fd, .bytes = total};
 	pthread_t writer;
@@ -458,14 +458,14 @@ MODEL_TEST(pipelined_flood_with_slow_reader, T_OPTS)
 	long peak = 0;
 	for (int i = 0; i < 20; i++) {
 		usleep(100000);
-		long rss = server_rss_kib(&s);
+		long rss = th_server_rss_kib(&s);
 		peak = rss > peak ? rss : peak;
 	}
 	char want[64];
 	size_t seq = 0, expected = total / 64;
 	for (; seq < expected; seq++) {
 		uint8_t *line;
-		ssize_t n = client_try_line(&c, &line, 10000);
+		ssize_t n = th_client_try_line(&c, &line, 10000);
 		cr_assert_gt(n, 0, "%s: reply %zu of %zu missing: %s", param->name, seq, expected,
 			     n == 0 ? "closed" : strerror((int)-n));
 		struct el_reply r;
@@ -475,20 +475,20 @@ MODEL_TEST(pipelined_flood_with_slow_reader, T_OPTS)
 			  "%s: reply %zu is not message %zu: %s", param->name, seq, seq, line);
 		free(line);
 		if (seq % 65536 == 0) {
-			long rss = server_rss_kib(&s);
+			long rss = th_server_rss_kib(&s);
 			peak = rss > peak ? rss : peak;
 		}
 	}
 	pthread_join(writer, NULL);
 	cr_assert_eq(f.err, 0, "%s: writing the flood: %s", param->name, strerror(f.err));
-	client_expect_eof(&c, 5000);
-	client_close(&c);
+	th_client_expect_eof(&c, 5000);
+	th_client_close(&c);
 	cr_log_info("%s: %zu MiB flood, server RSS peak %ld KiB above its start", param->name,
 		    total >> 20, peak - base);
 	long bound = bound_mib * 1024;
 	cr_expect_lt(peak - base, bound, "%s: server RSS grew %ld KiB under a pipelined flood",
 		     param->name, peak - base);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* The uring model's other paths, forced by its test hooks: a submission
@@ -497,27 +497,27 @@ MODEL_TEST(pipelined_flood_with_slow_reader, T_OPTS)
  * serves 200 clients with pipelined messages. */
 static void uring_variant(const char *env)
 {
-	struct server s;
-	struct server_opts o = {.env = env};
-	server_start_with(&s, &o, "uring", "--quiet", "--backlog", "512", NULL);
+	struct th_server s;
+	struct th_server_opts o = {.env = env};
+	th_server_start_with(&s, &o, "uring", "--quiet", "--backlog", "512", NULL);
 	enum { N = 200 };
-	struct client *c = calloc(N, sizeof(*c));
+	struct th_client *c = calloc(N, sizeof(*c));
 	for (int i = 0; i < N; i++)
-		client_open(&c[i], &s);
+		th_client_open(&c[i], &s);
 	char msg[32];
 	for (int i = 0; i < N; i++)
-		client_send_str(&c[i], "one\ntwo\nthree\n");
+		th_client_send_str(&c[i], "one\ntwo\nthree\n");
 	for (int i = 0; i < N; i++) {
-		client_expect_echo(&c[i], "one", 3);
-		client_expect_echo(&c[i], "two", 3);
-		client_expect_echo(&c[i], "three", 5);
+		th_client_expect_echo(&c[i], "one", 3);
+		th_client_expect_echo(&c[i], "two", 3);
+		th_client_expect_echo(&c[i], "three", 5);
 		int n = snprintf(msg, sizeof(msg), "client %d\n", i);
-		client_send(&c[i], msg, (size_t)n);
-		client_expect_echo(&c[i], msg, (size_t)n - 1);
-		client_close(&c[i]);
+		th_client_send(&c[i], msg, (size_t)n);
+		th_client_expect_echo(&c[i], msg, (size_t)n - 1);
+		th_client_close(&c[i]);
 	}
 	free(c);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 Test(conformance, uring_full_submission_queue, T_OPTS)

@@ -25,7 +25,7 @@ static double env_number(const char *name, double fallback)
 MODEL_TEST(netfuzz_replies_match_the_protocol_and_the_server_returns_to_its_baseline,
 	   .timeout = 600)
 {
-	raise_nofile();
+	th_raise_nofile();
 	struct el_nf_session_opts o;
 	el_nf_session_defaults(&o);
 	o.server = getenv("ECHOLAB_SERVER");
@@ -36,9 +36,9 @@ MODEL_TEST(netfuzz_replies_match_the_protocol_and_the_server_returns_to_its_base
 		o.preload = NULL;
 	o.fuzz.seed = (uint64_t)env_number("ECHOLAB_NETFUZZ_SEED", 20261125);
 	o.fuzz.duration_s = env_number("ECHOLAB_NETFUZZ_SECONDS", 6);
-	o.fuzz.parallel = model_is_sequential(param) ? 8 : 64;
-	o.fuzz.stall_ms *= slow_factor();
-	o.settle_ms *= slow_factor();
+	o.fuzz.parallel = th_model_is_sequential(param) ? 8 : 64;
+	o.fuzz.stall_ms *= th_slow_factor();
+	o.settle_ms *= th_slow_factor();
 	/* ASan keeps freed memory in its quarantine and never gives it back,
 	 * so RSS cannot return to a baseline; LeakSanitizer checks the server
 	 * at its exit instead, and a leak fails the clean stop. */

@@ -23,8 +23,8 @@
 
 MODEL_TEST(ready_line_is_exact, T_OPTS)
 {
-	struct server s;
-	server_start(&s, param->name, "--backlog", "7", NULL);
+	struct th_server s;
+	th_server_start(&s, param->name, "--backlog", "7", NULL);
 	regex_t re;
 	char pattern[128];
 	snprintf(pattern, sizeof(pattern),
@@ -32,28 +32,28 @@ MODEL_TEST(ready_line_is_exact, T_OPTS)
 	cr_assert_eq(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
 	cr_expect_eq(regexec(&re, s.ready, 0, NULL, 0), 0, "ready line: %s", s.ready);
 	regfree(&re);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 MODEL_TEST(log_escapes_and_prefixes_lines, T_OPTS)
 {
-	struct server s;
-	server_start(&s, param->name, NULL);
-	struct client c;
-	client_open(&c, &s);
+	struct th_server s;
+	th_server_start(&s, param->name, NULL);
+	struct th_client c;
+	th_client_open(&c, &s);
 	const char msg[] = "a\x1b[31mred\\ \x01\x7f\xff\r\n";
-	client_send(&c, msg, sizeof(msg) - 1);
-	client_expect_echo(&c, msg, sizeof(msg) - 3);
-	client_send_str(&c, "plain [text]\n");
+	th_client_send(&c, msg, sizeof(msg) - 1);
+	th_client_expect_echo(&c, msg, sizeof(msg) - 3);
+	th_client_send_str(&c, "plain [text]\n");
 	uint8_t *reply;
-	client_line(&c, &reply, 5000);
+	th_client_line(&c, &reply, 5000);
 	/* A fake log line inside a message stays inside its line. */
-	client_send_str(&c, "x\r# close forged\n");
-	client_expect_echo(&c, "x\r# close forged", 16);
-	client_close(&c);
-	server_stop(&s, SIGTERM);
+	th_client_send_str(&c, "x\r# close forged\n");
+	th_client_expect_echo(&c, "x\r# close forged", 16);
+	th_client_close(&c);
+	th_server_stop(&s, SIGTERM);
 
-	char *log = server_log(&s, NULL);
+	char *log = th_server_log(&s, NULL);
 	char want[128];
 	snprintf(want, sizeof(want), "] [127.0.0.1] [%u] [a\\x1b[31mred\\\\ \\x01\\x7f\\xff]\n",
 		 c.local_port);
@@ -82,23 +82,23 @@ MODEL_TEST(log_escapes_and_prefixes_lines, T_OPTS)
 
 MODEL_TEST(quiet_logs_nothing, T_OPTS)
 {
-	struct server s;
-	server_start(&s, param->name, "--quiet", NULL);
-	struct client c;
-	client_open(&c, &s);
-	client_send_str(&c, "hush\n");
-	client_expect_echo(&c, "hush", 4);
-	client_close(&c);
-	server_stop(&s, SIGTERM);
+	struct th_server s;
+	th_server_start(&s, param->name, "--quiet", NULL);
+	struct th_client c;
+	th_client_open(&c, &s);
+	th_client_send_str(&c, "hush\n");
+	th_client_expect_echo(&c, "hush", 4);
+	th_client_close(&c);
+	th_server_stop(&s, SIGTERM);
 	size_t len;
-	char *log = server_log(&s, &len);
+	char *log = th_server_log(&s, &len);
 	cr_expect_eq(len, 0, "--quiet still logged: %s", log);
 	free(log);
 }
 
 /* Writes to a client that reads nothing until the server has stopped
  * reading for 1 s (at most 64 MiB). Returns the bytes sent. */
-static size_t flood_without_reading(struct client *a, const char *model)
+static size_t flood_without_reading(struct th_client *a, const char *model)
 {
 	el_io_set_nonblock(a->fd, true);
 	char chunk[64 * 1024];
@@ -124,26 +124,26 @@ static size_t flood_without_reading(struct client *a, const char *model)
  * server's output, so replies are waiting when the signal comes. */
 MODEL_TEST(stop_answers_every_message_already_read, T_OPTS)
 {
-	struct server s;
-	server_start(&s, param->name, NULL);
-	struct client a;
-	client_open(&a, &s);
+	struct th_server s;
+	th_server_start(&s, param->name, NULL);
+	struct th_client a;
+	th_client_open(&a, &s);
 	flood_without_reading(&a, param->name);
-	server_signal(&s, SIGTERM);
+	th_server_signal(&s, SIGTERM);
 	el_io_set_nonblock(a.fd, false);
 	long replies = 0;
 	for (;;) {
 		uint8_t *line = NULL;
-		ssize_t n = client_try_line(&a, &line, 5000);
+		ssize_t n = th_client_try_line(&a, &line, 5000);
 		if (n <= 0)
 			break;
 		cr_assert_eq(line[0], '[', "not an echo: %s", line);
 		free(line);
 		replies++;
 	}
-	server_wait(&s, SIGTERM);
+	th_server_wait(&s, SIGTERM);
 	size_t len = 0;
-	char *log = server_log(&s, &len);
+	char *log = th_server_log(&s, &len);
 	/* memchr over the known length: strchr would scan to the end of the
 	 * log for each line under ASan's strict string checks (53 s a model). */
 	long logged = len > 0 && log[0] == '[';
@@ -153,7 +153,7 @@ MODEL_TEST(stop_answers_every_message_already_read, T_OPTS)
 	cr_log_info("%s: %ld messages read before the stop, %ld answered", param->name, logged, replies);
 	cr_expect_gt(replies, 0);
 	cr_expect_eq(replies, logged, "%ld messages were read but %ld answered", logged, replies);
-	client_close(&a);
+	th_client_close(&a);
 }
 
 static bool have_ipv6_loopback(void)
@@ -171,56 +171,56 @@ MODEL_TEST(ipv6_bind_and_address, T_OPTS)
 {
 	if (!have_ipv6_loopback())
 		cr_skip_test("this machine has no IPv6 loopback (::1)");
-	struct server s;
-	server_start(&s, param->name, "--bind", "::1", NULL);
+	struct th_server s;
+	th_server_start(&s, param->name, "--bind", "::1", NULL);
 	cr_expect_eq(strncmp(s.ready, "listening on [::1]:", 19), 0, "%s", s.ready);
-	struct client c;
-	client_open_host(&c, "::1", s.port);
-	client_send_str(&c, "six\n");
+	struct th_client c;
+	th_client_open_host(&c, "::1", s.port);
+	th_client_send_str(&c, "six\n");
 	uint8_t *line;
-	size_t n = client_line(&c, &line, 5000);
+	size_t n = th_client_line(&c, &line, 5000);
 	struct el_reply r;
 	cr_assert_eq(el_reply_parse(line, n, &r), 0);
 	cr_expect_str_eq(r.addr, "::1");
 	cr_expect_eq(r.port, c.local_port);
 	free(line);
-	client_close(&c);
-	server_stop(&s, SIGTERM);
+	th_client_close(&c);
+	th_server_stop(&s, SIGTERM);
 }
 
 MODEL_TEST(dual_stack_shows_mapped_ipv4_as_ipv4, T_OPTS)
 {
 	if (!have_ipv6_loopback())
 		cr_skip_test("this machine has no IPv6 (needed for a dual-stack socket)");
-	struct server s;
-	server_start(&s, param->name, "--bind", "::", NULL);
-	struct client c;
-	client_open(&c, &s);
-	client_send_str(&c, "four\n");
+	struct th_server s;
+	th_server_start(&s, param->name, "--bind", "::", NULL);
+	struct th_client c;
+	th_client_open(&c, &s);
+	th_client_send_str(&c, "four\n");
 	uint8_t *line;
-	size_t n = client_line(&c, &line, 5000);
+	size_t n = th_client_line(&c, &line, 5000);
 	struct el_reply r;
 	cr_assert_eq(el_reply_parse(line, n, &r), 0);
 	cr_expect_str_eq(r.addr, "127.0.0.1", "%s", line);
 	free(line);
-	client_close(&c);
-	server_stop(&s, SIGTERM);
+	th_client_close(&c);
+	th_server_stop(&s, SIGTERM);
 }
 
 static void stop_with_clients(const char *model, int sig)
 {
-	struct server s;
-	server_start(&s, model, NULL);
-	struct client a;
-	client_open(&a, &s);
-	client_send_str(&a, "busy client\n");
-	client_expect_echo(&a, "busy client", 11);
-	struct client b;
-	client_open(&b, &s); /* connected, maybe not yet accepted */
-	server_stop(&s, sig);
-	client_expect_eof(&a, 2000);
-	client_close(&a);
-	client_close(&b);
+	struct th_server s;
+	th_server_start(&s, model, NULL);
+	struct th_client a;
+	th_client_open(&a, &s);
+	th_client_send_str(&a, "busy client\n");
+	th_client_expect_echo(&a, "busy client", 11);
+	struct th_client b;
+	th_client_open(&b, &s); /* connected, maybe not yet accepted */
+	th_server_stop(&s, sig);
+	th_client_expect_eof(&a, 2000);
+	th_client_close(&a);
+	th_client_close(&b);
 }
 
 MODEL_TEST(sigterm_exits_0_and_leaves_nothing, T_OPTS)
@@ -235,42 +235,42 @@ MODEL_TEST(sigint_exits_0_and_leaves_nothing, T_OPTS)
 
 MODEL_TEST(sequential_or_concurrent_service, T_OPTS)
 {
-	struct server s;
-	server_start(&s, param->name, NULL);
-	struct client a, b;
-	client_open(&a, &s);
-	client_send_str(&a, "first\n");
-	client_expect_echo(&a, "first", 5);
-	client_open(&b, &s);
-	client_send_str(&b, "second\n");
-	if (model_is_sequential(param)) {
+	struct th_server s;
+	th_server_start(&s, param->name, NULL);
+	struct th_client a, b;
+	th_client_open(&a, &s);
+	th_client_send_str(&a, "first\n");
+	th_client_expect_echo(&a, "first", 5);
+	th_client_open(&b, &s);
+	th_client_send_str(&b, "second\n");
+	if (th_model_is_sequential(param)) {
 		uint8_t *line = NULL;
-		ssize_t n = client_try_line(&b, &line, 500);
+		ssize_t n = th_client_try_line(&b, &line, 500);
 		cr_expect_eq(n, -ETIMEDOUT, "a sequential model served a second client while the first stayed");
 		if (n > 0)
 			free(line);
-		client_send_str(&a, "still first\n");
-		client_expect_echo(&a, "still first", 11);
-		client_close(&a);
-		client_expect_echo(&b, "second", 6);
+		th_client_send_str(&a, "still first\n");
+		th_client_expect_echo(&a, "still first", 11);
+		th_client_close(&a);
+		th_client_expect_echo(&b, "second", 6);
 	} else {
-		client_expect_echo(&b, "second", 6);
-		client_send_str(&a, "still first\n");
-		client_expect_echo(&a, "still first", 11);
-		client_close(&a);
+		th_client_expect_echo(&b, "second", 6);
+		th_client_send_str(&a, "still first\n");
+		th_client_expect_echo(&a, "still first", 11);
+		th_client_close(&a);
 	}
-	client_close(&b);
-	server_stop(&s, SIGTERM);
+	th_client_close(&b);
+	th_server_stop(&s, SIGTERM);
 }
 
 MODEL_TEST(backlog_reaches_listen, T_OPTS)
 {
-	struct server s;
-	server_start(&s, param->name, "--backlog", "3", NULL);
+	struct th_server s;
+	th_server_start(&s, param->name, "--backlog", "3", NULL);
 	/* ss shows a listening socket's backlog in its Send-Q column. Only
 	 * its absence skips; ss without the listener's row fails. */
 	if (system("ss -V >/dev/null 2>&1") != 0) {
-		server_stop(&s, SIGTERM);
+		th_server_stop(&s, SIGTERM);
 		cr_skip_test("ss (iproute2) is not available to read the backlog");
 	}
 	char cmd[128];
@@ -285,7 +285,7 @@ MODEL_TEST(backlog_reaches_listen, T_OPTS)
 	int recvq, sendq;
 	cr_assert_eq(sscanf(line, "%31s %d %d", state, &recvq, &sendq), 3, "ss said: %s", line);
 	cr_expect_eq(sendq, 3, "listen backlog is %d, not 3", sendq);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 MODEL_TEST(fixed_port_is_used, T_OPTS)
@@ -299,23 +299,23 @@ MODEL_TEST(fixed_port_is_used, T_OPTS)
 	close(fd);
 	char port[8];
 	snprintf(port, sizeof(port), "%u", ntohs(sa.sin_port));
-	struct server s;
-	server_start(&s, param->name, "--port", port, NULL);
+	struct th_server s;
+	th_server_start(&s, param->name, "--port", port, NULL);
 	cr_expect_eq(s.port, ntohs(sa.sin_port));
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 MODEL_TEST(address_in_use_exits_1, T_OPTS)
 {
-	struct server s;
-	server_start(&s, param->name, NULL);
+	struct th_server s;
+	th_server_start(&s, param->name, NULL);
 	char port[8], err[512];
 	snprintf(port, sizeof(port), "%u", s.port);
-	int rc = server_run(err, sizeof(err), "--model", param->name, "--port", port, NULL);
+	int rc = th_server_run(err, sizeof(err), "--model", param->name, "--port", port, NULL);
 	cr_expect_eq(rc, 1, "exit %d: %s", rc, err);
 	cr_expect_not_null(strstr(err, "Address already in use"), "%s", err);
 	cr_expect_eq(strchr(err, '\n'), err + strlen(err) - 1, "not one line: %s", err);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 MODEL_TEST(bad_usage_exits_2_with_one_line, T_OPTS)
@@ -328,7 +328,7 @@ MODEL_TEST(bad_usage_exits_2_with_one_line, T_OPTS)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char err[512];
-		int rc = server_run(err, sizeof(err), "--model", param->name, "--port", "0", cases[i][0],
+		int rc = th_server_run(err, sizeof(err), "--model", param->name, "--port", "0", cases[i][0],
 				    cases[i][1], NULL);
 		/* A bad --bind is only found when binding: a runtime error. */
 		int want = strcmp(cases[i][0], "--bind") == 0 ? 1 : 2;
@@ -343,12 +343,12 @@ MODEL_TEST(bad_usage_exits_2_with_one_line, T_OPTS)
 Test(conformance, usage_without_model)
 {
 	char err[512];
-	cr_expect_eq(server_run(err, sizeof(err), NULL, NULL), 2);
+	cr_expect_eq(th_server_run(err, sizeof(err), NULL, NULL), 2);
 	cr_expect_not_null(strstr(err, "--model"), "%s", err);
-	cr_expect_eq(server_run(err, sizeof(err), "--model", "teleport", NULL), 2);
+	cr_expect_eq(th_server_run(err, sizeof(err), "--model", "teleport", NULL), 2);
 	cr_expect_not_null(strstr(err, "teleport"), "%s", err);
-	cr_expect_eq(server_run(err, sizeof(err), "--help", NULL), 0);
-	cr_expect_eq(server_run(err, sizeof(err), "--list-models", NULL), 0);
+	cr_expect_eq(th_server_run(err, sizeof(err), "--help", NULL), 0);
+	cr_expect_eq(th_server_run(err, sizeof(err), "--list-models", NULL), 0);
 }
 
 /* The server raises its soft fd limit to the hard one; when even that is
@@ -358,12 +358,12 @@ Test(conformance, fd_limit_below_max_conns_is_said, T_OPTS)
 {
 	if (getenv("ECHOLAB_UNDER_VALGRIND"))
 		cr_skip_test("valgrind shows the server limits of its own, not the 256 set here");
-	struct server s;
-	struct server_opts o = {.nofile = 256};
-	server_start_with(&s, &o, "epoll", "--max-conns", "1000", NULL);
+	struct th_server s;
+	struct th_server_opts o = {.nofile = 256};
+	th_server_start_with(&s, &o, "epoll", "--max-conns", "1000", NULL);
 	char line[256];
 	size_t n = 0;
-	int64_t deadline = el_io_now_ms() + 5000LL * slow_factor();
+	int64_t deadline = el_io_now_ms() + 5000LL * th_slow_factor();
 	while (n < sizeof(line) - 1) {
 		struct pollfd pfd = {.fd = s.stderr_fd, .events = POLLIN};
 		cr_assert_gt(el_io_poll(&pfd, 1, deadline, true), 0, "no line after the ready line");
@@ -379,10 +379,10 @@ Test(conformance, fd_limit_below_max_conns_is_said, T_OPTS)
 		     "needs; accepting pauses when fds run out%n",
 	       &limit, &end);
 	cr_expect(end == (int)n && limit == 256, "not the fd-limit line: %s", line);
-	struct client c;
-	client_open(&c, &s);
-	client_send_str(&c, "still serving\n");
-	client_expect_echo(&c, "still serving", 13);
-	client_close(&c);
-	server_stop(&s, SIGTERM);
+	struct th_client c;
+	th_client_open(&c, &s);
+	th_client_send_str(&c, "still serving\n");
+	th_client_expect_echo(&c, "still serving", 13);
+	th_client_close(&c);
+	th_server_stop(&s, SIGTERM);
 }

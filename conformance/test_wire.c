@@ -125,7 +125,7 @@ static int connect_nb(unsigned port)
 
 /* Waits for a non-blocking connect to finish and makes the socket a
  * blocking client. */
-static void finish_connect(struct client *c, int fd, int timeout_ms)
+static void finish_connect(struct th_client *c, int fd, int timeout_ms)
 {
 	struct pollfd p = {.fd = fd, .events = POLLOUT};
 	cr_assert_eq(poll(&p, 1, timeout_ms), 1, "%s: connect did not finish in %d ms",
@@ -136,15 +136,15 @@ static void finish_connect(struct client *c, int fd, int timeout_ms)
 	cr_assert_eq(e, 0, "%s: connect: %s", harness_model, strerror(e));
 	int off = 0;
 	ioctl(fd, FIONBIO, &off);
-	client_adopt(c, fd);
+	th_client_adopt(c, fd);
 }
 
 /* Ends a client the clean way: its FIN, then the server's, then close. */
-static void client_finish(struct client *c)
+static void client_finish(struct th_client *c)
 {
 	shutdown(c->fd, SHUT_WR);
-	client_expect_eof(c, 5000);
-	client_close(c);
+	th_client_expect_eof(c, 5000);
+	th_client_close(c);
 }
 
 /* Every flow: handshake, one FIN each way, no RST, nothing sent twice. */
@@ -176,34 +176,34 @@ MODEL_TEST(clients_make_clean_flows, T_OPTS)
 	static const size_t counts[] = {1, 100, 500};
 	for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
 		size_t n = counts[k];
-		struct server s;
+		struct th_server s;
 		/* The connects come back to back, faster than fork and prefork
 		 * accept: a queue of 128 overflowed (2 or 3 SYNs sent again
 		 * with 500 clients, as case (c) shows on purpose). Room for all
 		 * of them is what this case is about. */
-		server_start(&s, param->name, "--quiet", "--max-conns", "1000", "--backlog", "1024",
+		th_server_start(&s, param->name, "--quiet", "--max-conns", "1000", "--backlog", "1024",
 			     NULL);
 		struct wire w;
 		wire_start(&w, s.port);
 		struct el_tcp_counters before, after;
 		read_counters(&before);
-		if (model_is_sequential(param)) {
+		if (th_model_is_sequential(param)) {
 			for (size_t i = 0; i < n; i++) {
-				struct client c;
-				client_open(&c, &s);
-				client_send_str(&c, "wire\n");
-				client_expect_echo(&c, "wire", 4);
+				struct th_client c;
+				th_client_open(&c, &s);
+				th_client_send_str(&c, "wire\n");
+				th_client_expect_echo(&c, "wire", 4);
 				client_finish(&c);
 			}
 		} else {
-			struct client *c = calloc(n, sizeof(*c));
+			struct th_client *c = calloc(n, sizeof(*c));
 			cr_assert_not_null(c);
 			for (size_t i = 0; i < n; i++)
-				client_open(&c[i], &s);
+				th_client_open(&c[i], &s);
 			for (size_t i = 0; i < n; i++)
-				client_send_str(&c[i], "wire\n");
+				th_client_send_str(&c[i], "wire\n");
 			for (size_t i = 0; i < n; i++)
-				client_expect_echo(&c[i], "wire", 4);
+				th_client_expect_echo(&c[i], "wire", 4);
 			for (size_t i = 0; i < n; i++)
 				client_finish(&c[i]);
 			free(c);
@@ -220,7 +220,7 @@ MODEL_TEST(clients_make_clean_flows, T_OPTS)
 			cr_expect(w.t.flows[i].saw_syn && w.t.flows[i].events[0].kind == EL_EV_SYN,
 				  "%s: flow %zu", w.path, i + 1);
 		wire_finish(&w);
-		server_stop(&s, SIGTERM);
+		th_server_stop(&s, SIGTERM);
 	}
 }
 
@@ -249,18 +249,18 @@ static const struct el_flow *flow_of_port(const struct wire *w, unsigned port)
  * with no echo. Returns how many were served; the others stay open. A
  * server that serves one at a time (iterative) takes them in its accept
  * order, which is not the order of the connects when SYNs were dropped. */
-static size_t echo_and_finish(struct client *c, size_t n, const char *msg, int timeout_ms)
+static size_t echo_and_finish(struct th_client *c, size_t n, const char *msg, int timeout_ms)
 {
 	struct pollfd *p = calloc(n, sizeof(*p));
 	cr_assert_not_null(p);
 	for (size_t i = 0; i < n; i++)
 		p[i] = (struct pollfd){.fd = c[i].fd, .events = POLLIN};
 	size_t served = 0;
-	while (served < n && poll(p, n, timeout_ms * slow_factor()) > 0) {
+	while (served < n && poll(p, n, timeout_ms * th_slow_factor()) > 0) {
 		for (size_t i = 0; i < n; i++) {
 			if (p[i].fd < 0 || !p[i].revents)
 				continue;
-			client_expect_echo(&c[i], msg, strlen(msg));
+			th_client_expect_echo(&c[i], msg, strlen(msg));
 			client_finish(&c[i]);
 			p[i].fd = -1;
 			served++;
@@ -270,7 +270,7 @@ static size_t echo_and_finish(struct client *c, size_t n, const char *msg, int t
 	return served;
 }
 
-static void echo_and_finish_all(struct client *c, size_t n, const char *msg, int timeout_ms)
+static void echo_and_finish_all(struct th_client *c, size_t n, const char *msg, int timeout_ms)
 {
 	size_t served = echo_and_finish(c, n, msg, timeout_ms);
 	cr_assert_eq(served, n, "%s: %zu clients still wait for their echo after %d ms",
@@ -279,18 +279,18 @@ static void echo_and_finish_all(struct client *c, size_t n, const char *msg, int
 
 /* The start of a backlog case: the server with that backlog, a capture of
  * its port, and the kernel's counters before. */
-static void backlog_case(struct server *s, struct wire *w, struct el_tcp_counters *before,
+static void backlog_case(struct th_server *s, struct wire *w, struct el_tcp_counters *before,
 			 const char *model, const char *backlog)
 {
 	harness_model = model;
-	server_start(s, model, "--quiet", "--backlog", backlog, NULL);
+	th_server_start(s, model, "--quiet", "--backlog", backlog, NULL);
 	wire_start(w, s->port);
 	read_counters(before);
 }
 
 /* n connects at once (none waits for its handshake), then each finished
  * and sending msg. */
-static void connect_all_and_send(struct client *c, int n, unsigned port, const char *msg)
+static void connect_all_and_send(struct th_client *c, int n, unsigned port, const char *msg)
 {
 	int *fds = calloc((size_t)n, sizeof(*fds));
 	cr_assert_not_null(fds);
@@ -298,7 +298,7 @@ static void connect_all_and_send(struct client *c, int n, unsigned port, const c
 		fds[i] = connect_nb(port);
 	for (int i = 0; i < n; i++) {
 		finish_connect(&c[i], fds[i], 30000);
-		client_send_str(&c[i], msg);
+		th_client_send_str(&c[i], msg);
 	}
 	free(fds);
 }
@@ -319,14 +319,14 @@ static void connect_all_and_send(struct client *c, int n, unsigned port, const c
 Test(wire, iterative_backlog_1_makes_waiting_clients_resend_syns, T_OPTS)
 {
 	enter_own_netns();
-	struct server s;
+	struct th_server s;
 	struct wire w;
 	struct el_tcp_counters before, after;
 	backlog_case(&s, &w, &before, "iterative", "1");
-	struct client first, c[5];
-	client_open(&first, &s);
-	client_send_str(&first, "first\n");
-	client_expect_echo(&first, "first", 5);
+	struct th_client first, c[5];
+	th_client_open(&first, &s);
+	th_client_send_str(&first, "first\n");
+	th_client_expect_echo(&first, "first", 5);
 	int fds[5];
 	for (int i = 0; i < 5; i++)
 		fds[i] = connect_nb(s.port);
@@ -334,12 +334,12 @@ Test(wire, iterative_backlog_1_makes_waiting_clients_resend_syns, T_OPTS)
 	client_finish(&first);
 	for (int i = 0; i < 5; i++) {
 		finish_connect(&c[i], fds[i], 30000);
-		client_send_str(&c[i], "waited\n");
+		th_client_send_str(&c[i], "waited\n");
 	}
 	echo_and_finish_all(c, 5, "waited", 30000);
 	read_counters(&after);
 	wire_stop(&w, s.port);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 
 	cr_expect_eq(w.sum.flows, 6, "%s", totals_str(&w));
 	cr_expect_eq(w.sum.handshakes, 6, "%s", totals_str(&w));
@@ -379,23 +379,23 @@ Test(wire, iterative_backlog_1_makes_waiting_clients_resend_syns, T_OPTS)
 Test(wire, fork_backlog_1_clients_one_after_another_no_retransmission, T_OPTS)
 {
 	enter_own_netns();
-	struct server s;
+	struct th_server s;
 	struct wire w;
 	struct el_tcp_counters before, after;
 	backlog_case(&s, &w, &before, "fork", "1");
 	enum { N = 10 };
-	struct client c[N];
+	struct th_client c[N];
 	for (int i = 0; i < N; i++) {
-		client_open(&c[i], &s);
-		client_send_str(&c[i], "by hand\n");
-		client_expect_echo(&c[i], "by hand", 7);
+		th_client_open(&c[i], &s);
+		th_client_send_str(&c[i], "by hand\n");
+		th_client_expect_echo(&c[i], "by hand", 7);
 		usleep(100000);
 	}
 	for (int i = 0; i < N; i++)
 		client_finish(&c[i]);
 	read_counters(&after);
 	wire_stop(&w, s.port);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 	expect_clean_flows(&w, N);
 	cr_expect_eq(after.listen_drops - before.listen_drops, 0);
 	cr_expect_eq(after.syn_retrans - before.syn_retrans, 0);
@@ -416,19 +416,19 @@ Test(wire, fork_backlog_1_clients_one_after_another_no_retransmission, T_OPTS)
  * twice and every client is served at once. */
 static size_t burst(const char *backlog, struct wire *w, struct el_tcp_counters *delta)
 {
-	struct server s;
+	struct th_server s;
 	struct el_tcp_counters before, after;
 	backlog_case(&s, w, &before, "fork", backlog);
 	enum { N = 50 };
-	struct client c[N];
+	struct th_client c[N];
 	connect_all_and_send(c, N, s.port, "burst\n");
 	size_t served = echo_and_finish(c, N, "burst", 3000);
 	for (int i = 0; i < N; i++)
 		if (c[i].fd >= 0)
-			client_close(&c[i]);
+			th_client_close(&c[i]);
 	read_counters(&after);
 	wire_stop(w, s.port);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 	delta->listen_overflows = after.listen_overflows - before.listen_overflows;
 	delta->listen_drops = after.listen_drops - before.listen_drops;
 	delta->syn_retrans = after.syn_retrans - before.syn_retrans;
@@ -467,38 +467,38 @@ Test(wire, burst_of_50_connects_overflows_backlog_1_even_for_fork, T_OPTS)
 MODEL_TEST(client_reset_is_one_rst_from_the_client, T_OPTS)
 {
 	enter_own_netns();
-	struct server s;
-	server_start(&s, param->name, "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, param->name, "--quiet", NULL);
 	struct wire w;
 	wire_start(&w, s.port);
-	struct client c[3];
-	bool seq = model_is_sequential(param);
+	struct th_client c[3];
+	bool seq = th_model_is_sequential(param);
 	for (int i = 0; i < 3; i++) {
 		if (seq && i > 0) {
 			/* One at a time: end the previous client first. */
 			if (i == 2)
-				client_reset(&c[1]);
+				th_client_reset(&c[1]);
 			else
 				client_finish(&c[0]);
 		}
-		client_open(&c[i], &s);
-		client_send_str(&c[i], "hello\n");
-		client_expect_echo(&c[i], "hello", 5);
+		th_client_open(&c[i], &s);
+		th_client_send_str(&c[i], "hello\n");
+		th_client_expect_echo(&c[i], "hello", 5);
 	}
 	unsigned reset_port = c[1].local_port;
 	if (!seq)
-		client_reset(&c[1]);
+		th_client_reset(&c[1]);
 	usleep(200000); /* the server meets the RST while the others stay */
 	if (!seq) {
-		client_send_str(&c[0], "still here\n");
-		client_expect_echo(&c[0], "still here", 10);
+		th_client_send_str(&c[0], "still here\n");
+		th_client_expect_echo(&c[0], "still here", 10);
 		client_finish(&c[0]);
 	}
-	client_send_str(&c[2], "still here\n");
-	client_expect_echo(&c[2], "still here", 10);
+	th_client_send_str(&c[2], "still here\n");
+	th_client_expect_echo(&c[2], "still here", 10);
 	client_finish(&c[2]);
 	wire_stop(&w, s.port);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 
 	cr_expect_eq(w.sum.flows, 3, "%s", totals_str(&w));
 	cr_expect_eq(w.sum.resets, 1, "%s", totals_str(&w));
@@ -522,24 +522,24 @@ MODEL_TEST(client_reset_is_one_rst_from_the_client, T_OPTS)
 MODEL_TEST(idle_timeout_fin_comes_on_time, T_OPTS)
 {
 	enter_own_netns();
-	struct server s;
-	server_start(&s, param->name, "--quiet", "--idle-timeout", "1", NULL);
+	struct th_server s;
+	th_server_start(&s, param->name, "--quiet", "--idle-timeout", "1", NULL);
 	struct wire w;
 	wire_start(&w, s.port);
-	struct client c;
-	client_open(&c, &s);
-	client_send_str(&c, "then idle\n");
-	client_expect_echo(&c, "then idle", 9);
-	client_expect_eof(&c, 4000);
-	client_close(&c);
+	struct th_client c;
+	th_client_open(&c, &s);
+	th_client_send_str(&c, "then idle\n");
+	th_client_expect_echo(&c, "then idle", 9);
+	th_client_expect_eof(&c, 4000);
+	th_client_close(&c);
 	wire_stop(&w, s.port);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 	cr_assert_eq(w.sum.flows, 1, "%s", totals_str(&w));
 	const struct el_flow *f = &w.t.flows[0];
 	double up = event_time(f, EL_EV_ESTABLISHED, EL_C2S);
 	double sfin = event_time(f, EL_EV_FIN, EL_S2C), cfin = event_time(f, EL_EV_FIN, EL_C2S);
 	cr_expect(up >= 0 && sfin >= 0 && cfin >= 0, "%s", totals_str(&w));
-	cr_expect(sfin - up > 0.95 && sfin - up < 1.0 + 0.6 * slow_factor(),
+	cr_expect(sfin - up > 0.95 && sfin - up < 1.0 + 0.6 * th_slow_factor(),
 		  "%s: the server's FIN %.3f s after the handshake, not ~1 s", w.path, sfin - up);
 	cr_expect_lt(sfin, cfin, "%s: the server closes first", w.path);
 	cr_expect_eq(w.sum.resets, 0, "%s", totals_str(&w));
@@ -551,36 +551,36 @@ MODEL_TEST(idle_timeout_fin_comes_on_time, T_OPTS)
 MODEL_TEST(busy_fin_comes_at_once, T_OPTS)
 {
 	enter_own_netns();
-	struct server s;
-	server_start(&s, param->name, "--quiet", "--max-conns", "2", NULL);
+	struct th_server s;
+	th_server_start(&s, param->name, "--quiet", "--max-conns", "2", NULL);
 	struct wire w;
 	wire_start(&w, s.port);
-	struct client a, b, c;
-	client_open(&a, &s);
-	client_send_str(&a, "a\n");
-	client_expect_echo(&a, "a", 1);
-	client_open(&b, &s);
+	struct th_client a, b, c;
+	th_client_open(&a, &s);
+	th_client_send_str(&a, "a\n");
+	th_client_expect_echo(&a, "a", 1);
+	th_client_open(&b, &s);
 	usleep(100000);
-	client_open(&c, &s);
+	th_client_open(&c, &s);
 	uint8_t *line;
-	client_line(&c, &line, 5000);
+	th_client_line(&c, &line, 5000);
 	cr_expect_str_eq((char *)line, "! busy\n");
 	free(line);
-	client_expect_eof(&c, 5000);
+	th_client_expect_eof(&c, 5000);
 	unsigned busy_port = c.local_port;
-	client_close(&c);
+	th_client_close(&c);
 	client_finish(&a);
-	client_send_str(&b, "b\n");
-	client_expect_echo(&b, "b", 1);
+	th_client_send_str(&b, "b\n");
+	th_client_expect_echo(&b, "b", 1);
 	client_finish(&b);
 	wire_stop(&w, s.port);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 	cr_expect_eq(w.sum.flows, 3, "%s", totals_str(&w));
 	cr_expect_eq(w.sum.resets, 0, "%s", totals_str(&w));
 	const struct el_flow *f = flow_of_port(&w, busy_port);
 	double up = event_time(f, EL_EV_ESTABLISHED, EL_C2S);
 	double sfin = event_time(f, EL_EV_FIN, EL_S2C), cfin = event_time(f, EL_EV_FIN, EL_C2S);
-	cr_expect(up >= 0 && sfin >= up && sfin - up < 0.5 * slow_factor(),
+	cr_expect(up >= 0 && sfin >= up && sfin - up < 0.5 * th_slow_factor(),
 		  "%s: the busy client's FIN from the server %.3f s after its handshake", w.path,
 		  sfin - up);
 	cr_expect(cfin > sfin, "%s: the server closes first", w.path);
@@ -594,7 +594,7 @@ static long tshark_count(const char *tshark, const char *path, const char *filte
 {
 	static char out[1 << 20];
 	char err[4096];
-	int rc = run_program(tshark, NULL, out, sizeof(out), err, sizeof(err), "-n", "-r", path,
+	int rc = th_run_program(tshark, NULL, out, sizeof(out), err, sizeof(err), "-n", "-r", path,
 			     "-Y", filter, "-T", "fields", "-e", "frame.number", NULL);
 	cr_assert_eq(rc, 0, "tshark -Y '%s': status %d: %s", filter, rc, err);
 	long lines = 0;
@@ -616,12 +616,12 @@ Test(wire, summary_agrees_with_tshark, T_OPTS)
 			     "with",
 			     tshark);
 	enter_own_netns();
-	struct server s;
+	struct th_server s;
 	struct wire w;
 	struct el_tcp_counters before;
 	backlog_case(&s, &w, &before, "fork", "1");
 	enum { N = 30 };
-	struct client c[N];
+	struct th_client c[N];
 	/* The burst meets a server that is not accepting (stopped for
 	 * 300 ms), so that SYNs are dropped and sent again on every run: a
 	 * fork server that kept up with the burst once made a capture with
@@ -634,17 +634,17 @@ Test(wire, summary_agrees_with_tshark, T_OPTS)
 	cr_assert_eq(kill(s.pid, SIGCONT), 0);
 	for (int i = 0; i < N; i++) {
 		finish_connect(&c[i], fds[i], 30000);
-		client_send_str(&c[i], "compare\n");
+		th_client_send_str(&c[i], "compare\n");
 	}
 	for (int i = 0; i < 3; i++)
-		client_reset(&c[i]);
+		th_client_reset(&c[i]);
 	echo_and_finish(c + 3, N - 3, "compare", 2000);
 	for (int i = 3; i < N; i++)
 		if (c[i].fd >= 0)
-			client_close(&c[i]);
+			th_client_close(&c[i]);
 	usleep(300000);
 	wire_stop(&w, s.port);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 
 	const struct el_flow_totals *t = &w.sum;
 	size_t syns = 0;
@@ -689,13 +689,13 @@ static int by_value(const void *a, const void *b)
 static double lan_median_rtt_ms(const struct el_lan *l, unsigned port)
 {
 	cr_assert_eq(el_lan_enter_client(l), 0);
-	struct client c;
-	client_open_host(&c, EL_LAN_SERVER_ADDR, port);
+	struct th_client c;
+	th_client_open_host(&c, EL_LAN_SERVER_ADDR, port);
 	double rtt[21];
 	for (int i = 0; i < 21; i++) {
 		double t0 = now_s();
-		client_send_str(&c, "over the lan\n");
-		client_expect_echo(&c, "over the lan", 12);
+		th_client_send_str(&c, "over the lan\n");
+		th_client_expect_echo(&c, "over the lan", 12);
 		rtt[i] = (now_s() - t0) * 1000;
 	}
 	client_finish(&c);
@@ -721,20 +721,20 @@ Test(wire, lan_delay_raises_the_echo_rtt, T_OPTS)
 {
 	struct el_lan l;
 	lan_or_skip(&l, 0, 0);
-	struct server s;
-	server_start(&s, "epoll", "--quiet", "--bind", EL_LAN_SERVER_ADDR, NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", "--bind", EL_LAN_SERVER_ADDR, NULL);
 	double base = lan_median_rtt_ms(&l, s.port);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 	el_lan_destroy(&l);
 
 	lan_or_skip(&l, 20, 0);
-	server_start(&s, "epoll", "--quiet", "--bind", EL_LAN_SERVER_ADDR, NULL);
+	th_server_start(&s, "epoll", "--quiet", "--bind", EL_LAN_SERVER_ADDR, NULL);
 	double delayed = lan_median_rtt_ms(&l, s.port);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 	cr_log_info("LAN (%s): median echo RTT %.3f ms, %.3f ms with 20 ms of delay", l.mechanism,
 		    base, delayed);
 	el_lan_destroy(&l);
-	cr_expect(delayed - base > 19.0 && delayed - base < 25.0 * slow_factor(),
+	cr_expect(delayed - base > 19.0 && delayed - base < 25.0 * th_slow_factor(),
 		  "median RTT %.3f ms without delay, %.3f ms with 20 ms", base, delayed);
 }
 
@@ -745,23 +745,23 @@ Test(wire, lan_loss_shows_retransmissions_and_every_echo_is_right, T_OPTS)
 {
 	struct el_lan l;
 	lan_or_skip(&l, 0, 0.05);
-	struct server s;
-	server_start(&s, "thread", "--quiet", "--bind", EL_LAN_SERVER_ADDR, NULL);
+	struct th_server s;
+	th_server_start(&s, "thread", "--quiet", "--bind", EL_LAN_SERVER_ADDR, NULL);
 	cr_assert_eq(el_lan_enter_client(&l), 0);
 	struct wire w;
 	wire_start_on(&w, EL_LAN_CLIENT_IFACE, s.port);
-	struct client c;
-	client_open_host(&c, EL_LAN_SERVER_ADDR, s.port);
+	struct th_client c;
+	th_client_open_host(&c, EL_LAN_SERVER_ADDR, s.port);
 	char msg[32];
 	for (int i = 0; i < 200; i++) {
 		int n = snprintf(msg, sizeof(msg), "lossy %d\n", i);
-		client_send(&c, msg, (size_t)n);
-		client_expect_echo(&c, msg, (size_t)n - 1);
+		th_client_send(&c, msg, (size_t)n);
+		th_client_expect_echo(&c, msg, (size_t)n - 1);
 	}
 	client_finish(&c);
 	wire_stop(&w, s.port);
 	cr_assert_eq(el_lan_enter_server(&l), 0);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 	cr_log_info("LAN (%s), 5%% loss, 200 echoes: %s", l.mechanism, totals_str(&w));
 	el_lan_destroy(&l);
 	cr_expect_eq(w.sum.flows, 1, "%s", totals_str(&w));

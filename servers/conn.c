@@ -48,7 +48,7 @@ void el_conn_finish(struct el_conn *c, enum el_conn_end end, int err)
 {
 	if (end == EL_CONN_END_ERROR)
 		el_srv_logf(c->srv, "close %s %u messages=%llu reason=error (%s)", c->peer.addr,
-			    c->peer.port, (unsigned long long)c->messages, strerror(err));
+			    c->peer.port, (unsigned long long)c->messages, strerror(-err));
 	else
 		el_srv_logf(c->srv, "close %s %u messages=%llu reason=%s", c->peer.addr, c->peer.port,
 			    (unsigned long long)c->messages, end_names[end]);
@@ -308,7 +308,7 @@ void el_conn_serve_blocking(struct el_conn *c, struct el_conn_watch *watch)
 	long err = 0;
 	int64_t idle = c->srv->cfg.idle_timeout_ms;
 	if (!buf) {
-		el_conn_finish(c, EL_CONN_END_ERROR, ENOMEM);
+		el_conn_finish(c, EL_CONN_END_ERROR, -ENOMEM);
 		return;
 	}
 
@@ -384,7 +384,7 @@ void el_conn_serve_blocking(struct el_conn *c, struct el_conn_watch *watch)
 		}
 	}
 	free(buf);
-	el_conn_finish(c, end, (int)-err);
+	el_conn_finish(c, end, (int)err);
 }
 
 void el_conn_stop(struct el_conn *c, int64_t deadline_ms)
@@ -403,7 +403,7 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err)
 		c->in = malloc(EL_CONN_READ_SIZE);
 		if (!c->in) {
 			*end = EL_CONN_END_ERROR;
-			*err = ENOMEM;
+			*err = -ENOMEM;
 			return 0;
 		}
 	}
@@ -415,7 +415,7 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err)
 		el_conn_input_resume(c);
 		if (c->failed) {
 			*end = EL_CONN_END_ERROR;
-			*err = ENOMEM;
+			*err = -ENOMEM;
 			return 0;
 		}
 		while (el_conn_pending(c) > 0) {
@@ -424,7 +424,7 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err)
 				break;
 			if (n < 0) {
 				*end = el_conn_end_of_errno(n);
-				*err = (int)-n;
+				*err = (int)n;
 				return 0;
 			}
 		}
@@ -445,7 +445,7 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err)
 			return EL_CONN_WANT_READ | (pending ? EL_CONN_WANT_WRITE : 0);
 		if (n < 0) {
 			*end = el_conn_end_of_errno(n);
-			*err = (int)-n;
+			*err = (int)n;
 			return 0;
 		}
 		if (n == 0) {

@@ -59,8 +59,8 @@ enum el_conn_end {
  * el_conn_finish. */
 int el_conn_init(struct el_conn *c, struct el_srv *srv, int fd, const struct sockaddr *peer);
 
-/* Logs "# close" with the reason (err: the errno of an error end), closes
- * the fd and frees everything. */
+/* Logs "# close" with the reason (err: -errno of an error end, else 0),
+ * closes the fd and frees everything. */
 void el_conn_finish(struct el_conn *c, enum el_conn_end end, int err);
 
 /* Records that bytes just arrived: the TIME of every message completed by
@@ -114,8 +114,8 @@ enum { EL_CONN_WANT_READ = 1, EL_CONN_WANT_WRITE = 2 };
 /* One turn of a non-blocking connection: reads what has arrived (a bounded
  * number of reads, so connections sharing a thread take turns), answers,
  * and writes what the socket takes. Returns a mask of EL_CONN_WANT_*, or 0
- * when the connection has ended (*end and *err say why; then call
- * el_conn_finish). */
+ * when the connection has ended (*end and *err, -errno or 0, say why; then
+ * call el_conn_finish with them). */
 int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err);
 
 /* The server is stopping: answers what has been read, sends what is

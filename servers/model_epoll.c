@@ -236,10 +236,10 @@ int el_model_epoll_run(struct el_srv *srv)
 		l->srv = srv;
 		l->all = &all;
 		l->ep = epoll_create1(EPOLL_CLOEXEC);
-		int made = l->ep < 0 ? errno : 0; /* before later calls overwrite errno */
+		int made = l->ep < 0 ? -errno : 0; /* before later calls overwrite errno */
 		l->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (!made && l->inbox_fd < 0)
-			made = errno;
+			made = -errno;
 		pthread_mutex_init(&l->inbox_lock, NULL);
 		struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &stop_tag};
 		epoll_ctl(l->ep, EPOLL_CTL_ADD, srv->stop_fd, &sev);
@@ -248,7 +248,7 @@ int el_model_epoll_run(struct el_srv *srv)
 		listen_on(l, true);
 		int err = made ? made : el_srv_thread(srv, &l->thread, NULL, run_loop, l);
 		if (err) {
-			el_srv_logf(srv, "epoll: cannot start an event loop: %s", strerror(err));
+			el_srv_logf(srv, "epoll: cannot start an event loop: %s", strerror(-err));
 			if (l->ep >= 0)
 				close(l->ep);
 			if (l->inbox_fd >= 0)

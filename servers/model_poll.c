@@ -73,7 +73,7 @@ static int64_t accept_all(struct ploop *l)
 	int rc;
 	while ((rc = el_conn_accept_new(l->srv, sizeof(struct pconn), &c)) > 0) {
 		if (!add_conn(l, (struct pconn *)c)) {
-			el_conn_finish(c, EL_CONN_END_ERROR, ENOMEM);
+			el_conn_finish(c, EL_CONN_END_ERROR, -ENOMEM);
 			free(c);
 			el_srv_conn_release(l->srv);
 		}

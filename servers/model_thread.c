@@ -46,7 +46,7 @@ static int start_thread(void *arg, int fd, const struct sockaddr_storage *peer)
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
 		free(job);
-		return -rc;
+		return rc;
 	}
 	return 0;
 }

@@ -170,7 +170,7 @@ int el_model_threadpool_run(struct el_srv *srv)
 	for (int i = 0; i < nworkers; i++) {
 		int err = el_srv_thread(srv, &threads[started], NULL, worker, p);
 		if (err)
-			el_srv_logf(srv, "threadpool: cannot start a worker thread: %s", strerror(err));
+			el_srv_logf(srv, "threadpool: cannot start a worker thread: %s", strerror(-err));
 		else
 			started++;
 	}

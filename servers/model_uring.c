@@ -239,7 +239,7 @@ static void conn_next(struct uloop *l, struct uconn *u)
 	if (u->closing)
 		return;
 	if (u->c.failed) {
-		conn_end(l, u, EL_CONN_END_ERROR, ENOMEM);
+		conn_end(l, u, EL_CONN_END_ERROR, -ENOMEM);
 		return;
 	}
 	if ((unsent_taken(u) > 0 || el_conn_pending(&u->c) > 0) && !u->send_armed)
@@ -430,7 +430,7 @@ static void on_recv(struct uloop *l, struct uconn *u, int res, unsigned flags)
 	if (res == 0)
 		el_conn_input_eof(&u->c);
 	else if (res < 0 && res != -ENOBUFS && res != -EINTR && res != -EAGAIN && res != -ECANCELED) {
-		conn_end(l, u, el_conn_end_of_errno(res), -res);
+		conn_end(l, u, el_conn_end_of_errno(res), res);
 		return;
 	}
 	conn_next(l, u);
@@ -442,7 +442,7 @@ static void on_send(struct uloop *l, struct uconn *u, int res)
 	if (u->closing)
 		return;
 	if (res < 0 && res != -EINTR && res != -EAGAIN && res != -ECANCELED) {
-		conn_end(l, u, el_conn_end_of_errno(res), -res);
+		conn_end(l, u, el_conn_end_of_errno(res), res);
 		return;
 	}
 	if (res > 0) {
@@ -764,7 +764,7 @@ int el_model_uring_run(struct el_srv *srv)
 		l->rng = el_uf_rng((unsigned)i);
 		int err = el_srv_thread(srv, &l->thread, NULL, run_loop, l);
 		if (err) {
-			el_srv_logf(srv, "uring: cannot start a ring: %s", strerror(err));
+			el_srv_logf(srv, "uring: cannot start a ring: %s", strerror(-err));
 			continue;
 		}
 		/* Ring i on CPU i, where deal sends the connections whose packets

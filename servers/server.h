@@ -150,8 +150,8 @@ void el_srv_stop_detach(void);
 void el_srv_stop_block(sigset_t *old);
 
 /* pthread_create through the test hook, tried again twice on EAGAIN.
- * Returns 0 or an error number, as pthread_create does. Call from one
- * thread at a time, as el_srv_spawn_fails. */
+ * Returns 0 or -errno. Call from one thread at a time, as
+ * el_srv_spawn_fails. */
 int el_srv_thread(struct el_srv *srv, pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
 		  void *arg);
 

@@ -27,7 +27,7 @@ int el_srv_thread(struct el_srv *srv, pthread_t *t, const pthread_attr_t *attr, 
 		  void *arg)
 {
 	if (el_srv_spawn_fails(srv))
-		return EAGAIN;
+		return -EAGAIN;
 	/* Every new thread starts with the stop signals blocked. */
 	sigset_t old;
 	el_srv_stop_block(&old);
@@ -37,7 +37,7 @@ int el_srv_thread(struct el_srv *srv, pthread_t *t, const pthread_attr_t *attr, 
 		err = pthread_create(t, attr, fn, arg);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return err;
+	return -err;
 }
 
 void el_srv_pin_thread(pthread_t t, int cpu)

@@ -47,9 +47,9 @@ static bool model_selected(const char *model)
 	return false;
 }
 
-struct criterion_test_params model_params(void)
+struct criterion_test_params th_model_params(void)
 {
-	struct model_param *params = cr_malloc(sizeof(*params) * 16);
+	struct th_model_param *params = cr_malloc(sizeof(*params) * 16);
 	size_t n = 0;
 	char cmd[4096];
 	snprintf(cmd, sizeof(cmd), "'%s' --list-models", server_path());
@@ -91,13 +91,13 @@ struct criterion_test_params model_params(void)
 		snprintf(params[0].error, sizeof(params[0].error), "%s", error);
 		n = 1;
 	}
-	return cr_make_param_array(struct model_param, params, n, params_free);
+	return cr_make_param_array(struct th_model_param, params, n, params_free);
 }
 
 const char *harness_model = "server";
-const struct model_param *harness_param;
+const struct th_model_param *harness_param;
 
-bool model_has(const struct model_param *p, const char *trait)
+bool th_model_has(const struct th_model_param *p, const char *trait)
 {
 	size_t len = strlen(trait);
 	for (const char *t = p->traits; t && *t; t = strchr(t, ','), t = t ? t + 1 : NULL)
@@ -106,12 +106,12 @@ bool model_has(const struct model_param *p, const char *trait)
 	return false;
 }
 
-bool model_is_sequential(const struct model_param *p)
+bool th_model_is_sequential(const struct th_model_param *p)
 {
-	return model_has(p, "sequential");
+	return th_model_has(p, "sequential");
 }
 
-void raise_nofile(void)
+void th_raise_nofile(void)
 {
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
@@ -119,7 +119,7 @@ void raise_nofile(void)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-int slow_factor(void)
+int th_slow_factor(void)
 {
 	if (getenv("ECHOLAB_UNDER_VALGRIND"))
 		return 20;
@@ -133,7 +133,7 @@ int slow_factor(void)
  * fd limit. */
 static void server_setup(void *arg)
 {
-	const struct server_opts *o = arg;
+	const struct th_server_opts *o = arg;
 	if (o && o->env)
 		putenv((char *)o->env);
 	const char *preload = getenv("ECHOLAB_SERVER_PRELOAD");
@@ -151,13 +151,13 @@ static void server_setup(void *arg)
 
 /* Starts argv through the supervisor, in its own process group, killed if
  * the test dies; with ready, waits for the ready line on err_fd (a pipe). */
-static void spawn_with(struct server *s, const char **argv, int out_fd, int err_fd, int ready_fd,
-		       const struct server_opts *o, bool ready)
+static void spawn_with(struct th_server *s, const char **argv, int out_fd, int err_fd, int ready_fd,
+		       const struct th_server_opts *o, bool ready)
 {
 	struct el_sup_spec sp = {.argv = argv, .out_fd = out_fd, .err_fd = err_fd, .setup = server_setup,
 				 .setup_arg = (void *)o, .die_with_parent = true, .ready_line = ready,
 				 .ready_fd = ready_fd,
-				 .timeout_ms = 10000 * slow_factor()};
+				 .timeout_ms = 10000 * th_slow_factor()};
 	char why[512];
 	int rc = el_sup_start(&s->sup, &sp, why, sizeof(why));
 	/* A model this system cannot run (io_uring disabled by the kernel or
@@ -176,7 +176,7 @@ static void spawn_with(struct server *s, const char **argv, int out_fd, int err_
 	cr_assert_gt(s->port, 0, "%s: no port in the ready line: %s", harness_model, s->ready);
 }
 
-static void server_vstart(struct server *s, const struct server_opts *o, const char *model,
+static void server_vstart(struct th_server *s, const struct th_server_opts *o, const char *model,
 			  va_list ap)
 {
 	const char *argv[64] = {server_path(), "--model", model, "--port", "0"};
@@ -208,7 +208,7 @@ static void server_vstart(struct server *s, const struct server_opts *o, const c
 	close(errp[1]);
 }
 
-void server_start(struct server *s, const char *model, ...)
+void th_server_start(struct th_server *s, const char *model, ...)
 {
 	va_list ap;
 	va_start(ap, model);
@@ -216,7 +216,7 @@ void server_start(struct server *s, const char *model, ...)
 	va_end(ap);
 }
 
-void server_start_with(struct server *s, const struct server_opts *o, const char *model, ...)
+void th_server_start_with(struct th_server *s, const struct th_server_opts *o, const char *model, ...)
 {
 	va_list ap;
 	va_start(ap, model);
@@ -264,7 +264,7 @@ static const char *group_stat(const char *name, pid_t pgid, char *buf, size_t si
 	return p + 2;
 }
 
-void server_usage(const struct server *s, struct server_usage *u)
+void th_server_usage(const struct th_server *s, struct th_server_usage *u)
 {
 	memset(u, 0, sizeof(*u));
 	long page_kib = sysconf(_SC_PAGESIZE) / 1024;
@@ -313,13 +313,13 @@ static bool group_alive(pid_t pgid)
 	return el_sup_group_size(pgid) != 0;
 }
 
-void server_stop(struct server *s, int sig)
+void th_server_stop(struct th_server *s, int sig)
 {
-	server_signal(s, sig);
-	server_wait(s, sig);
+	th_server_signal(s, sig);
+	th_server_wait(s, sig);
 }
 
-void server_signal(struct server *s, int sig)
+void th_server_signal(struct th_server *s, int sig)
 {
 	/* A server that already ended by itself is the failure to report,
 	 * with how it ended and what it said on stderr. */
@@ -379,10 +379,10 @@ static void thread_states(pid_t pid, char *out, size_t cap)
 	closedir(d);
 }
 
-void server_wait(struct server *s, int sig)
+void th_server_wait(struct th_server *s, int sig)
 {
 	int64_t start = el_io_now_ms();
-	int64_t deadline = start + 2000LL * slow_factor();
+	int64_t deadline = start + 2000LL * th_slow_factor();
 	int status = 0;
 	pid_t rc;
 	while ((rc = waitpid(s->pid, &status, WNOHANG)) == 0 && el_io_now_ms() < deadline)
@@ -398,7 +398,7 @@ void server_wait(struct server *s, int sig)
 		kill(-s->pid, SIGKILL);
 		waitpid(s->pid, &status, 0);
 		cr_assert_fail("%s: server did not exit within %d ms of signal %d; its threads: %s", harness_model,
-			       2000 * slow_factor(), sig, threads);
+			       2000 * th_slow_factor(), sig, threads);
 	}
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "%s: server exit after signal %d: %s %d", harness_model, sig,
@@ -413,12 +413,12 @@ void server_wait(struct server *s, int sig)
 	close(s->stderr_fd);
 }
 
-void server_kill(struct server *s)
+void th_server_kill(struct th_server *s)
 {
 	cr_assert_eq(kill(s->pid, SIGKILL), 0, "%s: server already gone: %s", harness_model,
 		     strerror(errno));
 	waitpid(s->pid, NULL, 0);
-	int64_t gone = el_io_now_ms() + 2000LL * slow_factor();
+	int64_t gone = el_io_now_ms() + 2000LL * th_slow_factor();
 	while (group_alive(s->pid) && el_io_now_ms() < gone)
 		usleep(5000);
 	bool alive = group_alive(s->pid);
@@ -426,10 +426,10 @@ void server_kill(struct server *s)
 		kill(-s->pid, SIGKILL);
 	close(s->stderr_fd);
 	cr_assert(!alive, "%s: processes of the server's group outlived its SIGKILL by %d ms",
-		  harness_model, 2000 * slow_factor());
+		  harness_model, 2000 * th_slow_factor());
 }
 
-int server_run(char *err, size_t errlen, const char *arg, ...)
+int th_server_run(char *err, size_t errlen, const char *arg, ...)
 {
 	const char *argv[64] = {server_path()};
 	size_t n = 1;
@@ -442,7 +442,7 @@ int server_run(char *err, size_t errlen, const char *arg, ...)
 
 	int errp[2];
 	cr_assert_eq(pipe2(errp, O_CLOEXEC), 0);
-	struct server run;
+	struct th_server run;
 	memset(&run, 0, sizeof(run));
 	spawn_with(&run, argv, -1, errp[1], 0, NULL, false);
 	pid_t pid = run.pid;
@@ -458,7 +458,7 @@ int server_run(char *err, size_t errlen, const char *arg, ...)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-char *server_log(const struct server *s, size_t *len)
+char *th_server_log(const struct th_server *s, size_t *len)
 {
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap);
@@ -474,14 +474,14 @@ char *server_log(const struct server *s, size_t *len)
 	return buf;
 }
 
-long server_rss_kib(const struct server *s)
+long th_server_rss_kib(const struct th_server *s)
 {
-	struct server_usage u;
-	server_usage(s, &u);
+	struct th_server_usage u;
+	th_server_usage(s, &u);
 	return u.rss_kib;
 }
 
-void client_adopt(struct client *c, int fd)
+void th_client_adopt(struct th_client *c, int fd)
 {
 	c->fd = fd;
 	struct sockaddr_storage ss;
@@ -492,20 +492,20 @@ void client_adopt(struct client *c, int fd)
 	cr_assert_eq(el_lines_init(&c->lines, fd, 4 << 20), 0);
 }
 
-void client_open_host(struct client *c, const char *host, unsigned port)
+void th_client_open_host(struct th_client *c, const char *host, unsigned port)
 {
 	char err[256];
-	int fd = el_client_connect(host, port, 5000 * slow_factor(), err, sizeof(err));
+	int fd = el_client_connect(host, port, 5000 * th_slow_factor(), err, sizeof(err));
 	cr_assert_geq(fd, 0, "%s: %s", harness_model, err);
-	client_adopt(c, fd);
+	th_client_adopt(c, fd);
 }
 
-void client_open(struct client *c, const struct server *s)
+void th_client_open(struct th_client *c, const struct th_server *s)
 {
-	client_open_host(c, "127.0.0.1", s->port);
+	th_client_open_host(c, "127.0.0.1", s->port);
 }
 
-void client_close(struct client *c)
+void th_client_close(struct th_client *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
@@ -513,30 +513,30 @@ void client_close(struct client *c)
 	el_lines_finish(&c->lines);
 }
 
-void client_reset(struct client *c)
+void th_client_reset(struct th_client *c)
 {
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	client_close(c);
+	th_client_close(c);
 }
 
-void client_send(struct client *c, const void *data, size_t len)
+void th_client_send(struct th_client *c, const void *data, size_t len)
 {
-	int rc = el_io_write_all(c->fd, data, len, el_io_now_ms() + 10000LL * slow_factor());
+	int rc = el_io_write_all(c->fd, data, len, el_io_now_ms() + 10000LL * th_slow_factor());
 	cr_assert_eq(rc, 0, "%s: send: %s", harness_model, strerror(-rc));
 }
 
-void client_send_str(struct client *c, const char *text)
+void th_client_send_str(struct th_client *c, const char *text)
 {
-	client_send(c, text, strlen(text));
+	th_client_send(c, text, strlen(text));
 }
 
-ssize_t client_try_line(struct client *c, uint8_t **line, int timeout_ms)
+ssize_t th_client_try_line(struct th_client *c, uint8_t **line, int timeout_ms)
 {
 	const uint8_t *l;
 	size_t rest = 0;
 	ssize_t n = el_lines_next(&c->lines, &l, &rest,
-				  el_io_now_ms() + (int64_t)timeout_ms * slow_factor());
+				  el_io_now_ms() + (int64_t)timeout_ms * th_slow_factor());
 	if (n == 0 && rest > 0)
 		cr_assert_fail("%s: unterminated line at EOF: \"%.*s\"", harness_model, (int)rest, l);
 	if (n > 0) {
@@ -547,22 +547,22 @@ ssize_t client_try_line(struct client *c, uint8_t **line, int timeout_ms)
 	return n;
 }
 
-size_t client_line(struct client *c, uint8_t **line, int timeout_ms)
+size_t th_client_line(struct th_client *c, uint8_t **line, int timeout_ms)
 {
-	ssize_t n = client_try_line(c, line, timeout_ms);
+	ssize_t n = th_client_try_line(c, line, timeout_ms);
 	cr_assert_gt(n, 0, "%s: no reply line: %s", harness_model, n == 0 ? "the server closed the connection" : strerror((int)-n));
 	return (size_t)n;
 }
 
-void client_expect_echo(struct client *c, const void *msg, size_t len)
+void th_client_expect_echo(struct th_client *c, const void *msg, size_t len)
 {
-	client_expect_echo_within(c, msg, len, 5000);
+	th_client_expect_echo_within(c, msg, len, 5000);
 }
 
-void client_expect_echo_within(struct client *c, const void *msg, size_t len, int timeout_ms)
+void th_client_expect_echo_within(struct th_client *c, const void *msg, size_t len, int timeout_ms)
 {
 	uint8_t *line;
-	size_t n = client_line(c, &line, timeout_ms);
+	size_t n = th_client_line(c, &line, timeout_ms);
 	struct el_reply r;
 	int rc = el_reply_parse(line, n, &r);
 	cr_assert_eq(rc, 0, "%s: %s: \"%s\"", harness_model, el_reply_strerror(rc), line);
@@ -571,15 +571,15 @@ void client_expect_echo_within(struct client *c, const void *msg, size_t len, in
 	cr_assert_eq(r.port, c->local_port, "%s: PORT %u is not the client's port %u", harness_model, r.port, c->local_port);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	cr_assert(r.time.tv_sec >= now.tv_sec - 5L * slow_factor() && r.time.tv_sec <= now.tv_sec + 1,
+	cr_assert(r.time.tv_sec >= now.tv_sec - 5L * th_slow_factor() && r.time.tv_sec <= now.tv_sec + 1,
 		  "%s: TIME is not now: %s", harness_model, line);
 	free(line);
 }
 
-void client_expect_eof(struct client *c, int timeout_ms)
+void th_client_expect_eof(struct th_client *c, int timeout_ms)
 {
 	uint8_t *line = NULL;
-	ssize_t n = client_try_line(c, &line, timeout_ms);
+	ssize_t n = th_client_try_line(c, &line, timeout_ms);
 	cr_assert_neq(n, -ECONNRESET, "%s: the server reset the connection instead of closing it", harness_model);
 	cr_assert_neq(n, -ETIMEDOUT, "%s: the server did not close the connection in time", harness_model);
 	cr_assert_eq(n, 0, "%s: expected EOF, got \"%s\"", harness_model, n > 0 ? (char *)line : strerror((int)-n));
@@ -602,7 +602,7 @@ static ssize_t slurp_fd(int fd, char *buf, size_t len, size_t *n)
 	return r;
 }
 
-int run_program(const char *path, const char *input, char *out, size_t outlen, char *err,
+int th_run_program(const char *path, const char *input, char *out, size_t outlen, char *err,
 		size_t errlen, const char *arg, ...)
 {
 	const char *argv[64] = {path};
@@ -636,7 +636,7 @@ int run_program(const char *path, const char *input, char *out, size_t outlen, c
 	size_t caps[2] = {outlen, errlen};
 	out[0] = err[0] = '\0';
 	struct pollfd pfds[2] = {{.fd = o[0], .events = POLLIN}, {.fd = e[0], .events = POLLIN}};
-	int64_t deadline = el_io_now_ms() + 30000LL * slow_factor();
+	int64_t deadline = el_io_now_ms() + 30000LL * th_slow_factor();
 	while ((pfds[0].fd >= 0 || pfds[1].fd >= 0) && el_io_poll(pfds, 2, deadline, true) > 0) {
 		for (int i = 0; i < 2; i++) {
 			if (pfds[i].fd >= 0 && pfds[i].revents &&

@@ -44,27 +44,27 @@ static char out[1 << 16], err[4096];
 
 Test(client, message_count_prints_each_reply_with_rtt, .timeout = 60)
 {
-	struct server s;
-	server_start(&s, "iterative", NULL);
+	struct th_server s;
+	th_server_start(&s, "iterative", NULL);
 	char port[8];
 	snprintf(port, sizeof(port), "%u", s.port);
-	int rc = run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--port", port,
+	int rc = th_run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--port", port,
 			     "--message", "hello [x]", "--count", "3", NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s", rc, err);
 	cr_expect_eq(count_reply_lines(out, "127\\.0\\.0\\.1", "hello \\[x\\]"), 3, "%s", out);
 	cr_expect_str_empty(err);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* --json: one object a reply (JSON Lines), the reply and what it says,
  * quotes and backslashes escaped; in raw mode the bytes and no fields. */
 Test(client, json_lines_one_object_a_reply, .timeout = 60)
 {
-	struct server s;
-	server_start(&s, "poll", NULL);
+	struct th_server s;
+	th_server_start(&s, "poll", NULL);
 	char port[8];
 	snprintf(port, sizeof(port), "%u", s.port);
-	int rc = run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--port", port,
+	int rc = th_run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--port", port,
 			     "--message", "say \"hi\" \\ [x]", "--count", "2", "--json", NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s", rc, err);
 	/* Each line exactly as expected, its variable fields (rtt, time,
@@ -88,11 +88,11 @@ Test(client, json_lines_one_object_a_reply, .timeout = 60)
 		cr_expect_str_eq(line, want);
 	}
 	cr_expect_eq(n, 2, "%d lines", n);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 
-	server_start(&s, "poll", "--raw", NULL);
+	th_server_start(&s, "poll", "--raw", NULL);
 	snprintf(port, sizeof(port), "%u", s.port);
-	rc = run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--port", port, "--raw",
+	rc = th_run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--port", port, "--raw",
 			 "--message", "tab\there", "--json", NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s", rc, err);
 	regex_t re;
@@ -100,20 +100,20 @@ Test(client, json_lines_one_object_a_reply, .timeout = 60)
 			     REG_EXTENDED | REG_NOSUB), 0);
 	cr_expect_eq(regexec(&re, out, 0, NULL, 0), 0, "raw: %s", out);
 	regfree(&re);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 Test(client, interactive_sends_each_stdin_line, .timeout = 60)
 {
-	struct server s;
-	server_start(&s, "iterative", NULL);
+	struct th_server s;
+	th_server_start(&s, "iterative", NULL);
 	char port[8];
 	snprintf(port, sizeof(port), "%u", s.port);
-	int rc = run_program(client_path(), "one\none\none\r\none", out, sizeof(out), err, sizeof(err),
+	int rc = th_run_program(client_path(), "one\none\none\r\none", out, sizeof(out), err, sizeof(err),
 			     "--port", port, NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s", rc, err);
 	cr_expect_eq(count_reply_lines(out, "127\\.0\\.0\\.1", "one"), 4, "%s", out);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 Test(client, ipv6_host, .timeout = 60)
@@ -125,15 +125,15 @@ Test(client, ipv6_host, .timeout = 60)
 		close(probe);
 	if (!ok)
 		cr_skip_test("no IPv6 loopback on this machine");
-	struct server s;
-	server_start(&s, "iterative", "--bind", "::1", NULL);
+	struct th_server s;
+	th_server_start(&s, "iterative", "--bind", "::1", NULL);
 	char port[8];
 	snprintf(port, sizeof(port), "%u", s.port);
-	int rc = run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--host", "::1",
+	int rc = th_run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--host", "::1",
 			     "--port", port, "--message", "v6", NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s", rc, err);
 	cr_expect_eq(count_reply_lines(out, "::1", "v6"), 1, "%s", out);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* A port nobody listens on: bind one and never listen. */
@@ -146,7 +146,7 @@ Test(client, refused_exits_1_with_the_reason)
 	getsockname(fd, (struct sockaddr *)&sa, &len);
 	char port[8];
 	snprintf(port, sizeof(port), "%u", ntohs(sa.sin_port));
-	int rc = run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--port", port,
+	int rc = th_run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--port", port,
 			     "--message", "x", NULL);
 	close(fd);
 	cr_expect_eq(rc, 1);
@@ -174,7 +174,7 @@ Test(client, closed_early_exits_1_with_the_reason, .timeout = 60)
 	}
 	char port[8];
 	snprintf(port, sizeof(port), "%u", ntohs(sa.sin_port));
-	int rc = run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--port", port,
+	int rc = th_run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--port", port,
 			     "--message", "x", "--count", "2", NULL);
 	kill(pid, SIGKILL);
 	close(lfd);
@@ -184,32 +184,32 @@ Test(client, closed_early_exits_1_with_the_reason, .timeout = 60)
 
 Test(client, busy_server_exits_1, .timeout = 60)
 {
-	struct server s;
-	server_start(&s, "iterative", "--max-conns", "1", NULL);
-	struct client hog;
-	client_open(&hog, &s);
-	client_send_str(&hog, "hog\n");
-	client_expect_echo(&hog, "hog", 3);
+	struct th_server s;
+	th_server_start(&s, "iterative", "--max-conns", "1", NULL);
+	struct th_client hog;
+	th_client_open(&hog, &s);
+	th_client_send_str(&hog, "hog\n");
+	th_client_expect_echo(&hog, "hog", 3);
 	char port[8];
 	snprintf(port, sizeof(port), "%u", s.port);
-	int rc = run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--port", port,
+	int rc = th_run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--port", port,
 			     "--message", "x", NULL);
 	cr_expect_eq(rc, 1);
 	cr_expect_not_null(strstr(err, "busy"), "%s", err);
-	client_close(&hog);
-	server_stop(&s, SIGTERM);
+	th_client_close(&hog);
+	th_server_stop(&s, SIGTERM);
 }
 
 Test(client, bad_usage_exits_2)
 {
 	const char *bad[][2] = {{"--port", "0"}, {"--count", "3"}, {"--bogus", NULL}, {"--timeout", "x"}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int rc = run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), bad[i][0],
+		int rc = th_run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), bad[i][0],
 				     bad[i][1], NULL);
 		cr_expect_eq(rc, 2, "%s: exit %d", bad[i][0], rc);
 		cr_expect_eq(strncmp(err, "echolab-client: ", 16), 0, "%s", err);
 	}
-	cr_expect_eq(run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--help", NULL), 0);
+	cr_expect_eq(th_run_program(client_path(), NULL, out, sizeof(out), err, sizeof(err), "--help", NULL), 0);
 	cr_expect_not_null(strstr(out, "usage: echolab-client"));
 }
 

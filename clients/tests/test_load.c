@@ -105,13 +105,13 @@ static unsigned dead_port(void)
 
 Test(load, count_is_exact_and_every_rtt_of_the_first_connection_is_logged, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "epoll", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
 	char dir[64], json[96], log[96];
 	scratch(dir, sizeof(dir), "count");
 	snprintf(json, sizeof(json), "%s/load.json", dir);
 	snprintf(log, sizeof(log), "%s/rtt.csv", dir);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "7", "--count", "50", "--quiet", "--json",
 			     json, "--rtt-log", log, NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
@@ -142,17 +142,17 @@ Test(load, count_is_exact_and_every_rtt_of_the_first_connection_is_logged, T_OPT
 		p = strchr(p, '\n') + 1;
 	}
 	scratch_remove(dir);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 Test(load, rtt_log_all_has_every_message_of_every_connection, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "thread", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "thread", "--quiet", NULL);
 	char dir[64], log[96];
 	scratch(dir, sizeof(dir), "all");
 	snprintf(log, sizeof(log), "%s/rtt.csv", dir);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "5", "--threads", "2", "--count", "40",
 			     "--quiet", "--rtt-log", log, "--rtt-log-all", NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
@@ -171,14 +171,14 @@ Test(load, rtt_log_all_has_every_message_of_every_connection, T_OPTS)
 		for (int q = 0; q < 40; q++)
 			cr_expect_eq(seen[c][q], 1, "conn %d seq %d logged %d times", c, q, seen[c][q]);
 	scratch_remove(dir);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 Test(load, text_report_has_every_figure, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "poll", "--quiet", NULL);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	struct th_server s;
+	th_server_start(&s, "poll", "--quiet", NULL);
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "3", "--count", "10", "--percentiles",
 			     "50,99.99", NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
@@ -188,19 +188,19 @@ Test(load, text_report_has_every_figure, T_OPTS)
 		cr_expect_not_null(strstr(out, w), "no '%s' in %s", w, out);
 	cr_expect_null(strstr(out, "p90"), "only the chosen percentiles: %s", out);
 	cr_expect_null(strstr(out, "\r"), "no progress line when not a terminal");
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 Test(load, raw_mode_against_a_raw_server, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "epoll", "--raw", "--quiet", NULL);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	struct th_server s;
+	th_server_start(&s, "epoll", "--raw", "--quiet", NULL);
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "4", "--count", "25", "--size", "300",
 			     "--raw", NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
 	cr_expect_not_null(strstr(out, "messages  100 ("), "%s", out);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* An annotated check against a raw server sees replies that do not parse;
@@ -208,46 +208,46 @@ Test(load, raw_mode_against_a_raw_server, T_OPTS)
  * bytes sent. Both are wrong replies, counted, exit 1. */
 Test(load, wrong_replies_are_counted_both_ways, T_OPTS)
 {
-	struct server raw, ann;
-	server_start(&raw, "thread", "--raw", "--quiet", NULL);
-	server_start(&ann, "thread", "--quiet", NULL);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	struct th_server raw, ann;
+	th_server_start(&raw, "thread", "--raw", "--quiet", NULL);
+	th_server_start(&ann, "thread", "--quiet", NULL);
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(raw.port), "--conns", "3", "--count", "5", NULL);
 	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
 	cr_expect_not_null(strstr(out, "wrong 3"), "one wrong reply ends each connection: %s", out);
 	cr_expect_not_null(strstr(out, "messages  0 ("), "%s", out);
-	rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			 port_str(ann.port), "--conns", "2", "--count", "5", "--raw", NULL);
 	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
 	cr_expect_not_null(strstr(out, "wrong 2"), "%s", out);
-	server_stop(&raw, SIGTERM);
-	server_stop(&ann, SIGTERM);
+	th_server_stop(&raw, SIGTERM);
+	th_server_stop(&ann, SIGTERM);
 }
 
 Test(load, busy_server_is_counted, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "thread", "--max-conns", "2", "--quiet", NULL);
-	struct client a, b;
-	client_open(&a, &s);
-	client_open(&b, &s);
-	client_send_str(&a, "a\n");
-	client_send_str(&b, "b\n");
-	client_expect_echo(&a, "a", 1);
-	client_expect_echo(&b, "b", 1); /* both slots are taken now */
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	struct th_server s;
+	th_server_start(&s, "thread", "--max-conns", "2", "--quiet", NULL);
+	struct th_client a, b;
+	th_client_open(&a, &s);
+	th_client_open(&b, &s);
+	th_client_send_str(&a, "a\n");
+	th_client_send_str(&b, "b\n");
+	th_client_expect_echo(&a, "a", 1);
+	th_client_expect_echo(&b, "b", 1); /* both slots are taken now */
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "3", "--count", "5", NULL);
 	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
 	cr_expect_not_null(strstr(out, "busy 3"), "%s", out);
 	cr_expect_not_null(strstr(out, "none: no reply was measured"), "%s", out);
-	client_close(&a);
-	client_close(&b);
-	server_stop(&s, SIGTERM);
+	th_client_close(&a);
+	th_client_close(&b);
+	th_server_stop(&s, SIGTERM);
 }
 
 Test(load, refused_connections_are_counted_and_end_a_counted_run, T_OPTS)
 {
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(dead_port()), "--conns", "4", "--count", "5", NULL);
 	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
 	cr_expect_not_null(strstr(out, "refused 4"), "%s", out);
@@ -257,25 +257,25 @@ Test(load, refused_connections_are_counted_and_end_a_counted_run, T_OPTS)
  * refusal about every 100 ms per connection and ends on time. */
 Test(load, timed_run_against_nothing_ends_on_time, T_OPTS)
 {
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(dead_port()), "--conns", "2", "--duration", "1", NULL);
 	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
 	unsigned long refused = 0;
 	const char *p = strstr(out, "refused ");
 	cr_assert_not_null(p, "%s", out);
 	refused = strtoul(p + 8, NULL, 10);
-	cr_expect(refused >= 4 && refused <= 2 * 12 * (unsigned long)slow_factor(),
+	cr_expect(refused >= 4 && refused <= 2 * 12 * (unsigned long)th_slow_factor(),
 		  "refused %lu: %s", refused, out);
 }
 
 Test(load, open_loop_count_and_schedule, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "epoll", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
 	char dir[64], json[96];
 	scratch(dir, sizeof(dir), "open");
 	snprintf(json, sizeof(json), "%s/load.json", dir);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "4", "--rate", "100", "--count", "20",
 			     "--quiet", "--json", json,
 			     /* The schedule is checked here, not the generator's
@@ -289,7 +289,7 @@ Test(load, open_loop_count_and_schedule, T_OPTS)
 	/* 20 messages 10 ms apart cannot all be answered before 190 ms. */
 	cr_expect_geq(json_num(j, "window_s"), 0.19, "%s", j);
 	scratch_remove(dir);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* A raw echo server that reads nothing for stall_ms after accepting, then
@@ -330,7 +330,7 @@ Test(load, open_loop_latency_counts_a_stall_from_the_intended_send_time, T_OPTS)
 	scratch(dir, sizeof(dir), "stall");
 	snprintf(log, sizeof(log), "%s/rtt.csv", dir);
 	/* 50 messages 10 ms apart: all of them are due during the stall. */
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(ntohs(a.sin_port)), "--conns", "1", "--rate", "100", "--count",
 			     "50", "--raw", "--quiet", "--rtt-log", log,
 			     /* the stall is checked, not the generator's validity */
@@ -347,7 +347,7 @@ Test(load, open_loop_latency_counts_a_stall_from_the_intended_send_time, T_OPTS)
 		/* Sent at about seq * 10 ms, answered after the 600 ms stall. */
 		long floor_us = 600000 - (seq + 1) * 10000 - 20000;
 		cr_expect_geq(rtt, floor_us, "seq %ld: rtt %ld us hides the stall", seq, rtt);
-		cr_expect_leq(tsend, seq * 10000 + 50000L * slow_factor(), "seq %ld sent late", seq);
+		cr_expect_leq(tsend, seq * 10000 + 50000L * th_slow_factor(), "seq %ld sent late", seq);
 		rows++;
 		p = strchr(p, '\n') + 1;
 	}
@@ -357,12 +357,12 @@ Test(load, open_loop_latency_counts_a_stall_from_the_intended_send_time, T_OPTS)
 
 Test(load, spawn_runs_one_process_per_connection, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "fork", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "fork", "--quiet", NULL);
 	char dir[64], json[96];
 	scratch(dir, sizeof(dir), "spawn");
 	snprintf(json, sizeof(json), "%s/load.json", dir);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "6", "--count", "30", "--spawn", "--quiet",
 			     "--json", json, NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
@@ -370,7 +370,7 @@ Test(load, spawn_runs_one_process_per_connection, T_OPTS)
 	cr_expect_eq(json_num(j, "messages"), 180, "%s", j);
 	cr_expect_not_null(strstr(j, "\"spawn\": true"), "%s", j);
 	scratch_remove(dir);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* A timed run starts behind a gate (load.h): every connection is answered
@@ -384,9 +384,9 @@ Test(load, a_timed_run_starts_once_every_connection_was_answered, T_OPTS)
 	char dir[64], json[96];
 	scratch(dir, sizeof(dir), "gate");
 	snprintf(json, sizeof(json), "%s/load.json", dir);
-	struct server s;
-	server_start(&s, "fork", "--quiet", NULL);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	struct th_server s;
+	th_server_start(&s, "fork", "--quiet", NULL);
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "20", "--spawn", "--duration", "1", "--warmup",
 			     "0.2", "--quiet", "--json", json, NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
@@ -394,12 +394,12 @@ Test(load, a_timed_run_starts_once_every_connection_was_answered, T_OPTS)
 	cr_expect_eq(json_num(j, "connections_ready"), 20, "%s", j);
 	cr_expect_eq(json_num(j, "connections_reached"), 20, "%s", j);
 	cr_expect_gt(json_num(j, "messages"), 0, "%s", j);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 
-	server_start(&s, "iterative", "--quiet", NULL);
+	th_server_start(&s, "iterative", "--quiet", NULL);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			 port_str(s.port), "--conns", "3", "--duration", "1", "--timeout", "1", "--quiet",
 			 "--json", json, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -408,28 +408,28 @@ Test(load, a_timed_run_starts_once_every_connection_was_answered, T_OPTS)
 	cr_expect_eq(json_num(j, "connections_ready"), 1, "%s", j);
 	cr_expect_geq(json_num(j, "timeout"), 2, "%s", j);
 	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	cr_expect_lt(took, 6.0 * slow_factor(), "the gate waited %.1f s", took);
-	server_stop(&s, SIGTERM);
+	cr_expect_lt(took, 6.0 * th_slow_factor(), "the gate waited %.1f s", took);
+	th_server_stop(&s, SIGTERM);
 
-	server_start(&s, "epoll", "--quiet", NULL);
-	rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	th_server_start(&s, "epoll", "--quiet", NULL);
+	rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			 port_str(s.port), "--conns", "2", "--count", "5", "--quiet", "--json", json, NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
 	j = slurp(json);
 	cr_expect_null(strstr(j, "connections_ready"), "%s", j);
 	cr_expect_eq(json_num(j, "connections_reached"), 2, "%s", j);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 	scratch_remove(dir);
 }
 
 Test(load, hgrm_is_hdrhistogram_percentile_distribution, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "epoll", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
 	char dir[64], hgrm[96];
 	scratch(dir, sizeof(dir), "hgrm");
 	snprintf(hgrm, sizeof(hgrm), "%s/rtt.hgrm", dir);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "2", "--count", "200", "--quiet", "--hgrm",
 			     hgrm, NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
@@ -443,7 +443,7 @@ Test(load, hgrm_is_hdrhistogram_percentile_distribution, T_OPTS)
 	cr_assert_not_null(last, "a 100%% row: %s", h);
 	cr_expect_eq(strtol(last + 16, NULL, 10), 400, "the 100%% row counts all 400: %s", h);
 	scratch_remove(dir);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 Test(load, bad_usage_exits_2_with_one_line, T_OPTS)
@@ -456,13 +456,13 @@ Test(load, bad_usage_exits_2_with_one_line, T_OPTS)
 				{"--session", "0"}, {"--step-duration", "1"}, {"--rate-steps", "1,x"},
 				{"--probe", "0"}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err),
+		int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err),
 				     bad[i][0], bad[i][1], NULL);
 		cr_expect_eq(rc, 2, "%s %s: exit %d", bad[i][0], bad[i][1], rc);
 		cr_expect_eq(count_lines(err), 1, "%s %s: one line: %s", bad[i][0], bad[i][1], err);
 		cr_expect_str_empty(out, "%s %s: %s", bad[i][0], bad[i][1], out);
 	}
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--help",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--help",
 			     NULL);
 	cr_expect_eq(rc, 0);
 	cr_expect_not_null(strstr(out, "--rtt-log-all"), "%s", out);
@@ -544,9 +544,9 @@ static int load_interrupted(char *const argv[])
 	int fd;
 	pid_t pid = start_program(&fd, tool("ECHOLAB_LOAD"), argv);
 	wait_for_handler(pid, SIGINT);
-	usleep(500000 * slow_factor());
+	usleep(500000 * th_slow_factor());
 	kill(pid, SIGINT);
-	read_all(fd, out, sizeof(out), 10000 * slow_factor());
+	read_all(fd, out, sizeof(out), 10000 * th_slow_factor());
 	close(fd);
 	int status;
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
@@ -555,8 +555,8 @@ static int load_interrupted(char *const argv[])
 
 Test(load, ctrl_c_prints_what_was_measured, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "epoll", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
 	char *argv[] = {"echolab-load", "--port", (char *)port_str(s.port), "--conns", "4",
 			"--duration", "60", NULL};
 	int status = load_interrupted(argv);
@@ -565,7 +565,7 @@ Test(load, ctrl_c_prints_what_was_measured, T_OPTS)
 	const char *m = strstr(out, "messages  ");
 	cr_assert_not_null(m, "%s", out);
 	cr_expect_gt(strtoul(m + 10, NULL, 10), 0, "%s", out);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* A run the generator shaped is marked invalid, and one it did not is
@@ -579,12 +579,12 @@ Test(load, alone_a_starved_generator_is_invalid_and_a_healthy_one_is_not, T_OPTS
 	if (getenv("ECHOLAB_UNDER_VALGRIND"))
 		cr_skip_test("valgrind runs the generator 20 times slower than its schedule, so every run "
 			     "is late: the verdict is checked natively, under ASan and with clang");
-	struct server s;
-	server_start(&s, "epoll", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
 	char dir[64], json[96];
 	scratch(dir, sizeof(dir), "starved");
 	snprintf(json, sizeof(json), "%s/load.json", dir);
-	double lead = slow_factor() > 1 ? 3 : 1.5; /* time to pass the gate first */
+	double lead = th_slow_factor() > 1 ? 3 : 1.5; /* time to pass the gate first */
 	for (int starve = 0; starve < 2; starve++) {
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
@@ -608,7 +608,7 @@ Test(load, alone_a_starved_generator_is_invalid_and_a_healthy_one_is_not, T_OPTS
 			usleep(500000);
 			kill(pid, SIGCONT);
 		}
-		read_all(fd, out, sizeof(out), 30000 * slow_factor());
+		read_all(fd, out, sizeof(out), 30000 * th_slow_factor());
 		close(fd);
 		int status;
 		cr_assert_eq(waitpid(pid, &status, 0), pid);
@@ -627,7 +627,7 @@ Test(load, alone_a_starved_generator_is_invalid_and_a_healthy_one_is_not, T_OPTS
 		}
 	}
 	scratch_remove(dir);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* --arrival poisson: the gaps the generator actually sent fit the
@@ -639,12 +639,12 @@ Test(load, alone_poisson_arrivals_fit_what_was_sent, T_OPTS)
 	if (getenv("ECHOLAB_UNDER_VALGRIND"))
 		cr_skip_test("valgrind runs the generator 20 times slower than its schedule: its sends "
 			     "are measured natively, under ASan and with clang");
-	struct server s;
-	server_start(&s, "epoll", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
 	char dir[64], json[96];
 	scratch(dir, sizeof(dir), "poisson");
 	snprintf(json, sizeof(json), "%s/load.json", dir);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "20", "--rate", "50", "--duration", "2", "--arrival",
 			     "poisson", "--seed", "7", "--json", json, "--allow-invalid", NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
@@ -656,14 +656,14 @@ Test(load, alone_poisson_arrivals_fit_what_was_sent, T_OPTS)
 	double p = json_num(j, "p_value");
 	cr_expect_geq(p, 0.001, "the gaps sent do not fit their exponential: %s", j);
 	cr_expect_not_null(strstr(out, "arrivals  poisson (seed 7): Anderson-Darling A2 "), "%s", out);
-	rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port", port_str(s.port),
+	rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port", port_str(s.port),
 			 "--conns", "2", "--rate", "50", "--duration", "0.5", "--json", json, "--allow-invalid", NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
 	j = slurp(json);
 	cr_expect_not_null(strstr(j, "\"arrival\": \"fixed\""), "%s", j);
 	cr_expect_null(strstr(j, "arrival_fit"), "%s", j);
 	scratch_remove(dir);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* --session K: every connection sends K messages, closes and connects
@@ -671,12 +671,12 @@ Test(load, alone_poisson_arrivals_fit_what_was_sent, T_OPTS)
  * connect and first reply are timed. */
 Test(load, sessions_reconnect_and_time_each_connect, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "thread", NULL);
+	struct th_server s;
+	th_server_start(&s, "thread", NULL);
 	char dir[64], json[96];
 	scratch(dir, sizeof(dir), "sessions");
 	snprintf(json, sizeof(json), "%s/load.json", dir);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "4", "--session", "3", "--count", "9", "--json", json, NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
 	const char *j = slurp(json);
@@ -688,9 +688,9 @@ Test(load, sessions_reconnect_and_time_each_connect, T_OPTS)
 	cr_expect_eq(strtol(c + 24, NULL, 10), 12, "a connect timed per session: %s", j);
 	cr_expect_eq(strtol(f + 28, NULL, 10), 12, "a first reply timed per session: %s", j);
 	cr_expect_not_null(strstr(out, "sessions  12 of 3 messages"), "%s", out);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 	size_t len = 0;
-	char *log = server_log(&s, &len);
+	char *log = th_server_log(&s, &len);
 	int opens = 0;
 	for (const char *p = log; (p = strstr(p, "# open")); p++)
 		opens++;
@@ -706,12 +706,12 @@ Test(load, sessions_reconnect_and_time_each_connect, T_OPTS)
  * quiet and noisy data, is tested in test_stats.c. */
 Test(load, until_ci_ends_the_run_when_the_interval_is_tight, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "epoll", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
 	char dir[64], json[96];
 	scratch(dir, sizeof(dir), "until");
 	snprintf(json, sizeof(json), "%s/load.json", dir);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "2", "--duration", "30", "--until-ci", "10000", "--json", json,
 			     NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
@@ -719,9 +719,9 @@ Test(load, until_ci_ends_the_run_when_the_interval_is_tight, T_OPTS)
 	const char *until = strstr(j, "\"until_ci\": {");
 	cr_assert_not_null(until, "%s", j);
 	cr_expect_not_null(strstr(until, "\"reached\": true"), "%s", j);
-	cr_expect(json_num(j, "window_s") < 8 * slow_factor(), "ran %g s of 30: %s", json_num(j, "window_s"), j);
+	cr_expect(json_num(j, "window_s") < 8 * th_slow_factor(), "ran %g s of 30: %s", json_num(j, "window_s"), j);
 	cr_expect_not_null(strstr(out, "until-ci  p99 within +-10000% after 5.0 s"), "%s", out);
-	rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port", port_str(s.port),
+	rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port", port_str(s.port),
 			 "--conns", "2", "--duration", "6", "--until-ci", "0.0001", "--json", json, "--intervals-csv",
 			 "/dev/null", NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
@@ -730,7 +730,7 @@ Test(load, until_ci_ends_the_run_when_the_interval_is_tight, T_OPTS)
 	cr_expect_geq(json_num(j, "window_s"), 5.9, "%s", j);
 	cr_expect_not_null(strstr(out, "until-ci  p99 only within +-"), "%s", out);
 	scratch_remove(dir);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* The jitter server (jitter_echo): its port, read from its first line;
@@ -782,7 +782,7 @@ Test(load, alone_until_ci_stops_sooner_on_a_steady_server_than_on_a_noisy_one, T
 	for (int noisy = 0; noisy < 2; noisy++) {
 		pid_t pid;
 		unsigned port = jitter_start(&pid, noisy ? "3" : "0", "4000", "700");
-		int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--raw", "--port",
+		int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--raw", "--port",
 				     port_str(port), "--conns", "1", "--duration", "10", "--until-ci", "10", "--json",
 				     json, NULL);
 		jitter_stop(pid);
@@ -804,12 +804,12 @@ Test(load, alone_until_ci_stops_sooner_on_a_steady_server_than_on_a_noisy_one, T
  * a step, each step's offered rate its own. */
 Test(load, rate_steps_run_each_rate_in_turn, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "epoll", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
 	char dir[64], json[96];
 	scratch(dir, sizeof(dir), "steps");
 	snprintf(json, sizeof(json), "%s/steps.json", dir);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "2", "--rate-steps", "20,40", "--step-duration", "1", "--json",
 			     json, "--allow-invalid", NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
@@ -821,19 +821,19 @@ Test(load, rate_steps_run_each_rate_in_turn, T_OPTS)
 	cr_expect_eq(json_num(two, "offered_msgs_per_s"), 80, "%s", j);
 	cr_expect_eq(count_lines(out), 4, "a head, a column line and a line a step: %s", out);
 	scratch_remove(dir);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* --probe R: one more connection at R msgs/s through the load's window,
  * its RTTs reported apart from the load's. */
 Test(load, a_probe_measures_latency_under_load_apart, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "epoll", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
 	char dir[64], json[96];
 	scratch(dir, sizeof(dir), "probe");
 	snprintf(json, sizeof(json), "%s/load.json", dir);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "4", "--duration", "3", "--probe", "50", "--json", json, NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
 	const char *j = slurp(json);
@@ -848,7 +848,7 @@ Test(load, a_probe_measures_latency_under_load_apart, T_OPTS)
 	/* The load's own connection count is unchanged. */
 	cr_expect_eq(json_num(j, "connections"), 4, "%s", j);
 	scratch_remove(dir);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* A server that serves 10 of 50 connections (the rest told "! busy"):
@@ -856,12 +856,12 @@ Test(load, a_probe_measures_latency_under_load_apart, T_OPTS)
  * not hide the errors. */
 Test(load, a_server_that_serves_10_of_50_makes_the_run_invalid, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "epoll", "--quiet", "--max-conns", "10", NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", "--max-conns", "10", NULL);
 	char dir[64], json[96];
 	scratch(dir, sizeof(dir), "short");
 	snprintf(json, sizeof(json), "%s/load.json", dir);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "50", "--duration", "0.5", "--json", json, NULL);
 	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
 	const char *j = slurp(json);
@@ -871,7 +871,7 @@ Test(load, a_server_that_serves_10_of_50_makes_the_run_invalid, T_OPTS)
 	cr_expect_not_null(strstr(j, "\"invalid_reasons\": [\"connections: 10 of 50 answered\"]"), "%s", j);
 	cr_expect_not_null(strstr(out, "connections: 10 of 50 answered"), "%s", out);
 	scratch_remove(dir);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 static const char monitor_header[] =
@@ -885,13 +885,13 @@ static const char monitor_header[] =
  * and the end of the server ends the monitor. */
 Test(monitor, samples_a_server_until_it_exits, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "thread", "--quiet", NULL);
-	struct client c[3];
+	struct th_server s;
+	th_server_start(&s, "thread", "--quiet", NULL);
+	struct th_client c[3];
 	for (int i = 0; i < 3; i++) {
-		client_open(&c[i], &s);
-		client_send_str(&c[i], "x\n");
-		client_expect_echo(&c[i], "x", 1);
+		th_client_open(&c[i], &s);
+		th_client_send_str(&c[i], "x\n");
+		th_client_expect_echo(&c[i], "x", 1);
 	}
 	char pid[16];
 	snprintf(pid, sizeof(pid), "%d", (int)s.pid);
@@ -900,11 +900,11 @@ Test(monitor, samples_a_server_until_it_exits, T_OPTS)
 	pid_t mon = start_program(&fd, tool("ECHOLAB_MONITOR"), argv);
 	/* The header and 3 rows before the server goes (valgrind takes
 	 * seconds to start the monitor). */
-	size_t got = read_more(fd, out, sizeof(out), 0, 4, 10000 * slow_factor());
+	size_t got = read_more(fd, out, sizeof(out), 0, 4, 10000 * th_slow_factor());
 	for (int i = 0; i < 3; i++)
-		client_close(&c[i]);
-	server_stop(&s, SIGTERM);
-	read_more(fd, out, sizeof(out), got, 0, 5000 * slow_factor());
+		th_client_close(&c[i]);
+	th_server_stop(&s, SIGTERM);
+	read_more(fd, out, sizeof(out), got, 0, 5000 * th_slow_factor());
 	close(fd);
 	int status;
 	cr_assert_eq(waitpid(mon, &status, 0), mon);
@@ -940,14 +940,14 @@ Test(monitor, bad_pid_and_bad_usage, T_OPTS)
 	waitpid(gone, NULL, 0);
 	char pid[16];
 	snprintf(pid, sizeof(pid), "%d", (int)gone);
-	int rc = run_program(tool("ECHOLAB_MONITOR"), NULL, out, sizeof(out), err, sizeof(err),
+	int rc = th_run_program(tool("ECHOLAB_MONITOR"), NULL, out, sizeof(out), err, sizeof(err),
 			     "--pid", pid, NULL);
 	cr_expect_eq(rc, 1, "exit %d: %s", rc, err);
 	cr_expect_eq(count_lines(err), 1, "%s", err);
-	rc = run_program(tool("ECHOLAB_MONITOR"), NULL, out, sizeof(out), err, sizeof(err),
+	rc = th_run_program(tool("ECHOLAB_MONITOR"), NULL, out, sizeof(out), err, sizeof(err),
 			 "--interval", "0", "--pid", "1", NULL);
 	cr_expect_eq(rc, 2, "exit %d: %s", rc, err);
-	rc = run_program(tool("ECHOLAB_MONITOR"), NULL, out, sizeof(out), err, sizeof(err), "--interval", "1", NULL);
+	rc = th_run_program(tool("ECHOLAB_MONITOR"), NULL, out, sizeof(out), err, sizeof(err), "--interval", "1", NULL);
 	cr_expect_eq(rc, 2, "exit %d: %s", rc, err);
 }
 
@@ -968,7 +968,7 @@ Test(monitor, a_held_up_sampler_skips_the_missed_slots_and_says_how_late, T_OPTS
 	int efd;
 	pid_t mon = start_program_fd(2, &efd, tool("ECHOLAB_MONITOR"), argv);
 	/* Three rows first (valgrind takes seconds to start the monitor). */
-	for (int i = 0; i < 1000 * slow_factor(); i++) {
+	for (int i = 0; i < 1000 * th_slow_factor(); i++) {
 		FILE *f = fopen(csv, "r");
 		int lines = 0;
 		for (int ch; f && (ch = fgetc(f)) != EOF;)
@@ -982,7 +982,7 @@ Test(monitor, a_held_up_sampler_skips_the_missed_slots_and_says_how_late, T_OPTS
 	cr_assert_eq(kill(mon, SIGSTOP), 0);
 	usleep(2000000);
 	cr_assert_eq(kill(mon, SIGCONT), 0);
-	read_all(efd, err, sizeof(err), 20000 * slow_factor());
+	read_all(efd, err, sizeof(err), 20000 * th_slow_factor());
 	close(efd);
 	int status;
 	cr_assert_eq(waitpid(mon, &status, 0), mon);
@@ -1023,7 +1023,7 @@ Test(monitor, duration_and_out_file, T_OPTS)
 	scratch(dir, sizeof(dir), "mon");
 	snprintf(csv, sizeof(csv), "%s/mon.csv", dir);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	int rc = run_program(tool("ECHOLAB_MONITOR"), NULL, out, sizeof(out), err, sizeof(err),
+	int rc = th_run_program(tool("ECHOLAB_MONITOR"), NULL, out, sizeof(out), err, sizeof(err),
 			     "--pid", pid, "--interval", "0.1", "--duration", "0.5", "--out", csv, NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s", rc, err);
 	cr_expect_str_empty(out);
@@ -1045,14 +1045,14 @@ static double window_start(const char *path)
  * start within 10 ms of each other, and the merge is the sum. */
 Test(load, segments_start_together_and_merge_to_their_sum, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "epoll", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
 	char dir[64], json[128], at[64];
 	scratch(dir, sizeof(dir), "segments");
 	snprintf(json, sizeof(json), "%s/seg-{segment}.json", dir);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	snprintf(at, sizeof(at), "%.3f", (double)now.tv_sec + now.tv_nsec / 1e9 + 1.5 * slow_factor());
+	snprintf(at, sizeof(at), "%.3f", (double)now.tv_sec + now.tv_nsec / 1e9 + 1.5 * th_slow_factor());
 	pid_t pids[3];
 	for (int i = 0; i < 3; i++) {
 		char seg[16];
@@ -1082,11 +1082,11 @@ Test(load, segments_start_together_and_merge_to_their_sum, T_OPTS)
 	cr_expect(conns[0] == 4 && conns[1] == 3 && conns[2] == 3, "shares %ld %ld %ld of 10", conns[0], conns[1],
 		  conns[2]);
 	for (int i = 1; i < 3; i++)
-		cr_expect_leq(fabs(starts[i] - starts[0]), 0.010 * slow_factor(), "segment %d's window started %.1f ms "
+		cr_expect_leq(fabs(starts[i] - starts[0]), 0.010 * th_slow_factor(), "segment %d's window started %.1f ms "
 			      "from segment 0's", i, (starts[i] - starts[0]) * 1e3);
 	char merged[128];
 	snprintf(merged, sizeof(merged), "%s/merged.json", dir);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "merge", "--json",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "merge", "--json",
 			     merged, paths[0], paths[1], paths[2], NULL);
 	cr_expect_eq(rc, 0, "merge: exit %d: %s%s", rc, out, err);
 	cr_expect_not_null(strstr(out, "3 summaries, 10 connections"), "%s", out);
@@ -1095,15 +1095,15 @@ Test(load, segments_start_together_and_merge_to_their_sum, T_OPTS)
 	cr_expect_eq(json_num(m, "count"), messages, "%s", m);
 	cr_expect_eq(json_num(m, "merged_from"), 3, "%s", m);
 	scratch_remove(dir);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* A segment cut short by Ctrl-C still writes a summary, marked
  * interrupted, that merges; the merge says so and exits 1. */
 Test(load, an_interrupted_segment_merges_flagged, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "epoll", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
 	char dir[64], a[128], b[128];
 	scratch(dir, sizeof(dir), "interrupted");
 	snprintf(a, sizeof(a), "%s/a.json", dir);
@@ -1112,24 +1112,24 @@ Test(load, an_interrupted_segment_merges_flagged, T_OPTS)
 			"--duration", "60", "--json", a, NULL};
 	load_interrupted(argv);
 	cr_expect_not_null(strstr(slurp(a), "\"interrupted\": true"), "%s", slurp(a));
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "2", "--segment", "1/2", "--count", "50", "--quiet",
 			     "--json", b, NULL);
 	cr_expect_eq(rc, 0, "%s%s", out, err);
-	rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "merge", a, b, NULL);
+	rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "merge", a, b, NULL);
 	cr_expect_eq(rc, 1, "a merge with an interrupted input exits 1: %s%s", out, err);
 	cr_expect_not_null(strstr(out, "1 of them interrupted"), "%s", out);
 	cr_expect_not_null(strstr(out, "2 summaries, 2 connections"), "%s", out);
 	scratch_remove(dir);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* Without --segment, the share comes from a launcher's environment, and
  * the first line names it. */
 Test(load, the_segment_comes_from_the_launchers_environment, T_OPTS)
 {
-	struct server s;
-	server_start(&s, "epoll", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
 	static const char *const envs[][5] = {
 		{"OMPI_COMM_WORLD_RANK", "1", "OMPI_COMM_WORLD_SIZE", "2", "segment 1/2 (OMPI_COMM_WORLD_RANK)"},
 		{"PMI_RANK", "1", "PMI_SIZE", "2", "segment 1/2 (PMI_RANK)"},
@@ -1140,7 +1140,7 @@ Test(load, the_segment_comes_from_the_launchers_environment, T_OPTS)
 		setenv(envs[i][0], envs[i][1], 1);
 		if (envs[i][2])
 			setenv(envs[i][2], envs[i][3], 1);
-		int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+		int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 				     port_str(s.port), "--conns", "5", "--count", "3", "--segments", "2", NULL);
 		cr_expect_eq(rc, 0, "%s: %s%s", envs[i][0], out, err);
 		cr_expect_not_null(strstr(out, "2 connections"), "%s: 5 split in 2, share 1: %s", envs[i][0], out);
@@ -1150,7 +1150,7 @@ Test(load, the_segment_comes_from_the_launchers_environment, T_OPTS)
 		if (envs[i][2])
 			unsetenv(envs[i][2]);
 	}
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 }
 
 /* The rows of an .hgrm percentile distribution: value, percentile,
@@ -1179,8 +1179,8 @@ Test(load, hlog_is_read_by_hdrhistograms_own_tools, T_OPTS)
 	if (access("/usr/bin/java", X_OK) != 0 || access(jar, R_OK) != 0)
 		cr_skip_test("no /usr/bin/java or %s (ci/bootstrap installs openjdk-17-jre-headless and "
 			     "libhdrhistogram-java): the .hlog was not checked by HdrHistogram", jar);
-	struct server s;
-	server_start(&s, "epoll", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
 	char dir[64], hlog[96], json[96], outp[96], hgrm[128], own[96];
 	scratch(dir, sizeof(dir), "hlog");
 	snprintf(own, sizeof(own), "%s/own.hgrm", dir);
@@ -1188,15 +1188,15 @@ Test(load, hlog_is_read_by_hdrhistograms_own_tools, T_OPTS)
 	snprintf(json, sizeof(json), "%s/run.json", dir);
 	snprintf(outp, sizeof(outp), "%s/hdr", dir);
 	snprintf(hgrm, sizeof(hgrm), "%s/hdr.hgrm", dir);
-	int rc = run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(s.port), "--conns", "8", "--duration", "2.5", "--warmup", "0.3", "--quiet",
 			     "--hlog", hlog, "--json", json, "--hgrm", own, NULL);
 	cr_assert_eq(rc, 0, "exit %d: %s%s", rc, out, err);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 	const char *log = slurp(hlog);
 	cr_expect_eq(strncmp(log, "#[Histogram log format version 1.3]\n", 36), 0, "%s", log);
 	cr_expect_geq(count_lines(log), 4 + 3, "an interval a second: %s", log);
-	rc = run_program("/usr/bin/java", NULL, out, sizeof(out), err, sizeof(err), "-cp", jar,
+	rc = th_run_program("/usr/bin/java", NULL, out, sizeof(out), err, sizeof(err), "-cp", jar,
 			 "org.HdrHistogram.HistogramLogProcessor", "-i", hlog, "-o", outp, "-outputValueUnitRatio",
 			 "1", NULL);
 	cr_assert_eq(rc, 0, "HistogramLogProcessor: exit %d: %s%s", rc, out, err);

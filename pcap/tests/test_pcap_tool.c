@@ -94,7 +94,7 @@ Test(pcap_tool, summarize_table_ends_with_the_totals_line)
 	char path[64];
 	temp_path(path, sizeof(path));
 	write_clean(path);
-	int rc = run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "summarize", path,
+	int rc = th_run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "summarize", path,
 			     NULL);
 	cr_expect_eq(rc, 0, "%s", err);
 	cr_expect_str_eq(last_line(out),
@@ -103,7 +103,7 @@ Test(pcap_tool, summarize_table_ends_with_the_totals_line)
 	cr_expect_not_null(strstr(out, "127.0.0.1:40000"), "%s", out);
 	cr_expect_not_null(strstr(out, "127.0.0.1:7000"), "%s", out);
 
-	rc = run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "summarize", path,
+	rc = th_run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "summarize", path,
 			 "--port", "7001", NULL);
 	cr_expect_eq(rc, 0, "%s", err);
 	cr_expect_str_eq(last_line(out),
@@ -117,7 +117,7 @@ Test(pcap_tool, summarize_json)
 	char path[64];
 	temp_path(path, sizeof(path));
 	write_clean(path);
-	int rc = run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "summarize", path,
+	int rc = th_run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "summarize", path,
 			     "--json", "--port", "7000", NULL);
 	cr_expect_eq(rc, 0, "%s", err);
 	cr_expect_eq(strncmp(out, "{\"file\":\"", 9), 0, "%s", out);
@@ -135,7 +135,7 @@ Test(pcap_tool, errors_and_exit_codes)
 	char path[64];
 	temp_path(path, sizeof(path));
 	unlink(path);
-	int rc = run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "summarize", path,
+	int rc = th_run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "summarize", path,
 			     NULL);
 	cr_expect_eq(rc, 1);
 	cr_expect_not_null(strstr(err, "No such file"), "%s", err);
@@ -144,7 +144,7 @@ Test(pcap_tool, errors_and_exit_codes)
 	/* Cut short: the flows up to the cut, and exit 1. */
 	write_clean(path);
 	cr_assert_eq(truncate(path, 24 + 16 + 40 + 16 + 20), 0);
-	rc = run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "summarize", path, NULL);
+	rc = th_run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "summarize", path, NULL);
 	cr_expect_eq(rc, 1);
 	cr_expect_not_null(strstr(err, "cut short after 1 packets"), "%s", err);
 	cr_expect_not_null(strstr(out, "flows=1 handshakes=0"), "%s", out);
@@ -152,7 +152,7 @@ Test(pcap_tool, errors_and_exit_codes)
 
 #define EXPECT_USAGE_ERROR(...)                                                              \
 	do {                                                                                  \
-		rc = run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), __VA_ARGS__); \
+		rc = th_run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), __VA_ARGS__); \
 		cr_expect_eq(rc, 2, "%s: status %d: %s", #__VA_ARGS__, rc, err);               \
 		cr_expect_not_null(strstr(err, "(see --help)\n"), "%s: %s", #__VA_ARGS__, err); \
 	} while (0)
@@ -166,7 +166,7 @@ Test(pcap_tool, errors_and_exit_codes)
 	EXPECT_USAGE_ERROR("summarize", "a.pcap", "b.pcap", NULL);
 	EXPECT_USAGE_ERROR("summarize", "a.pcap", "--out", "x", NULL);
 	EXPECT_USAGE_ERROR("summarize", "a.pcap", "--bogus", NULL);
-	rc = run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "--help", NULL);
+	rc = th_run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "--help", NULL);
 	cr_expect_eq(rc, 0);
 	cr_expect_eq(strncmp(out, "usage: echolab-pcap capture", 27), 0, "%s", out);
 }
@@ -209,24 +209,24 @@ static void *make_traffic(void *arg)
  * holds the whole connection, and nothing was dropped. */
 Test(pcap_tool, capture_on_lo, .timeout = 60)
 {
-	struct server s;
-	server_start(&s, "thread", "--quiet", NULL);
+	struct th_server s;
+	th_server_start(&s, "thread", "--quiet", NULL);
 	char path[64], port[16];
 	temp_path(path, sizeof(path));
 	snprintf(port, sizeof(port), "%u", s.port);
 	struct traffic t = {.port = s.port, .path = path};
 	pthread_t th;
 	pthread_create(&th, NULL, make_traffic, &t);
-	int rc = run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "capture", "--iface",
-			     "lo", "--port", port, "--out", path, "--duration", slow_factor() > 1 ? "15" : "2", NULL);
+	int rc = th_run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "capture", "--iface",
+			     "lo", "--port", port, "--out", path, "--duration", th_slow_factor() > 1 ? "15" : "2", NULL);
 	pthread_join(th, NULL);
-	server_stop(&s, SIGTERM);
+	th_server_stop(&s, SIGTERM);
 	if (rc == 1 && strstr(err, "permission"))
 		cr_skip_test("capturing needs root or CAP_NET_RAW: %s", err);
 	cr_assert_eq(rc, 0, "%s", err);
 	cr_expect_eq(t.replies, 2);
 	cr_expect_not_null(strstr(err, ", 0 dropped by the kernel"), "%s", err);
-	rc = run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "summarize", path, NULL);
+	rc = th_run_program(tool(), NULL, out, sizeof(out), err, sizeof(err), "summarize", path, NULL);
 	cr_expect_eq(rc, 0, "%s", err);
 	cr_expect_str_eq(last_line(out),
 			 "flows=1 handshakes=1 syn_retransmits=0 synack_retransmits=0 "
