@@ -5,9 +5,9 @@
  *
  *   jitter_echo PERCENT MAX_US SEED [PERIOD_MS]
  *
- * With PERIOD_MS, the noise comes and goes: each period of that length is
- * noisy or quiet at random (a coin each), so a second's p99 differs from
- * the next one's, as a server with a background job's does.
+ * With PERIOD_MS, the noise comes and goes: periods of that length are
+ * noisy and quiet in turn, so one second's p99 differs from another's, as
+ * a server's does when a background job runs every other while.
  *
  * Binds 127.0.0.1 port 0, prints the port on a line of its own, and serves
  * until killed. Exits 2 on bad arguments, 1 when it cannot listen. */
@@ -58,7 +58,7 @@ static void serve(int c, double percent, long max_us, long period_ms, uint64_t *
 			long p = (long)(now.tv_sec * 1000 + now.tv_nsec / 1000000) / period_ms;
 			if (p != period) {
 				period = p;
-				noisy = next_random(rng) & 1;
+				noisy = p % 2 == 0;
 			}
 		}
 		if (noisy && (double)(next_random(rng) % 1000000) < percent * 10000)

@@ -764,10 +764,12 @@ static void jitter_stop(pid_t pid)
 }
 
 /* --until-ci against two real servers, the same code but for its noise:
- * a steady one reaches +-10% after the 5 intervals it always waits for;
- * one whose replies are held up to 4 ms in random 0.7 s stretches (a
- * second's p99 then differs from the next's) runs longer, here to its
- * --duration. */
+ * a steady one reaches +-25% after the 5 intervals it always waits for
+ * (+-10% took it 9 s once: a quiet second of this machine is not that
+ * quiet);
+ * one that holds 3% of its replies up to 4 ms in every other 1.5 s
+ * stretch (one second's p99 then tens of microseconds, another's
+ * milliseconds) runs longer, here to its --duration. */
 Test(load, alone_until_ci_stops_sooner_on_a_steady_server_than_on_a_noisy_one, T_OPTS)
 {
 	alone_or_skip();
@@ -781,9 +783,9 @@ Test(load, alone_until_ci_stops_sooner_on_a_steady_server_than_on_a_noisy_one, T
 	bool reached[2] = {false, false};
 	for (int noisy = 0; noisy < 2; noisy++) {
 		pid_t pid;
-		unsigned port = jitter_start(&pid, noisy ? "3" : "0", "4000", "700");
+		unsigned port = jitter_start(&pid, noisy ? "3" : "0", "4000", "1500");
 		int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--raw", "--port",
-				     port_str(port), "--conns", "1", "--duration", "10", "--until-ci", "10", "--json",
+				     port_str(port), "--conns", "1", "--duration", "10", "--until-ci", "25", "--json",
 				     json, NULL);
 		jitter_stop(pid);
 		cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
@@ -793,7 +795,7 @@ Test(load, alone_until_ci_stops_sooner_on_a_steady_server_than_on_a_noisy_one, T
 		reached[noisy] = strstr(until, "\"reached\": true") != NULL;
 		window[noisy] = json_num(j, "window_s");
 	}
-	cr_expect(reached[0], "the steady server never reached +-10%% in 10 s");
+	cr_expect(reached[0], "the steady server never reached +-25%% in 10 s");
 	cr_expect_lt(window[0], 8, "the steady server ran %g s", window[0]);
 	cr_expect_gt(window[1], window[0] + 3, "the noisy server stopped after %g s, the steady one after %g s",
 		     window[1], window[0]);
