@@ -474,11 +474,11 @@ char *th_server_log(const struct th_server *s, size_t *len)
 	return buf;
 }
 
-long th_server_rss_kib(const struct th_server *s)
+long th_server_pss_kib(const struct th_server *s)
 {
 	struct th_server_usage u;
 	th_server_usage(s, &u);
-	return u.rss_kib;
+	return u.pss_kib;
 }
 
 void th_client_adopt(struct th_client *c, int fd)

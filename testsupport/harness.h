@@ -108,8 +108,11 @@ void th_server_kill(struct th_server *s);
 int th_server_run(char *err, size_t errlen, const char *arg, ...) __attribute__((sentinel));
 /* The server's log so far, NUL-terminated; free it. */
 char *th_server_log(const struct th_server *s, size_t *len);
-/* Resident memory of the server's whole process group, in KiB. */
-long th_server_rss_kib(const struct th_server *s);
+/* Proportional resident memory (PSS) of the server's whole process group,
+ * in KiB: a page shared by forked workers counts once over them all, so a
+ * worker a pool forks adds what it writes, not its parent's whole RSS
+ * again (under valgrind that is 60 MiB a worker). */
+long th_server_pss_kib(const struct th_server *s);
 
 /* Runs a program to its end with input on its standard input; captures
  * standard output and error (NUL-terminated, truncated to their sizes).
