@@ -12,8 +12,11 @@
 #
 #   bench/servers.sh [--runs N] [--duration S] [--conns LIST] [--models LIST]
 #                    [--server NAME=CMD]... [--annotated-server NAME=CMD]...
-#                    [--out DIR]
+#                    [--no-pin] [--out DIR]
 #
+# The load's event loops are pinned one per CPU (echolab-load --pin): left
+# to the scheduler, where they land decides the run (docs/decisions.md 46);
+# --no-pin measures them unpinned.
 # --server NAME=CMD: a plain echo server started by CMD (run by sh, {port}
 # replaced by a free port), measured in raw mode beside the others;
 # --annotated-server: one that speaks the echolab protocol (annotated).
@@ -29,11 +32,12 @@ warmup=0.5
 conns_list="1,100,1000"
 models=""
 out_root=results
+pin=1
 ext_names=()
 ext_cmds=()
 ext_modes=()
 usage() {
-	sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
 }
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -42,6 +46,7 @@ while [ $# -gt 0 ]; do
 	--conns) conns_list=$2; shift 2 ;;
 	--models) models=$2; shift 2 ;;
 	--out) out_root=$2; shift 2 ;;
+	--no-pin) pin=0; shift ;;
 	--server | --annotated-server)
 		case $2 in
 		*=*{port}*) ext_names+=("${2%%=*}"); ext_cmds+=("${2#*=}") ;;
@@ -165,6 +170,7 @@ measure() {
 	local flags=(--port "$port" --conns "$conns" --size 64 --duration "$duration" --warmup "$warmup"
 		--quiet --json "$json")
 	[ "$mode" = raw ] && flags+=(--raw)
+	[ "$pin" = 1 ] && flags+=(--pin)
 	rm -f "$json" "$cpu_csv"
 	"$load" "${flags[@]}" >/dev/null 2>&1 &
 	local load_pid=$!
@@ -301,6 +307,11 @@ ratio() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { if (a == "" || b == "" || b
 	echo "measured window (echolab-monitor, every 0.25 s; 1.00 = one CPU busy);"
 	echo "msgs per CPU-s = msgs/s / server CPU. Spread: the largest distance of"
 	echo "a run's msgs/s from the median, in percent."
+	if [ "$pin" = 1 ]; then
+		echo "echolab-load --pin: its event loop i on CPU i throughout."
+	else
+		echo "echolab-load unpinned (--no-pin): its event loops where the scheduler puts them."
+	fi
 	[ $have_node = 1 ] && echo "Node.js reference: $(node --version), net.createServer(s => s.pipe(s)) with an error handler (raw mode only)."
 	for i in "${!ext_names[@]}"; do
 		[ "${ext_names[$i]}" = node ] && continue

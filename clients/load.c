@@ -1013,6 +1013,26 @@ static void open_gate(struct el_load *l, void (*progress)(struct el_load *, doub
 		*l->cfg.stop = 1; /* cannot happen on a fresh eventfd; end the run rather than hang */
 }
 
+/* Event loop i runs on the i-th CPU of those the process may use (in
+ * turn when there are more loops than CPUs): the loops neither share a
+ * CPU nor move, so a run does not depend on where the scheduler put them. */
+static void pin_attr(pthread_attr_t *attr, const cpu_set_t *allowed, size_t i)
+{
+	int n = CPU_COUNT(allowed);
+	if (n == 0)
+		return;
+	size_t want = i % (size_t)n;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, allowed) || want-- > 0)
+			continue;
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		pthread_attr_setaffinity_np(attr, sizeof(one), &one);
+		return;
+	}
+}
+
 int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double elapsed_s, void *arg),
 		void *arg, char *err, size_t errlen)
 {
@@ -1065,16 +1085,25 @@ int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double el
 		return rc;
 	}
 	long per = cfg->conns / (long)l->nshards, extra = cfg->conns % (long)l->nshards, first = 0;
+	cpu_set_t allowed;
+	if (cfg->pin && sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
+		CPU_ZERO(&allowed);
 	for (size_t i = 0; i < l->nshards; i++) {
 		long n = per + ((long)i < extra);
 		l->workers[i].ep = -1;
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		if (cfg->pin)
+			pin_attr(&attr, &allowed, i);
 		if (worker_init(l, i, first, n) < 0 ||
-		    (rc = -pthread_create(&l->workers[i].thread, NULL, worker_run, &l->workers[i])) < 0) {
+		    (rc = -pthread_create(&l->workers[i].thread, &attr, worker_run, &l->workers[i])) < 0) {
+			pthread_attr_destroy(&attr);
 			rc = rc < 0 ? rc : -ENOMEM;
 			snprintf(err, errlen, "starting worker %zu: %s", i + 1, strerror(-rc));
 			worker_finish(&l->workers[i]);
 			break;
 		}
+		pthread_attr_destroy(&attr);
 		first += n;
 		started++;
 	}
@@ -1268,8 +1297,8 @@ void el_load_write_json_figures(FILE *f, uint64_t messages, double window_s, dou
 void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_load_result *r,
 			const double *pcts, int npct, bool interrupted)
 {
-	fprintf(f, "{\n  \"connections\": %ld,\n  \"threads\": %d,\n  \"spawn\": %s,\n", cfg->conns,
-		cfg->spawn ? 0 : cfg->threads, cfg->spawn ? "true" : "false");
+	fprintf(f, "{\n  \"connections\": %ld,\n  \"threads\": %d,\n  \"spawn\": %s,\n  \"pinned\": %s,\n",
+		cfg->conns, cfg->spawn ? 0 : cfg->threads, cfg->spawn ? "true" : "false", cfg->pin ? "true" : "false");
 	fprintf(f, "  \"connections_reached\": %ld,\n", r->reached);
 	if (r->ready >= 0)
 		fprintf(f, "  \"connections_ready\": %ld,\n", r->ready);

@@ -34,6 +34,7 @@ struct el_load_cfg {
 	long conns;          /* 1 .. EL_LOAD_MAX_CONNS */
 	int threads;         /* event loops; with spawn, ignored */
 	bool spawn;          /* one process per connection */
+	bool pin;            /* event loop i on the i-th CPU the process may use */
 	double connect_rate; /* connections opened per second; 0: all at once */
 	const uint8_t *msg;  /* the message, without its LF */
 	size_t msg_len;

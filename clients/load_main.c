@@ -25,7 +25,7 @@
 #define usage_error(...) el_cli_usage("echolab-load", __VA_ARGS__)
 
 static const char usage_text[] =
-	"usage: echolab-load [--host H] [--port N] [--conns N] [--threads T]\n"
+	"usage: echolab-load [--host H] [--port N] [--conns N] [--threads T] [--pin]\n"
 	"                    [--message M | --size BYTES] [--raw]\n"
 	"                    [--duration S] [--warmup S] [--count K] [--rate R]\n"
 	"                    [--connect-rate R] [--timeout S] [--spawn]\n"
@@ -50,6 +50,8 @@ static const char usage_text[] =
 	"  --conns N          concurrent connections, 1 to 200000 (default 1;\n"
 	"                     past ~28000, --bind more than one source address)\n"
 	"  --threads T        event loops (default: one per CPU, at most N)\n"
+	"  --pin              event loop i on the i-th CPU this process may use\n"
+	"                     (taskset chooses which), none moving: runs repeat\n"
 	"  --spawn            one process per connection instead, as the lab's\n"
 	"                     shell script ran its clients\n"
 	"  --message M        the message (default: --size 64)\n"
@@ -318,6 +320,7 @@ static int parse_run_option(int c, const char *arg, struct options *o)
 	case 't':
 		return el_cli_parse_long(arg, 1, 256, &o->threads) ? 0 : usage_error("bad --threads '%s' (1 to 256)", arg);
 	case 'S': cfg->spawn = true; return 0;
+	case 0x10a: cfg->pin = true; return 0;
 	case 'm': o->message = arg; return 0;
 	case 's':
 		return el_cli_parse_long(arg, 1, 65536, &o->size) ? 0 : usage_error("bad --size '%s' (1 to 65536)", arg);
@@ -435,6 +438,8 @@ static int check_options(struct options *o)
 		return usage_error("%s", "--seed is for --arrival poisson");
 	if (cfg->nbinds > 0 && cfg->spawn)
 		return usage_error("%s", "--bind is for the event loops, not --spawn");
+	if (cfg->pin && cfg->spawn)
+		return usage_error("%s", "--pin places the event loops: not with --spawn");
 	return 0;
 }
 
@@ -480,8 +485,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	static const struct option opts[] = {
 		{"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'p'},
 		{"conns", required_argument, NULL, 'n'}, {"threads", required_argument, NULL, 't'},
-		{"spawn", no_argument, NULL, 'S'}, {"message", required_argument, NULL, 'm'},
-		{"size", required_argument, NULL, 's'}, {"raw", no_argument, NULL, 'r'},
+		{"spawn", no_argument, NULL, 'S'}, {"pin", no_argument, NULL, 0x10a},
+		{"message", required_argument, NULL, 'm'}, {"size", required_argument, NULL, 's'}, {"raw", no_argument, NULL, 'r'},
 		{"duration", required_argument, NULL, 'd'}, {"warmup", required_argument, NULL, 'w'},
 		{"count", required_argument, NULL, 'c'}, {"rate", required_argument, NULL, 'R'},
 		{"connect-rate", required_argument, NULL, 'C'}, {"timeout", required_argument, NULL, 'T'},

@@ -107,14 +107,7 @@ static void deal(struct eloop *l, struct el_conn *c)
 {
 	struct eloops *all = l->all;
 	int n = __atomic_load_n(&all->started, __ATOMIC_ACQUIRE);
-	int cpu = -1;
-	socklen_t cl = sizeof(cpu);
-	unsigned i;
-	if (getsockopt(c->fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &cl) == 0 && cpu >= 0)
-		i = (unsigned)cpu;
-	else
-		i = __atomic_fetch_add(&all->next, 1, __ATOMIC_RELAXED);
-	struct eloop *to = n > 1 ? &all->loops[i % (unsigned)n] : l;
+	struct eloop *to = n > 1 ? &all->loops[el_srv_loop_for(c->fd, (unsigned)n, &all->next)] : l;
 	if (to == l) {
 		adopt(l, c);
 		return;

@@ -6,8 +6,7 @@
  *   has no multishot accept (-EINVAL) it falls back to one accept at a time.
  *   EMFILE and the like end the accept: a 100 ms timeout re-arms it.
  * - Placing: the ring that accepted deals the connection to the ring of
- *   the CPU that takes its packets (ring i runs on CPU i), unless that ring
- *   already holds more than its share: see deal.
+ *   the CPU that takes its packets (ring i runs on CPU i): see deal.
  * - Receiving: one receive in flight per connection, into a provided buffer
  *   ring shared by the ring's connections where the kernel has buffer rings
  *   (5.19), else into the connection's own buffer. One at a time, not
@@ -98,7 +97,6 @@ struct uloop {
 	int evfd; /* -1, or an eventfd the ring signals: see ring_init */
 	bool no_deal; /* the kernel has no IORING_OP_MSG_RING: keep what it accepts */
 	unsigned next_deal; /* the round-robin deal where the CPU is unknown */
-	int conns; /* open connections of this ring (atomic: deal reads others') */
 	/* ECHOLAB_FAULTS (uring_faults.h): on, this ring's random state, and
 	 * the error an accept's no-op in flight stands for. */
 	bool faults;
@@ -201,7 +199,6 @@ static void arm_send(struct uloop *l, struct uconn *u)
 
 static void conn_free(struct uloop *l, struct uconn *u)
 {
-	__atomic_sub_fetch(&l->conns, 1, __ATOMIC_RELAXED);
 	el_conn_lru_remove(&l->dying, &u->c);
 	el_conn_finish(&u->c, u->end, u->err);
 	free(u->sbuf);
@@ -284,8 +281,6 @@ static void adopt(struct uloop *l, int fd)
 			return;
 		}
 	}
-	/* Not taken: the place deal counted is free again. */
-	__atomic_sub_fetch(&l->conns, 1, __ATOMIC_RELAXED);
 }
 
 /* Hands a new connection to the ring of the CPU that took the client's
@@ -299,37 +294,10 @@ static void adopt(struct uloop *l, int fd)
 static void deal(struct uloop *l, int fd)
 {
 	struct ustart *st = l->start;
-	int n = st->total;
-	int cpu = -1;
-	socklen_t cl = sizeof(cpu);
-	unsigned i;
-	if (n <= 1 || l->no_deal || l->stopping) {
-		__atomic_add_fetch(&l->conns, 1, __ATOMIC_RELAXED);
-		adopt(l, fd);
-		return;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &cl) == 0 && cpu >= 0)
-		i = (unsigned)cpu;
-	else
-		i = l->next_deal++;
-	struct uloop *to = &st->loops[i % (unsigned)n];
-	/* Evenly whatever order the connections arrive in: a ring already
-	 * holding more than the least loaded one plus a tenth of the mean
-	 * (and 2) sends it there instead. */
-	struct uloop *least = to;
-	int total = 0;
-	for (int k = 0; k < n; k++) {
-		int c = __atomic_load_n(&st->loops[k].conns, __ATOMIC_RELAXED);
-		total += c;
-		if (c < __atomic_load_n(&least->conns, __ATOMIC_RELAXED))
-			least = &st->loops[k];
-	}
-	int slack = total / (10 * n) + 2;
-	if (__atomic_load_n(&to->conns, __ATOMIC_RELAXED) > __atomic_load_n(&least->conns, __ATOMIC_RELAXED) + slack)
-		to = least;
-	/* Counted now, not when the other ring takes it: a burst is dealt
-	 * before any of it arrives. */
-	__atomic_add_fetch(&to->conns, 1, __ATOMIC_RELAXED);
+	unsigned n = (unsigned)st->total;
+	struct uloop *to = l;
+	if (n > 1 && !l->no_deal && !l->stopping)
+		to = &st->loops[el_srv_loop_for(fd, n, &l->next_deal)];
 	if (to == l) {
 		adopt(l, fd);
 		return;
@@ -352,9 +320,6 @@ static void on_dealt(struct uloop *l, uint64_t data, int res)
 	if (res < 0) {
 		if (res == -EINVAL || res == -EOPNOTSUPP)
 			l->no_deal = true;
-		struct uloop *to = &l->start->loops[(data >> 3) & 0x1fff];
-		__atomic_sub_fetch(&to->conns, 1, __ATOMIC_RELAXED);
-		__atomic_add_fetch(&l->conns, 1, __ATOMIC_RELAXED);
 		adopt(l, fd);
 	}
 }

@@ -160,6 +160,13 @@ int el_srv_thread(struct el_srv *srv, pthread_t *t, const pthread_attr_t *attr, 
  * for a cpu beyond the machine's. */
 void el_srv_pin_thread(pthread_t t, int cpu);
 
+/* Which of n loops (loop i pinned to CPU i) serves connection fd: the one
+ * of the CPU that took its packets (SO_INCOMING_CPU), so that a client's
+ * packets and its server loop share a CPU; where the kernel does not say,
+ * the next of *rr (atomic, shared by the loops that deal). By CPU alone,
+ * not also by count: see docs/decisions.md 46. */
+unsigned el_srv_loop_for(int fd, unsigned n, unsigned *rr);
+
 /* What a concurrent model does with an accepted connection, which the
  * loop has counted: returns 0 once it owns fd (and will call
  * el_srv_conn_release when the connection ends), or -errno when it could not start

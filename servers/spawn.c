@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +47,15 @@ void el_srv_pin_thread(pthread_t t, int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu % CPU_SETSIZE, &set);
 	pthread_setaffinity_np(t, sizeof(set), &set);
+}
+
+unsigned el_srv_loop_for(int fd, unsigned n, unsigned *rr)
+{
+	int cpu = -1;
+	socklen_t cl = sizeof(cpu);
+	if (getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &cl) == 0 && cpu >= 0)
+		return (unsigned)cpu % n;
+	return __atomic_fetch_add(rr, 1, __ATOMIC_RELAXED) % n;
 }
 
 pid_t el_srv_fork_worker(struct el_srv *srv, int (*fn)(struct el_srv *srv, void *arg), void *arg,

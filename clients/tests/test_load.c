@@ -1,7 +1,9 @@
 /* echolab-load and echolab-monitor, run as programs against the real
  * server (and, for the stalled-server case, against a server this test
  * plays itself). */
+#include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -565,6 +567,103 @@ Test(load, ctrl_c_prints_what_was_measured, T_OPTS)
 	const char *m = strstr(out, "messages  ");
 	cr_assert_not_null(m, "%s", out);
 	cr_expect_gt(strtoul(m + 10, NULL, 10), 0, "%s", out);
+	th_server_stop(&s, SIGTERM);
+}
+
+/* How many threads of process pid may run on one CPU only, and on which
+ * (cpus[i], for the first max); waits up to 10 s (scaled) for it to have
+ * `threads` threads. */
+static int pinned_threads(pid_t pid, int threads, int *cpus, int max)
+{
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	int n = 0;
+	for (int tries = 0; tries < 1000 * th_slow_factor(); tries++) {
+		DIR *d = opendir(dir);
+		cr_assert_not_null(d, "%s: %s", dir, strerror(errno));
+		struct dirent *e;
+		n = 0;
+		while ((e = readdir(d)))
+			n += e->d_name[0] != '.';
+		closedir(d);
+		if (n >= threads)
+			break;
+		usleep(10000);
+	}
+	cr_assert_geq(n, threads, "echolab-load has %d threads, not %d", n, threads);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int pinned = 0;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[384], line[256];
+		snprintf(path, sizeof(path), "%s/%s/status", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f)) {
+			char list[64];
+			if (sscanf(line, "Cpus_allowed_list: %63s", list) != 1)
+				continue;
+			char *end;
+			long cpu = strtol(list, &end, 10);
+			if (*end == '\0') {
+				if (pinned < max)
+					cpus[pinned] = (int)cpu;
+				pinned++;
+			}
+		}
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return pinned;
+}
+
+/* --pin puts event loop i on the i-th CPU the process may use, and only
+ * the loops: pinned, its two loops are on the first two allowed CPUs, one
+ * each; unpinned, no thread is held to one CPU. */
+Test(load, pin_places_each_event_loop_on_a_cpu_of_its_own, T_OPTS)
+{
+	cpu_set_t allowed;
+	cr_assert_eq(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+	if (CPU_COUNT(&allowed) < 2)
+		cr_skip_test("this process may use %d CPU: pinning cannot be told from the scheduler's choice",
+			     CPU_COUNT(&allowed));
+	int first[2], k = 0;
+	for (int cpu = 0; cpu < CPU_SETSIZE && k < 2; cpu++)
+		if (CPU_ISSET(cpu, &allowed))
+			first[k++] = cpu;
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], json[96];
+	scratch(dir, sizeof(dir), "pin");
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	for (int pin = 1; pin >= 0; pin--) {
+		char *argv[] = {"echolab-load", "--port", (char *)port_str(s.port), "--conns", "4", "--threads", "2",
+				"--duration", "2", "--quiet", "--json", json, pin ? "--pin" : NULL, NULL};
+		int fd;
+		pid_t pid = start_program(&fd, tool("ECHOLAB_LOAD"), argv);
+		int cpus[4];
+		int pinned = pinned_threads(pid, 3, cpus, 4);
+		read_all(fd, out, sizeof(out), 30000 * th_slow_factor());
+		close(fd);
+		int status;
+		cr_assert_eq(waitpid(pid, &status, 0), pid);
+		cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d: %s", status, out);
+		const char *j = slurp(json);
+		if (pin) {
+			cr_expect_eq(pinned, 2, "--pin: %d threads held to one CPU, not the 2 loops", pinned);
+			cr_expect(pinned == 2 && ((cpus[0] == first[0] && cpus[1] == first[1]) ||
+						  (cpus[0] == first[1] && cpus[1] == first[0])),
+				  "--pin: loops on CPUs %d and %d, not %d and %d", cpus[0], cpus[1], first[0], first[1]);
+			cr_expect_not_null(strstr(j, "\"pinned\": true"), "%s", j);
+		} else {
+			cr_expect_eq(pinned, 0, "unpinned: %d threads held to one CPU", pinned);
+			cr_expect_not_null(strstr(j, "\"pinned\": false"), "%s", j);
+		}
+	}
+	scratch_remove(dir);
 	th_server_stop(&s, SIGTERM);
 }
 
