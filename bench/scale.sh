@@ -95,7 +95,7 @@ start_server() { # MODEL ERRFILE
 }
 stop_server() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
 
-num() { grep -o "\"$2\": [0-9.]*" "$1" | head -1 | cut -d' ' -f2; }
+num() { grep -o "\"$2\": [0-9][0-9.]*" "$1" | head -1 | cut -d' ' -f2; }
 
 active_load() { # JSON
 	"$load" --port "$port" --conns "$active" --rate "$rate" --duration "$duration" --warmup 2 --timeout 30 \
