@@ -41,6 +41,10 @@ struct bench_cfg {
 	/* --cpus SERVER:LOAD: where the server and the load may run (pinned
 	 * false: anywhere, sharing every CPU), and the text for the report. */
 	bool pinned;
+	/* The default placement (neither --cpus nor --no-pin): the load's
+	 * event loop i pinned to CPU i, beside the server loop that takes the
+	 * connections arriving on that CPU (docs/decisions.md 47). */
+	bool pair;
 	/* --target HOST:PORT: a server already running elsewhere, measured
 	 * from the client side only (no server started, none monitored). */
 	const char *target_host;

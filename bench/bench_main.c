@@ -88,7 +88,10 @@ static const char usage[] =
 	"                    or an NFQUEUE consumer where the kernel has no netem)\n"
 	"  --cpus S:L        pin the server (its whole tree) to CPU list S and the\n"
 	"                    load to L (e.g. 0:1, 0-1:2-3); default: both share\n"
-	"                    every CPU. The report says which\n"
+	"                    every CPU, the load's event loop i pinned to CPU i\n"
+	"                    (paired). The report says which\n"
+	"  --no-pin          the load's event loops where the scheduler puts them\n"
+	"                    (the placement before paired; to compare the two)\n"
 	"  --raw             the servers echo bytes: echolab's models run with\n"
 	"                    --raw, and a reply must be the message itself\n"
 	"  --out DIR         results directory (default results)\n"
@@ -180,8 +183,17 @@ static int parse_cpu_list(const char *s, cpu_set_t *set)
  * pinned (--cpus filled placement already), one host or --lan's two. */
 static void describe_placement(struct bench_cfg *cfg, int delay_ms)
 {
-	if (!cfg->pinned)
-		snprintf(cfg->placement, sizeof(cfg->placement), "shared (server and load on every CPU)");
+	/* --cpus places both itself; a target's server is not beside us. */
+	if (cfg->pinned || cfg->target_host)
+		cfg->pair = false;
+	if (!cfg->pinned && cfg->pair)
+		snprintf(cfg->placement, sizeof(cfg->placement),
+			 "paired (server and load on every CPU; the load's event loop i pinned to CPU i, beside "
+			 "the server loop that takes the connections arriving there; --no-pin for the "
+			 "scheduler's placement)");
+	else if (!cfg->pinned)
+		snprintf(cfg->placement, sizeof(cfg->placement),
+			 "shared (server and load on every CPU, where the scheduler puts them: --no-pin)");
 	if (!cfg->lan)
 		return;
 	size_t n = strlen(cfg->placement);
@@ -378,6 +390,7 @@ static int parse_cell_option(int ch, const char *arg, struct bench_cfg *cfg, str
 		cfg->threads = (int)v;
 		return 0;
 	case 'S': cfg->spawn = true; return 0;
+	case 0x115: cfg->pair = false; return 0;
 	case 'A': cfg->raw = true; return 0;
 	case 0x110:
 		if (strcmp(arg, "closed") == 0) {
@@ -455,38 +468,91 @@ static int parse_mode_option(int ch, const char *arg, struct args *a)
 	}
 }
 
+/* echolab-bench's options (getopt_long's table). */
+static const struct option options[] = {
+	{"models", required_argument, NULL, 'm'}, {"clients", required_argument, NULL, 'c'},
+	{"duration", required_argument, NULL, 'd'}, {"warmup", required_argument, NULL, 'w'},
+	{"repeats", required_argument, NULL, 'r'}, {"interval", required_argument, NULL, 'i'},
+	{"size", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
+	{"spawn", no_argument, NULL, 'S'}, {"out", required_argument, NULL, 'o'},
+	{"server", required_argument, NULL, 'x'}, {"quick", no_argument, NULL, 'q'},
+	{"sweep", no_argument, NULL, 'W'}, {"model", required_argument, NULL, 'M'},
+	{"p99-target", required_argument, NULL, 'p'}, {"start-rate", required_argument, NULL, 'R'},
+	{"tools", no_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'v'},
+	{"soak", no_argument, NULL, 'K'}, {"rss-slope", required_argument, NULL, 'L'},
+	{"fd-slope", required_argument, NULL, 'F'},
+	{"backlog-experiment", no_argument, NULL, 'B'}, {"backlogs", required_argument, NULL, 'b'},
+	{"burst", required_argument, NULL, 'u'}, {"hold", required_argument, NULL, 'H'},
+	{"server-bin", required_argument, NULL, 'X'}, {"raw", no_argument, NULL, 'A'},
+	{"cpus", required_argument, NULL, 'P'}, {"target", required_argument, NULL, 'g'},
+	{"target-monitor", required_argument, NULL, 'G'}, {"lan", no_argument, NULL, 'N'},
+	{"delay", required_argument, NULL, 'D'}, {"workload", required_argument, NULL, 0x110},
+	{"compare", no_argument, NULL, 0x111}, {"fail-if-slower", required_argument, NULL, 0x112},
+	{"probe", required_argument, NULL, 0x113}, {"min-change", required_argument, NULL, 0x114},
+	{"no-pin", no_argument, NULL, 0x115}, {0},
+};
+
+/* Whether word is one of echolab-bench's options, as getopt_long would
+ * take it ("--out", "--out=DIR", an abbreviation such as "--dur"; "--"). */
+static bool is_bench_option(const char *word)
+{
+	if (strncmp(word, "--", 2) != 0)
+		return false;
+	size_t len = strcspn(word + 2, "=");
+	for (const struct option *o = options; o->name; o++)
+		if (strncmp(o->name, word + 2, len) == 0)
+			return true;
+	return false;
+}
+
+/* --server NAME=CMD without {port} where the words after it (up to the
+ * next option of ours) have it: the shell split an unquoted CMD at its
+ * spaces, and "CMD needs {port}" would send a student looking for a
+ * {port} they did write. Says so with the quoting, and returns 2; returns
+ * 0 when the words do not look like that. */
+static int server_cmd_split(const char *arg, int argc, char **argv, int next)
+{
+	int end = next, port_word = -1;
+	for (; end < argc && !is_bench_option(argv[end]); end++)
+		if (port_word < 0 && el_sup_has(argv[end], "port"))
+			port_word = end;
+	if (port_word < 0 || !strchr(arg, '='))
+		return 0;
+	char quoted[2048];
+	size_t n = 0;
+	quoted[n++] = '\'';
+	for (int i = next - 1; i < end && n + 8 < sizeof(quoted); i++) {
+		if (i >= next)
+			quoted[n++] = ' ';
+		/* A quote inside is closed, escaped and reopened, as the
+		 * shell reads it. */
+		for (const char *p = i == next - 1 ? arg : argv[i]; *p && n + 8 < sizeof(quoted); p++) {
+			if (*p == '\'') {
+				memcpy(quoted + n, "'\\''", 4);
+				n += 4;
+			} else {
+				quoted[n++] = *p;
+			}
+		}
+	}
+	quoted[n++] = '\'';
+	quoted[n] = 0;
+	return usage_error("--server %.*s: the shell split CMD at its spaces ('%s' came as an argument of its "
+			   "own); quote it: --server %s",
+			   (int)strcspn(arg, "="), arg, argv[port_word], quoted);
+}
+
 /* Parses argv into cfg and a. Returns -1 to go on, or the exit status
  * (0 after --help or --version, 2 after a usage error). */
 static int parse_args(int argc, char **argv, struct bench_cfg *cfg, struct args *a)
 {
-	static const struct option opts[] = {
-		{"models", required_argument, NULL, 'm'}, {"clients", required_argument, NULL, 'c'},
-		{"duration", required_argument, NULL, 'd'}, {"warmup", required_argument, NULL, 'w'},
-		{"repeats", required_argument, NULL, 'r'}, {"interval", required_argument, NULL, 'i'},
-		{"size", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
-		{"spawn", no_argument, NULL, 'S'}, {"out", required_argument, NULL, 'o'},
-		{"server", required_argument, NULL, 'x'}, {"quick", no_argument, NULL, 'q'},
-		{"sweep", no_argument, NULL, 'W'}, {"model", required_argument, NULL, 'M'},
-		{"p99-target", required_argument, NULL, 'p'}, {"start-rate", required_argument, NULL, 'R'},
-		{"tools", no_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'v'},
-		{"soak", no_argument, NULL, 'K'}, {"rss-slope", required_argument, NULL, 'L'},
-		{"fd-slope", required_argument, NULL, 'F'},
-		{"backlog-experiment", no_argument, NULL, 'B'}, {"backlogs", required_argument, NULL, 'b'},
-		{"burst", required_argument, NULL, 'u'}, {"hold", required_argument, NULL, 'H'},
-		{"server-bin", required_argument, NULL, 'X'}, {"raw", no_argument, NULL, 'A'},
-		{"cpus", required_argument, NULL, 'P'}, {"target", required_argument, NULL, 'g'},
-		{"target-monitor", required_argument, NULL, 'G'}, {"lan", no_argument, NULL, 'N'},
-		{"delay", required_argument, NULL, 'D'}, {"workload", required_argument, NULL, 0x110},
-		{"compare", no_argument, NULL, 0x111}, {"fail-if-slower", required_argument, NULL, 0x112},
-		{"probe", required_argument, NULL, 0x113}, {"min-change", required_argument, NULL, 0x114}, {0},
-	};
 	int len = 0;
 	for (int i = 0; i < argc && len < (int)sizeof(cfg->command) - 2; i++)
 		len += snprintf(cfg->command + len, sizeof(cfg->command) - (size_t)len, "%s%s", i ? " " : "", argv[i]);
 	opterr = 0;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		if (ch == 'h') {
 			fputs(usage, stdout);
 			return 0;
@@ -495,7 +561,9 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg, struct args 
 			el_version_print("echolab-bench");
 			return 0;
 		}
-		int rc = parse_cell_option(ch, optarg, cfg, a);
+		int rc = ch == 'x' && !el_sup_has(optarg, "port") ? server_cmd_split(optarg, argc, argv, optind) : 0;
+		if (rc == 0)
+			rc = parse_cell_option(ch, optarg, cfg, a);
 		if (rc == 1)
 			rc = parse_mode_option(ch, optarg, a);
 		if (rc == 1)
@@ -669,6 +737,7 @@ int main(int argc, char **argv)
 		.warmup_s = 2,
 		.interval_s = 0.5,
 		.msg_size = 64,
+		.pair = true,
 		.stop = &stop,
 	};
 	static struct args a = {

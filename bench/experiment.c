@@ -53,7 +53,9 @@ void bench_cell_line(const struct bench_cfg *cfg, const struct bench_cell *c, in
 	if (c->monitor_gap_s > 1.0)
 		fprintf(stderr, "        the monitor's samples were %.1f s apart once (see monitor.err)\n",
 			c->monitor_gap_s);
-	if (!r->valid) {
+	if (el_load_no_server(r)) {
+		fprintf(stderr, "        no server answered: every connection was refused\n");
+	} else if (!r->valid) {
 		fprintf(stderr, "        INVALID, the load generator shaped this cell:");
 		for (int i = 0; i < r->nreasons; i++)
 			fprintf(stderr, "%s %s", i ? ";" : "", r->reasons[i]);

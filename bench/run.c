@@ -583,6 +583,7 @@ static void run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double o
 		.conns = c->clients,
 		.threads = cfg->threads ? cfg->threads : (int)(cpus > 0 ? cpus : 1),
 		.spawn = cfg->spawn,
+		.pin = cfg->pair,
 		.raw = cfg->raw,
 		.session = cfg->session,
 		.msg = msg,

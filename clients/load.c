@@ -1228,17 +1228,29 @@ static void invalid(struct el_load_result *r, const char *fmt, ...)
 	va_end(ap);
 }
 
+bool el_load_no_server(const struct el_load_result *r)
+{
+	return r->reached == 0 && r->replies == 0 && r->errors[EL_LOAD_REFUSED] > 0 &&
+	       r->errors_total == r->errors[EL_LOAD_REFUSED];
+}
+
 void el_load_validate(const struct el_load_cfg *cfg, struct el_load_result *r)
 {
 	r->valid = true;
 	r->nreasons = 0;
 	r->offered = cfg->rate > 0 ? cfg->rate * (double)cfg->conns : 0;
-	if (r->reached < cfg->conns)
-		invalid(r, "connections: %ld of %ld answered", r->reached, cfg->conns);
 	/* The generator's own rate: the sends it came to, on time or late,
 	 * whether or not their connection was up (a server's resets are
 	 * errors, not the generator's shortfall). */
 	r->sent_per_s = r->window_s > 0 ? (double)r->scheduled / r->window_s : 0;
+	/* Nothing was measured, so the run is not valid; but nothing the
+	 * generator did shaped it either: the one reason names the server. */
+	if (el_load_no_server(r)) {
+		invalid(r, "no connection was accepted");
+		return;
+	}
+	if (r->reached < cfg->conns)
+		invalid(r, "connections: %ld of %ld answered", r->reached, cfg->conns);
 	if (r->offered > 0 && r->window_s > 0 && cfg->count <= 0 && r->sent_per_s < 0.95 * r->offered)
 		invalid(r, "sent %.0f of %.0f msgs/s offered (%.1f%%)", r->sent_per_s, r->offered,
 			100 * r->sent_per_s / r->offered);

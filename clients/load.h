@@ -129,7 +129,10 @@ struct el_load_result {
 	/* Did the generator, not the server, shape the run? Invalid when it
 	 * reached fewer connections than asked, came to under 95% of the
 	 * offered sends, or sent late (p99 over a tenth of the gap); each
-	 * reason one short line. Set by el_load_result (not live). */
+	 * reason one short line. A run with no server at all (every connect
+	 * refused, el_load_no_server) measured nothing: invalid too, with the
+	 * one reason "no connection was accepted". Set by el_load_result (not
+	 * live). */
 	bool valid;
 	int nreasons;
 	char reasons[EL_LOAD_MAX_REASONS][96];
@@ -193,6 +196,12 @@ void el_load_result(struct el_load *l, struct el_load_result *r, bool live);
  * which el_load_summary_read (merge.h) reads it back. */
 void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_load_result *r,
 			const double *pcts, int npct, bool interrupted);
+
+/* Whether there was no server to load: no connection was ever answered
+ * and every error was a refused connect (nothing listens at the address).
+ * Such a run is invalid with the one reason "no connection was accepted",
+ * not the generator's reasons. */
+bool el_load_no_server(const struct el_load_result *r);
 
 /* The figures of the JSON summary, after the run's settings: messages,
  * errors, RTT figures and the "merge" object, then the closing brace. */

@@ -124,6 +124,8 @@ static const char usage_text[] =
 	"offered msgs/s sent, or sends late against their schedule (p99 of\n"
 	"the lateness over a tenth of the gap between a connection's sends). The\n"
 	"report says which, and so does --json (\"valid\", \"invalid_reasons\").\n"
+	"When every connect was refused (no server at the address), the run is one\n"
+	"line saying so, and invalid with the reason \"no connection was accepted\".\n"
 	"\n"
 	"Ctrl-C ends the run early and prints what was measured so far.\n"
 	"Exit 0 when replies were measured, there was no error and the run is\n"
@@ -912,9 +914,19 @@ static int run_once(struct options *o)
 		el_intervals_update(p.iv, &r, true);
 		r.intervals = p.iv;
 	}
-	print_text(o, &r);
-	if (p.iv)
-		el_intervals_print(p.iv, stdout);
+	/* No server: the report's every figure would be 0 and its verdict
+	 * would blame the generator; one line says what happened instead. */
+	if (el_load_no_server(&r)) {
+		bool v6 = strchr(o->cfg.host, ':') != NULL;
+		fprintf(stderr, "echolab-load: no server: every connection was refused at %s%s%s:%u "
+				"(refused %llu time%s)\n",
+			v6 ? "[" : "", o->cfg.host, v6 ? "]" : "", o->cfg.port,
+			(unsigned long long)r.errors[EL_LOAD_REFUSED], r.errors[EL_LOAD_REFUSED] == 1 ? "" : "s");
+	} else {
+		print_text(o, &r);
+		if (p.iv)
+			el_intervals_print(p.iv, stdout);
+	}
 	int status = rc < 0 || r.errors_total > 0 || r.messages == 0 || (!r.valid && !o->allow_invalid) ? 1 : 0;
 	if (write_outputs(o, &p, &r, ivcsv))
 		status = 1;

@@ -99,12 +99,20 @@ struct el_conf_runner {
 	const struct el_conf_opts *o;
 	struct el_sup sup;
 	bool up;
+	bool untouched;           /* up, started by el_conf_runner_check, no case run on it */
 	struct el_sup_settings cur;
 	char cmd[4096];           /* the command of the running instance */
 	char err_path[64];        /* its stderr, for a failure's reason */
 };
 
 void el_conf_runner_init(struct el_conf_runner *r, const struct el_conf_opts *o);
+/* Before the first case: is there a server to grade? One that never
+ * starts, or a target nothing accepts at, is then one line (why) instead
+ * of the same failure in every case. With a command, starts the instance
+ * with the settings of the first case of patterns that can run (which
+ * goes on with it); with a target, connects once. Returns 0 (also when no
+ * selected case needs the server), or -errno with one line in why. */
+int el_conf_runner_check(struct el_conf_runner *r, const char *patterns, char *why, size_t whylen);
 /* Runs case c into res. */
 void el_conf_run(struct el_conf_runner *r, const struct el_conf_case *c, struct el_conf_result *res);
 /* Stops the running instance. Returns 0, or -1 when processes of it were
@@ -121,6 +129,9 @@ struct el_conf_report {
 	size_t n;
 	const char *command;      /* the command line the tool ran with */
 	const char *started_at;   /* RFC 3339 */
+	/* Why no case ran (el_conf_runner_check), counted as one failure;
+	 * NULL when the server was there. */
+	const char *error;
 };
 int el_conf_write_junit(FILE *f, const struct el_conf_report *r);
 int el_conf_write_json(FILE *f, const struct el_conf_report *r);

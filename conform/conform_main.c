@@ -51,8 +51,11 @@ static const char usage_text[] =
 	"  --help             this text\n"
 	"  --version          the version, and the git checkout it was built from\n"
 	"\n"
-	"The last line is \"N passed, N failed, N skipped\". Exit 0 when no case\n"
-	"failed, 1 when one did, 2 on bad usage. Ctrl-C stops after the running case.\n";
+	"The last line is \"N passed, N failed, N skipped\". A server that cannot\n"
+	"be reached (it does not start, or nothing accepts at the target) is one\n"
+	"line naming why, before any case, and counts as one failure. Exit 0 when\n"
+	"no case failed, 1 when one did, 2 on bad usage. Ctrl-C stops after the\n"
+	"running case.\n";
 
 static volatile sig_atomic_t stop;
 
@@ -207,20 +210,34 @@ static int check_server(struct el_conf_opts *o, const char *target)
 	return 0;
 }
 
-/* Runs the selected cases, a line (or TAP) each; verdicts counted.
+/* Runs the selected cases, a line (or TAP) each; verdicts counted. A
+ * server that cannot be reached is one line (to stderr, or TAP's "Bail
+ * out!") and one failure, its reason in error, and no case runs.
  * Returns the results run. */
-static size_t run_cases(struct el_conf_opts *o, const struct args *a, struct el_conf_result *res, int *verdicts)
+static size_t run_cases(struct el_conf_opts *o, const struct args *a, struct el_conf_result *res, int *verdicts,
+			char *error, size_t errlen)
 {
+	struct el_conf_runner runner;
+	el_conf_runner_init(&runner, o);
+	bool reached = el_conf_runner_check(&runner, a->cases, error, errlen) == 0;
+	if (!reached)
+		verdicts[EL_CONF_FAIL]++;
+	else
+		error[0] = 0;
 	if (a->tap) {
 		size_t nsel = 0;
 		for (size_t i = 0; i < el_conf_ncases; i++)
 			nsel += el_conf_selected(a->cases, el_conf_cases[i].id);
-		printf("TAP version 13\n1..%zu\n", nsel);
+		printf("TAP version 13\n");
+		if (reached)
+			printf("1..%zu\n", nsel);
+		else
+			printf("Bail out! %s\n", error);
+	} else if (!reached) {
+		fprintf(stderr, "echolab-conform: %s\n", error);
 	}
-	struct el_conf_runner runner;
-	el_conf_runner_init(&runner, o);
 	size_t n = 0;
-	for (size_t i = 0; i < el_conf_ncases && !stop; i++) {
+	for (size_t i = 0; i < el_conf_ncases && reached && !stop; i++) {
 		if (!el_conf_selected(a->cases, el_conf_cases[i].id))
 			continue;
 		el_conf_run(&runner, &el_conf_cases[i], &res[n]);
@@ -303,8 +320,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int verdicts[4] = {0};
-	size_t n = run_cases(&o, &a, res, verdicts);
-	struct el_conf_report rep = {.o = &o, .res = res, .n = n, .command = command, .started_at = started};
+	char error[768];
+	size_t n = run_cases(&o, &a, res, verdicts, error, sizeof(error));
+	struct el_conf_report rep = {.o = &o, .res = res, .n = n, .command = command, .started_at = started,
+				     .error = error[0] ? error : NULL};
 	rc = write_reports(&a, &rep);
 	/* info counts as passed: a measured behaviour the protocol allows. */
 	printf("%s%d passed, %d failed, %d skipped%s\n", a.tap ? "# " : "", verdicts[EL_CONF_OK] + verdicts[EL_CONF_INFO],

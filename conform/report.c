@@ -64,11 +64,14 @@ static void json_text(FILE *f, const char *s)
 	el_json_cstring(f, s);
 }
 
+/* The verdicts; a server that could not be reached is one failure, as on
+ * the last line. */
 static void counts(const struct el_conf_report *r, int c[4])
 {
 	c[0] = c[1] = c[2] = c[3] = 0;
 	for (size_t i = 0; i < r->n; i++)
 		c[r->res[i].verdict]++;
+	c[EL_CONF_FAIL] += r->error != NULL;
 }
 
 int el_conf_write_junit(FILE *f, const struct el_conf_report *r)
@@ -81,9 +84,19 @@ int el_conf_write_junit(FILE *f, const struct el_conf_report *r)
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
 	fprintf(f, "  <testsuite name=\"echolab-conform\" tests=\"%zu\" failures=\"%d\" skipped=\"%d\" "
 		   "errors=\"0\" time=\"%.3f\" timestamp=\"",
-		r->n, c[EL_CONF_FAIL], c[EL_CONF_SKIP], total);
+		r->n + (r->error != NULL), c[EL_CONF_FAIL], c[EL_CONF_SKIP], total);
 	xml_text(f, r->started_at);
 	fprintf(f, "\">\n");
+	/* No case ran: one failing testcase says why, so that a CI system
+	 * shows a failure rather than an empty suite. */
+	if (r->error) {
+		fprintf(f, "    <testcase classname=\"echolab-conform\" name=\"server\" time=\"0\">\n"
+			   "      <failure message=\"");
+		xml_text(f, r->error);
+		fprintf(f, "\" type=\"the server\">");
+		xml_text(f, r->error);
+		fprintf(f, "</failure>\n    </testcase>\n");
+	}
 	for (size_t i = 0; i < r->n; i++) {
 		const struct el_conf_result *x = &r->res[i];
 		char cls[64];
@@ -128,8 +141,13 @@ int el_conf_write_json(FILE *f, const struct el_conf_report *r)
 	json_text(f, r->started_at);
 	fprintf(f, ",\n  \"mode\": \"%s\",\n  \"max_line\": %ld,\n", r->o->raw ? "raw" : "annotated",
 		r->o->max_line);
-	fprintf(f, "  \"passed\": %d,\n  \"failed\": %d,\n  \"skipped\": %d,\n  \"info\": %d,\n  \"cases\": [\n",
+	fprintf(f, "  \"passed\": %d,\n  \"failed\": %d,\n  \"skipped\": %d,\n  \"info\": %d,\n  \"error\": ",
 		c[EL_CONF_OK], c[EL_CONF_FAIL], c[EL_CONF_SKIP], c[EL_CONF_INFO]);
+	if (r->error)
+		json_text(f, r->error);
+	else
+		fputs("null", f);
+	fputs(",\n  \"cases\": [\n", f);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct el_conf_result *x = &r->res[i];
 		fprintf(f, "    {\"id\": ");
@@ -202,6 +220,11 @@ int el_conf_write_html(FILE *f, const struct el_conf_report *r)
 	fprintf(f, "<p class=\"sum\"><span class=\"ok\">%d passed</span><span class=\"FAIL\">%d failed</span>"
 		   "<span class=\"skip\">%d skipped</span><span class=\"info\">%d info</span></p>\n",
 		c[EL_CONF_OK], c[EL_CONF_FAIL], c[EL_CONF_SKIP], c[EL_CONF_INFO]);
+	if (r->error) {
+		fputs("<p class=\"FAIL\">", f);
+		html_text(f, r->error);
+		fputs("</p>\n", f);
+	}
 	const char *cats[] = {"proto", "conc", "robust", "life", "wire"};
 	for (size_t k = 0; k < sizeof(cats) / sizeof(cats[0]); k++) {
 		size_t len = strlen(cats[k]);

@@ -514,6 +514,92 @@ static const char *cannot_run(const struct el_conf_opts *o, const struct el_conf
 	return NULL;
 }
 
+/* Scales a wait by how slow this run is (valgrind: 20). */
+static int runner_ms(const struct el_conf_runner *r, int ms)
+{
+	return ms * (r->o->slow > 1 ? r->o->slow : 1);
+}
+
+/* Starts an instance of the command with the settings s (its port chosen
+ * here, into s) as r's running one. Returns 0, or -errno with the reason
+ * in why and the last line the server wrote on stderr in last ("" when
+ * none). */
+static int start_instance(struct el_conf_runner *r, struct el_sup_settings *s, char *why, size_t whylen,
+			  char *last, size_t lastlen)
+{
+	last[0] = 0;
+	int port = el_sup_free_port();
+	s->port = port > 0 ? (unsigned)port : 0;
+	char bad[64] = "";
+	int rc = el_sup_expand(r->o->server_cmd, s, r->cmd, sizeof(r->cmd), bad, sizeof(bad));
+	if (rc < 0) {
+		if (rc == -EINVAL)
+			snprintf(why, whylen, "unknown placeholder %s", bad);
+		else
+			snprintf(why, whylen, "the command is too long");
+		return rc;
+	}
+	int efd = open(r->err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (efd >= 0)
+		close(efd);
+	rc = el_sup_start_cmd(&r->sup, r->cmd, r->o->host, s->port, NULL, r->err_path, runner_ms(r, 10000), why,
+			      whylen);
+	if (rc < 0) {
+		last_err_line(r->err_path, last, lastlen);
+		return rc;
+	}
+	r->up = true;
+	r->cur = *s;
+	return 0;
+}
+
+/* The first selected case that can run here, or NULL. */
+static const struct el_conf_case *first_to_run(const struct el_conf_opts *o, const char *patterns)
+{
+	char buf[256];
+	for (size_t i = 0; i < el_conf_ncases; i++) {
+		const struct el_conf_case *c = &el_conf_cases[i];
+		if (el_conf_selected(patterns, c->id) && !cannot_run(o, c, buf, sizeof(buf)))
+			return c;
+	}
+	return NULL;
+}
+
+int el_conf_runner_check(struct el_conf_runner *r, const char *patterns, char *why, size_t whylen)
+{
+	const struct el_conf_opts *o = r->o;
+	const struct el_conf_case *c = first_to_run(o, patterns);
+	if (!c)
+		return 0;
+	if (!o->server_cmd) {
+		char err[256];
+		int ms = runner_ms(r, (int)(o->timeout_s * 1000));
+		int fd = el_client_connect(o->host, o->port, ms, err, sizeof(err));
+		if (fd < 0) {
+			bool v6 = strchr(o->host, ':') != NULL;
+			snprintf(why, whylen, "no server at %s%s%s:%u: %s", v6 ? "[" : "", o->host, v6 ? "]" : "",
+				 o->port, err);
+			return fd;
+		}
+		close(fd);
+		return 0;
+	}
+	/* With the settings the first case asks for, so that it goes on
+	 * with this instance. */
+	struct el_sup_settings s = settings_for(o, c);
+	char reason[256], last[160];
+	int rc = start_instance(r, &s, reason, sizeof(reason), last, sizeof(last));
+	r->untouched = rc == 0;
+	if (rc < 0) {
+		/* The supervisor's "the server exited ..." after "the server
+		 * did not start: " reads better as "it exited ...". */
+		const char *tail = strncmp(reason, "the server ", 11) == 0 ? reason + 11 : NULL;
+		snprintf(why, whylen, "the server did not start: %s%s (command: %s%s%s)", tail ? "it " : "",
+			 tail ? tail : reason, r->cmd, last[0] ? "; its stderr: " : "", last);
+	}
+	return rc;
+}
+
 void el_conf_run(struct el_conf_runner *r, const struct el_conf_case *c, struct el_conf_result *res)
 {
 	const struct el_conf_opts *o = r->o;
@@ -540,33 +626,21 @@ void el_conf_run(struct el_conf_runner *r, const struct el_conf_case *c, struct 
 	x->port = o->port;
 	x->set = settings_for(o, c);
 	if (o->server_cmd) {
-		bool fresh = (c->needs & EL_CONF_OWN) || !r->up || !same_settings(&r->cur, &x->set);
+		/* The instance the check started, no case run on it yet, is
+		 * as fresh as one started now. */
+		bool fresh = ((c->needs & EL_CONF_OWN) && !r->untouched) || !r->up || !same_settings(&r->cur, &x->set);
+		r->untouched = false;
 		if (r->up && fresh)
 			stop_instance(r);
 		if (!r->up) {
-			int port = el_sup_free_port();
-			x->set.port = port > 0 ? (unsigned)port : 0;
-			char bad[64] = "";
-			int rc = el_sup_expand(o->server_cmd, &x->set, r->cmd, sizeof(r->cmd), bad, sizeof(bad));
-			int efd = open(r->err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-			if (efd >= 0)
-				close(efd);
-			if (rc == 0)
-				rc = el_sup_start_cmd(&r->sup, r->cmd, o->host, x->set.port, NULL, r->err_path,
-						      cf_ms(x, 10000), buf, sizeof(buf));
-			if (rc < 0) {
-				char last[160];
-				last_err_line(r->err_path, last, sizeof(last));
+			char reason[256], last[160];
+			if (start_instance(r, &x->set, reason, sizeof(reason), last, sizeof(last)) < 0) {
 				res->verdict = EL_CONF_FAIL;
-				if (rc == -EINVAL)
-					snprintf(buf, sizeof(buf), "unknown placeholder %s", bad);
 				snprintf(res->reason, sizeof(res->reason), "the server did not start: %.200s%s%.160s%s",
-					 buf, last[0] ? " (its stderr: " : "", last, last[0] ? ")" : "");
+					 reason, last[0] ? " (its stderr: " : "", last, last[0] ? ")" : "");
 				free(x);
 				return;
 			}
-			r->up = true;
-			r->cur = x->set;
 		}
 		x->port = r->sup.port;
 		x->sup = &r->sup;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -187,6 +188,36 @@ Test(servers, bad_server_options_are_usage_errors, .timeout = 60)
 		char dir[128];
 		int rc = bench(cases[i].args, dir, sizeof(dir), out, sizeof(out));
 		cr_expect_eq(rc, 2, "%s: exit %d:\n%s", cases[i].args, rc, out);
+		cr_expect_not_null(strstr(out, cases[i].says), "%s: does not say '%s':\n%s", cases[i].args,
+				   cases[i].says, out);
+		cleanup(dir);
+	}
+}
+
+/* An unquoted --server NAME=CMD: the shell split CMD at its spaces, so
+ * {port} came as an argument of its own. A usage error of one line that
+ * says so and shows the quoting, not "CMD needs {port}". */
+Test(servers, an_unquoted_server_cmd_is_one_line_with_its_quoting, .timeout = 60)
+{
+	static const struct {
+		const char *args, *says;
+	} cases[] = {
+		{"--server mine=/tmp/s/server {port}", "quote it: --server 'mine=/tmp/s/server {port}'"},
+		{"--server mine=/tmp/s/server --port {port} --models fork",
+		 "quote it: --server 'mine=/tmp/s/server --port {port}'"},
+	};
+	static char out[65536];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char dir[128];
+		int rc = bench(cases[i].args, dir, sizeof(dir), out, sizeof(out));
+		int lines = 0;
+		for (const char *p = out; *p; p++)
+			lines += *p == '\n';
+		cr_expect_eq(rc, 2, "%s: exit %d:\n%s", cases[i].args, rc, out);
+		cr_expect_eq(lines, 1, "%s: one line:\n%s", cases[i].args, out);
+		cr_expect_not_null(strstr(out, "--server mine: the shell split CMD at its spaces ('{port}' came as an "
+					       "argument of its own)"),
+				   "%s:\n%s", cases[i].args, out);
 		cr_expect_not_null(strstr(out, cases[i].says), "%s: does not say '%s':\n%s", cases[i].args,
 				   cases[i].says, out);
 		cleanup(dir);
@@ -430,26 +461,51 @@ Test(servers, a_probe_measures_each_cell_apart, .timeout = 120)
 	cleanup(dir);
 }
 
-/* --compare A B: a server slowed on purpose (2 ms of sleep a message) is
+/* --compare A B: a server slowed on purpose (2 ms of sleep a read) is
  * "slower" against the same cell of a fast run, by most of its msgs/s, and
  * --fail-if-slower 50 makes that exit 1 while a second fast run of the
  * same server is "no difference" in every cell and does not; without
- * --fail-if-slower the exit is 0. */
+ * --fail-if-slower the exit is 0. The slowed server echoes bytes as they
+ * come (the load's --raw messages have no LF): one that waited for a line
+ * answered nothing, and its 0 msgs/s was taken for a figure. */
 Test(servers, compare_finds_a_slowed_server_and_fails_on_it, .timeout = 180)
 {
-	if (system("command -v socat >/dev/null 2>&1") != 0)
-		cr_skip_test("no socat (Debian's socat package) for the slowed server");
 	static char out[65536];
 	char fast1[128], fast2[128], slow[128], cmp[128], args[2048];
+	/* A thread per connection, each read echoed 2 ms late. */
+	char script_dir[] = "/tmp/echolab-bench-slow-XXXXXX", script[128];
+	cr_assert_not_null(mkdtemp(script_dir));
+	snprintf(script, sizeof(script), "%s/slow_echo.py", script_dir);
+	FILE *py = fopen(script, "w");
+	cr_assert_not_null(py);
+	fputs("import socket, sys, threading, time\n"
+	      "def serve(c):\n"
+	      "    while True:\n"
+	      "        b = c.recv(65536)\n"
+	      "        if not b:\n"
+	      "            break\n"
+	      "        time.sleep(0.002)\n"
+	      "        c.sendall(b)\n"
+	      "    c.close()\n"
+	      "s = socket.socket()\n"
+	      "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+	      "s.bind(('127.0.0.1', int(sys.argv[1])))\n"
+	      "s.listen(128)\n"
+	      "while True:\n"
+	      "    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()\n",
+	      py);
+	cr_assert_eq(fclose(py), 0);
 	const char *common = "--raw --clients 2 --repeats 3 --duration 0.5 --warmup 0.2";
 	snprintf(args, sizeof(args), "%s --server 'srv=%s --model epoll --raw --quiet --port {port}'", common,
 		 getenv("ECHOLAB_SERVER"));
 	cr_assert_eq(bench(args, fast1, sizeof(fast1), out, sizeof(out)), 0, "%s", out);
 	cr_assert_eq(bench(args, fast2, sizeof(fast2), out, sizeof(out)), 0, "%s", out);
-	snprintf(args, sizeof(args),
-		 "%s --server 'srv=socat TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork SYSTEM:\"while IFS= read -r l; "
-		 "do sleep 0.002; printf \x27%%s\\n\x27 \x5c\"$l\x5c\"; done\"'", common);
+	snprintf(args, sizeof(args), "%s --server 'srv=python3 %s {port}'", common, script);
 	cr_assert_eq(bench(args, slow, sizeof(slow), out, sizeof(out)), 0, "%s", out);
+	/* Not vacuous: the slowed server answered, if slowly. */
+	const char *answered = summary_field(slow, "srv", 2, "messages");
+	cr_assert(answered && atol(answered) > 0, "the slowed server answered %s messages:\n%s",
+		  answered ? answered : "no", out);
 	char a[512], b[640];
 	snprintf(a, sizeof(a), "--compare %s/latest %s/latest", fast1, slow);
 	int rc = bench(a, cmp, sizeof(cmp), out, sizeof(out));
@@ -482,9 +538,38 @@ Test(servers, compare_finds_a_slowed_server_and_fails_on_it, .timeout = 180)
 	snprintf(path, sizeof(path), "%s/latest/compare.md", cmp);
 	cr_expect_eq(access(path, F_OK), 0, "no %s", path);
 	cleanup(cmp);
+	/* A server that accepts and closes, never answering: its repeats
+	 * measured no server, so its cell gets no verdict, with the reason,
+	 * and a gate (--fail-if-slower) fails on it instead of passing it. */
+	char mute[128];
+	snprintf(script, sizeof(script), "%s/mute.py", script_dir);
+	py = fopen(script, "w");
+	cr_assert_not_null(py);
+	fputs("import socket, sys\n"
+	      "s = socket.socket()\n"
+	      "s.bind(('127.0.0.1', int(sys.argv[1])))\n"
+	      "s.listen(128)\n"
+	      "while True:\n"
+	      "    s.accept()[0].close()\n",
+	      py);
+	cr_assert_eq(fclose(py), 0);
+	snprintf(args, sizeof(args), "%s --server 'srv=python3 %s {port}'", common, script);
+	bench(args, mute, sizeof(mute), out, sizeof(out));
+	snprintf(b, sizeof(b), "--compare %s/latest %s/latest --fail-if-slower 50", fast1, mute);
+	rc = bench(b, cmp, sizeof(cmp), out, sizeof(out));
+	cr_expect_eq(rc, 1, "a cell that measured no server passed the gate: exit %d\n%s", rc, out);
+	line = strstr(out, "srv ");
+	cr_assert_not_null(line, "%s", out);
+	cr_expect_not_null(strstr(line, "no verdict: 3 repeats measured no server, first B/srv-2-r1: no message was "
+					"answered"),
+			   "%s", out);
+	cr_expect_null(strstr(out, ": slower"), "a verdict from a server that never answered:\n%s", out);
+	cleanup(cmp);
+	cleanup(mute);
 	cleanup(fast1);
 	cleanup(fast2);
 	cleanup(slow);
+	cleanup(script_dir);
 }
 
 /* --lan: the server in one network namespace and the load in another, a

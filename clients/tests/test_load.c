@@ -252,7 +252,31 @@ Test(load, refused_connections_are_counted_and_end_a_counted_run, T_OPTS)
 	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
 			     port_str(dead_port()), "--conns", "4", "--count", "5", NULL);
 	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
-	cr_expect_not_null(strstr(out, "refused 4"), "%s", out);
+	cr_expect_not_null(strstr(err, "(refused 4 times)"), "%s", err);
+}
+
+/* Nothing listening: one line says there is no server, where, and how
+ * often it was refused; the run is invalid (it measured nothing) with the
+ * server's reason, never the generator's; exit 1. */
+Test(load, no_server_is_one_line_and_not_the_generators_doing, T_OPTS)
+{
+	char dir[64], json[96], want[96];
+	scratch(dir, sizeof(dir), "noserver");
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	unsigned port = dead_port();
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(port), "--conns", "3", "--count", "2", "--json", json, NULL);
+	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
+	cr_expect_str_empty(out, "%s", out);
+	cr_expect_eq(count_lines(err), 1, "one line: %s", err);
+	snprintf(want, sizeof(want), "echolab-load: no server: every connection was refused at 127.0.0.1:%u ", port);
+	cr_expect_not_null(strstr(err, want), "%s", err);
+	cr_expect_null(strstr(err, "generator"), "%s", err);
+	const char *j = slurp(json);
+	cr_expect_not_null(strstr(j, "\"valid\": false"), "%s", j);
+	cr_expect_not_null(strstr(j, "\"invalid_reasons\": [\"no connection was accepted\"]"), "%s", j);
+	cr_expect_eq(json_num(j, "refused"), 3, "%s", j);
+	scratch_remove(dir);
 }
 
 /* A timed run keeps reopening what fails: against nothing it counts a
@@ -263,11 +287,11 @@ Test(load, timed_run_against_nothing_ends_on_time, T_OPTS)
 			     port_str(dead_port()), "--conns", "2", "--duration", "1", NULL);
 	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
 	unsigned long refused = 0;
-	const char *p = strstr(out, "refused ");
-	cr_assert_not_null(p, "%s", out);
-	refused = strtoul(p + 8, NULL, 10);
+	const char *p = strstr(err, "(refused ");
+	cr_assert_not_null(p, "%s", err);
+	refused = strtoul(p + 9, NULL, 10);
 	cr_expect(refused >= 4 && refused <= 2 * 12 * (unsigned long)th_slow_factor(),
-		  "refused %lu: %s", refused, out);
+		  "refused %lu: %s", refused, err);
 }
 
 Test(load, open_loop_count_and_schedule, T_OPTS)

@@ -302,3 +302,59 @@ Test(usage, bad_usage_exits_2_with_one_line)
 		cr_expect_not_null(strstr(out, "echolab-conform: "), "case %zu: %s", i, out);
 	}
 }
+
+/* Runs a shell command line; returns its exit status and its standard
+ * output and error, together, in out. */
+static int run_sh(const char *cmd, char *out, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	size_t n = fread(out, 1, len - 1, p);
+	out[n] = 0;
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int lines_of(const char *text)
+{
+	int n = 0;
+	for (; *text; text++)
+		n += *text == '\n';
+	return n;
+}
+
+/* A server that never starts is one line naming the cause (not a FAIL per
+ * case), then the last line counting it as one failure; exit 1. */
+Test(unreachable, a_server_that_never_starts_is_one_line, .timeout = 60)
+{
+	char cmd[1024], out[1 << 16];
+	snprintf(cmd, sizeof(cmd), "'%s' --server-cmd '/bin/false {port}' 2>&1", env("ECHOLAB_CONFORM"));
+	int rc = run_sh(cmd, out, sizeof(out));
+	cr_expect_eq(rc, 1, "exit %d:\n%s", rc, out);
+	cr_expect_eq(lines_of(out), 2, "the cause, then the last line:\n%s", out);
+	cr_expect_not_null(strstr(out, "echolab-conform: the server did not start: it exited with status 1 before it "
+				       "was ready (command: /bin/false "),
+			   "%s", out);
+	cr_expect_not_null(strstr(out, "\n0 passed, 1 failed, 0 skipped\n"), "%s", out);
+}
+
+/* --target where nothing listens: one line naming the address and the
+ * refusal, then the last line; exit 1. */
+Test(unreachable, a_target_that_refuses_is_one_line, .timeout = 60)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	getsockname(s, (struct sockaddr *)&a, &alen);
+	close(s); /* bound, then released: nothing listens there */
+	char cmd[1024], out[1 << 16], want[64];
+	snprintf(cmd, sizeof(cmd), "'%s' --target 127.0.0.1:%u 2>&1", env("ECHOLAB_CONFORM"), ntohs(a.sin_port));
+	int rc = run_sh(cmd, out, sizeof(out));
+	cr_expect_eq(rc, 1, "exit %d:\n%s", rc, out);
+	cr_expect_eq(lines_of(out), 2, "the cause, then the last line:\n%s", out);
+	snprintf(want, sizeof(want), "echolab-conform: no server at 127.0.0.1:%u: ", ntohs(a.sin_port));
+	cr_expect_not_null(strstr(out, want), "%s", out);
+	cr_expect_not_null(strstr(out, "Connection refused\n"), "%s", out);
+	cr_expect_not_null(strstr(out, "\n0 passed, 1 failed, 0 skipped\n"), "%s", out);
+}
