@@ -18,6 +18,7 @@
 #define BENCH_MAX_MODELS 16
 #define BENCH_MAX_COUNTS 16
 #define BENCH_MAX_REPEATS 20
+#define BENCH_DEFAULT_REPEATS 3 /* the experiment's, without --repeats */
 #define BENCH_PARTS 20 /* RTTs in each of the first, middle and last parts */
 
 struct bench_cfg {
@@ -99,6 +100,11 @@ struct bench_cell {
 	double monitor_gap_s;
 	bool short_run;
 	bool monitored;      /* the server's CPU and memory columns were read */
+	/* The most connections an event loop of the server held at once,
+	 * largest over smallest, from the line echolab-server's models with
+	 * several loops write at exit (server.err); 0: no such line. 1 is an
+	 * even placement; 4 means one loop held four times another's. */
+	double loop_ratio;
 };
 
 /* The traits --list-models printed for model ("" if none). */
@@ -144,6 +150,40 @@ int bench_server_start_cmd(const struct bench_cfg *cfg, const char *name, const 
 int bench_server_start_model(const struct bench_cfg *cfg, const char *model, struct el_sup *s,
 			     const char *out_path, const char *err_path, const char *const *extra, char *why,
 			     size_t whylen);
+
+/* A cell is stable when every repeat's msgs/s lies within this many
+ * percent of their median (docs/decisions.md 47). */
+#define BENCH_STABLE_PCT 10.0
+/* The smallest change a verdict names, in percent: two runs of one build
+ * on a shared machine drift by a few percent (--compare's --min-change). */
+#define BENCH_MIN_CHANGE_PCT 5.0
+
+/* B's mean minus A's over their repeats, in percent of A's mean, with its
+ * 95% confidence interval (Welch: unequal variances). known is false
+ * with fewer than 2 repeats on a side or a zero mean for A. */
+struct bench_change {
+	double pct, lo, hi;
+	bool known;
+};
+struct bench_change bench_welch(const struct el_stats *a, const struct el_stats *b);
+/* 1 when the whole interval lies above +min_pct, -1 when below -min_pct,
+ * 0 otherwise ("no difference the runs can show", or not known). */
+int bench_change_beyond(const struct bench_change *c, double min_pct);
+
+/* How n repeats' values agree: their median, range, the largest distance
+ * from the median in percent, unstable when that is over
+ * BENCH_STABLE_PCT; groups 2 when the values fall into two groups, each
+ * stable within itself (low_n values around low_median, high_n around
+ * high_median), else 1. */
+struct bench_spread {
+	int n;
+	double median, min, max, worst_pct;
+	bool unstable;
+	int groups;
+	int low_n, high_n;
+	double low_median, high_median;
+};
+void bench_spread_of(const double *values, int n, struct bench_spread *s);
 
 /* --compare DIR_A DIR_B: writes compare.md, the plot and prints a line per
  * cell into cfg->dir. A cell is slower or faster only when the 95%

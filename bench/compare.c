@@ -137,29 +137,6 @@ static int read_side(const char *dir, int k, struct pair *p, int *n)
 	return read;
 }
 
-/* B's mean minus A's, its 95% interval, in percent of A's mean. */
-struct change {
-	double pct, lo, hi;
-	bool known;
-};
-
-static struct change welch(const struct el_stats *a, const struct el_stats *b)
-{
-	struct change c = {0};
-	if (a->n < 2 || b->n < 2 || a->mean == 0)
-		return c;
-	double na = (double)a->n, nb = (double)b->n;
-	double va = el_stats_variance(a) * na / (na - 1), vb = el_stats_variance(b) * nb / (nb - 1);
-	double se2 = va / na + vb / nb, diff = b->mean - a->mean;
-	double df = se2 > 0 ? se2 * se2 / ((va / na) * (va / na) / (na - 1) + (vb / nb) * (vb / nb) / (nb - 1)) : 1e9;
-	double half = el_t975(df < 1 ? 1 : (size_t)floor(df)) * sqrt(se2);
-	c.pct = 100 * diff / a->mean;
-	c.lo = 100 * (diff - half) / a->mean;
-	c.hi = 100 * (diff + half) / a->mean;
-	c.known = true;
-	return c;
-}
-
 static int by_cell(const void *x, const void *y)
 {
 	const struct pair *a = x, *b = y;
@@ -218,12 +195,13 @@ int bench_compare(const struct bench_cfg *cfg, const char *dir_a, const char *di
 			continue;
 		}
 		compared++;
-		struct change r = welch(&a->rate, &b->rate), q = welch(&a->p99, &b->p99);
+		struct bench_change r = bench_welch(&a->rate, &b->rate), q = bench_welch(&a->p99, &b->p99);
 		/* msgs/s down or p99 up is slower, when the whole interval is
 		 * beyond min_pct: two runs of one build on a shared machine
 		 * drift by a few percent, and 95% intervals of a few repeats
 		 * alone would call that a change one cell in twenty. */
-		bool worse = r.hi < -min_pct || q.lo > min_pct, better = r.lo > min_pct || q.hi < -min_pct;
+		int rate = bench_change_beyond(&r, min_pct), p99 = bench_change_beyond(&q, min_pct);
+		bool worse = rate < 0 || p99 > 0, better = rate > 0 || p99 < 0;
 		const char *verdict = worse ? "slower" : better ? "faster" : "no difference the runs can show";
 		double size = fmax(r.hi < -min_pct ? -r.pct : 0, q.lo > min_pct ? q.pct : 0);
 		bool fails = worse && fail_pct >= 0 && size > fail_pct;

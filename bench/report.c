@@ -28,12 +28,17 @@ struct agg {
 	double window_s;                      /* the repeats' windows, summed */
 	struct el_stats rate;                 /* msgs/s of each repeat */
 	struct el_stats p99;                  /* p99 of each repeat */
+	struct el_stats eff;                  /* msgs per server CPU-s of each repeat */
+	struct el_stats pss_rep;              /* mean PSS of each repeat */
+	double rates[BENCH_MAX_REPEATS];      /* msgs/s of each repeat, in order */
+	struct bench_spread spread;           /* how the repeats' msgs/s agree */
 	struct el_stats cpu, pss, rss;        /* every monitor sample */
 	long procs, threads;
 	uint64_t errors, messages;
 	long reached, server_conns;           /* the least over the repeats */
 	long server_conns_min;
 	double monitor_gap_s;                 /* the longest */
+	double loop_ratio;                    /* the largest of the repeats' (0: none) */
 	int short_runs;                       /* repeats short of the clients */
 	int invalid_runs;                     /* repeats the generator shaped */
 	char invalid[96];                     /* the first one's first reason */
@@ -92,6 +97,8 @@ static int aggregate(const struct bench_cfg *cfg, const struct bench_cell *cells
 			el_hist_init(&a->probe);
 			el_stats_init(&a->rate);
 			el_stats_init(&a->p99);
+			el_stats_init(&a->eff);
+			el_stats_init(&a->pss_rep);
 			el_stats_init(&a->cpu);
 			el_stats_init(&a->pss);
 			el_stats_init(&a->rss);
@@ -119,6 +126,8 @@ static int aggregate(const struct bench_cfg *cfg, const struct bench_cell *cells
 					a->server_conns = c->server_conns;
 				if (c->monitor_gap_s > a->monitor_gap_s)
 					a->monitor_gap_s = c->monitor_gap_s;
+				if (c->loop_ratio > a->loop_ratio)
+					a->loop_ratio = c->loop_ratio;
 				a->short_runs += c->short_run;
 				if (!c->load.valid && !a->invalid_runs++)
 					snprintf(a->invalid, sizeof(a->invalid), "%s", c->load.reasons[0]);
@@ -131,7 +140,13 @@ static int aggregate(const struct bench_cfg *cfg, const struct bench_cell *cells
 				}
 				a->sessions += c->load.sessions;
 				a->window_s += c->load.window_s;
+				if (a->rate.n < BENCH_MAX_REPEATS)
+					a->rates[a->rate.n] = rate_of(&c->load);
 				el_stats_add(&a->rate, rate_of(&c->load));
+				if (c->cpu.n && c->cpu.mean > 0)
+					el_stats_add(&a->eff, rate_of(&c->load) / (c->cpu.mean / 100));
+				if (c->pss_mib.n)
+					el_stats_add(&a->pss_rep, c->pss_mib.mean);
 				if (c->load.hist.total)
 					el_stats_add(&a->p99, el_hist_percentile(&c->load.hist, 99));
 				el_stats_merge(&a->cpu, &c->cpu);
@@ -151,6 +166,7 @@ static int aggregate(const struct bench_cfg *cfg, const struct bench_cell *cells
 			}
 			for (int p = 0; p < 3 && a->nparts; p++)
 				a->parts[p] /= a->nparts;
+			bench_spread_of(a->rates, (int)a->rate.n, &a->spread);
 			if (a->repeats)
 				n++;
 		}
@@ -190,7 +206,8 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 		   "rtt_last20_us,conns_reached,server_conns_peak,server_conns_min,monitor_max_gap_s,"
 		   "measured,msgs_per_cpu_s,valid,sessions_per_s,connect_p50_us,connect_p99_us,"
 		   "first_reply_p50_us,first_reply_p99_us,msgs_per_s_ci95_lo,msgs_per_s_ci95_hi,"
-		   "rtt_p99_ci95_lo,rtt_p99_ci95_hi,probe_replies,probe_p50_us,probe_p99_us\n");
+		   "rtt_p99_ci95_lo,rtt_p99_ci95_hi,probe_replies,probe_p50_us,probe_p99_us,"
+		   "msgs_per_s_median,msgs_per_s_spread_pct,stable,msgs_per_s_groups,loop_conns_ratio\n");
 	for (int i = 0; i < n; i++) {
 		const struct el_stats *st = &a[i].hist.stats;
 		bool has = st->n > 0;
@@ -234,10 +251,28 @@ static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n
 			fprintf(f, ",,,,");
 		/* --probe: the latency under load, apart from the load's. */
 		if (a[i].probed && a[i].probe.total)
-			fprintf(f, "%llu,%.0f,%.0f\n", (unsigned long long)a[i].probe.total,
+			fprintf(f, "%llu,%.0f,%.0f,", (unsigned long long)a[i].probe.total,
 				el_hist_percentile(&a[i].probe, 50), el_hist_percentile(&a[i].probe, 99));
 		else
-			fprintf(f, ",,\n");
+			fprintf(f, ",,,");
+		/* The repeats' agreement: stable when every repeat is within
+		 * BENCH_STABLE_PCT of their median (empty with one repeat);
+		 * two groups as "N@median;N@median". */
+		const struct bench_spread *sp = &a[i].spread;
+		if (sp->n > 1)
+			fprintf(f, "%.1f,%.1f,%s,", sp->median, sp->worst_pct, sp->unstable ? "no" : "yes");
+		else
+			fprintf(f, "%.1f,,,", sp->median);
+		if (sp->groups == 2)
+			fprintf(f, "%d@%.0f;%d@%.0f,", sp->high_n, sp->high_median, sp->low_n, sp->low_median);
+		else
+			fprintf(f, ",");
+		/* The server's placement: its loops' most connections at once,
+		 * largest over smallest, the worst repeat's. */
+		if (a[i].loop_ratio > 0)
+			fprintf(f, "%.2f\n", a[i].loop_ratio);
+		else
+			fprintf(f, "\n");
 	}
 	return fclose(f);
 }
@@ -466,48 +501,150 @@ static int write_plots(const struct bench_cfg *cfg, const struct agg *a, int n, 
 	return bench_gnuplot(cfg->dir, "plots.gp") ? 0 : -1;
 }
 
+/* One figure a verdict is about: its per-repeat values (stats), the
+ * figure shown, and whether higher is better. */
+struct metric {
+	const char *best_word;  /* "highest msgs/s" */
+	const char *unit;       /* printed after the value */
+	int decimals;
+	bool higher;
+	const struct el_stats *(*of)(const struct agg *a);
+	double (*shown)(const struct agg *a);
+};
+
+static const struct el_stats *rate_stats(const struct agg *a) { return &a->rate; }
+static const struct el_stats *p99_stats(const struct agg *a) { return &a->p99; }
+static const struct el_stats *eff_stats(const struct agg *a) { return &a->eff; }
+static const struct el_stats *pss_stats(const struct agg *a) { return &a->pss_rep; }
+static double rate_shown(const struct agg *a) { return a->rate.mean; }
+static double p99_shown(const struct agg *a) { return el_hist_percentile(&a->hist, 99); }
+static double eff_shown(const struct agg *a) { return per_cpu_s(a); }
+static double pss_shown(const struct agg *a) { return a->pss.mean; }
+
+static const struct metric metrics[] = {
+	{"lowest p99", " us", 0, false, p99_stats, p99_shown},
+	{"highest msgs/s", "", 0, true, rate_stats, rate_shown},
+	{"most efficient", " msgs per server CPU-s", 0, true, eff_stats, eff_shown},
+	{"least memory", " MiB PSS", 1, false, pss_stats, pss_shown},
+};
+
+/* A cell a verdict may use: it ran, served every client, had no error
+ * and was not shaped by the generator. */
+static bool clean(const struct agg *a)
+{
+	return a->ran && !a->errors && !a->short_runs && !a->invalid_runs && a->hist.total;
+}
+
+/* One verdict among the stable clean cells of a client count: the best
+ * by mean, named only when its difference from the runner-up lies beyond
+ * what their repeats show (the rule of --compare: the whole 95% interval
+ * beyond BENCH_MIN_CHANGE_PCT). */
+static void verdict(FILE *f, bool html, const struct metric *m, const struct agg *const *v, int nv, const char **sep)
+{
+	const char *b = html ? "<b>" : "**", *eb = html ? "</b>" : "**";
+	const struct agg *best = NULL, *next = NULL;
+	for (int i = 0; i < nv; i++) {
+		if (!m->of(v[i])->n)
+			continue;
+		double x = m->of(v[i])->mean;
+		if (!best || (m->higher ? x > m->of(best)->mean : x < m->of(best)->mean)) {
+			next = best;
+			best = v[i];
+		} else if (!next || (m->higher ? x > m->of(next)->mean : x < m->of(next)->mean)) {
+			next = v[i];
+		}
+	}
+	if (!best)
+		return;
+	fputs(*sep, f);
+	*sep = "; ";
+	if (!next) {
+		fprintf(f, "%s %s%s%s (%.*f%s)", m->best_word, b, best->model, eb, m->decimals, m->shown(best),
+			m->unit);
+		return;
+	}
+	/* The best against the runner-up: in percent of the runner-up. */
+	struct bench_change c = bench_welch(m->of(next), m->of(best));
+	int beyond = bench_change_beyond(&c, BENCH_MIN_CHANGE_PCT);
+	if (!c.known) {
+		fprintf(f, "%s %s%s%s (%.*f%s; one repeat: the spread is not measured, the next run may say "
+			   "otherwise)",
+			m->best_word, b, best->model, eb, m->decimals, m->shown(best), m->unit);
+	} else if (beyond != 0) {
+		fprintf(f, "%s %s%s%s (%.*f%s, %+.1f%% against %s, 95%% interval %+.1f to %+.1f)", m->best_word, b,
+			best->model, eb, m->decimals, m->shown(best), m->unit, c.pct, next->model, c.lo, c.hi);
+	} else {
+		fprintf(f, "%s: no difference the runs can show between %s (%.*f%s) and %s (%.*f; %+.1f%%, 95%% "
+			   "interval %+.1f to %+.1f)",
+			m->best_word, best->model, m->decimals, m->shown(best), m->unit, next->model, m->decimals,
+			m->shown(next), c.pct, c.lo, c.hi);
+	}
+}
+
+/* The spread of an unstable cell, for the verdicts and the tables:
+ * "243,000-499,000" or "two groups: 2 at 490,120, 1 at 243,000". */
+static void spread_text(const struct agg *a, char *buf, size_t len)
+{
+	const struct bench_spread *s = &a->spread;
+	if (s->groups == 2)
+		snprintf(buf, len, "two groups: %d at %.0f, %d at %.0f", s->high_n, s->high_median, s->low_n,
+			 s->low_median);
+	else
+		snprintf(buf, len, "%.0f to %.0f, %.0f%% from the median", s->min, s->max, s->worst_pct);
+}
+
 /* Verdicts: per client count, the model with the lowest p99, the highest
  * msgs/s, the most messages per server CPU-second and the least memory,
- * among those that ran without errors. */
+ * among those that ran without errors and whose repeats agree; each named
+ * only beyond the spread its repeats show. */
 static void verdicts(FILE *f, bool html, const struct bench_cfg *cfg, const struct agg *a, int n)
 {
 	for (int k = 0; k < cfg->ncounts; k++) {
-		const struct agg *p99 = NULL, *rate = NULL, *mem = NULL, *eff = NULL;
-		int clean = 0;
+		const struct agg *v[BENCH_MAX_MODELS];
+		int nv = 0, nclean = 0, bad = 0;
+		char unstable[512] = "";
+		size_t ul = 0;
 		for (int i = 0; i < n; i++) {
-			if (a[i].clients != cfg->counts[k] || !a[i].ran || a[i].errors || a[i].short_runs ||
-			    a[i].invalid_runs || !a[i].hist.total)
+			if (a[i].clients != cfg->counts[k])
 				continue;
-			clean++;
-			if (!p99 || el_hist_percentile(&a[i].hist, 99) < el_hist_percentile(&p99->hist, 99))
-				p99 = &a[i];
-			if (!rate || a[i].rate.mean > rate->rate.mean)
-				rate = &a[i];
-			if (a[i].pss.n && (!mem || a[i].pss.mean < mem->pss.mean))
-				mem = &a[i];
-			if (per_cpu_s(&a[i]) > 0 && (!eff || per_cpu_s(&a[i]) > per_cpu_s(eff)))
-				eff = &a[i];
+			if (!clean(&a[i])) {
+				bad++;
+				continue;
+			}
+			nclean++;
+			if (a[i].spread.unstable) {
+				char sp[128];
+				spread_text(&a[i], sp, sizeof(sp));
+				ul += (size_t)snprintf(unstable + ul, ul < sizeof(unstable) ? sizeof(unstable) - ul : 0,
+						       "%s%s (%s)", ul ? ", " : "", a[i].model, sp);
+				if (ul >= sizeof(unstable))
+					ul = sizeof(unstable);
+				continue;
+			}
+			if (nv < BENCH_MAX_MODELS)
+				v[nv++] = &a[i];
 		}
-		const char *li = html ? "<li>" : "- ", *b = html ? "<b>" : "**", *eb = html ? "</b>" : "**";
-		if (!clean) {
+		const char *li = html ? "<li>" : "- ";
+		if (!nclean) {
 			fprintf(f, "%s%ld clients: no model served them all without errors.%s\n", li,
 				cfg->counts[k], html ? "</li>" : "");
 			continue;
 		}
-		fprintf(f, "%s%ld clients: lowest p99 %s%s%s (%.0f us); highest msgs/s %s%s%s (%.0f)", li,
-			cfg->counts[k], b, p99->model, eb, el_hist_percentile(&p99->hist, 99), b, rate->model,
-			eb, rate->rate.mean);
-		if (eff)
-			fprintf(f, "; most efficient %s%s%s (%.0f msgs per server CPU-s)", b, eff->model, eb,
-				per_cpu_s(eff));
-		if (mem)
-			fprintf(f, "; least memory %s%s%s (%.1f MiB PSS)", b, mem->model, eb, mem->pss.mean);
-		int bad = 0;
-		for (int i = 0; i < n; i++)
-			bad += a[i].clients == cfg->counts[k] &&
-			       (!a[i].ran || a[i].errors || a[i].short_runs || a[i].invalid_runs);
+		fprintf(f, "%s%ld clients", li, cfg->counts[k]);
+		const char *sep = ": ";
+		if (!nv) {
+			fprintf(f, ": no verdict, every model's repeats disagreed");
+			sep = "; ";
+		}
+		for (size_t m = 0; nv && m < sizeof(metrics) / sizeof(metrics[0]); m++)
+			verdict(f, html, &metrics[m], v, nv, &sep);
+		if (unstable[0])
+			fprintf(f, "%sUNSTABLE, left out (repeats more than %.0f%% from their median): %s",
+				sep, BENCH_STABLE_PCT, unstable);
+		if (unstable[0])
+			sep = "; ";
 		if (bad)
-			fprintf(f, "; %d model%s with errors, short of the clients or invalid left out", bad,
+			fprintf(f, "%s%d model%s with errors, short of the clients or invalid left out", sep, bad,
 				bad == 1 ? "" : "s");
 		fprintf(f, ".%s\n", html ? "</li>" : "");
 	}
@@ -566,10 +703,16 @@ static void tables(FILE *f, bool html, const struct bench_cfg *cfg, const struct
 			}
 			const struct el_stats *st = &a[i].hist.stats;
 			bool has = st->n > 0;
-			char rate[64];
-			if (a[i].ran > 1)
-				snprintf(rate, sizeof(rate), "%.0f (%.0f–%.0f)", a[i].rate.mean, a[i].rate.min,
-					 a[i].rate.max);
+			/* Two groups are shown as two: their mean is a figure no
+			 * run had. */
+			char rate[160];
+			if (a[i].spread.unstable && a[i].spread.groups == 2)
+				snprintf(rate, sizeof(rate), "UNSTABLE, two groups: %d at %.0f, %d at %.0f",
+					 a[i].spread.high_n, a[i].spread.high_median, a[i].spread.low_n,
+					 a[i].spread.low_median);
+			else if (a[i].ran > 1)
+				snprintf(rate, sizeof(rate), "%s%.0f (%.0f–%.0f)", a[i].spread.unstable ? "UNSTABLE: " : "",
+					 a[i].rate.mean, a[i].rate.min, a[i].rate.max);
 			else
 				snprintf(rate, sizeof(rate), "%.0f", a[i].rate.mean);
 			/* The clients the load saw answered and, where the model has
@@ -581,6 +724,9 @@ static void tables(FILE *f, bool html, const struct bench_cfg *cfg, const struct
 			if (a[i].server_conns >= 0)
 				w += snprintf(served + w, sizeof(served) - (size_t)w, ", server held %ld–%ld",
 					      a[i].server_conns_min, a[i].server_conns);
+			/* Explained in the text above the tables. */
+			if (a[i].loop_ratio > 0 && w < (int)sizeof(served))
+				w += snprintf(served + w, sizeof(served) - (size_t)w, "; loops %.2f:1", a[i].loop_ratio);
 			if (a[i].invalid_runs && w < (int)sizeof(served))
 				snprintf(served + w, sizeof(served) - (size_t)w, "; INVALID: %s", a[i].invalid);
 			snprintf(buf, sizeof(buf),
@@ -808,6 +954,20 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 			html ? "<p>" : "", cfg->interval_s, (long)cfg->msg_size, cfg->duration_s, cfg->warmup_s,
 			cfg->spawn ? "one process per client" : "the load generator's epoll loops", cfg->repeats,
 			cfg->repeats == 1 ? "" : "s", html ? "</p>" : "\n");
+		if (cfg->repeats > 1)
+			fprintf(f, "%sThe repeats go round the whole grid (every model once, then again), each "
+				   "with a server of its own. msgs/s is their mean and range; a cell whose repeats lie "
+				   "more than %.0f%% from their median is UNSTABLE (two groups of repeats are shown "
+				   "as two), and no verdict is drawn from it. A verdict names a model only when its "
+				   "difference from the runner-up holds beyond the spread of both: the whole 95%% "
+				   "interval of the change (Welch) beyond %.0f%%, the rule of --compare.%s\n",
+				html ? "<p>" : "", BENCH_STABLE_PCT, BENCH_MIN_CHANGE_PCT, html ? "</p>" : "\n");
+		fprintf(f, "%s\"Clients served\" says how many clients the load saw answered; for a model with "
+			   "a process or thread per client, \"server held A–B\" is the fewest and the most the "
+			   "server's own tree held in the window; for a model with several event loops, \"loops "
+			   "R:1\" is the most connections one loop held at once over the fewest another held (1.00: "
+			   "dealt evenly; summary.csv's loop_conns_ratio, the worst repeat's).%s\n",
+			html ? "<p>" : "", html ? "</p>" : "\n");
 		fprintf(f, html ? "<h2>Verdicts</h2>\n<ul>\n" : "## Verdicts\n\n");
 		verdicts(f, html, cfg, a, n);
 		fprintf(f, html ? "</ul>\n<h2>Results</h2>\n" : "\n## Results\n");

@@ -424,6 +424,41 @@ void bench_run_steps(const struct bench_cfg *cfg, struct bench_cell *c, const st
 	run_cell(cfg, c, 0, steps);
 }
 
+/* The server's connections per event loop at its exit (server.err's
+ * "connections per loop (now/most/all): 0: 0/51/51, 1: 0/49/49"): the
+ * largest "most" over the smallest; 0 without the line or with one loop.
+ * A loop that held none gives the largest over 0.5, so that "all on one
+ * loop" reads as a large ratio rather than none. */
+static double loop_ratio(const char *dir)
+{
+	char path[800], line[4096];
+	snprintf(path, sizeof(path), "%s/server.err", dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	double ratio = 0;
+	const char *key = "connections per loop (now/most/all):";
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = strstr(line, key);
+		if (!p)
+			continue;
+		long lo = -1, hi = -1, now, most, all;
+		int loops = 0;
+		for (p += strlen(key); sscanf(p, " %*d: %ld/%ld/%ld", &now, &most, &all) == 3; loops++) {
+			lo = lo < 0 || most < lo ? most : lo;
+			hi = most > hi ? most : hi;
+			p = strchr(p, ',');
+			if (!p)
+				break;
+			p++;
+		}
+		if (loops > 1 && hi > 0)
+			ratio = (double)hi / (lo > 0 ? (double)lo : 0.5);
+	}
+	fclose(f);
+	return ratio;
+}
+
 /* A cell's figures cleared before it runs. */
 static void cell_reset(struct bench_cell *c)
 {
@@ -441,6 +476,7 @@ static void cell_reset(struct bench_cell *c)
 	c->monitor_gap_s = 0;
 	c->short_run = false;
 	c->monitored = false;
+	c->loop_ratio = 0;
 }
 
 /* The load of a cell, set up and run on the load's side (--cpus' LOAD
@@ -609,6 +645,7 @@ static void run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double o
 		waitpid(mon, NULL, 0);
 	}
 	c->server_exit = local ? server_stop(&srv, &c->server_died) : 0;
+	c->loop_ratio = local ? loop_ratio(dir) : 0;
 	c->from_s = from_s;
 	c->to_s = to_s;
 	if (local)

@@ -36,6 +36,7 @@ struct eloops;
 struct eloop {
 	struct el_srv *srv;
 	struct eloops *all;
+	int index; /* in all->loops, and the CPU it is pinned to */
 	pthread_t thread;
 	int ep;
 	struct el_conn_lru lru; /* every connection of this loop */
@@ -83,6 +84,7 @@ static void end_conn(struct eloop *l, struct el_conn *c, enum el_conn_end end, i
 	el_conn_finish(c, end, err); /* closing the fd leaves the epoll set */
 	free(c);
 	el_srv_conn_release(l->srv);
+	el_srv_loop_left(l->srv, l->index);
 }
 
 static void listen_on(struct eloop *l, bool on)
@@ -100,6 +102,7 @@ static void listen_on(struct eloop *l, bool on)
 static void adopt(struct eloop *l, struct el_conn *c)
 {
 	el_conn_lru_push(&l->lru, c);
+	el_srv_loop_joined(l->srv, l->index);
 	arm(l, c, EPOLL_CTL_ADD, EL_CONN_WANT_READ);
 }
 
@@ -210,6 +213,7 @@ static void *run_loop(void *arg)
 		struct el_conn *c = l->lru.oldest;
 		el_conn_lru_remove(&l->lru, c);
 		stop_conn(srv, c, deadline);
+		el_srv_loop_left(srv, l->index);
 	}
 	return NULL;
 }
@@ -224,10 +228,12 @@ int el_model_epoll_run(struct el_srv *srv)
 	}
 	struct eloops all = {.loops = loops};
 	int started = 0, rc = 0;
+	el_srv_loops_start(srv, n);
 	for (int i = 0; i < n; i++) {
 		struct eloop *l = &loops[started];
 		l->srv = srv;
 		l->all = &all;
+		l->index = started;
 		l->ep = epoll_create1(EPOLL_CLOEXEC);
 		int made = l->ep < 0 ? -errno : 0; /* before later calls overwrite errno */
 		l->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -271,6 +277,7 @@ int el_model_epoll_run(struct el_srv *srv)
 		close(loops[i].inbox_fd);
 		pthread_mutex_destroy(&loops[i].inbox_lock);
 	}
+	el_srv_loops_report(srv);
 	free(loops);
 	return rc;
 }

@@ -83,6 +83,7 @@ struct ustart {
 
 struct uloop {
 	struct el_srv *srv;
+	int index; /* in the start's loops, and the CPU it is pinned to */
 	struct ustart *start;
 	pthread_t thread;
 	struct io_uring ring;
@@ -209,6 +210,7 @@ static void conn_free(struct uloop *l, struct uconn *u)
 	free(u->sbuf);
 	free(u);
 	el_srv_conn_release(l->srv);
+	el_srv_loop_left(l->srv, l->index);
 }
 
 /* Marks a connection ended; conn_settle frees it once none of its
@@ -282,6 +284,7 @@ static void adopt(struct uloop *l, int fd)
 		} else {
 			u->c.in = in;
 			el_conn_lru_push(&l->lru, &u->c);
+			el_srv_loop_joined(l->srv, l->index);
 			arm_recv(l, u);
 			return;
 		}
@@ -543,6 +546,7 @@ static void loop_stop(struct uloop *l)
 		free(u->sbuf);
 		free(u);
 		el_srv_conn_release(l->srv);
+		el_srv_loop_left(l->srv, l->index);
 	}
 }
 
@@ -729,9 +733,11 @@ int el_model_uring_run(struct el_srv *srv)
 		fflush(stderr);
 	}
 	int started = 0, rc = 0;
+	el_srv_loops_start(srv, n);
 	for (int i = 0; i < n; i++) {
 		struct uloop *l = &loops[started];
 		l->srv = srv;
+		l->index = started;
 		l->start = &st;
 		l->entries = entries;
 		l->faults = faults;
@@ -765,6 +771,7 @@ int el_model_uring_run(struct el_srv *srv)
 			rc = 1;
 		}
 	}
+	el_srv_loops_report(srv);
 	free(loops);
 	return rc;
 }

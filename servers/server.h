@@ -26,6 +26,14 @@ struct el_srv_config {
 	int workers;
 };
 
+/* One event loop's connections (loops.c): held now, the most held at once,
+ * all it ever took. Written by the loop's own thread only; read by the
+ * report and the SIGUSR1 handler. */
+#define EL_SRV_MAX_LOOPS 64
+struct el_srv_loop_count {
+	_Atomic long held, peak, total;
+};
+
 struct el_srv {
 	struct el_srv_config cfg;
 	int listen_fd;
@@ -40,6 +48,9 @@ struct el_srv {
 	 * pthread_create(3) of a model fail with EAGAIN (0: never). */
 	long fail_spawn_every;
 	long spawns;
+	/* The event loops of the models that run several (0: not counted). */
+	int nloops;
+	struct el_srv_loop_count loops[EL_SRV_MAX_LOOPS];
 };
 
 struct el_model {
@@ -187,6 +198,18 @@ void el_srv_reject_busy(struct el_srv *srv, int fd, const struct sockaddr *peer)
 /* Writes "# " and the formatted text as one log line with one write(2).
  * Nothing with --quiet. */
 __attribute__((format(printf, 2, 3))) void el_srv_logf(struct el_srv *srv, const char *fmt, ...);
+
+/* Connections per event loop (loops.c), for the models with several:
+ * el_srv_loops_start before the loops run (n loops, the first
+ * EL_SRV_MAX_LOOPS counted; SIGUSR1 then prints the counts on stderr);
+ * el_srv_loop_joined when loop takes a connection, el_srv_loop_left when
+ * it lets one go, each from that loop's thread; el_srv_loops_report once
+ * the loops have ended: one line on stderr and in the log,
+ * "connections per loop (now/most/all): 0: 0/51/51, 1: 0/49/49". */
+void el_srv_loops_start(struct el_srv *srv, int n);
+void el_srv_loop_joined(struct el_srv *srv, int loop);
+void el_srv_loop_left(struct el_srv *srv, int loop);
+void el_srv_loops_report(struct el_srv *srv);
 
 /* Writes a prepared log line with one write(2). */
 void el_srv_log_write(struct el_srv *srv, const void *line, size_t len);

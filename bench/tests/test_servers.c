@@ -97,7 +97,7 @@ Test(servers, the_examples_by_command_get_their_rows, .timeout = 120)
 	static char out[65536];
 	char dir[128], args[1024];
 	snprintf(args, sizeof(args),
-		 "--clients 10 --duration 1 --warmup 0.5 --server 'fork=%s {port}' --server 'thread=%s {port}'",
+		 "--repeats 1 --clients 10 --duration 1 --warmup 0.5 --server 'fork=%s {port}' --server 'thread=%s {port}'",
 		 getenv("ECHOLAB_EXAMPLE_FORK"), getenv("ECHOLAB_EXAMPLE_THREAD"));
 	int rc = bench(args, dir, sizeof(dir), out, sizeof(out));
 	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
@@ -130,7 +130,7 @@ Test(servers, raw_servers_by_command_beside_a_model, .timeout = 120)
 	char dir[128], args[2048];
 	bool node = system("command -v node >/dev/null 2>&1") == 0;
 	int w = snprintf(args, sizeof(args),
-			 "--raw --models epoll --clients 10 --duration 1 --warmup 0.5 "
+			 "--raw --models epoll --repeats 1 --clients 10 --duration 1 --warmup 0.5 "
 			 "--server 'bycmd=%s --model poll --raw --quiet --port {port} --backlog {backlog}'",
 			 getenv("ECHOLAB_SERVER"));
 	if (node)
@@ -234,7 +234,7 @@ Test(servers, cpus_pins_the_server_and_the_report_says_so, .timeout = 120)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	const char *placement = ncpu > 1 ? "0:1" : "0:0";
 	snprintf(args, sizeof(args),
-		 "--cpus %s --clients 4 --duration 0.5 --warmup 0.2 --server 'pinned=grep Cpus_allowed_list "
+		 "--cpus %s --repeats 1 --clients 4 --duration 0.5 --warmup 0.2 --server 'pinned=grep Cpus_allowed_list "
 		 "/proc/self/status >&2; exec %s --model poll --quiet --port {port}'",
 		 placement, getenv("ECHOLAB_SERVER"));
 	int rc = bench(args, dir, sizeof(dir), out, sizeof(out));
@@ -280,7 +280,7 @@ Test(servers, target_measures_a_running_server, .timeout = 120)
 	unsigned port = (unsigned)atoi(colon + 1);
 	static char out[65536];
 	char dir[128], args[512];
-	snprintf(args, sizeof(args), "--target 127.0.0.1:%u --clients 5 --duration 0.5 --warmup 0.2", port);
+	snprintf(args, sizeof(args), "--target 127.0.0.1:%u --repeats 1 --clients 5 --duration 0.5 --warmup 0.2", port);
 	int rc = bench(args, dir, sizeof(dir), out, sizeof(out));
 	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
 	const char *v = summary_field(dir, "target", 5, "errors");
@@ -309,7 +309,7 @@ Test(servers, target_measures_a_running_server, .timeout = 120)
 			      "--out", csv, kinds[k], (char *)NULL);
 			_exit(127);
 		}
-		snprintf(args, sizeof(args), "--target 127.0.0.1:%u --target-monitor %s --clients 5 --duration 1 "
+		snprintf(args, sizeof(args), "--target 127.0.0.1:%u --target-monitor %s --repeats 1 --clients 5 --duration 1 "
 			 "--warmup 0.2", port, csv);
 		rc = bench(args, dir, sizeof(dir), out, sizeof(out));
 		kill(mon, SIGTERM);
@@ -343,7 +343,7 @@ Test(servers, an_invalid_cell_is_marked_and_left_out, .timeout = 120)
 	static char out[65536];
 	char dir[128], args[1024];
 	snprintf(args, sizeof(args),
-		 "--clients 4 --duration 0.5 --warmup 0.2 --server 'half=%s --model poll --quiet --port {port} "
+		 "--repeats 1 --clients 4 --duration 0.5 --warmup 0.2 --server 'half=%s --model poll --quiet --port {port} "
 		 "--max-conns 2'", getenv("ECHOLAB_SERVER"));
 	int rc = bench(args, dir, sizeof(dir), out, sizeof(out));
 	cr_expect_eq(rc, 0, "echolab-bench: %d:\n%s", rc, out);
@@ -365,7 +365,7 @@ Test(servers, sessions_give_the_iterative_model_figures, .timeout = 120)
 {
 	static char out[65536];
 	char dir[128];
-	int rc = bench("--workload session:1 --models iterative,thread --clients 5 --duration 0.5 --warmup 0.2", dir,
+	int rc = bench("--workload session:1 --models iterative,thread --repeats 1 --clients 5 --duration 0.5 --warmup 0.2", dir,
 		       sizeof(dir), out, sizeof(out));
 	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
 	const char *models[] = {"iterative", "thread"};
@@ -438,7 +438,7 @@ Test(servers, a_probe_measures_each_cell_apart, .timeout = 120)
 {
 	static char out[65536];
 	char dir[128];
-	int rc = bench("--probe 100 --models epoll --clients 4 --duration 2.5 --warmup 0.3", dir, sizeof(dir), out,
+	int rc = bench("--probe 100 --models epoll --repeats 1 --clients 4 --duration 2.5 --warmup 0.3", dir, sizeof(dir), out,
 		       sizeof(out));
 	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
 	const char *v = summary_field(dir, "epoll", 4, "probe_replies");
@@ -583,7 +583,7 @@ Test(servers, lan_puts_server_and_load_on_two_hosts, .timeout = 120)
 	static char out[65536];
 	char dir[128], args[1024];
 	snprintf(args, sizeof(args),
-		 "--lan --delay 10 --clients 3 --duration 0.5 --warmup 0.2 --server 'lan=%s --model poll "
+		 "--lan --delay 10 --repeats 1 --clients 3 --duration 0.5 --warmup 0.2 --server 'lan=%s --model poll "
 		 "--bind {bind} --port {port}'", getenv("ECHOLAB_SERVER"));
 	int rc = bench(args, dir, sizeof(dir), out, sizeof(out));
 	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
@@ -606,4 +606,62 @@ Test(servers, lan_puts_server_and_load_on_two_hosts, .timeout = 120)
 	cr_expect(report_has(dir, "over an emulated LAN: the server in one network namespace (10.77.0.1)"),
 		  "the report does not name the LAN placement");
 	cleanup(dir);
+}
+
+/* A bimodal cell, planted: a server by command that serves one run in two
+ * at full speed and the other slowed (4 ms a read), beside a steady one
+ * (1 ms a read). Its mean over 3 repeats is far above the steady
+ * server's, so a verdict by means would name it; the report marks it
+ * UNSTABLE, shows its groups, and names no winner from it. */
+Test(servers, a_bimodal_cell_is_marked_and_names_no_winner, .timeout = 120)
+{
+	static char out[65536];
+	char dir[128], args[2048];
+	char script_dir[] = "/tmp/echolab-bench-modes-XXXXXX", script[128];
+	cr_assert_not_null(mkdtemp(script_dir));
+	snprintf(script, sizeof(script), "%s/echo.py", script_dir);
+	FILE *py = fopen(script, "w");
+	cr_assert_not_null(py);
+	/* echo.py PORT DELAY|alt COUNTER: alt sleeps 4 ms a read on every
+	 * second start (the counter file counts them). */
+	fputs("import os, socket, sys, threading, time\n"
+	      "n = int(open(sys.argv[3]).read()) if os.path.exists(sys.argv[3]) else 0\n"
+	      "open(sys.argv[3], 'w').write(str(n + 1))\n"
+	      "delay = (0.004 if n % 2 else 0) if sys.argv[2] == 'alt' else float(sys.argv[2])\n"
+	      "def serve(c):\n"
+	      "    while True:\n"
+	      "        b = c.recv(65536)\n"
+	      "        if not b:\n"
+	      "            break\n"
+	      "        if delay:\n"
+	      "            time.sleep(delay)\n"
+	      "        c.sendall(b)\n"
+	      "    c.close()\n"
+	      "s = socket.socket()\n"
+	      "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+	      "s.bind(('127.0.0.1', int(sys.argv[1])))\n"
+	      "s.listen(128)\n"
+	      "while True:\n"
+	      "    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()\n",
+	      py);
+	cr_assert_eq(fclose(py), 0);
+	snprintf(args, sizeof(args),
+		 "--raw --clients 2 --repeats 3 --duration 0.5 --warmup 0.2 --server 'steady=python3 %s {port} "
+		 "0.001 %s/steady.n' --server 'flaky=python3 %s {port} alt %s/flaky.n'",
+		 script, script_dir, script, script_dir);
+	int rc = bench(args, dir, sizeof(dir), out, sizeof(out));
+	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
+	const char *stable = summary_field(dir, "flaky", 2, "stable");
+	cr_expect(stable && strcmp(stable, "no") == 0, "the bimodal cell is stable=%s", stable ? stable : "(none)");
+	const char *groups = summary_field(dir, "flaky", 2, "msgs_per_s_groups");
+	cr_expect(groups && strchr(groups, '@'), "its groups are not in summary.csv: '%s'", groups ? groups : "");
+	cr_expect(report_has(dir, "UNSTABLE, left out (repeats more than 10% from their median): flaky"),
+		  "the verdicts do not name the unstable cell");
+	cr_expect(report_has(dir, "UNSTABLE, two groups:"), "the table shows a mean, not the two groups");
+	cr_expect_not(report_has(dir, "**flaky** ("), "a winner named from the unstable cell");
+	stable = summary_field(dir, "steady", 2, "stable");
+	cr_expect(stable && strcmp(stable, "yes") == 0, "the steady server is stable=%s", stable ? stable : "(none)");
+	cr_expect(report_has(dir, "highest msgs/s **steady**"), "the stable server is not named");
+	cleanup(dir);
+	cleanup(script_dir);
 }
