@@ -105,6 +105,8 @@ struct bench_cell {
 	 * several loops write at exit (server.err); 0: no such line. 1 is an
 	 * even placement; 4 means one loop held four times another's. */
 	double loop_ratio;
+	/* What the server wrote to its standard output (server.log), bytes. */
+	long long server_out_bytes;
 };
 
 /* The traits --list-models printed for model ("" if none). */

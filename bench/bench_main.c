@@ -1,4 +1,4 @@
-/* echolab-bench: the seed experiment for every server model, the open-loop
+/* echolab-bench: the lab's experiment for every server model, the open-loop
  * sweep, and the benchmark of the tools themselves. */
 #include <ctype.h>
 #include <errno.h>
@@ -51,7 +51,8 @@ static const char usage[] =
 	"       echolab-bench --backlog-experiment [--models LIST] [--server NAME=CMD]...\n"
 	"                     [--backlogs LIST] [--burst N] [--hold S]\n"
 	"\n"
-	"Runs the seed experiment for every server model: for each model and\n"
+	"Runs the lab's experiment (a course's echo servers under 30-500 clients)\n"
+	"for every server model: for each model and\n"
 	"client count, starts echolab-server, samples its process tree, and runs\n"
 	"the load (closed loop) for --duration after --warmup. Writes under\n"
 	"DIR/<timestamp>/ (and a DIR/latest link): summary.csv, report.md,\n"
@@ -68,7 +69,7 @@ static const char usage[] =
 	"  --interval S      monitor sampling interval (default 0.5)\n"
 	"  --size BYTES      message size (default 64)\n"
 	"  --threads T       load event loops (default: one per CPU)\n"
-	"  --spawn           one load process per client, as the seed's script\n"
+	"  --spawn           one load process per client, as the lab's script\n"
 	"  --target H:P      measure a server already running at HOST:PORT (another\n"
 	"                    machine's): client-side figures only, reported as\n"
 	"                    'target'; no server is started or monitored\n"

@@ -1,6 +1,7 @@
 /* The experiment's outputs: summary.csv, report.md, report.html and the
  * gnuplot plots (SVG inlined in the HTML, PNG beside it). */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,8 @@ struct agg {
 	long server_conns_min;
 	double monitor_gap_s;                 /* the longest */
 	double loop_ratio;                    /* the largest of the repeats' (0: none) */
+	long long out_bytes;                  /* the most a repeat's server wrote to stdout */
+	double out_window_s;                  /* that repeat's window */
 	int short_runs;                       /* repeats short of the clients */
 	int invalid_runs;                     /* repeats the generator shaped */
 	char invalid[96];                     /* the first one's first reason */
@@ -128,6 +131,10 @@ static int aggregate(const struct bench_cfg *cfg, const struct bench_cell *cells
 					a->monitor_gap_s = c->monitor_gap_s;
 				if (c->loop_ratio > a->loop_ratio)
 					a->loop_ratio = c->loop_ratio;
+				if (c->server_out_bytes > a->out_bytes) {
+					a->out_bytes = c->server_out_bytes;
+					a->out_window_s = c->load.window_s;
+				}
 				a->short_runs += c->short_run;
 				if (!c->load.valid && !a->invalid_runs++)
 					snprintf(a->invalid, sizeof(a->invalid), "%s", c->load.reasons[0]);
@@ -406,6 +413,12 @@ bool bench_gnuplot(const char *dir, const char *script)
 	if (pid == 0) {
 		if (chdir(dir) < 0)
 			_exit(126);
+		/* Its warnings ("empty x range" for one client count, ten
+		 * times) are for whoever reads the plots' script, not for the
+		 * terminal: they go to gnuplot.log beside it. */
+		int log = open("gnuplot.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (log >= 0 && dup2(log, 2) < 0)
+			_exit(126);
 		execlp("gnuplot", "gnuplot", script, (char *)NULL);
 		_exit(127);
 	}
@@ -414,7 +427,8 @@ bool bench_gnuplot(const char *dir, const char *script)
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
 		fprintf(stderr, "echolab-bench: gnuplot is not installed: no plots (apt-get install gnuplot-nox)\n");
 	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fprintf(stderr, "echolab-bench: gnuplot failed on %s/%s\n", dir, script);
+		fprintf(stderr, "echolab-bench: gnuplot failed on %s/%s (its messages: %s/gnuplot.log)\n", dir,
+			script, dir);
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
@@ -574,10 +588,10 @@ static void verdict(FILE *f, bool html, const struct metric *m, const struct agg
 		fprintf(f, "%s %s%s%s (%.*f%s, %+.1f%% against %s, 95%% interval %+.1f to %+.1f)", m->best_word, b,
 			best->model, eb, m->decimals, m->shown(best), m->unit, c.pct, next->model, c.lo, c.hi);
 	} else {
-		fprintf(f, "%s: no difference the runs can show between %s (%.*f%s) and %s (%.*f; %+.1f%%, 95%% "
+		fprintf(f, "%s: no difference the runs can show between %s (%.*f%s) and %s (%.*f%s; %+.1f%%, 95%% "
 			   "interval %+.1f to %+.1f)",
 			m->best_word, best->model, m->decimals, m->shown(best), m->unit, next->model, m->decimals,
-			m->shown(next), c.pct, c.lo, c.hi);
+			m->shown(next), m->unit, c.pct, c.lo, c.hi);
 	}
 }
 
@@ -591,6 +605,74 @@ static void spread_text(const struct agg *a, char *buf, size_t len)
 			 s->low_median);
 	else
 		snprintf(buf, len, "%.0f to %.0f, %.0f%% from the median", s->min, s->max, s->worst_pct);
+}
+
+/* A server that writes a log line per message spends on it what the
+ * models (--quiet) do not: a student's thread server wrote 41 MB per cell
+ * and used 123% CPU against the thread model's 102%, and the report said
+ * nothing. Above 1 MB in a repeat, it says so, per server. */
+static void output_notes(FILE *f, bool html, const struct bench_cfg *cfg, const struct agg *a, int n)
+{
+	for (int m = 0; m < cfg->nmodels; m++) {
+		const struct agg *most = NULL;
+		for (int i = 0; i < n; i++)
+			if (strcmp(a[i].model, cfg->models[m]) == 0 && (!most || a[i].out_bytes > most->out_bytes))
+				most = &a[i];
+		if (!most || most->out_bytes < 1000000)
+			continue;
+		fprintf(f, "%sNote: **%s** wrote %.1f MB to its standard output in one repeat at %ld clients "
+			   "(%.1f MB/s of its window; cells/…/server.log), where echolab's models run with --quiet: "
+			   "its own logging costs it CPU the models do not spend, so the comparison is not like for "
+			   "like. Run it without its per-message log to compare the servers alone.%s\n",
+			html ? "<p>" : "", cfg->models[m], (double)most->out_bytes / 1e6, most->clients,
+			most->out_window_s > 0 ? (double)most->out_bytes / 1e6 / most->out_window_s : 0,
+			html ? "</p>" : "\n");
+	}
+}
+
+/* Whether name is a server by command (--server NAME=CMD). */
+static bool by_command(const struct bench_cfg *cfg, const char *name)
+{
+	for (int i = 0; i < cfg->nmodels; i++)
+		if (cfg->cmds[i] && strcmp(cfg->models[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* A server by command against every other cell of its client count:
+ * msgs/s and p99, each change with its interval and the verdict of the
+ * --compare rule, so that a student reads their server against each
+ * model, not only the overall winner. */
+static void against_models(FILE *f, bool html, const struct agg *mine, const struct agg *a, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const struct agg *o = &a[i];
+		if (o == mine || o->clients != mine->clients || !o->ran)
+			continue;
+		fprintf(f, "%s%s against %s, %ld clients: ", html ? "<li>" : "- ", mine->model, o->model,
+			mine->clients);
+		if (!clean(o) || o->spread.unstable || mine->spread.unstable) {
+			fprintf(f, "no verdict: %s.%s\n",
+				!clean(o) ? "its cell had errors, was short of its clients or invalid"
+					  : "a cell's repeats disagreed (UNSTABLE)",
+				html ? "</li>" : "");
+			continue;
+		}
+		struct bench_change r = bench_welch(&o->rate, &mine->rate), q = bench_welch(&o->p99, &mine->p99);
+		if (!r.known || !q.known) {
+			fprintf(f, "msgs/s %.0f against %.0f, p99 %.0f against %.0f us (one repeat: the spread is not "
+				   "measured, no verdict).%s\n",
+				mine->rate.mean, o->rate.mean, el_hist_percentile(&mine->hist, 99),
+				el_hist_percentile(&o->hist, 99), html ? "</li>" : "");
+			continue;
+		}
+		int rate = bench_change_beyond(&r, BENCH_MIN_CHANGE_PCT), p99 = bench_change_beyond(&q, BENCH_MIN_CHANGE_PCT);
+		bool worse = rate < 0 || p99 > 0, better = rate > 0 || p99 < 0;
+		fprintf(f, "msgs/s %+.1f%% (95%% interval %+.1f to %+.1f), p99 %+.1f%% (%+.1f to %+.1f): %s.%s\n", r.pct,
+			r.lo, r.hi, q.pct, q.lo, q.hi,
+			worse && better ? "mixed" : worse ? "slower" : better ? "faster" : "no difference the runs can show",
+			html ? "</li>" : "");
+	}
 }
 
 /* Verdicts: per client count, the model with the lowest p99, the highest
@@ -647,6 +729,9 @@ static void verdicts(FILE *f, bool html, const struct bench_cfg *cfg, const stru
 			fprintf(f, "%s%d model%s with errors, short of the clients or invalid left out", sep, bad,
 				bad == 1 ? "" : "s");
 		fprintf(f, ".%s\n", html ? "</li>" : "");
+		for (int i = 0; i < n; i++)
+			if (a[i].clients == cfg->counts[k] && clean(&a[i]) && by_command(cfg, a[i].model))
+				against_models(f, html, &a[i], a, n);
 	}
 }
 
@@ -730,7 +815,7 @@ static void tables(FILE *f, bool html, const struct bench_cfg *cfg, const struct
 			if (a[i].invalid_runs && w < (int)sizeof(served))
 				snprintf(served + w, sizeof(served) - (size_t)w, "; INVALID: %s", a[i].invalid);
 			snprintf(buf, sizeof(buf),
-				 "%s | %s | %.0f ± %.0f | %.4g | %.0f | %.0f | %.0f | %.0f | %.1f ± %.1f | %.0f | %.1f ± %.2f | "
+				 "%s | %s | %.0f ± %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.1f ± %.1f | %.0f | %.1f ± %.2f | "
 				 "%ld | %ld | %llu | %s",
 				 a[i].model, rate, st->mean, el_stats_stddev(st), el_stats_variance(st),
 				 has ? el_hist_percentile(&a[i].hist, 50) : 0,
@@ -747,7 +832,7 @@ static void tables(FILE *f, bool html, const struct bench_cfg *cfg, const struct
 	fprintf(f, html ? "<h2>RTT at the start, middle and end of a run</h2>\n<p>"
 			: "\n## RTT at the start, middle and end of a run\n\n");
 	fprintf(f, "Mean RTT (us) of the first, middle and last %d messages of the logged connection "
-		   "(connection 0; warm-up included, as the seed experiment logged its first client from "
+		   "(connection 0; warm-up included, as the lab's experiment logged its first client from "
 		   "its start)%s.%s\n",
 		BENCH_PARTS, cfg->repeats > 1 ? ", averaged over the repeats" : "", html ? "</p><table>" : "\n");
 	char head[512] = "model";
@@ -937,7 +1022,11 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 	for (int k = 0; k < cfg->ncounts; k++)
 		if (cfg->counts[k] > largest)
 			largest = cfg->counts[k];
-	bool plotted = write_plots(cfg, a, n, largest) == 0;
+	/* Nothing to draw when no cell ran: gnuplot would only complain. */
+	int ran = 0;
+	for (int i = 0; i < n; i++)
+		ran += a[i].ran;
+	bool plotted = ran > 0 && write_plots(cfg, a, n, largest) == 0;
 
 	for (int html = 0; html < 2; html++) {
 		FILE *f = open_in(cfg, html ? "report.html" : "report.md");
@@ -945,11 +1034,15 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 			rc = -1;
 			continue;
 		}
-		bench_report_head(f, html, cfg, "echolab benchmark",
-				  "echolab benchmark: server models under the seed experiment's load");
+		bench_report_head(f, html, cfg, "echolab benchmark", "echolab benchmark: server models under the lab's load");
+		fprintf(f, "%sThe lab: a network-programming course's assignment that built an echo server "
+			   "iteratively, with a process and with a thread per client, and loaded each with 30 to "
+			   "500 clients sending one message at a time; this runs that experiment for every model."
+			   "%s\n",
+			html ? "<p>" : "", html ? "</p>" : "\n");
 		fprintf(f, "%sEach cell: the server (--quiet), its process tree sampled every "
 			   "%.1f s, then %ld-byte messages in a closed loop (one in flight per connection, the "
-			   "seed experiment's design) for %.1f s after %.1f s of warm-up, over %s; %d repeat%s. "
+			   "lab's design) for %.1f s after %.1f s of warm-up, over %s; %d repeat%s. "
 			   "Load generator and server share this machine's CPUs.%s\n",
 			html ? "<p>" : "", cfg->interval_s, (long)cfg->msg_size, cfg->duration_s, cfg->warmup_s,
 			cfg->spawn ? "one process per client" : "the load generator's epoll loops", cfg->repeats,
@@ -968,6 +1061,7 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 			   "R:1\" is the most connections one loop held at once over the fewest another held (1.00: "
 			   "dealt evenly; summary.csv's loop_conns_ratio, the worst repeat's).%s\n",
 			html ? "<p>" : "", html ? "</p>" : "\n");
+		output_notes(f, html, cfg, a, n);
 		fprintf(f, html ? "<h2>Verdicts</h2>\n<ul>\n" : "## Verdicts\n\n");
 		verdicts(f, html, cfg, a, n);
 		fprintf(f, html ? "</ul>\n<h2>Results</h2>\n" : "\n## Results\n");
@@ -975,9 +1069,12 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 		if (cfg->probe_rate > 0)
 			probe_table(f, html, cfg, a, n);
 		fprintf(f, html ? "<h2>Plots</h2>\n" : "\n## Plots\n\n");
-		if (!plotted)
+		if (!ran)
+			fprintf(f, "%sNo plots: no cell ran (each row above says why).%s\n", html ? "<p>" : "",
+				html ? "</p>" : "");
+		else if (!plotted)
 			fprintf(f, "%sNo plots: gnuplot is missing or failed (the data is in plots.dat and "
-				   "plots.gp).%s\n",
+				   "plots.gp, its messages in gnuplot.log).%s\n",
 				html ? "<p>" : "", html ? "</p>" : "");
 		for (size_t p = 0; plotted && p < sizeof(plots) / sizeof(plots[0]); p++) {
 			if (html)

@@ -477,6 +477,7 @@ static void cell_reset(struct bench_cell *c)
 	c->short_run = false;
 	c->monitored = false;
 	c->loop_ratio = 0;
+	c->server_out_bytes = 0;
 }
 
 /* The load of a cell, set up and run on the load's side (--cpus' LOAD
@@ -646,6 +647,10 @@ static void run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double o
 	}
 	c->server_exit = local ? server_stop(&srv, &c->server_died) : 0;
 	c->loop_ratio = local ? loop_ratio(dir) : 0;
+	struct stat out;
+	char out_path[800];
+	snprintf(out_path, sizeof(out_path), "%s/server.log", dir);
+	c->server_out_bytes = local && stat(out_path, &out) == 0 ? (long long)out.st_size : 0;
 	c->from_s = from_s;
 	c->to_s = to_s;
 	if (local)
