@@ -422,6 +422,41 @@ void bl_claim(const struct bl_run *r, char *out, size_t len)
 		 what, r->served, r->clients, verdict);
 }
 
+/* Why the numbers of a run are what they are, where a reader would ask:
+ * a claim that does not hold, clients with no reply, more listen drops
+ * than SYNs sent again. Empty when nothing needs explaining. */
+static void bl_reason(const struct bl_run *r, const struct bl_opts *o, bool html, char *out, size_t len)
+{
+	size_t n = 0;
+	out[0] = 0;
+	if (r->traits[0] && !bench_has_trait(r->traits, "sequential") && r->syn_retransmits)
+		n += (size_t)snprintf(out + n, len - n,
+				      " Why: with backlog 1 the kernel keeps at most 2 finished handshakes waiting "
+				      "for accept(2); %s fill that queue faster than any server accepts, so the "
+				      "kernel dropped the others' SYNs and their clients sent them again. The burst "
+				      "did it, not the model.",
+				      r->pattern == BL_ONE_BY_ONE ? "clients arriving while it is full" : "clients at once");
+	if (n < len && r->listen_drops > (long)r->syn_retransmits)
+		n += (size_t)snprintf(out + n, len - n,
+				      " The %ld listen drops count every packet dropped at the full queue: the "
+				      "handshakes' last ACKs and the data sent behind them too, not only SYNs, so "
+				      "they exceed the %u SYNs sent again.",
+				      r->listen_drops, r->syn_retransmits);
+	if (n < len && r->served < r->clients)
+		n += (size_t)snprintf(out + n, len - n,
+				      " %d of %d got no reply within the %.1f s the clients hold: a client whose SYN or "
+				      "last ACK the full queue dropped tries again only a second or more later (the "
+				      "kernel's back-off)%s.",
+				      r->clients - r->served, r->clients, o->hold_s,
+				      bench_has_trait(r->traits, "sequential")
+					      ? ", and a sequential server answers one client at a time, each after the "
+						"one before it closed"
+					      : "");
+	if (n > 0 && n < len)
+		snprintf(out + n, len - n, " (docs/bench.md, %sWhy SYNs are sent again%s)", html ? "<i>" : "\"",
+			 html ? "</i>" : "\"");
+}
+
 void bl_table_row(const struct bl_run *r, char *out, size_t len)
 {
 	char pattern[32], slowest[32];
@@ -471,9 +506,10 @@ static void section(FILE *f, bool html, const struct bl_opts *o, const struct bl
 	for (int i = 0; i < n; i++) {
 		if (!runs[i].ran || runs[i].backlog != 1)
 			continue;
-		char line[512];
+		char line[512], why[1200];
 		bl_claim(&runs[i], line, sizeof(line));
-		fprintf(f, html ? "<li>%s</li>\n" : "- %s\n", line);
+		bl_reason(&runs[i], o, html, why, sizeof(why));
+		fprintf(f, html ? "<li>%s%s</li>\n" : "- %s%s\n", line, why);
 	}
 	fprintf(f, html ? "</ul>\n" : "\n");
 	for (int b = 0; b < o->nbacklogs; b++) {

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -38,4 +39,63 @@ bool el_cli_parse_long(const char *s, long lo, long hi, long *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+int el_cli_shell_word(char *out, size_t len, const char *word)
+{
+	size_t n = strlen(out), wl = strlen(word);
+	bool plain = wl > 0 && strspn(word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					   "0123456789_@%+=:,./-") == wl;
+	/* At worst every byte is a quote (\', 2 bytes) or opens a run ('x'). */
+	if (n + 3 * wl + 3 > len)
+		return -ENAMETOOLONG;
+	if (plain) {
+		memcpy(out + n, word, wl + 1);
+		return 0;
+	}
+	if (wl == 0) {
+		memcpy(out + n, "''", 3);
+		return 0;
+	}
+	/* Runs without ' in single quotes, each ' as \' between them. */
+	bool open = false;
+	for (const char *p = word; *p; p++) {
+		if (*p == '\'') {
+			if (open)
+				out[n++] = '\'';
+			open = false;
+			out[n++] = '\\';
+			out[n++] = '\'';
+			continue;
+		}
+		if (!open)
+			out[n++] = '\'';
+		open = true;
+		out[n++] = *p;
+	}
+	if (open)
+		out[n++] = '\'';
+	out[n] = 0;
+	return 0;
+}
+
+int el_cli_shell_line(char *out, size_t len, int argc, char *const argv[])
+{
+	if (len == 0)
+		return -ENAMETOOLONG;
+	out[0] = 0;
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(out);
+		if (i > 0) {
+			if (n + 2 > len)
+				return -ENAMETOOLONG;
+			out[n++] = ' ';
+			out[n] = 0;
+		}
+		if (el_cli_shell_word(out, len, argv[i]) < 0) {
+			out[n - (i > 0)] = 0;
+			return -ENAMETOOLONG;
+		}
+	}
+	return 0;
 }

@@ -64,5 +64,9 @@ void cf_reset(struct el_conf_ctx *x, struct el_conf_client *c);
 void cf_close(struct el_conf_ctx *x, struct el_conf_client *c);
 /* A new client is served (the end of every robust case). */
 void cf_fresh_client_served(struct el_conf_ctx *x);
+/* What the server has written on its standard output so far, NUL
+ * added, its length in *len (a case that needs EL_CONF_LOG: an instance
+ * of its own whose output the runner keeps). malloc'd: free it. */
+char *cf_server_log(struct el_conf_ctx *x, size_t *len);
 
 #endif

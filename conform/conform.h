@@ -28,6 +28,7 @@ enum {
 	EL_CONF_IDLE = 1 << 5,        /* {idle_timeout} in the command */
 	EL_CONF_BACKLOG = 1 << 6,     /* {backlog} in the command */
 	EL_CONF_ROOT = 1 << 7,        /* packet capture: root or CAP_NET_RAW */
+	EL_CONF_LOG = 1 << 8,         /* the server's standard output (--server-cmd) */
 };
 
 struct el_conf_opts {
@@ -56,7 +57,7 @@ struct el_conf_ctx {
 	struct el_sup_settings set;
 	jmp_buf fail;
 	int verdict;
-	char reason[512];
+	char reason[1024];
 	char *tr;                 /* the transcript */
 	size_t trlen, trcap;
 	struct el_conf_client *clients[1024];
@@ -87,7 +88,7 @@ bool el_conf_selected(const char *patterns, const char *id);
 struct el_conf_result {
 	const struct el_conf_case *c;
 	int verdict;
-	char reason[512];
+	char reason[1024];
 	char *transcript;         /* malloc'd or NULL; free it */
 	double seconds;
 };
@@ -103,6 +104,14 @@ struct el_conf_runner {
 	struct el_sup_settings cur;
 	char cmd[4096];           /* the command of the running instance */
 	char err_path[64];        /* its stderr, for a failure's reason */
+	char out_path[64];        /* its stdout, when capturing */
+	bool capturing;           /* its stdout goes to out_path (a case needs the log) */
+	const char *last_case;    /* the last case run on the running instance */
+	/* The last instance that died: in (or after) which case, and how
+	 * ("of SIGPIPE"), for the cases that come after it. */
+	char died_in[64];
+	char died_how[64];
+	bool died_told;           /* a later case has said so */
 };
 
 void el_conf_runner_init(struct el_conf_runner *r, const struct el_conf_opts *o);

@@ -20,7 +20,8 @@
 static const char usage_text[] =
 	"usage: echolab-conform (--server-cmd CMD | --target HOST:PORT) [--raw]\n"
 	"                       [--max-line N] [--cases PATTERNS] [--list] [--timeout S]\n"
-	"                       [--junit FILE] [--json FILE] [--html FILE] [--tap] [--quiet]\n"
+	"                       [--skew S] [--junit FILE] [--json FILE] [--html FILE]\n"
+	"                       [--tap] [--quiet]\n"
 	"\n"
 	"Grades an echo server, echolab's or anyone's, against the echolab protocol\n"
 	"(docs/protocol.md): one line per case, ok, FAIL, info (a measured\n"
@@ -306,10 +307,10 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* The command line as a shell reads it back: the reports show it to
+	 * be pasted. */
 	char command[8192];
-	size_t cl = 0;
-	for (int i = 0; i < argc && cl < sizeof(command) - 1; i++)
-		cl += (size_t)snprintf(command + cl, sizeof(command) - cl, i ? " %s" : "%s", argv[i]);
+	el_cli_shell_line(command, sizeof(command), argc, argv);
 	char started[EL_TIME_LEN + 1];
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);

@@ -5,39 +5,46 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "conform.h"
 #include "json.h"
 
 void el_conf_replay(const struct el_conf_opts *o, const char *id, char *out, size_t len)
 {
-	/* Single quotes around the command; a quote inside it is closed,
-	 * escaped and reopened, as the shell reads it. */
-	char q[4200];
-	size_t n = 0;
-	const char *src = o->server_cmd ? o->server_cmd : "";
-	for (const char *p = src; *p && n + 5 < sizeof(q); p++) {
-		if (*p == '\'') {
-			memcpy(q + n, "'\\''", 4);
-			n += 4;
-		} else {
-			q[n++] = *p;
-		}
-	}
-	q[n] = 0;
-	if (o->server_cmd)
-		snprintf(out, len, "%s --server-cmd '%s'%s%s --cases %s", o->self, q, o->raw ? " --raw" : "",
-			 o->max_line != 8192 ? " --max-line N" : "", id);
+	/* Each word quoted as the shell reads it back, so that the line
+	 * pastes: a command with quotes of its own keeps them. */
+	char port[80], max_line[32];
+	if (strchr(o->host, ':'))
+		snprintf(port, sizeof(port), "[%s]:%u", o->host, o->port);
 	else
-		snprintf(out, len, "%s --target %s:%u%s --cases %s", o->self, o->host, o->port, o->raw ? " --raw" : "",
-			 id);
+		snprintf(port, sizeof(port), "%s:%u", o->host, o->port);
+	snprintf(max_line, sizeof(max_line), "%ld", o->max_line);
+	char timeout[32], skew[32];
+	snprintf(timeout, sizeof(timeout), "%g", o->timeout_s);
+	snprintf(skew, sizeof(skew), "%g", o->skew_s);
+	char *w[13];
+	int n = 0;
+	w[n++] = (char *)o->self;
+	w[n++] = o->server_cmd ? "--server-cmd" : "--target";
+	w[n++] = o->server_cmd ? (char *)o->server_cmd : port;
+	if (o->raw)
+		w[n++] = "--raw";
 	if (o->max_line != 8192) {
-		char *m = strstr(out, " --max-line N");
-		if (m) {
-			char tail[512];
-			snprintf(tail, sizeof(tail), "%s", m + 13);
-			snprintf(m, len - (size_t)(m - out), " --max-line %ld%s", o->max_line, tail);
-		}
+		w[n++] = "--max-line";
+		w[n++] = max_line;
 	}
+	/* The bounds a verdict depends on, when not the defaults. */
+	if (o->timeout_s != 5) {
+		w[n++] = "--timeout";
+		w[n++] = timeout;
+	}
+	if (o->skew_s != 2) {
+		w[n++] = "--skew";
+		w[n++] = skew;
+	}
+	w[n++] = "--cases";
+	w[n++] = (char *)id;
+	el_cli_shell_line(out, len, n, w);
 }
 
 static void xml_text(FILE *f, const char *s)
@@ -72,6 +79,13 @@ static void counts(const struct el_conf_report *r, int c[4])
 	for (size_t i = 0; i < r->n; i++)
 		c[r->res[i].verdict]++;
 	c[EL_CONF_FAIL] += r->error != NULL;
+}
+
+/* Passed as the last line counts it: info (a measured behaviour the
+ * protocol allows) is a pass, so that every output gives one number. */
+static int passed(const int c[4])
+{
+	return c[EL_CONF_OK] + c[EL_CONF_INFO];
 }
 
 int el_conf_write_junit(FILE *f, const struct el_conf_report *r)
@@ -141,8 +155,9 @@ int el_conf_write_json(FILE *f, const struct el_conf_report *r)
 	json_text(f, r->started_at);
 	fprintf(f, ",\n  \"mode\": \"%s\",\n  \"max_line\": %ld,\n", r->o->raw ? "raw" : "annotated",
 		r->o->max_line);
+	/* "info": how many of the passed were info. */
 	fprintf(f, "  \"passed\": %d,\n  \"failed\": %d,\n  \"skipped\": %d,\n  \"info\": %d,\n  \"error\": ",
-		c[EL_CONF_OK], c[EL_CONF_FAIL], c[EL_CONF_SKIP], c[EL_CONF_INFO]);
+		passed(c), c[EL_CONF_FAIL], c[EL_CONF_SKIP], c[EL_CONF_INFO]);
 	if (r->error)
 		json_text(f, r->error);
 	else
@@ -199,7 +214,7 @@ int el_conf_write_html(FILE *f, const struct el_conf_report *r)
 	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 		   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 		   "<title>echolab-conform: %d passed, %d failed, %d skipped</title>\n",
-		c[EL_CONF_OK], c[EL_CONF_FAIL], c[EL_CONF_SKIP]);
+		passed(c), c[EL_CONF_FAIL], c[EL_CONF_SKIP]);
 	fputs("<style>\n"
 	      "body{font:15px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:70em;padding:0 1em;color:#222}\n"
 	      "table{border-collapse:collapse;width:100%}td,th{padding:.3em .5em;border-bottom:1px solid #ddd;"
@@ -217,9 +232,12 @@ int el_conf_write_html(FILE *f, const struct el_conf_report *r)
 	fputs("</code><br>started ", f);
 	html_text(f, r->started_at);
 	fprintf(f, ", %s mode, max-line %ld</p>\n", r->o->raw ? "raw" : "annotated", r->o->max_line);
-	fprintf(f, "<p class=\"sum\"><span class=\"ok\">%d passed</span><span class=\"FAIL\">%d failed</span>"
-		   "<span class=\"skip\">%d skipped</span><span class=\"info\">%d info</span></p>\n",
-		c[EL_CONF_OK], c[EL_CONF_FAIL], c[EL_CONF_SKIP], c[EL_CONF_INFO]);
+	/* The terminal's last line, info counted as passed and said so. */
+	fprintf(f, "<p class=\"sum\"><span class=\"ok\">%d passed", passed(c));
+	if (c[EL_CONF_INFO])
+		fprintf(f, " (%d of them info)", c[EL_CONF_INFO]);
+	fprintf(f, ",</span> <span class=\"FAIL\">%d failed,</span> <span class=\"skip\">%d skipped</span></p>\n",
+		c[EL_CONF_FAIL], c[EL_CONF_SKIP]);
 	if (r->error) {
 		fputs("<p class=\"FAIL\">", f);
 		html_text(f, r->error);

@@ -12,8 +12,9 @@
  *   ./thread_echo_server PORT [MAX_LINE]
  *
  * For each message (bytes up to LF, a CR right before the LF dropped) it
- * prints and sends back "[TIME] [ADDR] [PORT] [MSG]\n", TIME in UTC with
- * microseconds; a message longer than MAX_LINE (default 8192) gets
+ * sends back "[TIME] [ADDR] [PORT] [MSG]\n", TIME in UTC with
+ * microseconds, and logs the same line on standard output, MSG escaped;
+ * a message longer than MAX_LINE (default 8192) gets
  * "! line-too-long MAX_LINE\n" and the rest of its line is skipped. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,6 +44,33 @@ static int send_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/* The log: the reply line on standard output, in one write(2) so that
+ * lines of concurrent clients never mix, its MSG escaped (bytes outside
+ * 0x20..0x7E as \xhh, a backslash as \\) so that a message cannot
+ * forge or garble log lines. */
+static void log_line(const char *head, size_t head_len, const char *msg, size_t len)
+{
+	char *line = malloc(head_len + 4 * len + 2);
+	if (!line)
+		return;
+	memcpy(line, head, head_len);
+	size_t n = head_len;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)msg[i];
+		if (c == '\\') {
+			line[n++] = '\\';
+			line[n++] = '\\';
+		} else if (c >= 0x20 && c <= 0x7e) {
+			line[n++] = (char)c;
+		} else {
+			n += (size_t)sprintf(line + n, "\\x%02x", c);
+		}
+	}
+	memcpy(line + n, "]\n", 2);
+	send_all(1, line, n + 2);
+	free(line);
+}
+
 static int reply(int fd, const char *addr, unsigned port, const char *msg, size_t len)
 {
 	struct timespec ts;
@@ -58,8 +86,7 @@ static int reply(int fd, const char *addr, unsigned port, const char *msg, size_
 	memcpy(out + head, msg, len);
 	memcpy(out + head + len, "]\n", 2);
 	size_t n = (size_t)head + len + 2;
-	fwrite(out, 1, n, stdout); /* the log: the reply line itself */
-	fflush(stdout);
+	log_line(out, (size_t)head, msg, len);
 	int rc = send_all(fd, out, n);
 	free(out);
 	return rc;

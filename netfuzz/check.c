@@ -43,9 +43,9 @@ __attribute__((format(printf, 3, 4))) void nf_fail(struct fuzz *f, struct conn *
 		vsnprintf(what, sizeof(what), fmt, ap);
 		va_end(ap);
 		snprintf(f->r->first, sizeof(f->r->first),
-			 "connection %ld (%s, %zu bytes, %zu replies due; replay: --seed %llu --conn %ld): %s",
-			 c->index, ending_name(c->ending), c->stream.len, c->nitems,
-			 (unsigned long long)f->o->seed, c->index, what);
+			 "connection %ld (%s, %zu bytes, %zu replies due; replay: %s%s--seed %llu --conn %ld): %s",
+			 c->index, ending_name(c->ending), c->stream.len, c->nitems, f->o->replay ? f->o->replay : "",
+			 f->o->replay ? " " : "", (unsigned long long)f->o->seed, c->index, what);
 	}
 	nf_conn_close(f, c, true);
 }

@@ -32,6 +32,10 @@ struct el_nf_opts {
 	int parallel;           /* connections open at once */
 	size_t max_line;        /* the server's --max-line */
 	int stall_ms;           /* a connection with no progress this long fails */
+	/* The command that reruns this run, its --seed and --conn aside
+	 * ("echolab-netfuzz --port 41234"): a failure's replay is it with
+	 * them. NULL: the two flags alone. */
+	const char *replay;
 	FILE *progress;         /* a line per second, or NULL */
 	/* Set (by a signal handler) to end the run early: the connections
 	 * still open are reset, and a session stops its server at once. */

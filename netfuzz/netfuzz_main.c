@@ -62,7 +62,48 @@ static void print_result(const char *label, const struct el_nf_result *r, double
 	       (double)r->bytes_received / 1048576, secs > 0 ? (double)r->connections / secs : 0);
 }
 
-static int run_models(const char *server, const char *model, struct el_nf_session_opts *so,
+/* The command that replays a failed connection of this run, its --seed
+ * and --conn aside, into out: this program with the server (--server and
+ * --model, or --host and --port) and what shapes the streams. */
+static void replay_command(const char *self, const struct el_nf_session_opts *so, const char *server,
+			   const char *model, char *out, size_t len)
+{
+	char port[16], max_line[32], stall[32];
+	snprintf(port, sizeof(port), "%u", so->fuzz.port);
+	snprintf(max_line, sizeof(max_line), "%zu", so->fuzz.max_line);
+	snprintf(stall, sizeof(stall), "%d", so->fuzz.stall_ms);
+	char *w[14];
+	int n = 0;
+	w[n++] = (char *)self;
+	if (server) {
+		w[n++] = "--server";
+		w[n++] = (char *)server;
+		w[n++] = "--model";
+		w[n++] = (char *)model;
+		if (so->preload) {
+			w[n++] = "--preload";
+			w[n++] = (char *)so->preload;
+		}
+	} else {
+		if (strcmp(so->fuzz.host, "127.0.0.1") != 0) {
+			w[n++] = "--host";
+			w[n++] = (char *)so->fuzz.host;
+		}
+		w[n++] = "--port";
+		w[n++] = port;
+	}
+	if (so->fuzz.max_line != 8192) {
+		w[n++] = "--max-line";
+		w[n++] = max_line;
+	}
+	if (so->fuzz.stall_ms != 10000) {
+		w[n++] = "--stall-ms";
+		w[n++] = stall;
+	}
+	el_cli_shell_line(out, len, n, w);
+}
+
+static int run_models(const char *self, const char *server, const char *model, struct el_nf_session_opts *so,
 		      int parallel, bool quiet)
 {
 	/* all: what the server lists, in its order. */
@@ -90,6 +131,9 @@ static int run_models(const char *server, const char *model, struct el_nf_sessio
 	for (const char **m = models; *m && !stop; m++) {
 		so->server = server;
 		so->model = *m;
+		char replay[2048];
+		replay_command(self, so, server, *m, replay, sizeof(replay));
+		so->fuzz.replay = replay;
 		so->fuzz.parallel = parallel ? parallel : strcmp(*m, "iterative") == 0 ? 8 : 64;
 		so->fuzz.progress = quiet ? NULL : stderr;
 		struct el_nf_session s;
@@ -260,7 +304,10 @@ int main(int argc, char **argv)
 	so.fuzz.stop = &stop;
 
 	if (a.server)
-		return run_models(a.server, a.model, &so, a.parallel, a.quiet);
+		return run_models(argv[0], a.server, a.model, &so, a.parallel, a.quiet);
+	char replay[2048];
+	replay_command(argv[0], &so, NULL, NULL, replay, sizeof(replay));
+	so.fuzz.replay = replay;
 
 	so.fuzz.parallel = a.parallel ? a.parallel : 64;
 	so.fuzz.progress = a.quiet ? NULL : stderr;

@@ -106,8 +106,10 @@ static bool alive(struct server *sv)
 
 static void describe_exit(int status, char *out, size_t size)
 {
+	char name[32];
 	if (WIFSIGNALED(status))
-		snprintf(out, size, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+		snprintf(out, size, "killed by %s (%s)", el_sup_signal_name(WTERMSIG(status), name, sizeof(name)),
+			 strsignal(WTERMSIG(status)));
 	else
 		snprintf(out, size, "exit status %d", WEXITSTATUS(status));
 }

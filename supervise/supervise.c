@@ -116,12 +116,24 @@ static int open_out(const char *path)
 	return open(path ? path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
+const char *el_sup_signal_name(int sig, char *buf, size_t len)
+{
+	const char *abbrev = sigabbrev_np(sig);
+	if (abbrev)
+		snprintf(buf, len, "SIG%s", abbrev);
+	else
+		snprintf(buf, len, "signal %d", sig);
+	return buf;
+}
+
 static void describe_end(const struct el_sup *s, char *why, size_t whylen)
 {
+	char name[32];
 	if (WIFEXITED(s->status))
 		snprintf(why, whylen, "the server exited with status %d before it was ready", WEXITSTATUS(s->status));
 	else
-		snprintf(why, whylen, "the server was killed by signal %d before it was ready", WTERMSIG(s->status));
+		snprintf(why, whylen, "the server was killed by %s before it was ready",
+			 el_sup_signal_name(WTERMSIG(s->status), name, sizeof(name)));
 }
 
 /* Reads what err_fd holds of the ready line: a file from its start, a pipe
@@ -150,6 +162,11 @@ static bool read_ready(struct el_sup *s, int fd, bool is_file, size_t *n)
 		s->ready[*n] = 0;
 	}
 	return true;
+}
+
+bool el_sup_uses_shell(const char *cmd)
+{
+	return strpbrk(cmd, ";&|<>()`$\\\n'\"{}*?[~#=") != NULL || strlen(cmd) >= 8192;
 }
 
 /* In the child: its own process group, /dev/null or the spec's files as
@@ -184,7 +201,7 @@ __attribute__((noreturn)) static void child_exec(const struct el_sup_spec *sp, p
 	}
 	const char *cmd = sp->cmd;
 	char line[8192];
-	if (strpbrk(cmd, ";&|<>()`$\\\n'\"{}*?[~#=") == NULL && strlen(cmd) < sizeof(line)) {
+	if (!el_sup_uses_shell(cmd)) {
 		char *words[256];
 		int n = 0;
 		snprintf(line, sizeof(line), "%s", cmd);

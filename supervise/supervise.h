@@ -83,6 +83,17 @@ int el_sup_start_cmd_on(struct el_sup *s, const char *cmd, const char *host, uns
 			const char *out_path, const char *err_path, int timeout_ms, const cpu_set_t *cpus,
 			char *why, size_t whylen);
 
+/* Whether a command is run by /bin/sh -c (shell syntax: quotes, $, ;,
+ * redirections ...), or else exec'd as its words. Through a shell, the
+ * process started is the shell (dash does not exec the last command),
+ * and a server killed by signal N shows as the shell's exit status
+ * 128 + N. */
+bool el_sup_uses_shell(const char *cmd);
+
+/* A signal's name as C code writes it ("SIGPIPE"), into buf; "signal N"
+ * for a number without one. Returns buf. */
+const char *el_sup_signal_name(int sig, char *buf, size_t len);
+
 /* Whether the started process is still running (reaps it if not). */
 bool el_sup_alive(struct el_sup *s);
 

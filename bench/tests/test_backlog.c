@@ -268,6 +268,15 @@ Test(backlog, tables_timelines_and_claims_agree_with_the_captures, .timeout = 30
 		bl_claim(r, line + 2, sizeof(line) - 2);
 		memcpy(line, "- ", 2);
 		cr_expect_not_null(strstr(report, line), "report.md lacks the claim %s", line);
+		/* A run with clients unanswered says why, and where to read
+		 * more. */
+		const char *at = strstr(report, line);
+		if (at && r->served < r->clients) {
+			const char *eol = strchr(at, '\n'), *why = strstr(at, " got no reply within the ");
+			cr_expect(why && (!eol || why < eol), "%s: no reason for the clients with no reply", r->stem);
+			why = strstr(at, "(docs/bench.md, \"Why SYNs are sent again\")");
+			cr_expect(why && (!eol || why < eol), "%s: the reason does not name its section", r->stem);
+		}
 		for (const char *ext = "svg"; ext; ext = strcmp(ext, "svg") == 0 ? "png" : NULL) {
 			snprintf(path, sizeof(path), "%s/backlog/%s.%s", dir, r->stem, ext);
 			cr_expect_eq(access(path, R_OK), 0, "no %s", path);

@@ -827,10 +827,17 @@ Test(load, sessions_reconnect_and_time_each_connect, T_OPTS)
 	scratch_remove(dir);
 }
 
+static unsigned jitter_start(pid_t *pid, const char *percent, const char *max_us, const char *period_ms);
+static void jitter_stop(pid_t pid);
+
 /* --until-ci ends a timed run early once p99's interval is tight enough
  * (here trivially: +-10000%, after the 5 intervals it always waits for:
  * one second's p99 on a busy machine can be 50 times another's), and
- * runs an impossible bound to --duration, saying so. The rule itself, on
+ * runs a bound its server cannot meet to --duration, saying so. That
+ * server is the jitter echo, whose p99 differs from one 1.5 s stretch to
+ * the next: against a quiet epoll server every interval's p99 was the
+ * same histogram bucket (7 us), an interval of +-0.0%, and "+-0.0001%"
+ * was met (clang step, fresh clone, 2026-12-02). The rule itself, on
  * quiet and noisy data, is tested in test_stats.c. */
 Test(load, until_ci_ends_the_run_when_the_interval_is_tight, T_OPTS)
 {
@@ -849,9 +856,12 @@ Test(load, until_ci_ends_the_run_when_the_interval_is_tight, T_OPTS)
 	cr_expect_not_null(strstr(until, "\"reached\": true"), "%s", j);
 	cr_expect(json_num(j, "window_s") < 8 * th_slow_factor(), "ran %g s of 30: %s", json_num(j, "window_s"), j);
 	cr_expect_not_null(strstr(out, "until-ci  p99 within +-10000% after 5.0 s"), "%s", out);
-	rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port", port_str(s.port),
-			 "--conns", "2", "--duration", "6", "--until-ci", "0.0001", "--json", json, "--intervals-csv",
-			 "/dev/null", NULL);
+	pid_t jitter;
+	unsigned jport = jitter_start(&jitter, "3", "4000", "1500");
+	rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--raw", "--port",
+			    port_str(jport), "--conns", "1", "--duration", "6", "--until-ci", "0.0001", "--json", json,
+			    "--intervals-csv", "/dev/null", NULL);
+	jitter_stop(jitter);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
 	j = slurp(json);
 	cr_expect_not_null(strstr(j, "\"reached\": false"), "%s", j);
@@ -892,12 +902,16 @@ static void jitter_stop(pid_t pid)
 }
 
 /* --until-ci against two real servers, the same code but for its noise:
- * a steady one reaches +-25% after the 5 intervals it always waits for
- * (+-10% took it 9 s once: a quiet second of this machine is not that
- * quiet);
- * one that holds 3% of its replies up to 4 ms in every other 1.5 s
- * stretch (one second's p99 then tens of microseconds, another's
- * milliseconds) runs longer, here to its --duration. */
+ * a steady one, and one that holds 3% of its replies up to 4 ms in every
+ * other 1.5 s stretch (one second's p99 then tens of microseconds,
+ * another's milliseconds). The steady one reaches +-25% and stops, never
+ * before the 5 intervals the rule waits for; the noisy one runs longer,
+ * here to its --duration. The steady run was held to 8 s, and a busy
+ * second of this machine made it 9.02 s under ASan (fresh clone,
+ * 2026-12-02): what the rule promises is the comparison, sooner on the
+ * steady server by more than the noisy one's stretches, not how quiet
+ * the machine is, so both get 15 s and the steady one must stop 3 s or
+ * more before the noisy one. */
 Test(load, alone_until_ci_stops_sooner_on_a_steady_server_than_on_a_noisy_one, T_OPTS)
 {
 	alone_or_skip();
@@ -913,7 +927,7 @@ Test(load, alone_until_ci_stops_sooner_on_a_steady_server_than_on_a_noisy_one, T
 		pid_t pid;
 		unsigned port = jitter_start(&pid, noisy ? "3" : "0", "4000", "1500");
 		int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--raw", "--port",
-				     port_str(port), "--conns", "1", "--duration", "10", "--until-ci", "25", "--json",
+				     port_str(port), "--conns", "1", "--duration", "15", "--until-ci", "25", "--json",
 				     json, NULL);
 		jitter_stop(pid);
 		cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
@@ -922,9 +936,10 @@ Test(load, alone_until_ci_stops_sooner_on_a_steady_server_than_on_a_noisy_one, T
 		cr_assert_not_null(until, "%s", j);
 		reached[noisy] = strstr(until, "\"reached\": true") != NULL;
 		window[noisy] = json_num(j, "window_s");
+		cr_expect_geq(window[noisy], 4.9, "%s stopped after %g s, before 5 intervals", noisy ? "noisy" : "steady",
+			      window[noisy]);
 	}
-	cr_expect(reached[0], "the steady server never reached +-25%% in 10 s");
-	cr_expect_lt(window[0], 8, "the steady server ran %g s", window[0]);
+	cr_expect(reached[0], "the steady server never reached +-25%% in 15 s");
 	cr_expect_gt(window[1], window[0] + 3, "the noisy server stopped after %g s, the steady one after %g s",
 		     window[1], window[0]);
 	scratch_remove(dir);

@@ -10,7 +10,9 @@
  *
  * Defects: read-as-message, nul-cut, keep-cr, drop-partial, no-line-limit,
  * local-time, seconds-time, server-port, no-lf, crash-on-reset,
- * never-close, no-busy. Variants: correct, pieces, slow, iterative. */
+ * never-close, no-busy, log-raw. Variants: correct, pieces, slow,
+ * iterative. Each logs its replies on standard output, as
+ * docs/protocol.md says (log-raw: unescaped). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -48,6 +50,30 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
+/* The log: the reply's line in one write(2), MSG escaped (bytes outside
+ * 0x20..0x7E as \xhh, a backslash as \\); log-raw writes it as it came,
+ * the student who thought the log is the reply. */
+static void log_line(const char *head, size_t head_len, const char *msg, size_t len)
+{
+	char *line = malloc(head_len + 4 * len + 2);
+	if (!line)
+		return;
+	memcpy(line, head, head_len);
+	size_t n = head_len;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)msg[i];
+		if (is("log-raw") || (c >= 0x20 && c <= 0x7e && c != '\\'))
+			line[n++] = (char)c;
+		else if (c == '\\')
+			n += (size_t)sprintf(line + n, "\\\\");
+		else
+			n += (size_t)sprintf(line + n, "\\x%02x", c);
+	}
+	memcpy(line + n, "]\n", 2);
+	write_all(1, line, n + 2);
+	free(line);
+}
+
 static void reply(int fd, const char *addr, unsigned port, const char *msg, size_t len)
 {
 	struct timespec ts;
@@ -72,6 +98,7 @@ static void reply(int fd, const char *addr, unsigned port, const char *msg, size
 	if (!out)
 		return;
 	int head = snprintf(out, cap, "[%s] [%s] [%u] [", when, addr, is("server-port") ? server_port : port);
+	log_line(out, (size_t)head, msg, len);
 	memcpy(out + head, msg, len);
 	size_t n = (size_t)head + len;
 	out[n++] = ']';
