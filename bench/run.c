@@ -444,13 +444,12 @@ static double loop_ratio(const char *dir)
 			continue;
 		long lo = -1, hi = -1, now, most, all;
 		int loops = 0;
-		for (p += strlen(key); sscanf(p, " %*d: %ld/%ld/%ld", &now, &most, &all) == 3; loops++) {
+		for (p += strlen(key); p && sscanf(p, " %*d: %ld/%ld/%ld", &now, &most, &all) == 3;) {
+			loops++;
 			lo = lo < 0 || most < lo ? most : lo;
 			hi = most > hi ? most : hi;
 			p = strchr(p, ',');
-			if (!p)
-				break;
-			p++;
+			p = p ? p + 1 : NULL;
 		}
 		if (loops > 1 && hi > 0)
 			ratio = (double)hi / (lo > 0 ? (double)lo : 0.5);

@@ -244,7 +244,6 @@ int el_model_epoll_run(struct el_srv *srv)
 		epoll_ctl(l->ep, EPOLL_CTL_ADD, srv->stop_fd, &sev);
 		struct epoll_event iev = {.events = EPOLLIN, .data.ptr = &l->inbox_lock};
 		epoll_ctl(l->ep, EPOLL_CTL_ADD, l->inbox_fd, &iev);
-		listen_on(l, true);
 		int err = made ? made : el_srv_thread(srv, &l->thread, NULL, run_loop, l);
 		if (err) {
 			el_srv_logf(srv, "epoll: cannot start an event loop: %s", strerror(-err));
@@ -259,6 +258,13 @@ int el_model_epoll_run(struct el_srv *srv)
 		started++;
 		__atomic_store_n(&all.started, started, __ATOMIC_RELEASE);
 	}
+	/* Every loop listens once all have started: a loop that accepted
+	 * while the next was still starting dealt among the loops started so
+	 * far, and one run of 30 clients put all 30 on loop 0 (220k msgs/s
+	 * against 556k in the four other repeats; the counts per loop, 30:0,
+	 * showed it). Connections that come meanwhile wait in the backlog. */
+	for (int i = 0; i < started; i++)
+		listen_on(&loops[i], true);
 	if (started == 0) {
 		fprintf(stderr, "echolab-server: cannot start any event loop\n");
 		rc = 1;

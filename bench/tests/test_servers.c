@@ -154,6 +154,10 @@ Test(servers, raw_servers_by_command_beside_a_model, .timeout = 120)
 	}
 	cr_expect(report_has(dir, "Raw mode"), "the report does not say raw mode");
 	cr_expect(report_has(dir, "- bycmd against epoll, 10 clients: msgs/s "), "no verdict of bycmd against epoll");
+	/* Paired, the load's two loops each connect from their own CPU, and
+	 * epoll deals by CPU: 5 and 5, in every repeat. */
+	const char *ratio = summary_field(dir, "epoll", 10, "loop_conns_ratio");
+	cr_expect(ratio && strcmp(ratio, "1.00") == 0, "epoll's loops held %s:1 (1.00: 5 and 5)", ratio ? ratio : "(none)");
 	if (node) {
 		cr_expect(report_has(dir, "- bycmd against node, 10 clients: "), "no verdict of bycmd against node");
 		cr_expect(report_has(dir, "- node against epoll, 10 clients: "), "no verdict of node against epoll");
