@@ -88,6 +88,39 @@ static void cleanup(const char *dir)
 	cr_expect_eq(system(cmd), 0);
 }
 
+/* Writes echo.py into dir, its path into path: a thread-per-connection
+ * echo of each read, run as `python3 echo.py PORT DELAY|alt COUNTER`,
+ * DELAY seconds late each read, or with alt 4 ms late on every second
+ * start (the COUNTER file counts the starts), at full speed on the
+ * others. */
+static void py_echo(const char *dir, char *path, size_t len)
+{
+	snprintf(path, len, "%s/echo.py", dir);
+	FILE *py = fopen(path, "w");
+	cr_assert_not_null(py);
+	fputs("import os, socket, sys, threading, time\n"
+	      "n = int(open(sys.argv[3]).read()) if os.path.exists(sys.argv[3]) else 0\n"
+	      "open(sys.argv[3], 'w').write(str(n + 1))\n"
+	      "delay = (0.004 if n % 2 else 0) if sys.argv[2] == 'alt' else float(sys.argv[2])\n"
+	      "def serve(c):\n"
+	      "    while True:\n"
+	      "        b = c.recv(65536)\n"
+	      "        if not b:\n"
+	      "            break\n"
+	      "        if delay:\n"
+	      "            time.sleep(delay)\n"
+	      "        c.sendall(b)\n"
+	      "    c.close()\n"
+	      "s = socket.socket()\n"
+	      "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+	      "s.bind(('127.0.0.1', int(sys.argv[1])))\n"
+	      "s.listen(128)\n"
+	      "while True:\n"
+	      "    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()\n",
+	      py);
+	cr_assert_eq(fclose(py), 0);
+}
+
 /* docs/bench.md's fork and thread servers, named as the lab named its own:
  * every client answered, each whole process tree monitored (a process per
  * client beside the fork parent, a thread per client beside the thread
@@ -490,32 +523,14 @@ Test(servers, compare_finds_a_slowed_server_and_fails_on_it, .timeout = 180)
 	/* A thread per connection, each read echoed 2 ms late. */
 	char script_dir[] = "/tmp/echolab-bench-slow-XXXXXX", script[128];
 	cr_assert_not_null(mkdtemp(script_dir));
-	snprintf(script, sizeof(script), "%s/slow_echo.py", script_dir);
-	FILE *py = fopen(script, "w");
-	cr_assert_not_null(py);
-	fputs("import socket, sys, threading, time\n"
-	      "def serve(c):\n"
-	      "    while True:\n"
-	      "        b = c.recv(65536)\n"
-	      "        if not b:\n"
-	      "            break\n"
-	      "        time.sleep(0.002)\n"
-	      "        c.sendall(b)\n"
-	      "    c.close()\n"
-	      "s = socket.socket()\n"
-	      "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-	      "s.bind(('127.0.0.1', int(sys.argv[1])))\n"
-	      "s.listen(128)\n"
-	      "while True:\n"
-	      "    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()\n",
-	      py);
-	cr_assert_eq(fclose(py), 0);
+	py_echo(script_dir, script, sizeof(script));
 	const char *common = "--raw --clients 2 --repeats 3 --duration 0.5 --warmup 0.2";
 	snprintf(args, sizeof(args), "%s --server 'srv=%s --model epoll --raw --quiet --port {port}'", common,
 		 getenv("ECHOLAB_SERVER"));
 	cr_assert_eq(bench(args, fast1, sizeof(fast1), out, sizeof(out)), 0, "%s", out);
 	cr_assert_eq(bench(args, fast2, sizeof(fast2), out, sizeof(out)), 0, "%s", out);
-	snprintf(args, sizeof(args), "%s --server 'srv=python3 %s {port}'", common, script);
+	snprintf(args, sizeof(args), "%s --server 'srv=python3 %s {port} 0.002 %s/starts'", common, script,
+		 script_dir);
 	cr_assert_eq(bench(args, slow, sizeof(slow), out, sizeof(out)), 0, "%s", out);
 	/* Not vacuous: the slowed server answered, if slowly. */
 	const char *answered = summary_field(slow, "srv", 2, "messages");
@@ -558,7 +573,7 @@ Test(servers, compare_finds_a_slowed_server_and_fails_on_it, .timeout = 180)
 	 * and a gate (--fail-if-slower) fails on it instead of passing it. */
 	char mute[128];
 	snprintf(script, sizeof(script), "%s/mute.py", script_dir);
-	py = fopen(script, "w");
+	FILE *py = fopen(script, "w");
 	cr_assert_not_null(py);
 	fputs("import socket, sys\n"
 	      "s = socket.socket()\n"
@@ -634,32 +649,7 @@ Test(servers, a_bimodal_cell_is_marked_and_names_no_winner, .timeout = 120)
 	char dir[128], args[2048];
 	char script_dir[] = "/tmp/echolab-bench-modes-XXXXXX", script[128];
 	cr_assert_not_null(mkdtemp(script_dir));
-	snprintf(script, sizeof(script), "%s/echo.py", script_dir);
-	FILE *py = fopen(script, "w");
-	cr_assert_not_null(py);
-	/* echo.py PORT DELAY|alt COUNTER: alt sleeps 4 ms a read on every
-	 * second start (the counter file counts them). */
-	fputs("import os, socket, sys, threading, time\n"
-	      "n = int(open(sys.argv[3]).read()) if os.path.exists(sys.argv[3]) else 0\n"
-	      "open(sys.argv[3], 'w').write(str(n + 1))\n"
-	      "delay = (0.004 if n % 2 else 0) if sys.argv[2] == 'alt' else float(sys.argv[2])\n"
-	      "def serve(c):\n"
-	      "    while True:\n"
-	      "        b = c.recv(65536)\n"
-	      "        if not b:\n"
-	      "            break\n"
-	      "        if delay:\n"
-	      "            time.sleep(delay)\n"
-	      "        c.sendall(b)\n"
-	      "    c.close()\n"
-	      "s = socket.socket()\n"
-	      "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-	      "s.bind(('127.0.0.1', int(sys.argv[1])))\n"
-	      "s.listen(128)\n"
-	      "while True:\n"
-	      "    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()\n",
-	      py);
-	cr_assert_eq(fclose(py), 0);
+	py_echo(script_dir, script, sizeof(script));
 	snprintf(args, sizeof(args),
 		 "--raw --clients 2 --repeats 3 --duration 0.5 --warmup 0.2 --server 'steady=python3 %s {port} "
 		 "0.001 %s/steady.n' --server 'flaky=python3 %s {port} alt %s/flaky.n'",
