@@ -78,6 +78,15 @@ struct el_proc_times {
 	double owed_u, owed_s;
 };
 
+/* The clock ticks one process ran in an interval, given how its utime and
+ * stime grew (du, ds: whole ticks) and its schedstat nanoseconds as ticks
+ * (run_ticks; negative when there are none). Each of utime and stime is
+ * truncated to a whole tick on its own, so their sum may grow by up to two
+ * ticks more than the process ran: then the nanoseconds are the figure.
+ * Ticks beyond that are threads that came and went between samples, which
+ * the main thread's schedstat never held: then the ticks are. */
+double el_proc_ran_ticks(uint64_t du, uint64_t ds, double run_ticks);
+
 struct el_proc_entry; /* a process of the tree (procstat.c) */
 
 struct el_monitor {

@@ -120,6 +120,26 @@ static void *sleeper(void *arg)
 /* A tree of 1 + 3 processes, the root with 4 extra threads, one child
  * with a grandchild: the sampler finds 5 processes and 9 threads, and
  * reports the end of the root. */
+/* A process's interval in ticks: its schedstat's nanoseconds, whatever
+ * whole ticks its utime and stime each rounded to; its ticks only when
+ * they grew by more than the two roundings can (threads that came and
+ * went, whose time the main thread's schedstat never held). */
+Test(procstat, a_process_counts_its_nanoseconds_not_its_rounded_ticks)
+{
+	/* 5 ms ran, utime and stime each crossed a tick (10 ms at 100 Hz):
+	 * counted 20 ms when one tick of rounding was allowed. */
+	cr_expect_float_eq(el_proc_ran_ticks(1, 1, 0.5), 0.5, 1e-9);
+	cr_expect_float_eq(el_proc_ran_ticks(1, 0, 0.01), 0.01, 1e-9);
+	cr_expect_float_eq(el_proc_ran_ticks(0, 0, 0.3), 0.3, 1e-9);
+	cr_expect_float_eq(el_proc_ran_ticks(2, 1, 1.9), 1.9, 1e-9);
+	/* Beyond two ticks of rounding: threads the schedstat did not hold. */
+	cr_expect_float_eq(el_proc_ran_ticks(4, 1, 2.5), 5.0, 1e-9);
+	cr_expect_float_eq(el_proc_ran_ticks(30, 0, 0.0), 30.0, 1e-9);
+	/* No nanoseconds (a process with threads): its ticks. */
+	cr_expect_float_eq(el_proc_ran_ticks(2, 1, -1), 3.0, 1e-9);
+	cr_expect_float_eq(el_proc_ran_ticks(0, 0, -1), 0.0, 1e-9);
+}
+
 Test(procstat, sampler_counts_the_whole_tree)
 {
 	int ready[2];
