@@ -56,7 +56,7 @@ void bench_cell_line(const struct bench_cfg *cfg, const struct bench_cell *c, in
 	if (el_load_no_server(r)) {
 		fprintf(stderr, "        no server answered: every connection was refused\n");
 	} else if (!r->valid) {
-		fprintf(stderr, "        INVALID, the load generator shaped this cell:");
+		fprintf(stderr, "        INVALID, not measured as asked:");
 		for (int i = 0; i < r->nreasons; i++)
 			fprintf(stderr, "%s %s", i ? ";" : "", r->reasons[i]);
 		fputc('\n', stderr);

@@ -333,13 +333,26 @@ static int write_summary_json(const struct bench_cfg *cfg)
 	return fclose(f);
 }
 
-/* The plots' data: one gnuplot index per model, a row per client count. */
+/* True when some cell of model ran: only those get a line in the plots
+ * (a server that never started gave gnuplot an empty index to warn of). */
+static bool model_ran(const struct agg *a, int n, const char *model)
+{
+	for (int i = 0; i < n; i++)
+		if (a[i].ran && strcmp(a[i].model, model) == 0)
+			return true;
+	return false;
+}
+
+/* The plots' data: one gnuplot index per model that ran, a row per client
+ * count. */
 static int write_plot_data(const struct bench_cfg *cfg, const struct agg *a, int n)
 {
 	FILE *f = open_in(cfg, "plots.dat");
 	if (!f)
 		return -1;
 	for (int m = 0; m < cfg->nmodels; m++) {
+		if (!model_ran(a, n, cfg->models[m]))
+			continue;
 		fprintf(f, "# %s: clients rtt_mean rtt_sd p99 cpu cpu_sd pss pss_sd msgs_per_s probe_p50 probe_p99\n",
 			cfg->models[m]);
 		for (int i = 0; i < n; i++) {
@@ -461,13 +474,18 @@ static int write_plots(const struct bench_cfg *cfg, const struct agg *a, int n, 
 		return -1;
 	fprintf(f, "# gnuplot script of this report: gnuplot plots.gp (in this directory)\n");
 	fprintf(f, "models = \"");
-	for (int m = 0; m < cfg->nmodels; m++)
-		fprintf(f, "%s%s", m ? " " : "", cfg->models[m]);
+	for (int m = 0, w = 0; m < cfg->nmodels; m++)
+		if (model_ran(a, n, cfg->models[m]))
+			fprintf(f, "%s%s", w++ ? " " : "", cfg->models[m]);
 	fprintf(f, "\"\nset key outside right top\nset grid\nset xlabel 'concurrent clients'\n");
 	fprintf(f, "set xtics (");
 	for (int k = 0; k < cfg->ncounts; k++)
 		fprintf(f, "%s%ld", k ? ", " : "", cfg->counts[k]);
 	fprintf(f, ")\nset offsets graph 0.03, graph 0.03, graph 0.05, 0\n");
+	/* One client count is a range of width 0: gnuplot warned "empty x
+	 * range" for every plot, twice. */
+	if (cfg->ncounts == 1)
+		fprintf(f, "set xrange [%g:%g]\n", 0.5 * (double)cfg->counts[0], 1.5 * (double)cfg->counts[0]);
 	for (size_t p = 0; p < sizeof(plots) / sizeof(plots[0]); p++) {
 		char body[512];
 		snprintf(body, sizeof(body),
@@ -492,7 +510,7 @@ static int write_plots(const struct bench_cfg *cfg, const struct agg *a, int n, 
 	}
 	/* The RTT over one run per model, at the largest client count. */
 	fprintf(f, "unset xtics\nset xtics\nset xlabel 'time since the start of the run (s)'\n"
-		   "set logscale y\nset yrange [*:*]\nset offsets 0, 0, 0, 0\n");
+		   "set logscale y\nset xrange [*:*]\nset yrange [*:*]\nset offsets 0, 0, 0, 0\n");
 	for (int i = 0; i < n; i++) {
 		if (a[i].clients != timeline_clients || !a[i].first || a[i].first->logged < 3 * BENCH_PARTS)
 			continue;

@@ -659,7 +659,7 @@ static void print_text(const struct options *o, const struct el_load_result *r)
 		printf("arrivals  poisson (seed %llu): Anderson-Darling A2 %.3f on %zu gaps sent, p %.3g%s\n",
 		       (unsigned long long)cfg->seed, r->fit_a2, r->fit_n, r->fit_p,
 		       r->fit_p < 0.01 ? " (they do not fit the exponential)" : "");
-	printf("valid     %s", r->valid ? "yes" : "NO, the generator shaped this run:");
+	printf("valid     %s", r->valid ? "yes" : "NO, not measured as asked:");
 	for (int i = 0; i < r->nreasons; i++)
 		printf("%s %s", i ? ";" : "", r->reasons[i]);
 	printf("\n");
