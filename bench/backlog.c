@@ -146,7 +146,7 @@ static int start_server(const struct bench_cfg *cfg, const struct bl_opts *o, co
 {
 	char backlog[16];
 	snprintf(backlog, sizeof(backlog), "%d", r->backlog);
-	if (!r->traits[0] && r->server[0]) {
+	if (!r->traits && r->server[0]) {
 		for (int i = 0; i < o->nservers; i++) {
 			if (strcmp(o->servers[i].name, r->server) == 0)
 				return bench_server_start_cmd(cfg, r->server, o->servers[i].cmd, r->backlog, 2048, s,
@@ -408,9 +408,9 @@ void bl_claim(const struct bl_run *r, char *out, size_t len)
 		snprintf(what, sizeof(what), "%u SYN%s sent again", r->syn_retransmits,
 			 r->syn_retransmits == 1 ? "" : "s");
 	const char *verdict;
-	if (!r->traits[0])
+	if (!r->traits)
 		verdict = "(a server by command: the lab's claim is about its iterative and fork servers)";
-	else if (bench_has_trait(r->traits, "sequential"))
+	else if (r->traits & EL_TRAIT_SEQUENTIAL)
 		verdict = r->syn_retransmits ? "the lab's finding holds (a sequential server's waiting clients "
 					       "send their SYNs again)"
 					     : "the lab's finding does not hold in this run (it expects SYNs "
@@ -429,7 +429,7 @@ static void bl_reason(const struct bl_run *r, const struct bl_opts *o, bool html
 {
 	size_t n = 0;
 	out[0] = 0;
-	if (r->traits[0] && !bench_has_trait(r->traits, "sequential") && r->syn_retransmits)
+	if (r->traits && !(r->traits & EL_TRAIT_SEQUENTIAL) && r->syn_retransmits)
 		n += (size_t)snprintf(out + n, len - n,
 				      " Why: with backlog 1 the kernel keeps at most 2 finished handshakes waiting "
 				      "for accept(2); %s fill that queue faster than any server accepts, so the "
@@ -448,7 +448,7 @@ static void bl_reason(const struct bl_run *r, const struct bl_opts *o, bool html
 				      "last ACK the full queue dropped tries again only a second or more later (the "
 				      "kernel's back-off)%s.",
 				      r->clients - r->served, r->clients, o->hold_s,
-				      bench_has_trait(r->traits, "sequential")
+				      (r->traits & EL_TRAIT_SEQUENTIAL)
 					      ? ", and a sequential server answers one client at a time, each after the "
 						"one before it closed"
 					      : "");
@@ -482,7 +482,10 @@ static int write_csv(const struct bench_cfg *cfg, const struct bl_run *runs, int
 		const struct bl_run *r = &runs[i];
 		if (!r->ran)
 			continue;
-		fprintf(f, "%s,%s,%d,%s,%d,%d,%u,%.6f,%ld,%ld,%ld,%ld,%d,%u,%s\n", r->server, r->traits,
+		/* Space-separated: the column's commas would split it. */
+		char traits[256];
+		el_traits_format(r->traits, " ", traits, sizeof(traits));
+		fprintf(f, "%s,%s,%d,%s,%d,%d,%u,%.6f,%ld,%ld,%ld,%ld,%d,%u,%s\n", r->server, traits,
 			r->backlog, r->pattern == BL_ONE_BY_ONE ? "one-by-one" : "burst", r->clients, r->served,
 			r->syn_retransmits, r->slowest_s, r->listen_overflows, r->listen_drops, r->flows,
 			r->handshakes, r->replies, r->port, r->stem);
@@ -617,7 +620,7 @@ static int plan(const struct bench_cfg *cfg, const struct bl_opts *o, struct bl_
 				bool model = s < cfg->nmodels;
 				snprintf(r->server, sizeof(r->server), "%s",
 					 model ? cfg->models[s] : o->servers[s - cfg->nmodels].name);
-				snprintf(r->traits, sizeof(r->traits), "%s", model ? cfg->traits[s] : "");
+				r->traits = model ? cfg->traits[s] : 0;
 				r->backlog = o->backlogs[b];
 				r->pattern = p ? BL_BURST : BL_ONE_BY_ONE;
 				r->clients = p ? o->burst : o->one_by_one;

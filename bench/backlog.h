@@ -39,7 +39,7 @@ struct bl_opts {
 /* One run: what its capture shows. */
 struct bl_run {
 	char server[32];
-	char traits[64];  /* --list-models' traits; "" for a server by command */
+	unsigned traits;  /* enum el_trait; 0 for a server by command */
 	int backlog;
 	enum bl_pattern pattern;
 	int clients;

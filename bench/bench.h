@@ -14,6 +14,7 @@
 #include "load.h"
 #include "stats.h"
 #include "supervise.h"
+#include "traits.h"
 
 #define BENCH_MAX_MODELS 16
 #define BENCH_MAX_COUNTS 16
@@ -25,7 +26,7 @@ struct bench_cfg {
 	const char *server;  /* path of echolab-server */
 	const char *monitor; /* path of echolab-monitor */
 	char models[BENCH_MAX_MODELS][32];
-	char traits[BENCH_MAX_MODELS][64]; /* as --list-models prints them */
+	unsigned traits[BENCH_MAX_MODELS]; /* enum el_trait; 0 for a server by command */
 	/* NULL, or the command (--server NAME=CMD) that starts models[i]. */
 	const char *cmds[BENCH_MAX_MODELS];
 	int nmodels;
@@ -109,10 +110,11 @@ struct bench_cell {
 	long long server_out_bytes;
 };
 
-/* The traits --list-models printed for model ("" if none). */
-const char *bench_model_traits(const struct bench_cfg *cfg, const char *model);
-/* Whether a comma-separated traits list has trait. */
-bool bench_has_trait(const char *traits, const char *trait);
+/* The traits --list-models printed for model (enum el_trait; 0 for a
+ * server by command). */
+unsigned bench_model_traits(const struct bench_cfg *cfg, const char *model);
+/* Whether model has trait. */
+bool bench_has_trait(const struct bench_cfg *cfg, const char *model, enum el_trait trait);
 
 /* Runs one cell: the server (--quiet), the monitor every interval, the
  * load for warmup + duration; everything lands in cfg->dir/cell_dir.
@@ -196,7 +198,7 @@ int bench_compare(const struct bench_cfg *cfg, const char *dir_a, const char *di
 		  double min_pct);
 
 /* The models echolab-server lists, into cfg. Returns their number or -1. */
-int bench_list_models(struct bench_cfg *cfg);
+int bench_list_models(struct bench_cfg *cfg, char *why, size_t len);
 
 /* summary.csv, report.md, report.html and the plots (gnuplot, when
  * installed; the report says so when it is not). Returns 0 or -1. */

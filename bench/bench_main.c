@@ -665,7 +665,7 @@ static int choose_cells(struct args *a, struct bench_cfg *cfg, const struct benc
 		cfg->nmodels = 1;
 	}
 	for (int i = 0; i < cfg->nmodels; i++)
-		snprintf(cfg->traits[i], sizeof(cfg->traits[i]), "%s", bench_model_traits(known, cfg->models[i]));
+		cfg->traits[i] = bench_model_traits(known, cfg->models[i]);
 	/* Servers by command join the experiment's models (the backlog
 	 * experiment takes them from bl itself). A name may be a model's
 	 * (--server fork=...) when that model does not run too. */
@@ -677,7 +677,7 @@ static int choose_cells(struct args *a, struct bench_cfg *cfg, const struct benc
 		if (cfg->nmodels == BENCH_MAX_MODELS)
 			return usage_error("at most %d models and servers", BENCH_MAX_MODELS);
 		snprintf(cfg->models[cfg->nmodels], sizeof(cfg->models[0]), "%s", name);
-		cfg->traits[cfg->nmodels][0] = 0;
+		cfg->traits[cfg->nmodels] = 0;
 		cfg->cmds[cfg->nmodels++] = a->bl.servers[i].cmd;
 	}
 	if (a->sweep && !is_model(known, a->sweep_model))
@@ -797,8 +797,9 @@ int main(int argc, char **argv)
 		return 1;
 	static struct bench_cfg known;
 	known = cfg;
-	if (bench_list_models(&known) <= 0) {
-		fprintf(stderr, "echolab-bench: %s --list-models failed\n", cfg.server);
+	char listed[256];
+	if (bench_list_models(&known, listed, sizeof(listed)) <= 0) {
+		fprintf(stderr, "echolab-bench: %s\n", listed);
 		return 1;
 	}
 	if ((rc = choose_cells(&a, &cfg, &known)) != 0)

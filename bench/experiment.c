@@ -46,7 +46,7 @@ void bench_cell_line(const struct bench_cfg *cfg, const struct bench_cell *c, in
 		fprintf(stderr, "        %ld of %ld clients answered before the window", c->reached, c->clients);
 	if (c->short_run && c->server_conns >= 0)
 		fprintf(stderr, "; the server held %ld to %ld", c->server_conns_min, c->server_conns);
-	if (c->short_run && bench_has_trait(bench_model_traits(cfg, c->model), "sequential"))
+	if (c->short_run && bench_has_trait(cfg, c->model, EL_TRAIT_SEQUENTIAL))
 		fprintf(stderr, ": a sequential model serves one connection at a time, the others wait");
 	if (c->short_run)
 		fputc('\n', stderr);

@@ -24,41 +24,16 @@ static double wall_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-int bench_list_models(struct bench_cfg *cfg)
+int bench_list_models(struct bench_cfg *cfg, char *why, size_t len)
 {
-	int p[2];
-	if (pipe(p) < 0)
-		return -1;
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		dup2(p[1], 1);
-		close(p[0]);
-		close(p[1]);
-		execl(cfg->server, cfg->server, "--list-models", (char *)NULL);
-		_exit(127);
+	struct el_model_info list[BENCH_MAX_MODELS];
+	int n = el_models_list(cfg->server, list, BENCH_MAX_MODELS, why, len);
+	cfg->nmodels = n > 0 ? n : 0;
+	for (int i = 0; i < cfg->nmodels; i++) {
+		snprintf(cfg->models[i], sizeof(cfg->models[i]), "%.31s", list[i].name);
+		cfg->traits[i] = list[i].traits;
 	}
-	close(p[1]);
-	FILE *f = fdopen(p[0], "r");
-	char line[128];
-	cfg->nmodels = 0;
-	while (f && fgets(line, sizeof(line), f) && cfg->nmodels < BENCH_MAX_MODELS) {
-		line[strcspn(line, "\r\n")] = 0;
-		char *tab = strchr(line, '\t');
-		if (tab)
-			*tab++ = 0;
-		if (!line[0])
-			continue;
-		snprintf(cfg->models[cfg->nmodels], sizeof(cfg->models[0]), "%.31s", line);
-		snprintf(cfg->traits[cfg->nmodels], sizeof(cfg->traits[0]), "%.63s", tab ? tab : "");
-		cfg->nmodels++;
-	}
-	if (f)
-		fclose(f);
-	int status;
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? cfg->nmodels : -1;
+	return n;
 }
 
 /* Starts echolab-server for a cell in its own process group, its output
@@ -187,21 +162,17 @@ static pid_t monitor_start(const struct bench_cfg *cfg, pid_t server, const char
 	return m;
 }
 
-const char *bench_model_traits(const struct bench_cfg *cfg, const char *model)
+unsigned bench_model_traits(const struct bench_cfg *cfg, const char *model)
 {
 	for (int i = 0; i < cfg->nmodels; i++)
 		if (strcmp(cfg->models[i], model) == 0)
 			return cfg->traits[i];
-	return "";
+	return 0;
 }
 
-bool bench_has_trait(const char *traits, const char *trait)
+bool bench_has_trait(const struct bench_cfg *cfg, const char *model, enum el_trait trait)
 {
-	size_t len = strlen(trait);
-	for (const char *p = traits; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
-		if (strncmp(p, trait, len) == 0 && (p[len] == ',' || p[len] == '\0'))
-			return true;
-	return false;
+	return (bench_model_traits(cfg, model) & trait) != 0;
 }
 
 /* The monitor's rows inside the measurement window [from_s, to_s] of its
@@ -466,8 +437,7 @@ static double loop_ratio(const char *dir)
  * 1 of 2 cells free (decisions 47). */
 static bool per_cpu_loops(const struct bench_cfg *cfg, const char *model)
 {
-	const char *traits = bench_model_traits(cfg, model);
-	return !bench_has_trait(traits, "thread-per-connection") && !bench_has_trait(traits, "process-per-connection");
+	return !bench_has_trait(cfg, model, EL_TRAIT_THREAD_PER_CONNECTION | EL_TRAIT_PROCESS_PER_CONNECTION);
 }
 
 /* A cell's figures cleared before it runs. */
@@ -555,14 +525,13 @@ static void cell_load(const struct bench_cfg *cfg, struct bench_cell *c, const s
 static void cell_figures(const struct bench_cfg *cfg, struct bench_cell *c, const struct el_load_cfg *lc,
 			 const char *dir, const char *rtt)
 {
-	const char *traits = bench_model_traits(cfg, c->model);
 	/* Sessions come and go: the server's count of them says nothing of
 	 * whether it held every client. */
 	if (cfg->session > 0) {
-	} else if (bench_has_trait(traits, "process-per-connection")) {
+	} else if (bench_has_trait(cfg, c->model, EL_TRAIT_PROCESS_PER_CONNECTION)) {
 		c->server_conns = c->max_procs - 1; /* the parent accepts */
 		c->server_conns_min = c->min_procs - 1;
-	} else if (bench_has_trait(traits, "thread-per-connection")) {
+	} else if (bench_has_trait(cfg, c->model, EL_TRAIT_THREAD_PER_CONNECTION)) {
 		c->server_conns = c->max_threads - 1; /* the main thread accepts */
 		c->server_conns_min = c->min_threads - 1;
 	}

@@ -128,7 +128,7 @@ int bench_run_soak(struct bench_cfg *cfg, double total_s, const struct soak_limi
 		/* A sequential model serves one client at a time: the other 499
 		 * would only time out in its accept queue, by design. Its soak
 		 * is one client (docs/decisions.md). */
-		c->clients = bench_has_trait(cfg->traits[m], "sequential") ? 1 : clients;
+		c->clients = (cfg->traits[m] & EL_TRAIT_SEQUENTIAL) ? 1 : clients;
 		snprintf(c->cell_dir, sizeof(c->cell_dir), "cells/soak-%.31s-%ld", cfg->models[m], c->clients);
 		p.cell = c;
 		p.index = m + 1;

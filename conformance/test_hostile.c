@@ -144,7 +144,7 @@ static void expect_back_to(struct th_server *s, const struct th_server_usage *be
 	struct th_server_usage now = {0};
 	/* The prefork pool keeps spare workers as it sees fit: only its
 	 * parent's fds are compared. */
-	bool pool = harness_param && th_model_has(harness_param, "process-pool");
+	bool pool = harness_param && th_model_has(harness_param, EL_TRAIT_PROCESS_POOL);
 	int64_t deadline = el_io_now_ms() + 5000LL * th_slow_factor();
 	do {
 		usleep(50000);
@@ -185,12 +185,12 @@ MODEL_TEST(slowloris_ten_thousand_idle_are_closed_on_time, T_OPTS)
 		cr_skip_test("RLIMIT_NOFILE hard limit %ld is below the %d fds this test needs", (long)rl.rlim_cur,
 			     n + 64);
 	bool sequential = th_model_is_sequential(param);
-	bool bounded = sequential || th_model_has(param, "process-pool");
+	bool bounded = sequential || th_model_has(param, EL_TRAIT_PROCESS_POOL);
 	struct th_server s;
 	/* iterative: one served, one waiting in its queue, the rest busy;
 	 * prefork: its default pool maximum (256 workers). */
 	th_server_start(&s, param->name, "--quiet", "--idle-timeout", "2", "--backlog", "4096", "--max-conns",
-		     sequential ? "2" : th_model_has(param, "process-pool") ? "256" : "0", NULL);
+		     sequential ? "2" : th_model_has(param, EL_TRAIT_PROCESS_POOL) ? "256" : "0", NULL);
 	struct th_server_usage before;
 	usage_at_rest(&s, &before);
 	struct peer *v = calloc((size_t)n, sizeof(*v));

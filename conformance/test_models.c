@@ -143,7 +143,7 @@ MODEL_TEST(a_thousand_connections_leave_nothing_behind, T_OPTS)
 	int n = th_slow_factor() > 1 ? 1000 / th_slow_factor() : 1000;
 	/* A prefork pool changes size by design, between its 2 idle workers
 	 * and twice that. */
-	bool pool = th_model_has(param, "process-pool");
+	bool pool = th_model_has(param, EL_TRAIT_PROCESS_POOL);
 	struct th_server s;
 	th_server_start(&s, param->name, "--quiet", "--workers", "2", NULL);
 	struct th_client c;
@@ -190,14 +190,14 @@ MODEL_TEST(a_thousand_connections_leave_nothing_behind, T_OPTS)
  * served. Pools that spawn at start run with the workers they got. */
 MODEL_TEST(spawn_failure_is_busy_not_a_crash, T_OPTS)
 {
-	const char *spawners[] = {"process-per-connection", "thread-per-connection", "process-pool",
-				  "thread-pool", "loop-per-cpu"};
+	const enum el_trait spawners[] = {EL_TRAIT_PROCESS_PER_CONNECTION, EL_TRAIT_THREAD_PER_CONNECTION, EL_TRAIT_PROCESS_POOL,
+				  EL_TRAIT_THREAD_POOL, EL_TRAIT_LOOP_PER_CPU};
 	bool spawns = false;
 	for (size_t i = 0; i < sizeof(spawners) / sizeof(spawners[0]); i++)
 		spawns |= th_model_has(param, spawners[i]);
 	if (!spawns)
 		cr_skip_test("%s creates no process or thread", param->name);
-	bool per_conn = th_model_has(param, "process-per-connection") || th_model_has(param, "thread-per-connection");
+	bool per_conn = th_model_has(param, EL_TRAIT_PROCESS_PER_CONNECTION) || th_model_has(param, EL_TRAIT_THREAD_PER_CONNECTION);
 	struct th_server s;
 	struct th_server_opts o = {.env = "ECHOLAB_TEST_FAIL_SPAWN=2"};
 	th_server_start_with(&s, &o, param->name, "--workers", "2", NULL);
@@ -241,8 +241,8 @@ MODEL_TEST(emfile_does_not_spin_or_kill, T_OPTS)
 {
 	if (th_slow_factor() > 1)
 		cr_skip_test("valgrind and ASan need fds of their own beyond the 24 this test allows");
-	if (!th_model_has(param, "thread-per-connection") && !th_model_has(param, "thread-pool") &&
-	    !th_model_has(param, "event-driven"))
+	if (!th_model_has(param, EL_TRAIT_THREAD_PER_CONNECTION) && !th_model_has(param, EL_TRAIT_THREAD_POOL) &&
+	    !th_model_has(param, EL_TRAIT_EVENT_DRIVEN))
 		cr_skip_test("%s holds its connections outside the accepting process: no EMFILE", param->name);
 	enum { N = 40 };
 	struct th_server s;
@@ -329,9 +329,9 @@ MODEL_TEST(closed_log_pipe_does_not_kill, T_OPTS)
 MODEL_TEST(ten_thousand_concurrent_connections, T_OPTS)
 {
 	int n;
-	if (th_model_has(param, "loop-per-cpu"))
+	if (th_model_has(param, EL_TRAIT_LOOP_PER_CPU))
 		n = 10000;
-	else if (th_model_has(param, "single-loop"))
+	else if (th_model_has(param, EL_TRAIT_SINGLE_LOOP))
 		n = 1000;
 	else
 		cr_skip_test("%s: an event-model case; its 500-client run is five_hundred_concurrent_clients",

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "netfuzz.h"
+#include "traits.h"
 #include "version.h"
 
 #define bad(what, arg) el_cli_usage("echolab-netfuzz", "bad %s: '%s'", what, arg)
@@ -106,26 +107,20 @@ static void replay_command(const char *self, const struct el_nf_session_opts *so
 static int run_models(const char *self, const char *server, const char *model, struct el_nf_session_opts *so,
 		      int parallel, bool quiet)
 {
-	/* all: what the server lists, in its order. */
-	char list[16][32];
+	/* all: what the server lists, in its order; a model's traits (a
+	 * sequential one serves 8 streams at once, not 64) from the list. */
+	struct el_model_info list[16];
+	char why[200];
+	int listed = el_models_list(server, list, 16, why, sizeof(why));
 	const char *models[17] = {model, NULL};
 	if (strcmp(model, "all") == 0) {
-		char cmd[PATH_MAX + 32];
-		snprintf(cmd, sizeof(cmd), "'%s' --list-models", server);
-		FILE *p = popen(cmd, "r");
-		size_t n = 0;
-		char line[128];
-		while (p && n < 16 && fgets(line, sizeof(line), p)) {
-			line[strcspn(line, "\t\n")] = 0; /* the name; traits follow a TAB */
-			snprintf(list[n], sizeof(list[n]), "%.31s", line);
-			models[n] = list[n];
-			n++;
-		}
-		models[n] = NULL;
-		if (!p || pclose(p) != 0 || n == 0) {
-			fprintf(stderr, "echolab-netfuzz: %s --list-models failed\n", server);
+		if (listed < 0) {
+			fprintf(stderr, "echolab-netfuzz: %s\n", why);
 			return 1;
 		}
+		for (int i = 0; i < listed; i++)
+			models[i] = list[i].name;
+		models[listed] = NULL;
 	}
 	int failed = 0, passed = 0, skipped = 0;
 	for (const char **m = models; *m && !stop; m++) {
@@ -134,7 +129,8 @@ static int run_models(const char *self, const char *server, const char *model, s
 		char replay[2048];
 		replay_command(self, so, server, *m, replay, sizeof(replay));
 		so->fuzz.replay = replay;
-		so->fuzz.parallel = parallel ? parallel : strcmp(*m, "iterative") == 0 ? 8 : 64;
+		const struct el_model_info *info = listed > 0 ? el_models_find(list, listed, *m) : NULL;
+		so->fuzz.parallel = parallel ? parallel : info && (info->traits & EL_TRAIT_SEQUENTIAL) ? 8 : 64;
 		so->fuzz.progress = quiet ? NULL : stderr;
 		struct el_nf_session s;
 		int rc = el_nf_session(so, &s);

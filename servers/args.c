@@ -149,8 +149,11 @@ int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 				return -EINVAL;
 			break;
 		case O_LIST:
-			for (const struct el_model *m = el_models; m->name; m++)
-				printf("%s\t%s\n", m->name, m->traits);
+			for (const struct el_model *m = el_models; m->name; m++) {
+				char t[256];
+				el_traits_format(m->traits, ",", t, sizeof(t));
+				printf("%s\t%s\n", m->name, t);
+			}
 			return 1;
 		case O_HELP: fputs(usage_text, stdout); return 1;
 		case O_VERSION: el_version_print("echolab-server"); return 1;

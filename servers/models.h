@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "server.h"
+#include "traits.h"
 
 int el_model_iterative_run(struct el_srv *srv);
 int el_model_fork_run(struct el_srv *srv);

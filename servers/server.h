@@ -55,11 +55,10 @@ struct el_srv {
 
 struct el_model {
 	const char *name;
-	/* Comma-separated, printed after a TAB by --list-models so that tests
-	 * and the bench ask for a trait, not a name: sequential (one
-	 * connection at a time), process-per-connection,
-	 * thread-per-connection, process-pool, thread-pool, event-driven. */
-	const char *traits;
+	/* What the model is (enum el_trait, traits.h), printed after a TAB
+	 * by --list-models so that tests and the bench ask for a trait, not
+	 * a name. */
+	unsigned traits;
 	/* Serves until stop; returns 0, or 1 after a runtime failure it has
 	 * already reported on stderr. */
 	int (*run)(struct el_srv *srv);

@@ -49,39 +49,32 @@ static bool model_selected(const char *model)
 
 struct criterion_test_params th_model_params(void)
 {
-	struct th_model_param *params = cr_malloc(sizeof(*params) * 16);
+	enum { MAX = 16 };
+	struct th_model_param *params = cr_malloc(sizeof(*params) * MAX);
+	struct el_model_info models[MAX];
+	char error[160] = "";
+	int listed = el_models_list(server_path(), models, MAX, error, sizeof(error));
 	size_t n = 0;
-	char cmd[4096];
-	snprintf(cmd, sizeof(cmd), "'%s' --list-models", server_path());
-	FILE *p = popen(cmd, "r");
-	char line[160], listed[1024] = ",";
-	while (p && n < 16 && fgets(line, sizeof(line), p)) {
-		line[strcspn(line, "\n")] = '\0';
-		char *tab = strchr(line, '\t'); /* the name; traits follow a TAB */
-		if (tab)
-			*tab++ = '\0';
-		size_t used = strlen(listed);
-		snprintf(listed + used, sizeof(listed) - used, "%s,", line);
-		if (line[0] == '\0' || !model_selected(line))
+	for (int i = 0; i < listed; i++) {
+		if (!model_selected(models[i].name))
 			continue;
 		memset(&params[n], 0, sizeof(params[n]));
-		snprintf(params[n].name, sizeof(params[n].name), "%.31s", line);
-		snprintf(params[n].traits, sizeof(params[n].traits), "%.95s", tab ? tab : "");
+		snprintf(params[n].name, sizeof(params[n].name), "%s", models[i].name);
+		params[n].traits = models[i].traits;
 		n++;
 	}
-	if (p)
-		pclose(p);
 	/* A per-model suite with no model would pass with nothing tested: a
-	 * name in ECHOLAB_MODELS that --list-models does not print, or no
-	 * model at all, makes every per-model test one failing case instead. */
-	char error[160] = "";
+	 * name in ECHOLAB_MODELS that --list-models does not print, a list
+	 * the server could not give (or gave with a trait nobody knows), or
+	 * no model at all, makes every per-model test one failing case
+	 * instead. */
 	const char *only = getenv("ECHOLAB_MODELS");
-	for (const char *m = only; m && *m; m = strchr(m, ','), m = m ? m + 1 : NULL) {
+	for (const char *m = only; listed > 0 && m && *m; m = strchr(m, ','), m = m ? m + 1 : NULL) {
 		char name[40];
-		snprintf(name, sizeof(name), ",%.*s,", (int)strcspn(m, ","), m);
-		if (!strstr(listed, name))
-			snprintf(error, sizeof(error), "ECHOLAB_MODELS names %.*s, which --list-models does not print",
-				 (int)strcspn(m, ","), m);
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(m, ","), m);
+		if (!el_models_find(models, listed, name))
+			snprintf(error, sizeof(error), "ECHOLAB_MODELS names %s, which --list-models does not print",
+				 name);
 	}
 	if (n == 0 && !error[0])
 		snprintf(error, sizeof(error), "no model to test: %.100s --list-models printed none", server_path());
@@ -97,18 +90,14 @@ struct criterion_test_params th_model_params(void)
 const char *harness_model = "server";
 const struct th_model_param *harness_param;
 
-bool th_model_has(const struct th_model_param *p, const char *trait)
+bool th_model_has(const struct th_model_param *p, enum el_trait trait)
 {
-	size_t len = strlen(trait);
-	for (const char *t = p->traits; t && *t; t = strchr(t, ','), t = t ? t + 1 : NULL)
-		if (strncmp(t, trait, len) == 0 && (t[len] == ',' || t[len] == '\0'))
-			return true;
-	return false;
+	return (p->traits & trait) != 0;
 }
 
 bool th_model_is_sequential(const struct th_model_param *p)
 {
-	return th_model_has(p, "sequential");
+	return th_model_has(p, EL_TRAIT_SEQUENTIAL);
 }
 
 void th_raise_nofile(void)

@@ -15,15 +15,16 @@
 
 #include "client.h"
 #include "supervise.h"
+#include "traits.h"
 
 struct th_model_param {
 	char name[32];
-	char traits[96]; /* as --list-models prints them: "event-driven,loop-per-cpu" */
+	unsigned traits; /* enum el_trait, as --list-models prints them */
 	char error[160]; /* no model to test: why (the one parameter then) */
 };
 
 /* Whether the model has the trait (tests ask for traits, not names). */
-bool th_model_has(const struct th_model_param *p, const char *trait);
+bool th_model_has(const struct th_model_param *p, enum el_trait trait);
 
 /* The models the server lists with --list-models, as Criterion parameters. */
 struct criterion_test_params th_model_params(void);

@@ -101,7 +101,10 @@ static int read_summary(const char *dir, struct bl_run *runs, int max)
 		struct bl_run *r = &runs[n++];
 		memset(r, 0, sizeof(*r));
 		snprintf(r->server, sizeof(r->server), "%s", fld[0]);
-		snprintf(r->traits, sizeof(r->traits), "%s", fld[1]);
+		for (char *sp = strchr(fld[1], ' '); sp; sp = strchr(sp, ' '))
+			*sp = ',';
+		char bad[64];
+		cr_assert_eq(el_traits_parse(fld[1], &r->traits, bad, sizeof(bad)), 0, "summary.csv: trait '%s'", bad);
 		r->backlog = atoi(fld[2]);
 		r->pattern = strcmp(fld[3], "burst") == 0 ? BL_BURST : BL_ONE_BY_ONE;
 		r->clients = atoi(fld[4]);
