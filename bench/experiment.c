@@ -35,13 +35,16 @@ void bench_cell_line(const struct bench_cfg *cfg, const struct bench_cell *c, in
 		return;
 	}
 	const struct el_load_result *r = &c->load;
+	char server[96] = "no monitor sample in the window";
+	if (c->cpu.n)
+		snprintf(server, sizeof(server), "CPU %.0f%%, PSS %.1f MiB", c->cpu.mean, c->pss_mib.mean);
 	fprintf(stderr,
-		"[%d/%d] %s, %ld clients: %.0f msg/s, RTT mean %.0f us p99 %.0f us, CPU %.0f%%, "
-		"PSS %.1f MiB, errors %llu%s; %dm%02ds left\n",
+		"[%d/%d] %s, %ld clients: %.0f msg/s, RTT mean %.0f us p99 %.0f us, %s, errors %llu%s; "
+		"%dm%02ds left\n",
 		index, total, c->model, c->clients, r->window_s > 0 ? (double)r->messages / r->window_s : 0,
-		r->hist.stats.mean, r->hist.total ? el_hist_percentile(&r->hist, 99) : 0, c->cpu.mean,
-		c->pss_mib.mean, (unsigned long long)r->errors_total, c->short_run ? ", SHORT of its clients" : "",
-		(int)left / 60, (int)left % 60);
+		r->hist.stats.mean, r->hist.total ? el_hist_percentile(&r->hist, 99) : 0, server,
+		(unsigned long long)r->errors_total, c->short_run ? ", SHORT of its clients" : "", (int)left / 60,
+		(int)left % 60);
 	if (c->short_run)
 		fprintf(stderr, "        %ld of %ld clients answered before the window", c->reached, c->clients);
 	if (c->short_run && c->server_conns >= 0)

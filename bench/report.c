@@ -467,6 +467,11 @@ static const char *const plots[][3] = {
 	{"msgs", "messages per second", "1:9 with linespoints"},
 };
 
+/* An undrawn line at 1 in every plot from 0: a figure that is 0 in every
+ * cell (no monitor sample in a short window) was an empty y range that
+ * gnuplot warned of, for each plot and each format. */
+#define NOT_EMPTY ", 1 with lines lt nodraw notitle"
+
 static int write_plots(const struct bench_cfg *cfg, const struct agg *a, int n, long timeline_clients)
 {
 	FILE *f = open_in(cfg, "plots.gp");
@@ -491,7 +496,7 @@ static int write_plots(const struct bench_cfg *cfg, const struct agg *a, int n, 
 		snprintf(body, sizeof(body),
 			 "set title '%s'\nset yrange [0:*]\n"
 			 "plot for [i=1:words(models)] 'plots.dat' index (i-1) using %s pointtype 7 "
-			 "pointsize 0.8 title word(models, i)",
+			 "pointsize 0.8 title word(models, i)" NOT_EMPTY,
 			 plots[p][1], plots[p][2]);
 		plot_both(f, plots[p][0], body);
 	}
@@ -504,7 +509,7 @@ static int write_plots(const struct bench_cfg *cfg, const struct agg *a, int n, 
 			 "plot for [i=1:words(models)] 'plots.dat' index (i-1) using 1:11 with linespoints "
 			 "linecolor i pointtype 7 pointsize 0.8 title word(models, i).' probe', "
 			 "for [i=1:words(models)] 'plots.dat' index (i-1) using 1:4 with linespoints "
-			 "linecolor i dashtype 2 pointtype 6 pointsize 0.8 title word(models, i).' load'",
+			 "linecolor i dashtype 2 pointtype 6 pointsize 0.8 title word(models, i).' load'" NOT_EMPTY,
 			 cfg->probe_rate);
 		plot_both(f, "probe", body);
 	}

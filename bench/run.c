@@ -526,8 +526,10 @@ static void cell_figures(const struct bench_cfg *cfg, struct bench_cell *c, cons
 			 const char *dir, const char *rtt)
 {
 	/* Sessions come and go: the server's count of them says nothing of
-	 * whether it held every client. */
-	if (cfg->session > 0) {
+	 * whether it held every client. Without a monitor sample in the
+	 * window (one shorter than the 0.5 s interval) it is unknown: it
+	 * once read "held -2 to 0" and marked the cell short. */
+	if (cfg->session > 0 || c->min_procs < 0) {
 	} else if (bench_has_trait(cfg, c->model, EL_TRAIT_PROCESS_PER_CONNECTION)) {
 		c->server_conns = c->max_procs - 1; /* the parent accepts */
 		c->server_conns_min = c->min_procs - 1;
