@@ -90,9 +90,10 @@ static void cleanup(const char *dir)
 
 /* Writes echo.py into dir, its path into path: a thread-per-connection
  * echo of each read, run as `python3 echo.py PORT DELAY|alt COUNTER`,
- * DELAY seconds late each read, or with alt 4 ms late on every second
- * start (the COUNTER file counts the starts), at full speed on the
- * others. */
+ * DELAY seconds late each read, or with alt 10 ms late on every second
+ * start (the COUNTER file counts the starts) and 1 ms on the others.
+ * Each rate is set by the sleep, not by the CPU: at full speed, the fast
+ * starts of alt were 10% apart beside a busy CPU, two groups no more. */
 static void py_echo(const char *dir, char *path, size_t len)
 {
 	snprintf(path, len, "%s/echo.py", dir);
@@ -101,7 +102,7 @@ static void py_echo(const char *dir, char *path, size_t len)
 	fputs("import os, socket, sys, threading, time\n"
 	      "n = int(open(sys.argv[3]).read()) if os.path.exists(sys.argv[3]) else 0\n"
 	      "open(sys.argv[3], 'w').write(str(n + 1))\n"
-	      "delay = (0.004 if n % 2 else 0) if sys.argv[2] == 'alt' else float(sys.argv[2])\n"
+	      "delay = (0.010 if n % 2 else 0.001) if sys.argv[2] == 'alt' else float(sys.argv[2])\n"
 	      "def serve(c):\n"
 	      "    while True:\n"
 	      "        b = c.recv(65536)\n"
@@ -186,7 +187,12 @@ Test(servers, raw_servers_by_command_beside_a_model, .timeout = 120)
 		cr_expect(v && atol(v) > 0, "%s: messages %s", names[i], v ? v : "(no row)");
 	}
 	cr_expect(report_has(dir, "Raw mode"), "the report does not say raw mode");
-	cr_expect(report_has(dir, "- bycmd against epoll, 10 clients: msgs/s "), "no verdict of bycmd against epoll");
+	/* A verdict, or "no verdict" and why: beside a busy CPU the paired
+	 * placement makes a cell bimodal, and then none may be drawn (a CPU
+	 * hog beside this test: bycmd 4,326 to 96,458 msgs/s). */
+	cr_expect(report_has(dir, "- bycmd against epoll, 10 clients: msgs/s ") ||
+			  report_has(dir, "- bycmd against epoll, 10 clients: no verdict: "),
+		  "no line of bycmd against epoll");
 	/* Paired, the load's two loops each connect from their own CPU, and
 	 * epoll deals by CPU: 5 and 5, in every repeat. */
 	const char *ratio = summary_field(dir, "epoll", 10, "loop_conns_ratio");
@@ -675,10 +681,10 @@ Test(servers, lan_puts_server_and_load_on_two_hosts, .timeout = 120)
 }
 
 /* A bimodal cell, planted: a server by command that serves one run in two
- * at full speed and the other slowed (4 ms a read), beside a steady one
- * (1 ms a read). Its mean over 3 repeats is far above the steady
- * server's, so a verdict by means would name it; the report marks it
- * UNSTABLE, shows its groups, and names no winner from it. */
+ * 1 ms late a read and the other 10 ms late, beside a steady one (3 ms a
+ * read). Its mean over 3 repeats (two fast, one slow) is far above the
+ * steady server's, so a verdict by means would name it; the report marks
+ * it UNSTABLE, shows its groups, and names no winner from it. */
 Test(servers, a_bimodal_cell_is_marked_and_names_no_winner, .timeout = 120)
 {
 	static char out[65536];
@@ -688,7 +694,7 @@ Test(servers, a_bimodal_cell_is_marked_and_names_no_winner, .timeout = 120)
 	py_echo(script_dir, script, sizeof(script));
 	snprintf(args, sizeof(args),
 		 "--raw --clients 2 --repeats 3 --duration 0.5 --warmup 0.2 --server 'steady=python3 %s {port} "
-		 "0.001 %s/steady.n' --server 'flaky=python3 %s {port} alt %s/flaky.n'",
+		 "0.003 %s/steady.n' --server 'flaky=python3 %s {port} alt %s/flaky.n'",
 		 script, script_dir, script, script_dir);
 	int rc = bench(args, dir, sizeof(dir), out, sizeof(out));
 	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
