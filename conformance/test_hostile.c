@@ -1,7 +1,8 @@
 /* Hostile clients, once per model: 10,000 connections that never send
  * (slowloris) against --idle-timeout, a connect storm beyond --max-conns,
- * 1,000 clients that reset in the middle of their replies, and a SIGTERM
- * in the middle of load that must not drop a message the server read.
+ * a client beyond --max-conns that never stops sending, 1,000 clients
+ * that reset in the middle of their replies, and a SIGTERM in the middle
+ * of load that must not drop a message the server read.
  * Each ends with the server still serving and holding no more than it
  * held before. */
 #include <errno.h>
@@ -13,7 +14,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -420,6 +423,58 @@ static void loader_lines(struct loader *l, int i)
 	}
 	l->in_len -= (size_t)(start - l->in);
 	memmove(l->in, start, l->in_len);
+}
+
+/* A client beyond --max-conns that never stops sending, reconnecting
+ * whenever it is closed: each of its connections is told "! busy" and
+ * closed after at most 64 KiB of what it sent, and a SIGTERM in the
+ * middle of it stops the server on time. The busy reply once read such a
+ * client until it paused, which could keep the accepting thread there for
+ * as long as the client sent; here one client never outran those reads
+ * (this test passed without the bound too), so it guards the stop, not
+ * the bound. */
+MODEL_TEST(a_flood_beyond_max_conns_does_not_hold_the_stop, T_OPTS)
+{
+	bool sequential = th_model_is_sequential(param);
+	struct th_server s;
+	/* iterative: one served and one waiting, as in the storm above. */
+	th_server_start(&s, param->name, "--quiet", "--max-conns", sequential ? "2" : "1", NULL);
+	struct th_client h, waiting;
+	th_client_open(&h, &s);
+	th_client_send_str(&h, "holder\n");
+	th_client_expect_echo(&h, "holder", 6);
+	if (sequential) {
+		th_client_open(&waiting, &s);
+		th_client_send_str(&waiting, "waiting\n");
+		usleep(100000);
+	}
+	pid_t flood = fork();
+	cr_assert_geq(flood, 0);
+	if (flood == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		signal(SIGPIPE, SIG_IGN);
+		static char junk[65536];
+		memset(junk, 'x', sizeof(junk));
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int64_t end = el_io_now_ms() + 20000; /* bounded: the test kills it long before */
+		while (el_io_now_ms() < end) {
+			int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+				while (write(fd, junk, sizeof(junk)) > 0 && el_io_now_ms() < end)
+					;
+			if (fd >= 0)
+				close(fd);
+		}
+		_exit(0);
+	}
+	usleep(500000);
+	th_server_stop(&s, SIGTERM); /* fails the test past its 2 s */
+	kill(flood, SIGKILL);
+	waitpid(flood, NULL, 0);
+	th_client_close(&h);
+	if (sequential)
+		th_client_close(&waiting);
 }
 
 /* SIGTERM in the middle of load: 40 clients pipeline numbered messages

@@ -162,9 +162,10 @@ void el_srv_reject_busy(struct el_srv *srv, int fd, const struct sockaddr *peer)
 	shutdown(fd, SHUT_WR);
 	/* Closing a socket with unread bytes sends RST instead of FIN, and the
 	 * RST could destroy "! busy" before the client reads it: read what the
-	 * client already sent. */
+	 * client already sent. At most 64 KiB: a client that keeps sending
+	 * would otherwise keep the accepting thread here, past a stop. */
 	char sink[4096];
-	while (el_io_read(fd, sink, sizeof(sink)) > 0)
+	for (int i = 0; i < 16 && el_io_read(fd, sink, sizeof(sink)) > 0; i++)
 		;
 	close(fd);
 }
