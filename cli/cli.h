@@ -1,6 +1,7 @@
 /* What every program's command line needs, once: the usage error's one
  * line and exit status, whole-string numbers within bounds, and command
- * lines written back so that a shell reads them as they were given. */
+ * lines written back so that a shell reads them as they were given; and
+ * what its process needs (process.c): room for fds, and its CPUs. */
 #ifndef EL_CLI_H
 #define EL_CLI_H
 
@@ -31,5 +32,17 @@ int el_cli_shell_word(char *out, size_t len, const char *word);
  * separated by spaces: a command line to paste into a shell. Returns 0,
  * or -ENAMETOOLONG (out holds the words that fit, whole). */
 int el_cli_shell_line(char *out, size_t len, int argc, char *const argv[]);
+
+/* Raises the soft RLIMIT_NOFILE to want (0: to the hard limit), and the
+ * hard limit with it when want is past it and the process may (root);
+ * else as far as the hard limit. Returns the soft limit now in force, or
+ * -1 when there is none or the kernel does not say. */
+long el_cli_raise_nofile(long want);
+
+/* The CPUs this process may run on (its affinity mask, as taskset set
+ * it), in increasing order, at most max of them. Returns how many, or 0
+ * when the kernel does not say. A thread pinned to "CPU i" must be pinned
+ * to cpus[i % n]: pinning to CPU i itself left the mask taskset gave. */
+int el_cli_allowed_cpus(int *cpus, int max);
 
 #endif

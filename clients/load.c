@@ -20,8 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "reply.h"
+#include "cli.h"
 #include "io.h"
+#include "reply.h"
 
 static const char *const error_names[EL_LOAD_NERRORS] = {
 	"refused", "connect", "reset", "timeout", "wrong", "busy",
@@ -1016,21 +1017,14 @@ static void open_gate(struct el_load *l, void (*progress)(struct el_load *, doub
 /* Event loop i runs on the i-th CPU of those the process may use (in
  * turn when there are more loops than CPUs): the loops neither share a
  * CPU nor move, so a run does not depend on where the scheduler put them. */
-static void pin_attr(pthread_attr_t *attr, const cpu_set_t *allowed, size_t i)
+static void pin_attr(pthread_attr_t *attr, const int *cpus, int ncpus, size_t i)
 {
-	int n = CPU_COUNT(allowed);
-	if (n == 0)
+	if (ncpus <= 0)
 		return;
-	size_t want = i % (size_t)n;
-	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-		if (!CPU_ISSET(cpu, allowed) || want-- > 0)
-			continue;
-		cpu_set_t one;
-		CPU_ZERO(&one);
-		CPU_SET(cpu, &one);
-		pthread_attr_setaffinity_np(attr, sizeof(one), &one);
-		return;
-	}
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(cpus[i % (size_t)ncpus], &one);
+	pthread_attr_setaffinity_np(attr, sizeof(one), &one);
 }
 
 int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double elapsed_s, void *arg),
@@ -1085,16 +1079,15 @@ int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double el
 		return rc;
 	}
 	long per = cfg->conns / (long)l->nshards, extra = cfg->conns % (long)l->nshards, first = 0;
-	cpu_set_t allowed;
-	if (cfg->pin && sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
-		CPU_ZERO(&allowed);
+	int cpus[CPU_SETSIZE];
+	int ncpus = cfg->pin ? el_cli_allowed_cpus(cpus, CPU_SETSIZE) : 0;
 	for (size_t i = 0; i < l->nshards; i++) {
 		long n = per + ((long)i < extra);
 		l->workers[i].ep = -1;
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
 		if (cfg->pin)
-			pin_attr(&attr, &allowed, i);
+			pin_attr(&attr, cpus, ncpus, i);
 		if (worker_init(l, i, first, n) < 0 ||
 		    (rc = -pthread_create(&l->workers[i].thread, &attr, worker_run, &l->workers[i])) < 0) {
 			pthread_attr_destroy(&attr);

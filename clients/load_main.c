@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -781,15 +780,7 @@ static int open_rtt_log(struct options *o)
  * (root) for a run past it. And the signals. */
 static void setup_process(long conns)
 {
-	struct rlimit rl;
-	rlim_t want = (rlim_t)conns + 256;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
-		struct rlimit up = {.rlim_cur = want, .rlim_max = rl.rlim_max < want ? want : rl.rlim_max};
-		if (setrlimit(RLIMIT_NOFILE, &up) < 0) {
-			up = (struct rlimit){.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
-			setrlimit(RLIMIT_NOFILE, &up);
-		}
-	}
+	el_cli_raise_nofile(conns + 256);
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);

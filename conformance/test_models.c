@@ -1,12 +1,14 @@
 /* What every concurrency model must show besides the protocol: load from
  * the lab's largest run, nothing leaked over many connections, resource
  * exhaustion as a clear event, resets mid-reply. Once per model. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "harness.h"
 #include "io.h"
 #include "reply.h"
@@ -319,6 +322,59 @@ MODEL_TEST(closed_log_pipe_does_not_kill, T_OPTS)
 		th_client_expect_echo(&c, "log into the void", 17);
 		th_client_close(&c);
 	}
+	th_server_stop(&s, SIGTERM);
+}
+
+/* Under taskset's mask (here the test's own affinity, one CPU, which the
+ * server inherits), every thread of a model with a loop per CPU stays on
+ * that CPU, and the loops still serve: pinned to CPU 0 and CPU 1 whatever
+ * the mask, its loops once left the CPUs the server was given. */
+MODEL_TEST(the_cpus_taskset_gave_are_kept, T_OPTS)
+{
+	if (!th_model_has(param, EL_TRAIT_LOOP_PER_CPU))
+		cr_skip_test("%s: no loop per CPU", param->name);
+	int cpus[2];
+	if (el_cli_allowed_cpus(cpus, 2) < 2)
+		cr_skip_test("this test needs two CPUs to leave one out");
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(cpus[1], &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0, "sched_setaffinity: %s", strerror(errno));
+	struct th_server s;
+	th_server_start(&s, param->name, "--quiet", "--workers", "2", NULL);
+	struct th_client c[4];
+	for (int i = 0; i < 4; i++) {
+		th_client_open(&c[i], &s);
+		th_client_send_str(&c[i], "pinned\n");
+		th_client_expect_echo(&c[i], "pinned", 6);
+	}
+	char path[96], want[16], line[256];
+	snprintf(want, sizeof(want), "%d", cpus[1]);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)s.pid);
+	DIR *d = opendir(path);
+	cr_assert_not_null(d, "%s: %s", path, strerror(errno));
+	int threads = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/status", (int)s.pid, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (strncmp(line, "Cpus_allowed_list:", 18) == 0) {
+				char *v = line + 18 + strspn(line + 18, " \t");
+				v[strcspn(v, "\n")] = 0;
+				cr_expect_str_eq(v, want, "%s: thread %s may run on CPUs %s, the server on %s only",
+						 param->name, e->d_name, v, want);
+				threads++;
+			}
+		fclose(f);
+	}
+	closedir(d);
+	cr_expect_geq(threads, 3, "%s: %d threads read (main and two loops at least)", param->name, threads);
+	for (int i = 0; i < 4; i++)
+		th_client_close(&c[i]);
 	th_server_stop(&s, SIGTERM);
 }
 

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -215,11 +214,7 @@ int main(int argc, char **argv)
 	m.pss = o.pss;
 	m.detail_budget_us = (int64_t)llround(o.budget / 100.0 * o.interval * 1e6);
 	/* One fd held per process of the tree: allow as many as we may. */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	el_cli_raise_nofile(0);
 	FILE *f = stdout;
 	if (o.out && !(f = fopen(o.out, "w"))) {
 		fprintf(stderr, "echolab-monitor: %s: %s\n", o.out, strerror(errno));

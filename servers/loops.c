@@ -3,13 +3,20 @@
  * it ever took. A placement skew (one loop with 80 of 100 connections)
  * halves what a run measures while every figure looks plausible; this
  * makes it visible. Reported at the end (stderr and the log) and at
- * SIGUSR1 (stderr). */
+ * SIGUSR1 (stderr). And where the loops run: each pinned to a CPU the
+ * server may use, each dealt the connections whose packets that CPU
+ * takes. */
 #include "server.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include "cli.h"
 
 /* The server whose loops SIGUSR1 reports: a signal handler has no other
  * way to reach it. Set once, before any loop runs. */
@@ -73,6 +80,7 @@ static void on_report_signal(int sig)
 void el_srv_loops_start(struct el_srv *srv, int n)
 {
 	srv->nloops = n < EL_SRV_MAX_LOOPS ? n : EL_SRV_MAX_LOOPS;
+	srv->ncpus = el_cli_allowed_cpus(srv->cpus, EL_SRV_MAX_LOOPS);
 	reported = srv;
 	struct sigaction sa = {.sa_handler = on_report_signal, .sa_flags = SA_RESTART};
 	sigemptyset(&sa.sa_mask);
@@ -106,4 +114,25 @@ void el_srv_loops_report(struct el_srv *srv)
 	fprintf(stderr, "echolab-server: %s\n", line);
 	fflush(stderr);
 	el_srv_logf(srv, "%s", line);
+}
+
+void el_srv_loop_pin(const struct el_srv *srv, pthread_t t, int loop)
+{
+	if (srv->ncpus <= 0 || loop < 0)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(srv->cpus[loop % srv->ncpus], &set);
+	pthread_setaffinity_np(t, sizeof(set), &set);
+}
+
+unsigned el_srv_loop_for(const struct el_srv *srv, int fd, unsigned n, unsigned *rr)
+{
+	int cpu = -1;
+	socklen_t cl = sizeof(cpu);
+	if (getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &cl) == 0 && cpu >= 0)
+		for (int i = 0; i < srv->ncpus && (unsigned)i < n; i++)
+			if (srv->cpus[i] == cpu)
+				return (unsigned)i;
+	return __atomic_fetch_add(rr, 1, __ATOMIC_RELAXED) % n;
 }

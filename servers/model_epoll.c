@@ -12,7 +12,7 @@
  * landed on one loop (100 of 100 seen) and the other CPU idled. The loop
  * that accepts therefore deals each connection to the loop of the CPU
  * that took the client's packets (SO_INCOMING_CPU; loop i is pinned to
- * CPU i), into that loop's inbox with an eventfd to wake it. Measured on
+ * the i-th CPU the server may use), into that loop's inbox with an eventfd to wake it. Measured on
  * 2 CPUs, 100 connections, raw: 280-300k msgs/s when one loop held them
  * all, about the same dealt round-robin (each client thread then wakes
  * both CPUs), 620k dealt by CPU (4 runs of 5; the fifth, 243k, had the
@@ -36,7 +36,7 @@ struct eloops;
 struct eloop {
 	struct el_srv *srv;
 	struct eloops *all;
-	int index; /* in all->loops, and the CPU it is pinned to */
+	int index; /* in all->loops; pinned to the index-th allowed CPU */
 	pthread_t thread;
 	int ep;
 	struct el_conn_lru lru; /* every connection of this loop */
@@ -110,7 +110,7 @@ static void deal(struct eloop *l, struct el_conn *c)
 {
 	struct eloops *all = l->all;
 	int n = __atomic_load_n(&all->started, __ATOMIC_ACQUIRE);
-	struct eloop *to = n > 1 ? &all->loops[el_srv_loop_for(c->fd, (unsigned)n, &all->next)] : l;
+	struct eloop *to = n > 1 ? &all->loops[el_srv_loop_for(l->srv, c->fd, (unsigned)n, &all->next)] : l;
 	if (to == l) {
 		adopt(l, c);
 		return;
@@ -254,7 +254,7 @@ int el_model_epoll_run(struct el_srv *srv)
 			pthread_mutex_destroy(&l->inbox_lock);
 			continue;
 		}
-		el_srv_pin_thread(l->thread, i);
+		el_srv_loop_pin(srv, l->thread, l->index);
 		started++;
 		__atomic_store_n(&all.started, started, __ATOMIC_RELEASE);
 	}

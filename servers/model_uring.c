@@ -6,7 +6,7 @@
  *   has no multishot accept (-EINVAL) it falls back to one accept at a time.
  *   EMFILE and the like end the accept: a 100 ms timeout re-arms it.
  * - Placing: the ring that accepted deals the connection to the ring of
- *   the CPU that takes its packets (ring i runs on CPU i): see deal.
+ *   the CPU that takes its packets (ring i runs on the i-th CPU the server may use): see deal.
  * - Receiving: one receive in flight per connection, waiting for data
  *   before it tries (IORING_RECVSEND_POLL_FIRST), into a provided buffer
  *   ring shared by the ring's connections where the kernel has buffer rings
@@ -83,7 +83,7 @@ struct ustart {
 
 struct uloop {
 	struct el_srv *srv;
-	int index; /* in the start's loops, and the CPU it is pinned to */
+	int index; /* in the start's loops; pinned to the index-th allowed CPU */
 	struct ustart *start;
 	pthread_t thread;
 	struct io_uring ring;
@@ -305,7 +305,7 @@ static void deal(struct uloop *l, int fd)
 	unsigned n = (unsigned)st->total;
 	struct uloop *to = l;
 	if (n > 1 && !l->no_deal && !l->stopping)
-		to = &st->loops[el_srv_loop_for(fd, n, &l->next_deal)];
+		to = &st->loops[el_srv_loop_for(l->srv, fd, n, &l->next_deal)];
 	if (to == l) {
 		adopt(l, fd);
 		return;
@@ -749,7 +749,7 @@ int el_model_uring_run(struct el_srv *srv)
 		}
 		/* Ring i on CPU i, where deal sends the connections whose packets
 		 * CPU i takes. */
-		el_srv_pin_thread(l->thread, started);
+		el_srv_loop_pin(srv, l->thread, started);
 		started++;
 	}
 	pthread_mutex_lock(&st.lock);

@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "framer.h"
 #include "io.h"
 #include "reply.h"
@@ -76,22 +76,6 @@ out:
  * listener, the stop pipe, event-loop instances. */
 #define NOFILE_RESERVE 32
 
-/* Raises the soft RLIMIT_NOFILE to the hard limit, since every connection
- * is an fd. Returns the limit now in force (-1: unknown). */
-static long raise_nofile(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return -1;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rlim_t cur = rl.rlim_cur;
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			rl.rlim_cur = cur;
-	}
-	return rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
-}
-
 int el_srv_start(struct el_srv *srv, const struct el_srv_config *cfg)
 {
 	*srv = (struct el_srv){
@@ -117,7 +101,7 @@ int el_srv_start(struct el_srv *srv, const struct el_srv_config *cfg)
 		return rc;
 	}
 
-	long nofile = raise_nofile();
+	long nofile = el_cli_raise_nofile(0);
 
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);

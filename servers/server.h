@@ -48,9 +48,13 @@ struct el_srv {
 	 * pthread_create(3) of a model fail with EAGAIN (0: never). */
 	long fail_spawn_every;
 	long spawns;
-	/* The event loops of the models that run several (0: not counted). */
+	/* The event loops of the models that run several (0: not counted),
+	 * and the CPUs they are pinned to: loop i on cpus[i % ncpus], the
+	 * CPUs the server may use (el_cli_allowed_cpus). */
 	int nloops;
 	struct el_srv_loop_count loops[EL_SRV_MAX_LOOPS];
+	int cpus[EL_SRV_MAX_LOOPS];
+	int ncpus;
 };
 
 struct el_model {
@@ -165,18 +169,6 @@ void el_srv_stop_block(sigset_t *old);
 int el_srv_thread(struct el_srv *srv, pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
 		  void *arg);
 
-/* Keeps thread t on CPU cpu (the event models' loop or ring i on CPU i,
- * where the kernel steers the packets they are dealt). Fails harmlessly
- * for a cpu beyond the machine's. */
-void el_srv_pin_thread(pthread_t t, int cpu);
-
-/* Which of n loops (loop i pinned to CPU i) serves connection fd: the one
- * of the CPU that took its packets (SO_INCOMING_CPU), so that a client's
- * packets and its server loop share a CPU; where the kernel does not say,
- * the next of *rr (atomic, shared by the loops that deal). By CPU alone,
- * not also by count: see docs/decisions.md 46. */
-unsigned el_srv_loop_for(int fd, unsigned n, unsigned *rr);
-
 /* What a concurrent model does with an accepted connection, which the
  * loop has counted: returns 0 once it owns fd (and will call
  * el_srv_conn_release when the connection ends), or -errno when it could not start
@@ -206,6 +198,19 @@ __attribute__((format(printf, 2, 3))) void el_srv_logf(struct el_srv *srv, const
  * the loops have ended: one line on stderr and in the log,
  * "connections per loop (now/most/all): 0: 0/51/51, 1: 0/49/49". */
 void el_srv_loops_start(struct el_srv *srv, int n);
+
+/* Keeps thread t, event loop loop, on its CPU: the loop-th of those the
+ * server may use (in turn when there are more loops than CPUs), where
+ * the kernel steers the packets the loop is dealt. Fails harmlessly. A
+ * loop pinned to CPU i itself once left the CPUs taskset gave. */
+void el_srv_loop_pin(const struct el_srv *srv, pthread_t t, int loop);
+
+/* Which of n loops serves connection fd: the loop pinned to the CPU that
+ * took its packets (SO_INCOMING_CPU), so that a client's packets and its
+ * server loop share a CPU; where the kernel does not say, or no loop is
+ * on that CPU, the next of *rr (atomic, shared by the loops that deal).
+ * By CPU alone, not also by count: see docs/decisions.md 46. */
+unsigned el_srv_loop_for(const struct el_srv *srv, int fd, unsigned n, unsigned *rr);
 void el_srv_loop_joined(struct el_srv *srv, int loop);
 void el_srv_loop_left(struct el_srv *srv, int loop);
 void el_srv_loops_report(struct el_srv *srv);

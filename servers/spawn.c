@@ -41,23 +41,6 @@ int el_srv_thread(struct el_srv *srv, pthread_t *t, const pthread_attr_t *attr, 
 	return -err;
 }
 
-void el_srv_pin_thread(pthread_t t, int cpu)
-{
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu % CPU_SETSIZE, &set);
-	pthread_setaffinity_np(t, sizeof(set), &set);
-}
-
-unsigned el_srv_loop_for(int fd, unsigned n, unsigned *rr)
-{
-	int cpu = -1;
-	socklen_t cl = sizeof(cpu);
-	if (getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &cl) == 0 && cpu >= 0)
-		return (unsigned)cpu % n;
-	return __atomic_fetch_add(rr, 1, __ATOMIC_RELAXED) % n;
-}
-
 pid_t el_srv_fork_worker(struct el_srv *srv, int (*fn)(struct el_srv *srv, void *arg), void *arg,
 			 const int *close_fds)
 {

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "io.h"
 #include "reply.h"
 
@@ -102,10 +103,7 @@ bool th_model_is_sequential(const struct th_model_param *p)
 
 void th_raise_nofile(void)
 {
-	struct rlimit rl;
-	getrlimit(RLIMIT_NOFILE, &rl);
-	rl.rlim_cur = rl.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &rl);
+	el_cli_raise_nofile(0);
 }
 
 int th_slow_factor(void)
