@@ -320,21 +320,9 @@ struct args {
 /* --target HOST:PORT (an IPv6 address in brackets). */
 static int parse_target(const char *arg, struct bench_cfg *cfg)
 {
-	const char *colon = strrchr(arg, ':');
-	double port;
-	snprintf(cfg->target_text, sizeof(cfg->target_text), "%s", arg);
-	if (!colon || colon == arg || !el_cli_parse_num(colon + 1, 1, 65535, &port) || port != floor(port) ||
-	    (size_t)(colon - arg) >= sizeof(cfg->target_text))
+	if (!el_cli_parse_hostport(arg, cfg->target_text, sizeof(cfg->target_text), &cfg->target_port))
 		return usage_error("bad --target '%s' (HOST:PORT; an IPv6 address in brackets)", arg);
-	cfg->target_text[colon - arg] = 0;
-	char *host = cfg->target_text;
-	size_t hl = strlen(host);
-	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-		host[hl - 1] = 0;
-		host++;
-	}
-	cfg->target_host = host;
-	cfg->target_port = (unsigned)port;
+	cfg->target_host = cfg->target_text;
 	return 0;
 }
 

@@ -1,4 +1,5 @@
 /* The command-line helpers every program shares: see cli.h. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -24,7 +25,7 @@ bool el_cli_parse_num(const char *s, double lo, double hi, double *out)
 	char *end;
 	errno = 0;
 	double v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+	if (errno || end == s || *end || isspace((unsigned char)*s) || !isfinite(v) || v < lo || v > hi)
 		return false;
 	*out = v;
 	return true;
@@ -35,7 +36,7 @@ bool el_cli_parse_long(const char *s, long lo, long hi, long *out)
 	char *end;
 	errno = 0;
 	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
+	if (errno || end == s || *end || isspace((unsigned char)*s) || v < lo || v > hi)
 		return false;
 	*out = v;
 	return true;
@@ -98,4 +99,28 @@ int el_cli_shell_line(char *out, size_t len, int argc, char *const argv[])
 		}
 	}
 	return 0;
+}
+
+bool el_cli_parse_hostport(const char *s, char *host, size_t len, unsigned *port)
+{
+	const char *colon = strrchr(s, ':');
+	long p;
+	if (!colon || colon == s || !el_cli_parse_long(colon + 1, 1, 65535, &p))
+		return false;
+	size_t hl = (size_t)(colon - s);
+	const char *h = s;
+	if (s[0] == '[') {
+		if (hl < 3 || s[hl - 1] != ']')
+			return false;
+		h++;
+		hl -= 2;
+	} else if (memchr(s, ':', hl)) {
+		return false; /* an IPv6 address without its brackets */
+	}
+	if (hl >= len)
+		return false;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (unsigned)p;
+	return true;
 }

@@ -33,6 +33,11 @@ int el_cli_shell_word(char *out, size_t len, const char *word);
  * or -ENAMETOOLONG (out holds the words that fit, whole). */
 int el_cli_shell_line(char *out, size_t len, int argc, char *const argv[]);
 
+/* Parses HOST:PORT (an IPv6 address in brackets: [::1]:7000) into host
+ * (without the brackets; len bytes) and *port (1 to 65535). Returns
+ * false (both untouched) when it is not one. */
+bool el_cli_parse_hostport(const char *s, char *host, size_t len, unsigned *port);
+
 /* Raises the soft RLIMIT_NOFILE to want (0: to the hard limit), and the
  * hard limit with it when want is past it and the process may (root);
  * else as far as the hard limit. Returns the soft limit now in force, or

@@ -198,16 +198,8 @@ static int check_server(struct el_conf_opts *o, const char *target)
 					   bad);
 		return 0;
 	}
-	const char *colon = strrchr(target, ':');
-	double port;
-	if (!colon || colon == target || !el_cli_parse_num(colon + 1, 1, 65535, &port))
-		return usage_error("bad --target '%s' (HOST:PORT)", target);
-	size_t hl = (size_t)(colon - target);
-	if (target[0] == '[' && hl >= 2 && target[hl - 1] == ']')
-		snprintf(o->host, sizeof(o->host), "%.*s", (int)(hl - 2), target + 1);
-	else
-		snprintf(o->host, sizeof(o->host), "%.*s", (int)hl, target);
-	o->port = (unsigned)port;
+	if (!el_cli_parse_hostport(target, o->host, sizeof(o->host), &o->port))
+		return usage_error("bad --target '%s' (HOST:PORT; an IPv6 address in brackets)", target);
 	return 0;
 }
 
