@@ -342,7 +342,7 @@ static void cell_progress(struct el_load *l, double elapsed_s, void *arg)
 	struct cell_progress *cp = arg;
 	if (cp->probe && !cp->probe->tried) {
 		static struct el_load_result snap;
-		el_load_result(l, &snap, true);
+		el_load_snapshot(l, &snap, true);
 		el_probe_tick(cp->probe, &snap, cp->cfg->duration_s);
 	}
 	if (cp->cfg->progress)
@@ -492,7 +492,7 @@ static void cell_load(const struct bench_cfg *cfg, struct bench_cell *c, const s
 		const struct el_load_result *pr = cp.probe ? el_probe_finish(cp.probe, c->probe_failure,
 									   sizeof(c->probe_failure)) : NULL;
 		if (run == 0) {
-			el_load_result(l, &c->load, false);
+			el_load_snapshot(l, &c->load, false);
 			c->ran = true;
 			if (pr) {
 				c->probe = *pr;

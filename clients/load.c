@@ -1126,7 +1126,7 @@ int el_load_step(const struct el_load_cfg *cfg, double rate,
 		return -1;
 	int rc = el_load_run(l, progress, arg, err, errlen);
 	if (rc == 0)
-		el_load_result(l, r, false);
+		el_load_snapshot(l, r, false);
 	el_load_destroy(l);
 	return rc < 0 ? -1 : 0;
 }
@@ -1138,7 +1138,7 @@ void el_load_end_now(struct el_load *l)
 		__atomic_store_n(&l->end_us, now, __ATOMIC_RELAXED);
 }
 
-void el_load_result(struct el_load *l, struct el_load_result *r, bool live)
+void el_load_snapshot(struct el_load *l, struct el_load_result *r, bool live)
 {
 	memset(r, 0, sizeof(*r));
 	el_hist_init(&r->hist);

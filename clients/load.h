@@ -188,7 +188,7 @@ void el_load_end_now(struct el_load *l);
 
 /* Merges what every worker measured so far (safe during the run, for
  * progress lines: the histogram is then read approximately). */
-void el_load_result(struct el_load *l, struct el_load_result *r, bool live);
+void el_load_snapshot(struct el_load *l, struct el_load_result *r, bool live);
 
 /* The summary as JSON (echolab-load --json): the run's settings, messages,
  * errors by kind, the RTT figures with the given percentiles, and a

@@ -586,7 +586,7 @@ static void show_progress(struct el_load *l, double elapsed, void *arg)
 {
 	struct progress *p = arg;
 	static struct el_load_result r;
-	el_load_result(l, &r, true); /* one snapshot for the log, the intervals and the line */
+	el_load_snapshot(l, &r, true); /* one snapshot for the log, the intervals and the line */
 	log_interval(p, &r);
 	/* The window began: the probe starts, for what is left of it. */
 	if (p->probe)
@@ -893,7 +893,7 @@ static int run_once(struct options *o)
 	if (rc < 0)
 		fprintf(stderr, "echolab-load: %s\n", err);
 	static struct el_load_result r;
-	el_load_result(l, &r, false);
+	el_load_snapshot(l, &r, false);
 	if (p.probe) {
 		char why[256];
 		r.probe = el_probe_finish(p.probe, why, sizeof(why));

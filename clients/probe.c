@@ -59,7 +59,7 @@ const struct el_load_result *el_probe_finish(struct el_probe *p, char *why, size
 	if (p->rc < 0) {
 		snprintf(why, len, "%s", p->err);
 	} else {
-		el_load_result(p->l, &p->r, false);
+		el_load_snapshot(p->l, &p->r, false);
 		r = &p->r;
 	}
 	el_load_destroy(p->l);
