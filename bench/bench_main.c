@@ -7,6 +7,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,6 +315,79 @@ struct args {
 	struct bl_opts bl;
 };
 
+/* What a mode takes of the options the experiment takes. */
+enum {
+	TAKES_SERVER = 1 << 0,   /* --server NAME=CMD */
+	TAKES_WORKLOAD = 1 << 1, /* --workload */
+	TAKES_PROBE = 1 << 2,    /* --probe */
+	TAKES_LAN = 1 << 3,      /* --lan, --delay */
+	TAKES_RAW = 1 << 4,      /* --raw */
+};
+
+static int run_experiment(struct bench_cfg *cfg, struct args *a, const char *self);
+static int run_sweep(struct bench_cfg *cfg, struct args *a, const char *self);
+static int run_tools(struct bench_cfg *cfg, struct args *a, const char *self);
+static int run_soak(struct bench_cfg *cfg, struct args *a, const char *self);
+static int run_backlog(struct bench_cfg *cfg, struct args *a, const char *self);
+
+/* echolab-bench's modes: the option that selects one (its bool in struct
+ * args; none for the experiment, the default), what it takes of the
+ * experiment's options, and its run. Usage errors name the modes that
+ * take an option from here. --compare reads results and runs nothing:
+ * it is apart. A new mode is a row, its run and its defaults in
+ * choose_cells. */
+static const struct mode {
+	const char *name;
+	size_t selected; /* offsetof its bool in struct args; 0: the default */
+	unsigned takes;
+	int (*run)(struct bench_cfg *cfg, struct args *a, const char *self);
+} modes[] = {
+	{"the experiment", 0, TAKES_SERVER | TAKES_WORKLOAD | TAKES_PROBE | TAKES_LAN | TAKES_RAW, run_experiment},
+	{"--quick", offsetof(struct args, quick), TAKES_SERVER | TAKES_WORKLOAD | TAKES_PROBE | TAKES_LAN | TAKES_RAW,
+	 run_experiment},
+	{"--sweep", offsetof(struct args, sweep), TAKES_WORKLOAD | TAKES_LAN, run_sweep},
+	{"--tools", offsetof(struct args, tools), 0, run_tools},
+	{"--soak", offsetof(struct args, soak), 0, run_soak},
+	{"--backlog-experiment", offsetof(struct args, backlog_exp), TAKES_SERVER, run_backlog},
+};
+#define NMODES (sizeof(modes) / sizeof(modes[0]))
+
+static bool mode_selected(const struct args *a, const struct mode *m)
+{
+	return m->selected && *(const bool *)((const char *)a + m->selected);
+}
+
+/* The mode the command line chose (the experiment when none), and in
+ * *n how many it chose. */
+static const struct mode *mode_of(const struct args *a, int *n)
+{
+	const struct mode *chosen = &modes[0];
+	*n = 0;
+	for (size_t i = 1; i < NMODES; i++)
+		if (mode_selected(a, &modes[i])) {
+			chosen = &modes[i];
+			(*n)++;
+		}
+	return chosen;
+}
+
+/* "the experiment, --quick and --sweep": the modes that take what. */
+static const char *takers(unsigned what, char *buf, size_t len)
+{
+	size_t n = 0, count = 0, total = 0;
+	for (size_t i = 0; i < NMODES; i++)
+		total += (modes[i].takes & what) != 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < NMODES && n < len; i++) {
+		if (!(modes[i].takes & what))
+			continue;
+		count++;
+		const char *sep = count == 1 ? "" : count == total ? " and " : ", ";
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", sep, modes[i].name);
+	}
+	return buf;
+}
+
 /* The parsers of the option groups: each returns 0 when it took the
  * option, 1 when the option is another group's, 2 after a usage error. */
 
@@ -573,31 +647,44 @@ static int parse_args(int argc, char **argv, struct bench_cfg *cfg, struct args 
 /* The options that do not go together. Returns 0 or 2 after saying why. */
 static int check_args(const struct args *a, const struct bench_cfg *cfg)
 {
-	bool sweep = a->sweep, tools = a->tools, soak = a->soak, backlog_exp = a->backlog_exp;
-	if (sweep + tools + a->quick + soak + backlog_exp > 1)
-		return usage_error("%s", "--sweep, --tools, --soak, --backlog-experiment and --quick exclude each other");
-	if (a->bl.nservers && (sweep || tools || soak))
-		return usage_error("%s", "--server NAME=CMD is for the experiment, --quick and "
-					 "--backlog-experiment; the echolab-server binary is --server-bin PATH");
-	if (cfg->target_host &&
-	    (sweep || tools || soak || backlog_exp || a->quick || a->models || a->bl.nservers || cfg->pinned))
+	int chosen;
+	const struct mode *m = mode_of(a, &chosen);
+	char names[160];
+	if (chosen > 1) {
+		size_t n = 0;
+		for (size_t i = 1; i < NMODES; i++)
+			n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i > 1 ? ", " : "", modes[i].name);
+		return usage_error("%s exclude each other", names);
+	}
+	const struct {
+		unsigned what;
+		bool given;
+		const char *option, *more;
+	} taken[] = {
+		{TAKES_SERVER, a->bl.nservers > 0, "--server NAME=CMD",
+		 "; the echolab-server binary is --server-bin PATH"},
+		{TAKES_WORKLOAD, cfg->session > 0, "--workload", ""},
+		{TAKES_PROBE, cfg->probe_rate > 0, "--probe", ""},
+		{TAKES_LAN, a->lan, "--lan", " (the backlog experiment makes namespaces of its own)"},
+		{TAKES_RAW, cfg->raw, "--raw", ""},
+	};
+	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++)
+		if (taken[i].given && !(m->takes & taken[i].what))
+			return usage_error("%s is for %s%s", taken[i].option, takers(taken[i].what, names, sizeof(names)),
+					   taken[i].more);
+	bool sweep = a->sweep, backlog_exp = a->backlog_exp;
+	if (cfg->target_host && (m != &modes[0] || a->models || a->bl.nservers || cfg->pinned))
 		return usage_error("%s", "--target measures one running server in the experiment: no --models, "
 					 "--server, --cpus, --quick or other mode with it");
-	if (cfg->session > 0 && (tools || soak || backlog_exp))
-		return usage_error("%s", "--workload is for the experiment, --quick and --sweep");
 	if (cfg->session > 0 && sweep)
 		return usage_error("%s", "--workload session:K is the closed loop's; the sweep is open loop");
-	if (cfg->probe_rate > 0 && (sweep || tools || soak || backlog_exp))
-		return usage_error("%s", "--probe is for the experiment and --quick");
 	if (cfg->target_monitor && !cfg->target_host)
 		return usage_error("%s", "--target-monitor goes with --target");
 	if (a->delay_ms >= 0 && !a->lan)
 		return usage_error("%s", "--delay is the emulated LAN's: it needs --lan");
-	if (a->lan && (tools || soak || backlog_exp || cfg->target_host))
-		return usage_error("%s", "--lan is for the experiment, --quick and --sweep (the backlog "
-					 "experiment makes namespaces of its own)");
-	if (cfg->raw && (sweep || tools || soak || backlog_exp))
-		return usage_error("%s", "--raw is for the experiment and --quick");
+	if (a->lan && cfg->target_host)
+		return usage_error("%s", "--lan is for the experiment against echolab's models and servers by "
+					 "command, not --target");
 	for (int i = 0; i < a->bl.nservers && backlog_exp; i++)
 		if (!el_sup_has(a->bl.servers[i].cmd, "backlog"))
 			return usage_error("--server %s: the backlog experiment needs {backlog} in CMD",
@@ -734,6 +821,37 @@ static void setup_process(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* bench-minimal-client's path, for --tools (find_programs). */
+static char minimal_client[PATH_MAX + 64];
+
+static int run_experiment(struct bench_cfg *cfg, struct args *a, const char *self)
+{
+	return bench_run_experiment(cfg);
+}
+
+static int run_sweep(struct bench_cfg *cfg, struct args *a, const char *self)
+{
+	return bench_run_sweep(cfg, a->sweep_model, cfg->counts[0], a->target, a->start_rate);
+}
+
+static int run_tools(struct bench_cfg *cfg, struct args *a, const char *self)
+{
+	return bench_run_tools(cfg, minimal_client);
+}
+
+static int run_soak(struct bench_cfg *cfg, struct args *a, const char *self)
+{
+	return bench_run_soak(cfg, a->duration_set ? cfg->duration_s : 600, &a->lim);
+}
+
+static int run_backlog(struct bench_cfg *cfg, struct args *a, const char *self)
+{
+	char pcap_tool[PATH_MAX + 32];
+	snprintf(pcap_tool, sizeof(pcap_tool), "%s/echolab-pcap", self);
+	a->bl.pcap_tool = pcap_tool;
+	return bench_backlog_experiment(cfg, &a->bl);
+}
+
 int main(int argc, char **argv)
 {
 	static struct bench_cfg cfg = {
@@ -775,8 +893,8 @@ int main(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if ((rc = check_args(&a, &cfg)) != 0)
 		return rc;
-	static char self[PATH_MAX], server[PATH_MAX + 64], minimal[PATH_MAX + 64], monitor[PATH_MAX + 64];
-	if (find_programs(&cfg, self, sizeof(self), server, monitor, minimal, sizeof(server)) != 0)
+	static char self[PATH_MAX], server[PATH_MAX + 64], monitor[PATH_MAX + 64];
+	if (find_programs(&cfg, self, sizeof(self), server, monitor, minimal_client, sizeof(server)) != 0)
 		return 1;
 	static struct bench_cfg known;
 	known = cfg;
@@ -787,7 +905,6 @@ int main(int argc, char **argv)
 	}
 	if ((rc = choose_cells(&a, &cfg, &known)) != 0)
 		return rc;
-	double soak_total = a.duration_set ? cfg.duration_s : 600;
 	setup_process();
 	struct el_lan net;
 	int delay = a.delay_ms > 0 ? (int)a.delay_ms : 0;
@@ -800,21 +917,11 @@ int main(int argc, char **argv)
 		cfg.lan = &net;
 	}
 	describe_placement(&cfg, delay);
+	int chosen;
 	if (make_dirs(&cfg, a.out) < 0)
 		rc = 1;
-	else if (a.tools)
-		rc = bench_run_tools(&cfg, minimal);
-	else if (a.soak)
-		rc = bench_run_soak(&cfg, soak_total, &a.lim);
-	else if (a.backlog_exp) {
-		char pcap_tool[PATH_MAX + 32];
-		snprintf(pcap_tool, sizeof(pcap_tool), "%s/echolab-pcap", self);
-		a.bl.pcap_tool = pcap_tool;
-		rc = bench_backlog_experiment(&cfg, &a.bl);
-	} else if (a.sweep)
-		rc = bench_run_sweep(&cfg, a.sweep_model, cfg.counts[0], a.target, a.start_rate);
 	else
-		rc = bench_run_experiment(&cfg);
+		rc = mode_of(&a, &chosen)->run(&cfg, &a, self);
 	if (a.lan)
 		el_lan_destroy(&net);
 	return rc;
