@@ -95,8 +95,9 @@ struct th_server_usage {
 void th_server_usage(const struct th_server *s, struct th_server_usage *u);
 
 /* Sends sig and waits for the exit; asserts it exits with status 0 within
- * 2 s (scaled by th_slow_factor) and leaves no process of its group behind.
- */
+ * 2 s (scaled by th_slow_factor; longer by as long as its threads waited
+ * for a CPU meanwhile, 30 s at most) and leaves no process of its group
+ * behind. */
 void th_server_stop(struct th_server *s, int sig);
 /* th_server_stop in two halves, for a test that must act in between. */
 void th_server_signal(struct th_server *s, int sig);
