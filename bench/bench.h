@@ -116,6 +116,13 @@ unsigned bench_model_traits(const struct bench_cfg *cfg, const char *model);
 /* Whether model has trait. */
 bool bench_has_trait(const struct bench_cfg *cfg, const char *model, enum el_trait trait);
 
+/* The paired placement (placement.c): whether the load's loops are
+ * pinned beside model's (cfg->pair, and a model with loops or a pool, or
+ * a server by command); and the report's words for where server and load
+ * run (cfg->placement), --lan's namespaces and delay included. */
+bool bench_paired(const struct bench_cfg *cfg, const char *model);
+void bench_describe_placement(struct bench_cfg *cfg, int delay_ms);
+
 /* Runs one cell: the server (--quiet), the monitor every interval, the
  * load for warmup + duration; everything lands in cfg->dir/cell_dir.
  * open_rate > 0 runs the load open loop at that rate per connection. */

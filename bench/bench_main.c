@@ -185,35 +185,6 @@ static int parse_cpu_list(const char *s, cpu_set_t *set)
 	return CPU_COUNT(set) > 0 ? 0 : -1;
 }
 
-/* Where the server and the load run, for the report: CPUs shared or
- * pinned (--cpus filled placement already), one host or --lan's two. */
-static void describe_placement(struct bench_cfg *cfg, int delay_ms)
-{
-	/* --cpus places both itself; a target's server is not beside us. */
-	if (cfg->pinned || cfg->target_host)
-		cfg->pair = false;
-	if (!cfg->pinned && cfg->pair)
-		snprintf(cfg->placement, sizeof(cfg->placement),
-			 "paired (server and load on every CPU; the load's event loop i pinned to CPU i, beside "
-			 "the server loop that takes the connections arriving there; for the models with a "
-			 "thread or a process per connection, where the scheduler puts them; --no-pin: "
-			 "the scheduler's placement for every server)");
-	else if (!cfg->pinned)
-		snprintf(cfg->placement, sizeof(cfg->placement),
-			 "shared (server and load on every CPU, where the scheduler puts them: --no-pin)");
-	if (!cfg->lan)
-		return;
-	size_t n = strlen(cfg->placement);
-	char delay[96] = "no added delay";
-	if (delay_ms > 0)
-		snprintf(delay, sizeof(delay), "%d ms one-way delay from load to server by %s", delay_ms,
-			 cfg->lan->mechanism);
-	snprintf(cfg->placement + n, sizeof(cfg->placement) - n,
-		 "; over an emulated LAN: the server in one network namespace (" EL_LAN_SERVER_ADDR
-		 "), the load in another (" EL_LAN_CLIENT_ADDR "), a veth pair between them, %s",
-		 delay);
-}
-
 /* --cpus SERVER:LOAD. */
 static int parse_cpus(const char *s, struct bench_cfg *cfg)
 {
@@ -916,7 +887,7 @@ int main(int argc, char **argv)
 		}
 		cfg.lan = &net;
 	}
-	describe_placement(&cfg, delay);
+	bench_describe_placement(&cfg, delay);
 	int chosen;
 	if (make_dirs(&cfg, a.out) < 0)
 		rc = 1;

@@ -429,17 +429,6 @@ static double loop_ratio(const char *dir)
 	return ratio;
 }
 
-/* Whether the paired placement pins the load for this server: yes for
- * the models with event loops and pools, and for a server by command (its
- * shape unknown); no for a thread or a process per connection, which has
- * no loop per CPU to pair with: there, 5 repeats at 30 and 100 clients
- * fell into two groups in 2 of 2 paired grids (138k-315k msgs/s) and in
- * 1 of 2 cells free (decisions 47). */
-static bool per_cpu_loops(const struct bench_cfg *cfg, const char *model)
-{
-	return !bench_has_trait(cfg, model, EL_TRAIT_THREAD_PER_CONNECTION | EL_TRAIT_PROCESS_PER_CONNECTION);
-}
-
 /* A cell's figures cleared before it runs. */
 static void cell_reset(struct bench_cell *c)
 {
@@ -602,7 +591,7 @@ static void run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double o
 		.conns = c->clients,
 		.threads = cfg->threads ? cfg->threads : (int)(cpus > 0 ? cpus : 1),
 		.spawn = cfg->spawn,
-		.pin = cfg->pair && per_cpu_loops(cfg, c->model),
+		.pin = bench_paired(cfg, c->model),
 		.raw = cfg->raw,
 		.session = cfg->session,
 		.msg = msg,
