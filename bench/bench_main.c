@@ -560,25 +560,13 @@ static int server_cmd_split(const char *arg, int argc, char **argv, int next)
 			port_word = end;
 	if (port_word < 0 || !strchr(arg, '='))
 		return 0;
-	char quoted[2048];
+	/* The words the shell split, joined again, as one shell word. */
+	char joined[1024], quoted[3200] = "";
 	size_t n = 0;
-	quoted[n++] = '\'';
-	for (int i = next - 1; i < end && n + 8 < sizeof(quoted); i++) {
-		if (i >= next)
-			quoted[n++] = ' ';
-		/* A quote inside is closed, escaped and reopened, as the
-		 * shell reads it. */
-		for (const char *p = i == next - 1 ? arg : argv[i]; *p && n + 8 < sizeof(quoted); p++) {
-			if (*p == '\'') {
-				memcpy(quoted + n, "'\\''", 4);
-				n += 4;
-			} else {
-				quoted[n++] = *p;
-			}
-		}
-	}
-	quoted[n++] = '\'';
-	quoted[n] = 0;
+	for (int i = next - 1; i < end && n < sizeof(joined); i++)
+		n += (size_t)snprintf(joined + n, sizeof(joined) - n, "%s%s", i >= next ? " " : "",
+				      i == next - 1 ? arg : argv[i]);
+	el_cli_shell_word(quoted, sizeof(quoted), joined);
 	return usage_error("--server %.*s: the shell split CMD at its spaces ('%s' came as an argument of its "
 			   "own); quote it: --server %s",
 			   (int)strcspn(arg, "="), arg, argv[port_word], quoted);
@@ -588,9 +576,9 @@ static int server_cmd_split(const char *arg, int argc, char **argv, int next)
  * (0 after --help or --version, 2 after a usage error). */
 static int parse_args(int argc, char **argv, struct bench_cfg *cfg, struct args *a)
 {
-	int len = 0;
-	for (int i = 0; i < argc && len < (int)sizeof(cfg->command) - 2; i++)
-		len += snprintf(cfg->command + len, sizeof(cfg->command) - (size_t)len, "%s%s", i ? " " : "", argv[i]);
+	/* Quoted as a shell reads it, so that the report's command pastes
+	 * back ("--server mine=/tmp/s/server {port}" had lost its quotes). */
+	el_cli_shell_line(cfg->command, sizeof(cfg->command), argc, argv);
 	opterr = 0;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {

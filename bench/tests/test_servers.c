@@ -444,6 +444,8 @@ Test(servers, an_invalid_cell_is_marked_and_left_out, .timeout = 120)
 		  "was given a verdict");
 	cr_expect_not_null(strstr(out, "INVALID, not measured as asked: connections: 2 of 4 answered"),
 			   "%s", out);
+	/* The command as given, quoted so that it pastes back. */
+	cr_expect(report_has(dir, "--server 'half="), "the report's command lost its quotes");
 	cleanup(dir);
 }
 
