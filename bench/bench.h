@@ -231,8 +231,17 @@ int bench_sweep_report(const struct bench_cfg *cfg, const char *model, long clie
 int bench_monitor_slope(const char *csv, int col, double from_s, double to_s, double *slope_per_min,
 			double *mean, long *rows);
 
+/* What every mode's report is made of (report_parts.c). */
+
 /* A line for people: "3 CPUs, Linux 6.1.0, 24.0 GiB". */
 void bench_machine(char *buf, size_t len);
+
+/* cfg->dir/name opened for writing; NULL after saying why on stderr. */
+FILE *bench_open_in(const struct bench_cfg *cfg, const char *name);
+
+/* A plot written into a gnuplot script twice: name.svg for the HTML and
+ * name.png beside it, body the plot's own commands. */
+void bench_plot_both(FILE *f, const char *name, const char *body);
 
 /* gnuplot on a script file; false (with a message) when it is missing or
  * fails. */

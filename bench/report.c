@@ -1,5 +1,6 @@
-/* The experiment's outputs: summary.csv, report.md, report.html and the
- * gnuplot plots (SVG inlined in the HTML, PNG beside it). */
+/* The experiment's outputs: summary.csv, summary.json, report.md,
+ * report.html and its plots (report_parts.c has what every mode's report
+ * shares). */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -50,34 +51,6 @@ struct agg {
 	const struct bench_cell *first;       /* the first repeat that ran */
 	char failure[256];
 };
-
-void bench_machine(char *buf, size_t len)
-{
-	struct utsname u;
-	uname(&u);
-	char text[4096];
-	struct el_proc_meminfo m = {0};
-	if (el_proc_read("/proc/meminfo", text, sizeof(text)) > 0)
-		el_proc_parse_meminfo(text, &m);
-	char model[128] = "";
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[256];
-	while (f && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "model name", 10) == 0) {
-			const char *v = strchr(line, ':');
-			if (v) {
-				snprintf(model, sizeof(model), "%s", v + 2);
-				model[strcspn(model, "\n")] = 0;
-			}
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
-	snprintf(buf, len, "%ld CPUs%s%s%s, %s %s, %.1f GiB of memory",
-		 sysconf(_SC_NPROCESSORS_ONLN), model[0] ? " (" : "", model, model[0] ? ")" : "",
-		 u.sysname, u.release, (double)m.total_kib / (1024.0 * 1024.0));
-}
 
 static double rate_of(const struct el_load_result *r)
 {
@@ -190,19 +163,9 @@ static double per_cpu_s(const struct agg *a)
 	return a->cpu.n && a->cpu.mean > 0 ? a->rate.mean / (a->cpu.mean / 100) : 0;
 }
 
-static FILE *open_in(const struct bench_cfg *cfg, const char *name)
-{
-	char path[700];
-	snprintf(path, sizeof(path), "%s/%s", cfg->dir, name);
-	FILE *f = fopen(path, "w");
-	if (!f)
-		fprintf(stderr, "echolab-bench: cannot write %s: %s\n", path, strerror(errno));
-	return f;
-}
-
 static int write_summary(const struct bench_cfg *cfg, const struct agg *a, int n)
 {
-	FILE *f = open_in(cfg, "summary.csv");
+	FILE *f = bench_open_in(cfg, "summary.csv");
 	if (!f)
 		return -1;
 	fprintf(f, "model,clients,repeats,msgs_per_s,msgs_per_s_min,msgs_per_s_max,"
@@ -292,7 +255,7 @@ static int write_summary_json(const struct bench_cfg *cfg)
 	char path[700];
 	snprintf(path, sizeof(path), "%s/summary.csv", cfg->dir);
 	FILE *in = fopen(path, "r");
-	FILE *f = in ? open_in(cfg, "summary.json") : NULL;
+	FILE *f = in ? bench_open_in(cfg, "summary.json") : NULL;
 	if (!f) {
 		if (in)
 			fclose(in);
@@ -347,7 +310,7 @@ static bool model_ran(const struct agg *a, int n, const char *model)
  * count. */
 static int write_plot_data(const struct bench_cfg *cfg, const struct agg *a, int n)
 {
-	FILE *f = open_in(cfg, "plots.dat");
+	FILE *f = bench_open_in(cfg, "plots.dat");
 	if (!f)
 		return -1;
 	for (int m = 0; m < cfg->nmodels; m++) {
@@ -383,7 +346,7 @@ static int write_timeline(const struct bench_cfg *cfg, const struct bench_cell *
 	FILE *in = fopen(path, "r");
 	if (!in)
 		return -1;
-	FILE *out = open_in(cfg, name);
+	FILE *out = bench_open_in(cfg, name);
 	if (!out) {
 		fclose(in);
 		return -1;
@@ -418,44 +381,6 @@ static int write_timeline(const struct bench_cfg *cfg, const struct bench_cell *
 	return fclose(out);
 }
 
-bool bench_gnuplot(const char *dir, const char *script)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		return false;
-	if (pid == 0) {
-		if (chdir(dir) < 0)
-			_exit(126);
-		/* Its warnings ("empty x range" for one client count, ten
-		 * times) are for whoever reads the plots' script, not for the
-		 * terminal: they go to gnuplot.log beside it. */
-		int log = open("gnuplot.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (log >= 0 && dup2(log, 2) < 0)
-			_exit(126);
-		execlp("gnuplot", "gnuplot", script, (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	waitpid(pid, &status, 0);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-		fprintf(stderr, "echolab-bench: gnuplot is not installed: no plots (apt-get install gnuplot-nox)\n");
-	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fprintf(stderr, "echolab-bench: gnuplot failed on %s/%s (its messages: %s/gnuplot.log)\n", dir,
-			script, dir);
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
-/* Each plot twice: SVG for the HTML, PNG beside it. */
-static void plot_both(FILE *f, const char *name, const char *body)
-{
-	fprintf(f, "set terminal svg size 820,480 dynamic font 'sans,11' background '#ffffff'\n"
-		   "set output '%s.svg'\n%s\n",
-		name, body);
-	fprintf(f, "set terminal pngcairo size 820,480 font 'sans,10'\nset output '%s.png'\n%s\n", name,
-		body);
-	fprintf(f, "unset output\n");
-}
-
 static const char *const plots[][3] = {
 	/* name, title, what to plot (columns of plots.dat) */
 	{"rtt_mean", "RTT mean, error bars one standard deviation (us)", "1:2:3 with yerrorlines"},
@@ -474,7 +399,7 @@ static const char *const plots[][3] = {
 
 static int write_plots(const struct bench_cfg *cfg, const struct agg *a, int n, long timeline_clients)
 {
-	FILE *f = open_in(cfg, "plots.gp");
+	FILE *f = bench_open_in(cfg, "plots.gp");
 	if (!f)
 		return -1;
 	fprintf(f, "# gnuplot script of this report: gnuplot plots.gp (in this directory)\n");
@@ -498,7 +423,7 @@ static int write_plots(const struct bench_cfg *cfg, const struct agg *a, int n, 
 			 "plot for [i=1:words(models)] 'plots.dat' index (i-1) using %s pointtype 7 "
 			 "pointsize 0.8 title word(models, i)" NOT_EMPTY,
 			 plots[p][1], plots[p][2]);
-		plot_both(f, plots[p][0], body);
+		bench_plot_both(f, plots[p][0], body);
 	}
 	/* --probe: its p99 per model (solid) beside the load's own (dashed). */
 	if (cfg->probe_rate > 0) {
@@ -511,7 +436,7 @@ static int write_plots(const struct bench_cfg *cfg, const struct agg *a, int n, 
 			 "for [i=1:words(models)] 'plots.dat' index (i-1) using 1:4 with linespoints "
 			 "linecolor i dashtype 2 pointtype 6 pointsize 0.8 title word(models, i).' load'" NOT_EMPTY,
 			 cfg->probe_rate);
-		plot_both(f, "probe", body);
+		bench_plot_both(f, "probe", body);
 	}
 	/* The RTT over one run per model, at the largest client count. */
 	fprintf(f, "unset xtics\nset xtics\nset xlabel 'time since the start of the run (s)'\n"
@@ -532,7 +457,7 @@ static int write_plots(const struct bench_cfg *cfg, const struct agg *a, int n, 
 			 "'' index 2 using 1:2 with points pointtype 7 pointsize 0.7 lc rgb '#2ca02c' title 'middle %d', "
 			 "'' index 3 using 1:2 with points pointtype 7 pointsize 0.7 lc rgb '#d62728' title 'last %d'",
 			 a[i].model, a[i].clients, dat, BENCH_PARTS, BENCH_PARTS, BENCH_PARTS);
-		plot_both(f, name, body);
+		bench_plot_both(f, name, body);
 	}
 	fclose(f);
 	return bench_gnuplot(cfg->dir, "plots.gp") ? 0 : -1;
@@ -913,127 +838,6 @@ static void probe_table(FILE *f, bool html, const struct bench_cfg *cfg, const s
 		fprintf(f, "</table>\n");
 }
 
-void bench_inline_svg(FILE *f, const struct bench_cfg *cfg, const char *name)
-{
-	char path[700];
-	snprintf(path, sizeof(path), "%s/%s.svg", cfg->dir, name);
-	FILE *in = fopen(path, "r");
-	if (!in) {
-		/* Shown as a missing image: a reader (and ci/browser-check)
-		 * sees the hole instead of a report silently short of a plot. */
-		fprintf(f, "<figure><img src=\"%s.svg\" alt=\"%s: no plot\"><figcaption>%s.svg is missing"
-			   "</figcaption></figure>\n", name, name, name);
-		return;
-	}
-	char buf[8192];
-	size_t n;
-	bool skipping = true; /* drop the XML prolog and DOCTYPE */
-	fprintf(f, "<figure>\n");
-	while ((n = fread(buf, 1, sizeof(buf) - 1, in)) > 0) {
-		buf[n] = 0;
-		const char *p = buf;
-		if (skipping) {
-			const char *svg = strstr(buf, "<svg");
-			if (!svg)
-				continue;
-			p = svg;
-			skipping = false;
-		}
-		fputs(p, f);
-	}
-	fclose(in);
-	fprintf(f, "<figcaption><a href=\"%s.png\">%s.png</a></figcaption></figure>\n", name, name);
-}
-
-/* s with &, <, > and " escaped for HTML. */
-static void html_text(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		default: fputc(*s, f);
-		}
-	}
-}
-
-void bench_report_head(FILE *f, bool html, const struct bench_cfg *cfg, const char *title, const char *heading)
-{
-	char machine[512], when[64];
-	bench_machine(machine, sizeof(machine));
-	time_t now = time(NULL);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
-	if (!html) {
-		fprintf(f, "# %s\n\nMachine: %s. Finished %s.\n\nCommand: `%s`\n\n", heading, machine, when,
-			cfg->command);
-		for (int i = 0; i < cfg->nmodels; i++)
-			if (cfg->cmds[i])
-				fprintf(f, "Server **%s**: started by `%s` (not an echolab model).\n\n", cfg->models[i],
-					cfg->cmds[i]);
-		if (cfg->raw)
-			fprintf(f, "Raw mode: the servers echo the bytes (echolab's models with --raw).\n\n");
-		if (cfg->session > 0)
-			fprintf(f, "Workload: sessions of %ld message%s: each client connects, sends them one at a "
-				   "time, closes and connects again; summary.csv has sessions/s and the connect and "
-				   "first-reply percentiles.\n\n", cfg->session, cfg->session == 1 ? "" : "s");
-		if (cfg->target_host && cfg->target_monitor)
-			fprintf(f, "Target: the server already running at %s port %u; its CPU and memory from "
-				   "echolab-monitor's CSV `%s`, each cell's rows by wall-clock time.\n\n",
-				cfg->target_host, cfg->target_port, cfg->target_monitor);
-		else if (cfg->target_host)
-			fprintf(f, "Target: the server already running at %s port %u, measured from the client side "
-				   "only (its CPU and memory columns are not measured).\n\n",
-				cfg->target_host, cfg->target_port);
-		else
-			fprintf(f, "Placement: %s.\n\n", cfg->placement);
-		return;
-	}
-	/* On a phone's width the page never scrolls sideways: a wide table
-	 * scrolls inside itself, plots shrink, long commands wrap. */
-	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<meta name=\"viewport\" "
-		   "content=\"width=device-width, initial-scale=1\"><title>%s</title>\n<style>body{"
-		   "font-family:sans-serif;max-width:72em;margin:2em auto;padding:0 1em}table{border-collapse:"
-		   "collapse;margin:1em 0;display:block;max-width:100%%;overflow-x:auto}td,th{border:1px solid "
-		   "#ccc;padding:.2em .5em;text-align:right}td:first-child,th:first-child{text-align:left}"
-		   "code{background:#f4f4f4;overflow-wrap:anywhere}figure{margin:1em 0}"
-		   "svg,img{max-width:100%%;height:auto}</style></head><body>\n",
-		title);
-	fprintf(f, "<h1>%s</h1>\n<p>Machine: %s. Finished %s.</p>\n<p>Command: <code>", heading, machine, when);
-	html_text(f, cfg->command);
-	fprintf(f, "</code></p>\n");
-	for (int i = 0; i < cfg->nmodels; i++) {
-		if (!cfg->cmds[i])
-			continue;
-		fprintf(f, "<p>Server <b>");
-		html_text(f, cfg->models[i]);
-		fprintf(f, "</b>: started by <code>");
-		html_text(f, cfg->cmds[i]);
-		fprintf(f, "</code> (not an echolab model).</p>\n");
-	}
-	if (cfg->raw)
-		fprintf(f, "<p>Raw mode: the servers echo the bytes (echolab's models with --raw).</p>\n");
-	if (cfg->session > 0)
-		fprintf(f, "<p>Workload: sessions of %ld message%s: each client connects, sends them one at a time, "
-			   "closes and connects again; summary.csv has sessions/s and the connect and first-reply "
-			   "percentiles.</p>\n", cfg->session, cfg->session == 1 ? "" : "s");
-	if (cfg->target_host) {
-		fprintf(f, "<p>Target: the server already running at ");
-		html_text(f, cfg->target_host);
-		if (cfg->target_monitor) {
-			fprintf(f, " port %u; its CPU and memory from echolab-monitor's CSV <code>", cfg->target_port);
-			html_text(f, cfg->target_monitor);
-			fprintf(f, "</code>, each cell's rows by wall-clock time.</p>\n");
-		} else {
-			fprintf(f, " port %u, measured from the client side only (its CPU and memory columns are "
-				   "not measured).</p>\n", cfg->target_port);
-		}
-	} else {
-		fprintf(f, "<p>Placement: %s.</p>\n", cfg->placement);
-	}
-}
-
 int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncells)
 {
 	struct agg *a = calloc((size_t)cfg->nmodels * (size_t)cfg->ncounts, sizeof(*a));
@@ -1052,7 +856,7 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 	bool plotted = ran > 0 && write_plots(cfg, a, n, largest) == 0;
 
 	for (int html = 0; html < 2; html++) {
-		FILE *f = open_in(cfg, html ? "report.html" : "report.md");
+		FILE *f = bench_open_in(cfg, html ? "report.html" : "report.md");
 		if (!f) {
 			rc = -1;
 			continue;
@@ -1135,70 +939,3 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 	return rc;
 }
 
-int bench_sweep_report(const struct bench_cfg *cfg, const char *model, long clients,
-		       double target_us, const struct bench_step *steps, int nsteps, int best)
-{
-	FILE *f = open_in(cfg, "sweep.csv");
-	if (!f)
-		return -1;
-	fprintf(f, "offered_msgs_per_s,achieved_msgs_per_s,p50_us,p99_us,max_us,errors,under_target,server_cpu_pct\n");
-	for (int i = 0; i < nsteps; i++) {
-		fprintf(f, "%.1f,%.1f,%.0f,%.0f,%.0f,%llu,%d,", steps[i].offered, steps[i].achieved,
-			steps[i].p50, steps[i].p99, steps[i].max, (unsigned long long)steps[i].errors,
-			steps[i].ok);
-		if (steps[i].cpu >= 0)
-			fprintf(f, "%.1f\n", steps[i].cpu);
-		else
-			fprintf(f, "\n");
-	}
-	fclose(f);
-	f = open_in(cfg, "sweep.gp");
-	if (!f)
-		return -1;
-	char body[1024];
-	snprintf(body, sizeof(body),
-		 "set title 'sweep: %s, %ld connections, open loop; p99 target %.0f us'\n"
-		 "set datafile separator ','\nset key outside right top\nset grid\n"
-		 "set xlabel 'offered messages/s'\nset ylabel 'p99 (us, log scale)'\nset logscale y\n"
-		 "set y2label 'achieved messages/s'\nset y2tics\nset ytics nomirror\n"
-		 "plot 'sweep.csv' every ::1 using 1:4 with linespoints pointtype 7 title 'p99', "
-		 "%.0f with lines dashtype 2 title 'target', "
-		 "'' every ::1 using 1:2 axes x1y2 with linespoints pointtype 5 title 'achieved'",
-		 model, clients, target_us, target_us);
-	plot_both(f, "sweep", body);
-	fclose(f);
-	bool plotted = bench_gnuplot(cfg->dir, "sweep.gp");
-
-	f = open_in(cfg, "report.md");
-	if (!f)
-		return -1;
-	char machine[512];
-	bench_machine(machine, sizeof(machine));
-	fprintf(f, "# echolab sweep: %s under a rising open-loop rate\n\nMachine: %s.\n\nCommand: `%s`\n\n",
-		model, machine, cfg->command);
-	if (best >= 0)
-		fprintf(f, "**Highest rate with p99 under %.0f us: %.0f messages/s offered, %.0f achieved "
-			   "(p99 %.0f us)**, %ld connections, %.1f s per step.\n\n",
-			target_us, steps[best].offered, steps[best].achieved, steps[best].p99, clients,
-			cfg->duration_s);
-	else
-		fprintf(f, "**No rate kept p99 under %.0f us**, not even the lowest step.\n\n", target_us);
-	fprintf(f, "The steps ran one after another against one server, monitored throughout (as "
-		   "echolab-load --rate-steps runs its rates); each step opened its connections, warmed up "
-		   "for %.1f s and measured %.1f s.\n\n", cfg->warmup_s, cfg->duration_s);
-	fprintf(f, "| offered msgs/s | achieved msgs/s | p50 us | p99 us | max us | errors | server CPU %% | under target |\n"
-		   "|---|---|---|---|---|---|---|---|\n");
-	for (int i = 0; i < nsteps; i++) {
-		char cpu[32] = "not sampled";
-		if (steps[i].cpu >= 0)
-			snprintf(cpu, sizeof(cpu), "%.0f", steps[i].cpu);
-		fprintf(f, "| %.0f | %.0f | %.0f | %.0f | %.0f | %llu | %s | %s |\n", steps[i].offered,
-			steps[i].achieved, steps[i].p50, steps[i].p99, steps[i].max,
-			(unsigned long long)steps[i].errors, cpu, steps[i].ok ? "yes" : "no");
-	}
-	fprintf(f, "\nA step is under target when its p99 (from the intended send times) is under the "
-		   "target, it had no errors, and it achieved at least 95%% of the offered rate.\n\n");
-	if (plotted)
-		fprintf(f, "![sweep](sweep.png)\n");
-	return fclose(f);
-}

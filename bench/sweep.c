@@ -115,3 +115,71 @@ int bench_run_sweep(struct bench_cfg *cfg, const char *model, long clients, doub
 	printf("%s/report.md\n", cfg->dir);
 	return *cfg->stop ? 130 : rc < 0 ? 1 : 0;
 }
+
+int bench_sweep_report(const struct bench_cfg *cfg, const char *model, long clients,
+		       double target_us, const struct bench_step *steps, int nsteps, int best)
+{
+	FILE *f = bench_open_in(cfg, "sweep.csv");
+	if (!f)
+		return -1;
+	fprintf(f, "offered_msgs_per_s,achieved_msgs_per_s,p50_us,p99_us,max_us,errors,under_target,server_cpu_pct\n");
+	for (int i = 0; i < nsteps; i++) {
+		fprintf(f, "%.1f,%.1f,%.0f,%.0f,%.0f,%llu,%d,", steps[i].offered, steps[i].achieved,
+			steps[i].p50, steps[i].p99, steps[i].max, (unsigned long long)steps[i].errors,
+			steps[i].ok);
+		if (steps[i].cpu >= 0)
+			fprintf(f, "%.1f\n", steps[i].cpu);
+		else
+			fprintf(f, "\n");
+	}
+	fclose(f);
+	f = bench_open_in(cfg, "sweep.gp");
+	if (!f)
+		return -1;
+	char body[1024];
+	snprintf(body, sizeof(body),
+		 "set title 'sweep: %s, %ld connections, open loop; p99 target %.0f us'\n"
+		 "set datafile separator ','\nset key outside right top\nset grid\n"
+		 "set xlabel 'offered messages/s'\nset ylabel 'p99 (us, log scale)'\nset logscale y\n"
+		 "set y2label 'achieved messages/s'\nset y2tics\nset ytics nomirror\n"
+		 "plot 'sweep.csv' every ::1 using 1:4 with linespoints pointtype 7 title 'p99', "
+		 "%.0f with lines dashtype 2 title 'target', "
+		 "'' every ::1 using 1:2 axes x1y2 with linespoints pointtype 5 title 'achieved'",
+		 model, clients, target_us, target_us);
+	bench_plot_both(f, "sweep", body);
+	fclose(f);
+	bool plotted = bench_gnuplot(cfg->dir, "sweep.gp");
+
+	f = bench_open_in(cfg, "report.md");
+	if (!f)
+		return -1;
+	char machine[512];
+	bench_machine(machine, sizeof(machine));
+	fprintf(f, "# echolab sweep: %s under a rising open-loop rate\n\nMachine: %s.\n\nCommand: `%s`\n\n",
+		model, machine, cfg->command);
+	if (best >= 0)
+		fprintf(f, "**Highest rate with p99 under %.0f us: %.0f messages/s offered, %.0f achieved "
+			   "(p99 %.0f us)**, %ld connections, %.1f s per step.\n\n",
+			target_us, steps[best].offered, steps[best].achieved, steps[best].p99, clients,
+			cfg->duration_s);
+	else
+		fprintf(f, "**No rate kept p99 under %.0f us**, not even the lowest step.\n\n", target_us);
+	fprintf(f, "The steps ran one after another against one server, monitored throughout (as "
+		   "echolab-load --rate-steps runs its rates); each step opened its connections, warmed up "
+		   "for %.1f s and measured %.1f s.\n\n", cfg->warmup_s, cfg->duration_s);
+	fprintf(f, "| offered msgs/s | achieved msgs/s | p50 us | p99 us | max us | errors | server CPU %% | under target |\n"
+		   "|---|---|---|---|---|---|---|---|\n");
+	for (int i = 0; i < nsteps; i++) {
+		char cpu[32] = "not sampled";
+		if (steps[i].cpu >= 0)
+			snprintf(cpu, sizeof(cpu), "%.0f", steps[i].cpu);
+		fprintf(f, "| %.0f | %.0f | %.0f | %.0f | %.0f | %llu | %s | %s |\n", steps[i].offered,
+			steps[i].achieved, steps[i].p50, steps[i].p99, steps[i].max,
+			(unsigned long long)steps[i].errors, cpu, steps[i].ok ? "yes" : "no");
+	}
+	fprintf(f, "\nA step is under target when its p99 (from the intended send times) is under the "
+		   "target, it had no errors, and it achieved at least 95%% of the offered rate.\n\n");
+	if (plotted)
+		fprintf(f, "![sweep](sweep.png)\n");
+	return fclose(f);
+}
