@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,11 +159,11 @@ struct el_load *el_load_create(const struct el_load_cfg *cfg, char *err, size_t 
 	l->rep = malloc(l->rep_len);
 	/* A reply is the message with at most TIME, ADDR and PORT around it. */
 	l->part_max = cfg->raw ? l->line_len : l->line_len + 128;
-	l->nshards = cfg->spawn ? (size_t)cfg->conns : (size_t)cfg->threads;
+	l->nshards = cfg->spawn ? (size_t)cfg->conns : cfg->processes > 0 ? (size_t)cfg->processes : (size_t)cfg->threads;
 	if (l->nshards > (size_t)cfg->conns)
 		l->nshards = (size_t)cfg->conns;
 	size_t bytes = l->nshards * sizeof(*l->shards);
-	l->shared = cfg->spawn;
+	l->shared = cfg->spawn || cfg->processes > 0;
 	if (l->shared) {
 		l->shards = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 		if (l->shards == MAP_FAILED)
@@ -1040,21 +1041,31 @@ int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double el
 	}
 	int rc = 0;
 	size_t started = 0;
-	if (cfg->spawn) {
+	long per = cfg->conns / (long)l->nshards, extra = cfg->conns % (long)l->nshards, first = 0;
+	int cpus[CPU_SETSIZE];
+	int ncpus = cfg->pin ? el_cli_allowed_cpus(cpus, CPU_SETSIZE) : 0;
+	if (l->shared) {
 		pid_t *pids = calloc(l->nshards, sizeof(*pids));
 		if (!pids)
 			return -ENOMEM;
 		for (size_t i = 0; i < l->nshards; i++) {
+			long n = per + ((long)i < extra);
 			pid_t pid = fork();
 			if (pid < 0) {
 				rc = -errno;
-				snprintf(err, errlen, "fork (client %zu of %zu): %s", i + 1, l->nshards,
+				snprintf(err, errlen, "fork (process %zu of %zu): %s", i + 1, l->nshards,
 					 strerror(errno));
 				break;
 			}
 			if (pid == 0) {
 				free(pids); /* the parent's */
-				int r = worker_init(l, i, (long)i, 1);
+				if (ncpus > 0) {
+					cpu_set_t one;
+					CPU_ZERO(&one);
+					CPU_SET(cpus[i % (size_t)ncpus], &one);
+					sched_setaffinity(0, sizeof(one), &one);
+				}
+				int r = worker_init(l, i, first, n);
 				if (r == 0)
 					worker_run(&l->workers[i]);
 				else
@@ -1062,6 +1073,7 @@ int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double el
 				_exit(r == 0 ? 0 : 1);
 			}
 			pids[i] = pid;
+			first += n;
 			started++;
 		}
 		if (rc < 0) {
@@ -1078,9 +1090,6 @@ int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double el
 		free(pids);
 		return rc;
 	}
-	long per = cfg->conns / (long)l->nshards, extra = cfg->conns % (long)l->nshards, first = 0;
-	int cpus[CPU_SETSIZE];
-	int ncpus = cfg->pin ? el_cli_allowed_cpus(cpus, CPU_SETSIZE) : 0;
 	for (size_t i = 0; i < l->nshards; i++) {
 		long n = per + ((long)i < extra);
 		l->workers[i].ep = -1;

@@ -32,8 +32,13 @@ struct el_load_cfg {
 	const char *host;
 	unsigned port;
 	long conns;          /* 1 .. EL_LOAD_MAX_CONNS */
-	int threads;         /* event loops; with spawn, ignored */
+	int threads;         /* event loops; with spawn or processes, ignored */
 	bool spawn;          /* one process per connection */
+	/* The connections over this many processes, one event loop each
+	 * (its share, as the threads share them), their figures in shared
+	 * memory and merged as the threads' are; 0: threads. Each process
+	 * has its own fd limit. */
+	int processes;
 	bool pin;            /* event loop i on the i-th CPU the process may use */
 	double connect_rate; /* connections opened per second; 0: all at once */
 	const uint8_t *msg;  /* the message, without its LF */

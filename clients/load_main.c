@@ -53,6 +53,9 @@ static const char usage_text[] =
 	"                     (taskset chooses which), none moving: runs repeat\n"
 	"  --spawn            one process per connection instead, as the lab's\n"
 	"                     shell script ran its clients\n"
+	"  --processes P      the connections over P processes, an event loop\n"
+	"                     each, figures merged exactly: past one process's\n"
+	"                     fd limit (--pin: process i on the i-th CPU)\n"
 	"  --message M        the message (default: --size 64)\n"
 	"  --size BYTES       a message of BYTES printable bytes (1 to 65536)\n"
 	"  --raw              the server runs with --raw: expect the bytes back\n"
@@ -321,6 +324,13 @@ static int parse_run_option(int c, const char *arg, struct options *o)
 	case 't':
 		return el_cli_parse_long(arg, 1, 256, &o->threads) ? 0 : usage_error("bad --threads '%s' (1 to 256)", arg);
 	case 'S': cfg->spawn = true; return 0;
+	case 0x10b: {
+		long v;
+		if (!el_cli_parse_long(arg, 1, 1024, &v))
+			return usage_error("bad --processes '%s' (1 to 1024)", arg);
+		cfg->processes = (int)v;
+		return 0;
+	}
 	case 0x10a: cfg->pin = true; return 0;
 	case 'm': o->message = arg; return 0;
 	case 's':
@@ -429,8 +439,14 @@ static int check_options(struct options *o)
 			  o->hgrm || o->rtt_log || o->intervals_csv))
 		return usage_error("%s", "--rate-steps sets the rate of each step: no --rate, --count, --session, "
 					 "--until-ci, --hlog, --hgrm, --rtt-log or --intervals-csv with it");
-	if (o->until_ci > 0 && (cfg->count > 0 || cfg->spawn))
-		return usage_error("%s", "--until-ci ends a timed run of threads: no --count, no --spawn");
+	if (o->until_ci > 0 && (cfg->count > 0 || cfg->spawn || cfg->processes))
+		return usage_error("%s", "--until-ci ends a timed run of threads: no --count, --spawn or --processes");
+	if (cfg->spawn && cfg->processes)
+		return usage_error("%s", "--spawn and --processes exclude each other (--spawn is a process per connection)");
+	if (cfg->processes > cfg->conns)
+		return usage_error("--processes %d is more than the %ld connections", cfg->processes, cfg->conns);
+	if (cfg->nbinds > 0 && cfg->processes)
+		return usage_error("%s", "--bind is for the threads' event loops, not --processes");
 	if (cfg->session > 0 && cfg->rate > 0)
 		return usage_error("%s", "--session is the closed loop's (a connection per K messages): no --rate");
 	if ((o->arrival_set || o->seed_set) && cfg->rate <= 0)
@@ -487,6 +503,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'p'},
 		{"conns", required_argument, NULL, 'n'}, {"threads", required_argument, NULL, 't'},
 		{"spawn", no_argument, NULL, 'S'}, {"pin", no_argument, NULL, 0x10a},
+		{"processes", required_argument, NULL, 0x10b},
 		{"message", required_argument, NULL, 'm'}, {"size", required_argument, NULL, 's'}, {"raw", no_argument, NULL, 'r'},
 		{"duration", required_argument, NULL, 'd'}, {"warmup", required_argument, NULL, 'w'},
 		{"count", required_argument, NULL, 'c'}, {"rate", required_argument, NULL, 'R'},
@@ -614,9 +631,12 @@ static void print_text(const struct options *o, const struct el_load_result *r)
 {
 	const struct el_load_cfg *cfg = &o->cfg;
 	const struct el_stats *st = &r->hist.stats;
+	char processes[48];
+	snprintf(processes, sizeof(processes), "over %d process%s", cfg->processes, cfg->processes == 1 ? "" : "es");
 	printf("echolab-load: %ld connection%s (%s), %s loop, %zu-byte message, %.1f s measured",
 	       cfg->conns, cfg->conns == 1 ? "" : "s",
-	       cfg->spawn ? "one process each" : cfg->threads == 1 ? "1 thread" : "threads", cfg->rate > 0 ? "open" : "closed",
+	       cfg->spawn ? "one process each" : cfg->processes ? processes : cfg->threads == 1 ? "1 thread" : "threads",
+	       cfg->rate > 0 ? "open" : "closed",
 	       cfg->msg_len, r->window_s);
 	if (cfg->warmup_s > 0)
 		printf(" after %.1f s of warm-up", cfg->warmup_s);
@@ -776,16 +796,34 @@ static int open_rtt_log(struct options *o)
 	return 0;
 }
 
+/* The fds one process needs beside its connections (its event loop,
+ * logs, standard streams, the probe). */
+#define NOFILE_RESERVE 64
+
 /* A socket per connection, and room: the hard limit, raised when allowed
- * (root) for a run past it. And the signals. */
-static void setup_process(long conns)
+ * (root) for a run past it; a run that one process (or each of
+ * --processes) cannot hold is one line that says how many processes
+ * would. And the signals. Returns 0, or 1 after saying why. */
+static int setup_process(const struct el_load_cfg *cfg)
 {
-	el_cli_raise_nofile(conns + 256);
+	long procs = cfg->spawn ? cfg->conns : cfg->processes ? cfg->processes : 1;
+	long share = (cfg->conns + procs - 1) / procs;
+	long limit = el_cli_raise_nofile(share + NOFILE_RESERVE);
+	if (limit >= 0 && limit < share + NOFILE_RESERVE) {
+		long room = limit > NOFILE_RESERVE ? limit - NOFILE_RESERVE : 1;
+		long need = (cfg->conns + room - 1) / room;
+		fprintf(stderr,
+			"echolab-load: %ld connections need %ld fds in %s, over the limit of %ld fds a process has "
+			"here: --processes %ld would hold them\n",
+			cfg->conns, share + NOFILE_RESERVE, procs == 1 ? "one process" : "each process", limit, need);
+		return 1;
+	}
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	return 0;
 }
 
 /* What runs beside the load, for its progress callback: the probe, the
@@ -947,7 +985,10 @@ int main(int argc, char **argv)
 		free(msg);
 		return 1;
 	}
-	setup_process(o.cfg.conns);
+	if (setup_process(&o.cfg) != 0) {
+		free(msg);
+		return 1;
+	}
 	if (o.nsteps && o.step_s > 0)
 		o.cfg.duration_s = o.step_s;
 	rc = o.nsteps ? run_steps(&o) : run_once(&o);

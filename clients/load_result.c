@@ -103,8 +103,11 @@ void el_load_write_json_figures(FILE *f, uint64_t messages, double window_s, dou
 void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_load_result *r,
 			const double *pcts, int npct, bool interrupted)
 {
-	fprintf(f, "{\n  \"connections\": %ld,\n  \"threads\": %d,\n  \"spawn\": %s,\n  \"pinned\": %s,\n",
-		cfg->conns, cfg->spawn ? 0 : cfg->threads, cfg->spawn ? "true" : "false", cfg->pin ? "true" : "false");
+	fprintf(f,
+		"{\n  \"connections\": %ld,\n  \"threads\": %d,\n  \"spawn\": %s,\n  \"processes\": %d,\n  "
+		"\"pinned\": %s,\n",
+		cfg->conns, cfg->spawn || cfg->processes ? 0 : cfg->threads, cfg->spawn ? "true" : "false",
+		cfg->processes, cfg->pin ? "true" : "false");
 	fprintf(f, "  \"connections_reached\": %ld,\n", r->reached);
 	if (r->ready >= 0)
 		fprintf(f, "  \"connections_ready\": %ld,\n", r->ready);

@@ -399,6 +399,79 @@ Test(load, spawn_runs_one_process_per_connection, T_OPTS)
 	th_server_stop(&s, SIGTERM);
 }
 
+/* --processes: 30 connections over 3 processes, an event loop each; the
+ * merged figures are exactly what the processes measured: every reply of
+ * --rtt-log-all sent and answered within the window (the log holds every
+ * reply from the start) is one message of the summary, no more, no less,
+ * and every connection answered. */
+Test(load, processes_share_the_connections_and_merge_exactly, T_OPTS)
+{
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], json[96], log[96];
+	scratch(dir, sizeof(dir), "processes");
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	snprintf(log, sizeof(log), "%s/rtt.csv", dir);
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "30", "--processes", "3", "--duration", "0.5", "--quiet",
+			     "--rtt-log", log, "--rtt-log-all", "--json", json, NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	cr_expect_not_null(strstr(out, "30 connections (over 3 processes)"), "%s", out);
+	const char *j = slurp(json);
+	cr_expect_eq(json_num(j, "processes"), 3, "%s", j);
+	cr_expect_eq(json_num(j, "connections_reached"), 30, "%s", j);
+	FILE *f = fopen(log, "r");
+	cr_assert_not_null(f);
+	char line[128];
+	long in_window = 0, conns_seen[30] = {0};
+	cr_assert_not_null(fgets(line, sizeof(line), f)); /* the header */
+	while (fgets(line, sizeof(line), f)) {
+		long conn, seq, t_send, rtt;
+		if (sscanf(line, "%ld,%ld,%ld,%ld", &conn, &seq, &t_send, &rtt) != 4)
+			continue;
+		in_window += t_send + rtt <= 500000;
+		if (conn >= 0 && conn < 30)
+			conns_seen[conn]++;
+	}
+	fclose(f);
+	double messages = json_num(j, "messages");
+	cr_expect_gt(messages, 0, "%s", j);
+	cr_expect_eq((long)messages, in_window, "the merge says %.0f messages, the processes logged %ld in the window",
+		     messages, in_window);
+	for (int i = 0; i < 30; i++)
+		cr_expect_gt(conns_seen[i], 0, "connection %d logged no reply", i);
+	scratch_remove(dir);
+	th_server_stop(&s, SIGTERM);
+}
+
+/* More connections than a process's fds hold: one line, before anything
+ * runs, naming the --processes that would; with them, the run holds
+ * every connection. */
+Test(load, a_run_past_the_fd_limit_names_the_processes_it_needs, T_OPTS)
+{
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
+	const char *script = "ulimit -n 200 && exec \"$0\" \"$@\"";
+	int rc = th_run_program("/bin/sh", NULL, out, sizeof(out), err, sizeof(err), "-c", script,
+			     tool("ECHOLAB_LOAD"), "--port", port_str(s.port), "--conns", "1000", "--duration", "0.3",
+			     "--quiet", NULL);
+	cr_expect_eq(rc, 1, "exit %d: %s%s", rc, out, err);
+	cr_expect_str_eq(err, "echolab-load: 1000 connections need 1064 fds in one process, over the limit of 200 "
+			      "fds a process has here: --processes 8 would hold them\n");
+	cr_expect_str_eq(out, "", "it ran anyway: %s", out);
+	char json[96], dir[64];
+	scratch(dir, sizeof(dir), "fdlimit");
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	rc = th_run_program("/bin/sh", NULL, out, sizeof(out), err, sizeof(err), "-c", script, tool("ECHOLAB_LOAD"),
+			    "--port", port_str(s.port), "--conns", "1000", "--processes", "8", "--duration", "0.3",
+			    "--quiet", "--json", json, NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	const char *j = slurp(json);
+	cr_expect_eq(json_num(j, "connections_reached"), 1000, "%s", j);
+	scratch_remove(dir);
+	th_server_stop(&s, SIGTERM);
+}
+
 /* A timed run starts behind a gate (load.h): every connection is answered
  * once before the warm-up and the window begin, for all of them at once,
  * and the JSON says how many were. Against the iterative server only the
