@@ -378,6 +378,69 @@ MODEL_TEST(the_cpus_taskset_gave_are_kept, T_OPTS)
 	th_server_stop(&s, SIGTERM);
 }
 
+/* --processes 3: one server of three processes, each with a listener of
+ * its own on the port. To its clients it is one server: --max-conns 20
+ * counts every process's connections (20 echoed, the next two told "!
+ * busy"), the kernel deals connections to more than one process, each
+ * process's count is in the log at the stop, and the stop leaves none of
+ * them behind (th_server_stop). */
+MODEL_TEST(processes_are_one_server, T_OPTS)
+{
+	if (!th_model_has(param, EL_TRAIT_EVENT_DRIVEN))
+		cr_skip_test("%s: --processes is for the event-driven models", param->name);
+	enum { N = 20 };
+	struct th_server s;
+	th_server_start(&s, param->name, "--processes", "3", "--workers", "1", "--max-conns", "20", NULL);
+	/* The ready line comes before the processes start. */
+	struct th_server_usage u;
+	int64_t until = el_io_now_ms() + 2000LL * th_slow_factor();
+	do
+		th_server_usage(&s, &u);
+	while (u.procs < 4 && el_io_now_ms() < until && usleep(10000) == 0);
+	cr_expect_eq(u.procs, 4, "%s: %ld processes (the parent and three)", param->name, u.procs);
+	struct th_client c[N + 2];
+	char msg[32];
+	for (int i = 0; i < N; i++) {
+		th_client_open(&c[i], &s);
+		int len = snprintf(msg, sizeof(msg), "client %d", i);
+		th_client_send(&c[i], msg, (size_t)len);
+		th_client_send_str(&c[i], "\n");
+		th_client_expect_echo(&c[i], msg, (size_t)len);
+	}
+	for (int i = N; i < N + 2; i++) {
+		th_client_open(&c[i], &s);
+		th_client_send_str(&c[i], "one too many\n");
+		uint8_t *line = NULL;
+		ssize_t len = th_client_try_line(&c[i], &line, 5000);
+		cr_expect(len > 0 && strcmp((char *)line, "! busy\n") == 0, "%s: client %d past --max-conns got %zd: %s",
+			  param->name, i, len, len > 0 ? (char *)line : "");
+		free(line);
+	}
+	for (int i = 0; i < N + 2; i++)
+		th_client_close(&c[i]);
+	th_server_stop(&s, SIGTERM);
+	size_t len;
+	char *log = th_server_log(&s, &len);
+	long all = 0;
+	int lines = 0, serving = 0;
+	for (int k = 1; k <= 3; k++) {
+		char head[64];
+		snprintf(head, sizeof(head), "# process %d of 3: connections per loop (now/most/all): 0: ", k);
+		const char *at = strstr(log, head);
+		cr_expect_not_null(at, "%s: no count of process %d in the log", param->name, k);
+		long now, most, total;
+		if (at && sscanf(at + strlen(head), "%ld/%ld/%ld", &now, &most, &total) == 3) {
+			lines++;
+			all += total;
+			serving += total > 0;
+		}
+	}
+	cr_expect_eq(lines, 3, "%s", param->name);
+	cr_expect_eq(all, N, "%s: the processes took %ld connections, %d were served", param->name, all, N);
+	cr_expect_geq(serving, 2, "%s: one process took every connection", param->name);
+	free(log);
+}
+
 /* The event models hold 10,000 connections at once (poll 1,000: its
  * poll(2) scans every fd per call by design), each echoing, every reply
  * checked. The server raises its own fd limit to the hard limit. Under

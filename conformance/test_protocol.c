@@ -325,6 +325,7 @@ MODEL_TEST(bad_usage_exits_2_with_one_line, T_OPTS)
 		{"--max-line", "0"},      {"--max-line", "1048577"}, {"--max-conns", "many"},
 		{"--idle-timeout", "-1"}, {"--idle-timeout", "soon"}, {"--workers", "0"},
 		{"--frobnicate"},         {"stray"},               {"--bind", "not-an-address"},
+		{"--processes", "0"},     {"--processes", "65"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char err[512];
@@ -338,6 +339,26 @@ MODEL_TEST(bad_usage_exits_2_with_one_line, T_OPTS)
 				  strchr(err, '\n') == err + strlen(err) - 1,
 			  "%s: not one line: %s", cases[i][0], err);
 	}
+}
+
+/* --processes is for the event-driven models; the others are told so. */
+MODEL_TEST(processes_only_for_event_models, T_OPTS)
+{
+	char err[512];
+	int rc = th_server_run(err, sizeof(err), "--model", param->name, "--port", "0", "--processes", "2", "--help",
+			       NULL);
+	if (th_model_has(param, EL_TRAIT_EVENT_DRIVEN)) {
+		cr_expect_eq(rc, 0, "%s: %s", param->name, err);
+		return;
+	}
+	rc = th_server_run(err, sizeof(err), "--model", param->name, "--port", "0", "--processes", "2", NULL);
+	cr_expect_eq(rc, 2, "%s: exit %d (%s)", param->name, rc, err);
+	char want[160];
+	snprintf(want, sizeof(want),
+		 "echolab-server: --processes runs an event-driven model as several processes; %s is not one (see "
+		 "--list-models)\n",
+		 param->name);
+	cr_expect_str_eq(err, want);
 }
 
 Test(conformance, usage_without_model)

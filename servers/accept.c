@@ -13,10 +13,22 @@
 #include "io.h"
 #include "reply.h"
 
+/* With --processes: one more of every process's connections, unless
+ * --max-conns are live already. */
+static bool all_acquire(struct el_srv *srv)
+{
+	long v = atomic_load(srv->all_live);
+	do
+		if (srv->cfg.max_conns > 0 && v >= srv->cfg.max_conns)
+			return false;
+	while (!atomic_compare_exchange_weak(srv->all_live, &v, v + 1));
+	return true;
+}
+
 bool el_srv_conn_acquire(struct el_srv *srv)
 {
 	pthread_mutex_lock(&srv->lock);
-	bool ok = srv->cfg.max_conns == 0 || srv->live < srv->cfg.max_conns;
+	bool ok = srv->all_live ? all_acquire(srv) : srv->cfg.max_conns == 0 || srv->live < srv->cfg.max_conns;
 	if (ok)
 		srv->live++;
 	pthread_mutex_unlock(&srv->lock);
@@ -26,6 +38,8 @@ bool el_srv_conn_acquire(struct el_srv *srv)
 void el_srv_conn_release(struct el_srv *srv)
 {
 	pthread_mutex_lock(&srv->lock);
+	if (srv->all_live)
+		atomic_fetch_sub(srv->all_live, 1);
 	if (--srv->live == 0)
 		pthread_cond_broadcast(&srv->drained);
 	pthread_mutex_unlock(&srv->lock);

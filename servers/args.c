@@ -18,7 +18,7 @@
 static const char usage_text[] =
 	"usage: echolab-server --model MODEL [--bind ADDR] [--port N] [--backlog N]\n"
 	"                      [--raw] [--quiet] [--max-line N] [--max-conns N]\n"
-	"                      [--idle-timeout SECONDS] [--workers N]\n"
+	"                      [--idle-timeout SECONDS] [--workers N] [--processes N]\n"
 	"       echolab-server --list-models\n"
 	"\n"
 	"An echo server of the echolab protocol (docs/protocol.md): each message\n"
@@ -40,6 +40,10 @@ static const char usage_text[] =
 	"                       allowed; default 0: never)\n"
 	"  --workers N          workers of the pooled models, 1..1024 (default:\n"
 	"                       number of CPUs)\n"
+	"  --processes N        an event-driven model as N processes, 1..64, each\n"
+	"                       with its own listener on the port (SO_REUSEPORT)\n"
+	"                       and its own fd limit; one server to its clients:\n"
+	"                       one ready line, one --max-conns, one stop\n"
 	"  --list-models        print the models, one a line: the name, a TAB,\n"
 	"                       its traits (e.g. process-per-connection)\n"
 	"  --help               this text\n"
@@ -69,7 +73,7 @@ const struct el_model *el_srv_find_model(const char *name)
 }
 
 enum { O_MODEL = 256, O_BIND, O_PORT, O_BACKLOG, O_RAW, O_QUIET, O_MAX_LINE, O_MAX_CONNS, O_IDLE, O_WORKERS,
-       O_LIST, O_HELP, O_VERSION };
+       O_PROCESSES, O_LIST, O_HELP, O_VERSION };
 
 /* The options with a number into cfg. Returns 0, or -EINVAL after saying
  * why. */
@@ -103,6 +107,11 @@ static int parse_number_option(int opt, const char *arg, struct el_srv_config *c
 			return usage_error("bad --idle-timeout '%s': expected seconds, 0..31536000", arg);
 		cfg->idle_timeout_ms = (int64_t)ceil(s * 1000);
 		return 0;
+	case O_PROCESSES:
+		if (!el_cli_parse_long(arg, 1, 64, &v))
+			return usage_error("bad --processes '%s': expected 1..64", arg);
+		cfg->processes = (int)v;
+		return 0;
 	default: /* O_WORKERS */
 		if (!el_cli_parse_long(arg, 1, 1024, &v))
 			return usage_error("bad --workers '%s': expected 1..1024", arg);
@@ -120,7 +129,8 @@ int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 		{"max-line", required_argument, NULL, O_MAX_LINE},   {"max-conns", required_argument, NULL, O_MAX_CONNS},
 		{"idle-timeout", required_argument, NULL, O_IDLE},   {"workers", required_argument, NULL, O_WORKERS},
 		{"list-models", no_argument, NULL, O_LIST},          {"help", no_argument, NULL, O_HELP},
-		{"version", no_argument, NULL, O_VERSION},           {NULL, 0, NULL, 0},
+		{"version", no_argument, NULL, O_VERSION},           {"processes", required_argument, NULL, O_PROCESSES},
+		{NULL, 0, NULL, 0},
 	};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	*cfg = (struct el_srv_config){
@@ -129,6 +139,7 @@ int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 		.backlog = 128,
 		.max_line = EL_FRAMER_MAX_LINE_DEFAULT,
 		.workers = ncpu > 0 ? (int)(ncpu > 1024 ? 1024 : ncpu) : 1,
+		.processes = 1,
 	};
 	opterr = 0;
 	optind = 1;
@@ -145,6 +156,7 @@ int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 		case O_MAX_CONNS:
 		case O_IDLE:
 		case O_WORKERS:
+		case O_PROCESSES:
 			if (parse_number_option(opt, optarg, cfg) < 0)
 				return -EINVAL;
 			break;
@@ -165,7 +177,11 @@ int el_srv_parse_args(int argc, char **argv, struct el_srv_config *cfg)
 		return usage_error("unexpected argument '%s' (see --help)", argv[optind]);
 	if (!cfg->model)
 		return usage_error("--model is required (see --list-models)");
-	if (!el_srv_find_model(cfg->model))
+	const struct el_model *m = el_srv_find_model(cfg->model);
+	if (!m)
 		return usage_error("unknown model '%s' (see --list-models)", cfg->model);
+	if (cfg->processes > 1 && !(m->traits & EL_TRAIT_EVENT_DRIVEN))
+		return usage_error("--processes runs an event-driven model as several processes; %s is not one "
+				   "(see --list-models)", cfg->model);
 	return 0;
 }

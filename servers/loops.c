@@ -107,13 +107,15 @@ void el_srv_loop_left(struct el_srv *srv, int loop)
 
 void el_srv_loops_report(struct el_srv *srv)
 {
-	if (srv->nloops < 2)
+	if (srv->nloops < 2 && srv->process == 0)
 		return;
-	char line[EL_SRV_MAX_LOOPS * 48];
+	char line[EL_SRV_MAX_LOOPS * 48], who[48] = "";
 	loops_line(srv, line, sizeof(line));
-	fprintf(stderr, "echolab-server: %s\n", line);
+	if (srv->process > 0)
+		snprintf(who, sizeof(who), "process %d of %d: ", srv->process, srv->cfg.processes);
+	fprintf(stderr, "echolab-server: %s%s\n", who, line);
 	fflush(stderr);
-	el_srv_logf(srv, "%s", line);
+	el_srv_logf(srv, "%s%s", who, line);
 }
 
 void el_srv_loop_pin(const struct el_srv *srv, pthread_t t, int loop)

@@ -30,7 +30,7 @@ int main(int argc, char **argv)
 	struct el_srv srv;
 	if (el_srv_start(&srv, &cfg) < 0)
 		return 1;
-	rc = model->run(&srv);
+	rc = cfg.processes > 1 ? el_srv_run_processes(&srv, model) : model->run(&srv);
 	if (el_srv_stopping) {
 		el_srv_logf(&srv, "stop: %s from pid %d", strsignal(el_srv_stopping),
 			    (int)el_srv_stop_sender);

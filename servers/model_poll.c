@@ -46,6 +46,7 @@ static bool add_conn(struct ploop *l, struct pconn *p)
 	l->pfds[p->idx] = (struct pollfd){.fd = p->c.fd, .events = POLLIN};
 	l->conns[p->idx] = p;
 	el_conn_lru_push(&l->lru, &p->c);
+	el_srv_loop_joined(l->srv, 0);
 	return true;
 }
 
@@ -56,6 +57,7 @@ static void remove_conn(struct ploop *l, struct pconn *p)
 	l->conns[i] = l->conns[last];
 	l->conns[i]->idx = i;
 	el_conn_lru_remove(&l->lru, &p->c);
+	el_srv_loop_left(l->srv, 0);
 }
 
 static void end_conn(struct ploop *l, struct pconn *p, enum el_conn_end end, int err)
@@ -92,6 +94,7 @@ int el_model_poll_run(struct el_srv *srv)
 		free(l.conns);
 		return 1;
 	}
+	el_srv_loops_start(srv, 1);
 	l.pfds[0] = (struct pollfd){.fd = srv->listen_fd, .events = POLLIN};
 	l.pfds[1] = (struct pollfd){.fd = srv->stop_fd, .events = POLLIN};
 	int64_t idle = srv->cfg.idle_timeout_ms, paused_until = 0;
@@ -140,5 +143,6 @@ int el_model_poll_run(struct el_srv *srv)
 	}
 	free(l.pfds);
 	free(l.conns);
+	el_srv_loops_report(srv);
 	return 0;
 }

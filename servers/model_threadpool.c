@@ -57,6 +57,7 @@ static void close_conn(struct pool *p, struct tp_conn *t, enum el_conn_end end, 
 	el_conn_finish(&t->c, end, err);
 	free(t);
 	el_srv_conn_release(p->srv);
+	el_srv_loop_left(p->srv, 0);
 }
 
 static void *worker(void *arg)
@@ -105,6 +106,7 @@ static void accept_all(struct pool *p, int64_t *paused_until)
 	int rc;
 	while ((rc = el_conn_accept_new(p->srv, sizeof(struct tp_conn), &c)) > 0) {
 		struct tp_conn *t = (struct tp_conn *)c;
+		el_srv_loop_joined(p->srv, 0);
 		pthread_mutex_lock(&p->lock);
 		el_conn_lru_push(&p->all, c);
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = t};
@@ -142,6 +144,8 @@ int el_model_threadpool_run(struct el_srv *srv)
 	struct pool *p = calloc(1, sizeof(*p));
 	int nworkers = srv->cfg.workers;
 	pthread_t *threads = calloc((size_t)nworkers, sizeof(*threads));
+	/* Its connections counted as one loop's (--processes reports them). */
+	el_srv_loops_start(srv, 1);
 	if (!p || !threads) {
 		fprintf(stderr, "echolab-server: out of memory\n");
 		free(p);
@@ -223,7 +227,9 @@ int el_model_threadpool_run(struct el_srv *srv)
 		el_conn_stop(&t->c, deadline);
 		free(t);
 		el_srv_conn_release(srv);
+		el_srv_loop_left(srv, 0);
 	}
+	el_srv_loops_report(srv);
 	close(p->ep);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->nonempty);

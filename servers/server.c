@@ -49,6 +49,10 @@ static int open_listener(struct el_srv *srv, const struct el_srv_config *cfg)
 	/* SO_REUSEADDR lets a restarted server bind while old connections sit
 	 * in TIME_WAIT; it never lets two servers listen on one port. */
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* --processes: each process listens on the port with a socket of its
+	 * own, and the kernel deals the connections among them. */
+	if (cfg->processes > 1)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (res->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) {

@@ -24,6 +24,7 @@ struct el_srv_config {
 	long max_conns;          /* 0: no limit but the system's */
 	int64_t idle_timeout_ms; /* 0: never */
 	int workers;
+	int processes; /* --processes: the model as this many processes */
 };
 
 /* One event loop's connections (loops.c): held now, the most held at once,
@@ -44,6 +45,10 @@ struct el_srv {
 	pthread_mutex_t lock;
 	pthread_cond_t drained;
 	long live;
+	/* With --processes, every process's live connections, in shared
+	 * memory: --max-conns bounds them all. NULL: one process. */
+	_Atomic long *all_live;
+	int process; /* --processes: which this is, 1..N; 0: the only one */
 	/* Test hook: ECHOLAB_TEST_FAIL_SPAWN=N makes every Nth fork(2) or
 	 * pthread_create(3) of a model fail with EAGAIN (0: never). */
 	long fail_spawn_every;
@@ -106,6 +111,12 @@ const struct el_model *el_srv_find_model(const char *name);
 int el_srv_start(struct el_srv *srv, const struct el_srv_config *cfg);
 /* Closes what el_srv_start opened. */
 void el_srv_finish(struct el_srv *srv);
+
+/* --processes N (processes.c): opens N-1 more listeners on the port (with
+ * SO_REUSEPORT, which el_srv_start set on the first), forks N processes
+ * that each run model on one of them, and waits for the stop, which it
+ * passes on to all. Returns 0, or 1 after saying why. */
+int el_srv_run_processes(struct el_srv *srv, const struct el_model *model);
 
 /* In a forked child: gives this process a stop pipe of its own, so that
  * a signal to it stops it alone and not every process sharing the
