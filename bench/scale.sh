@@ -13,10 +13,13 @@
 # baseline's, and whether every idle connection was answered.
 #
 #   bench/scale.sh [--conns N] [--active N] [--rate R] [--idle-rate R]
-#                  [--duration S] [--models LIST] [--out DIR]
+#                  [--duration S] [--models LIST] [--processes P] [--out DIR]
 #
-# Needs CAP_SYS_RESOURCE (root, outside a restricted container) for fd
-# limits above the hard limit (N + 1024 per process).
+# A process holds at most its fd limit of connections. Where the hard
+# limit is below N + 1024 (and cannot be raised: that needs
+# CAP_SYS_RESOURCE), the server and the idle load each run as P processes
+# (echolab-server and echolab-load --processes), P the fewest that hold
+# N; --processes P sets it. The server's figures are its whole tree's.
 # Writes results/scale-<timestamp>/report.md and raw files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +30,7 @@ rate=50
 idle_rate=0.05
 duration=10
 models=epoll,uring
+processes=""
 out_root=results
 cmdline="$*"
 while [ $# -gt 0 ]; do
@@ -37,6 +41,7 @@ while [ $# -gt 0 ]; do
 	--idle-rate) idle_rate=$2; shift 2 ;;
 	--duration) duration=$2; shift 2 ;;
 	--models) models=$2; shift 2 ;;
+	--processes) processes=$2; shift 2 ;;
 	--out) out_root=$2; shift 2 ;;
 	--help | -h) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/scale.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -51,14 +56,24 @@ server=build/echolab-server
 load=build/echolab-load
 [ -x "$server" ] && [ -x "$load" ] || { echo "bench/scale.sh: build first (meson compile -C build)" >&2; exit 1; }
 # The server and the load are processes of their own: each needs a socket
-# per connection and some.
+# per connection and some. Past the hard limit (which only
+# CAP_SYS_RESOURCE raises), more processes on each side.
 need=$((conns + 1024))
 hard=$(ulimit -Hn)
-[ "$hard" = unlimited ] || [ "$hard" -ge "$need" ] || ulimit -Hn "$need" 2>/dev/null || hard=""
-if [ -z "$hard" ] || ! ulimit -n "$(ulimit -Hn)"; then
-	echo "bench/scale.sh: cannot raise the fd limit to $need: the hard limit is $(ulimit -Hn) and raising it needs CAP_SYS_RESOURCE (try --conns $(($(ulimit -Hn) - 1024)))" >&2
+[ "$hard" = unlimited ] || [ "$hard" -ge "$need" ] || ulimit -Hn "$need" 2>/dev/null || true
+hard=$(ulimit -Hn)
+ulimit -n "$hard"
+if [ -z "$processes" ]; then
+	processes=1
+	[ "$hard" = unlimited ] || processes=$(((conns + hard - 1024 - 1) / (hard - 1024)))
+fi
+case $processes in '' | *[!0-9]* | 0) echo "bench/scale.sh: --processes is a whole number above 0" >&2; exit 2 ;; esac
+if [ "$hard" != unlimited ] && [ $(((conns + processes - 1) / processes + 1024)) -gt "$hard" ]; then
+	echo "bench/scale.sh: $processes processes of $hard fds each cannot hold $conns connections (try --processes $(((conns + hard - 1024 - 1) / (hard - 1024))))" >&2
 	exit 1
 fi
+procs_arg=()
+[ "$processes" -le 1 ] || procs_arg=(--processes "$processes")
 # Source addresses for the idle connections, 25,000 each.
 naddr=$(((idle + 24999) / 25000))
 binds=$(seq 2 $((naddr + 1)) | sed 's/^/127.0.0./' | paste -sd, -)
@@ -76,13 +91,16 @@ trap cleanup EXIT
 trap 'echo "bench/scale.sh: interrupted; partial results in $dir" >&2; exit 130' INT TERM
 
 say() { printf '%s\n' "$*" >&2; }
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# The server's tree: with --processes, the parent and its processes.
+tree() { echo "$1"; pgrep -P "$1" || true; }
+rss_kib() { local p s=0; for p in $(tree "$1"); do s=$((s + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$s"; }
 tcp_mem_pages() { awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
 slab_kib() { awk '/^Slab:/ { print $2 }' /proc/meminfo; }
-fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+fds() { local p s=0; for p in $(tree "$1"); do s=$((s + $(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l))); done; echo "$s"; }
 
 start_server() { # MODEL ERRFILE
-	"$server" --model "$1" --port 0 --quiet --backlog 65535 --max-conns $((conns + 1000)) 2>"$2" >/dev/null &
+	"$server" --model "$1" --port 0 --quiet --backlog 65535 --max-conns $((conns + 1000)) "${procs_arg[@]}" \
+		2>"$2" >/dev/null &
 	server_pid=$!
 	port=""
 	for _ in $(seq 250); do
@@ -108,11 +126,11 @@ IFS=, read -r -a model_arr <<<"$models"
 for m in "${model_arr[@]}"; do
 	say "== $m: $idle idle connections from $binds, then $active active at $rate msg/s each"
 	start_server "$m" "$dir/$m.server.err" || continue
-	sleep 0.3
+	sleep 0.5 # the processes start after the ready line
 	rss0=$(rss_kib "$server_pid") mem0=$(tcp_mem_pages) slab0=$(slab_kib) fds0=$(fds "$server_pid")
 	t0=$(date +%s)
 	"$load" --port "$port" --conns "$idle" --bind "$binds" --rate "$idle_rate" --connect-rate 20000 \
-		--duration 3600 --timeout 30 --quiet --json "$dir/$m.idle.json" >"$dir/$m.idle.txt" 2>&1 &
+		"${procs_arg[@]}" --duration 3600 --timeout 30 --quiet --json "$dir/$m.idle.json" >"$dir/$m.idle.txt" 2>&1 &
 	idle_pid=$!
 	held=0
 	for _ in $(seq 600); do
@@ -145,6 +163,8 @@ report=$dir/report.md
 	echo "# echolab: $conns concurrent connections"
 	echo
 	echo "Machine: $(nproc) CPUs, $(uname -sr), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo). Command: \`bench/scale.sh $cmdline\`."
+	echo
+	echo "Server and idle load: $processes process$([ "$processes" = 1 ] || echo es) each (fd limit $hard a process); the server's figures are its whole process tree's."
 	echo
 	echo "$idle idle connections (one message every $(awk -v r="$idle_rate" 'BEGIN { print 1 / r }') s each) over $naddr source addresses,"
 	echo "then $active active connections at $rate msg/s each (open loop), measured for $duration s after 2 s;"

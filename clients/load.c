@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +112,8 @@ struct el_load {
 	double mean_gap_us;  /* open loop: 1e6 / rate */
 	struct el_load_shard *shards;
 	size_t nshards;
-	bool shared;         /* shards in shared memory (spawn) */
+	bool shared;         /* shards in shared memory (spawn, processes) */
+	pid_t *pids;         /* those processes, for a stop to reach them */
 	struct worker *workers;
 	bool gated;          /* starts behind the gate */
 	struct gate *gate;
@@ -905,7 +907,17 @@ static void worker_finish(struct worker *w)
 
 static void wait_workers(struct el_load *l, void (*progress)(struct el_load *, double, void *), void *arg)
 {
+	bool passed_on = false;
 	for (;;) {
+		/* A stop that reached this process alone (kill -INT PID, not a
+		 * terminal's Ctrl-C to the group) reaches the workers' processes
+		 * too: each ends its run and publishes what it measured. */
+		if (l->pids && *l->cfg.stop && !passed_on) {
+			for (size_t i = 0; i < l->nshards; i++)
+				if (l->pids[i] > 0)
+					kill(l->pids[i], SIGINT);
+			passed_on = true;
+		}
 		bool done = true;
 		for (size_t i = 0; i < l->nshards; i++)
 			done &= __atomic_load_n(&l->shards[i].done, __ATOMIC_ACQUIRE) != 0;
@@ -1076,6 +1088,7 @@ int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double el
 			first += n;
 			started++;
 		}
+		l->pids = pids;
 		if (rc < 0) {
 			for (size_t i = 0; i < started; i++)
 				kill(pids[i], SIGTERM);
@@ -1087,6 +1100,7 @@ int el_load_run(struct el_load *l, void (*progress)(struct el_load *l, double el
 		wait_workers(l, progress, arg);
 		for (size_t i = 0; i < started; i++)
 			waitpid(pids[i], NULL, 0);
+		l->pids = NULL;
 		free(pids);
 		return rc;
 	}

@@ -445,8 +445,6 @@ static int check_options(struct options *o)
 		return usage_error("%s", "--spawn and --processes exclude each other (--spawn is a process per connection)");
 	if (cfg->processes > cfg->conns)
 		return usage_error("--processes %d is more than the %ld connections", cfg->processes, cfg->conns);
-	if (cfg->nbinds > 0 && cfg->processes)
-		return usage_error("%s", "--bind is for the threads' event loops, not --processes");
 	if (cfg->session > 0 && cfg->rate > 0)
 		return usage_error("%s", "--session is the closed loop's (a connection per K messages): no --rate");
 	if ((o->arrival_set || o->seed_set) && cfg->rate <= 0)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "io.h"
 
 /* One timeout for every test: with timeouts of different lengths running
  * side by side (--jobs=2), Criterion 2.4.1's timeout bookkeeping (BoxFort's
@@ -440,6 +441,42 @@ Test(load, processes_share_the_connections_and_merge_exactly, T_OPTS)
 		     messages, in_window);
 	for (int i = 0; i < 30; i++)
 		cr_expect_gt(conns_seen[i], 0, "connection %d logged no reply", i);
+	scratch_remove(dir);
+	th_server_stop(&s, SIGTERM);
+}
+
+/* A stop sent to echolab-load alone (kill -INT PID, as a script does;
+ * a terminal's Ctrl-C reaches the whole group) reaches its processes
+ * too: the run ends at once, marked interrupted, and loses nothing the
+ * processes measured (every logged reply is a message of the summary). It
+ * once ran on for its whole duration. */
+Test(load, a_stop_reaches_every_process, T_OPTS)
+{
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], json[96], log[96];
+	scratch(dir, sizeof(dir), "procstop");
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	snprintf(log, sizeof(log), "%s/rtt.csv", dir);
+	const char *script = "\"$0\" \"$@\" & p=$!; sleep 0.8; kill -INT $p; wait $p";
+	int64_t t0 = el_io_now_ms();
+	int rc = th_run_program("/bin/sh", NULL, out, sizeof(out), err, sizeof(err), "-c", script,
+			     tool("ECHOLAB_LOAD"), "--port", port_str(s.port), "--conns", "20", "--processes", "2",
+			     "--duration", "25", "--quiet", "--rtt-log", log, "--rtt-log-all", "--json", json, NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	cr_expect_lt(el_io_now_ms() - t0, 20000, "the run went on after the stop");
+	const char *j = slurp(json);
+	cr_expect_not_null(strstr(j, "\"interrupted\": true"), "%s", j);
+	FILE *f = fopen(log, "r");
+	cr_assert_not_null(f);
+	char line[128];
+	long rows = -1; /* the header */
+	while (fgets(line, sizeof(line), f))
+		rows++;
+	fclose(f);
+	cr_expect_gt(rows, 0);
+	cr_expect_eq((long)json_num(j, "messages"), rows, "merged %.0f messages, logged %ld replies",
+		     json_num(j, "messages"), rows);
 	scratch_remove(dir);
 	th_server_stop(&s, SIGTERM);
 }
