@@ -368,7 +368,7 @@ static void thread_states(pid_t pid, char *out, size_t cap)
 
 /* How long the threads of pid have waited for a CPU, summed (schedstat's
  * run_delay), in milliseconds; 0 where the kernel does not say. */
-static int64_t waited_for_cpu_ms(pid_t pid)
+int64_t th_waited_for_cpu_ms(pid_t pid)
 {
 	char path[320];
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
@@ -399,7 +399,7 @@ void th_server_wait(struct th_server *s, int sig)
 	 * waiting for a CPU (a fork-heavy suite beside this one left a loop
 	 * runnable but unrun past the bound) moves the deadline by that
 	 * wait, up to 30 s in all. */
-	int64_t waited0 = waited_for_cpu_ms(s->pid), waited = 0;
+	int64_t waited0 = th_waited_for_cpu_ms(s->pid), waited = 0;
 	int status = 0;
 	pid_t rc;
 	for (;;) {
@@ -408,7 +408,7 @@ void th_server_wait(struct th_server *s, int sig)
 		if (rc != 0)
 			break;
 		if (now >= deadline) {
-			waited = waited_for_cpu_ms(s->pid) - waited0;
+			waited = th_waited_for_cpu_ms(s->pid) - waited0;
 			if (now >= start + 2000LL * th_slow_factor() + waited || now >= start + 30000)
 				break;
 		}

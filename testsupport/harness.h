@@ -94,6 +94,12 @@ struct th_server_usage {
 };
 void th_server_usage(const struct th_server *s, struct th_server_usage *u);
 
+/* How long the threads of process pid have waited for a CPU so far,
+ * summed (schedstat's run_delay), in milliseconds; 0 where the kernel
+ * does not say. A bound on how soon a server acts holds for its own
+ * time: add what it waited meanwhile. */
+int64_t th_waited_for_cpu_ms(pid_t pid);
+
 /* Sends sig and waits for the exit; asserts it exits with status 0 within
  * 2 s (scaled by th_slow_factor; longer by as long as its threads waited
  * for a CPU meanwhile, 30 s at most) and leaves no process of its group
