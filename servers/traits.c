@@ -88,6 +88,12 @@ static int parse_line(char *line, struct el_model_info *m, char *why, size_t len
 
 int el_models_list(const char *server, struct el_model_info *out, int max, char *err, size_t errlen)
 {
+	/* Said here, not as the child's exit status 127: posix_spawn does
+	 * not report a failed exec everywhere (under valgrind it does not). */
+	if (access(server, X_OK) < 0) {
+		snprintf(err, errlen, "%s: %s", server, strerror(errno));
+		return -1;
+	}
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		snprintf(err, errlen, "%s --list-models: %s", server, strerror(errno));
