@@ -37,6 +37,7 @@ struct bench_cfg {
 	size_t msg_size;
 	int threads;         /* load event loops; 0: one per CPU */
 	bool spawn;
+	int processes;       /* the load over this many processes; 0: threads */
 	bool raw;            /* echo bytes (--raw): echolab's models with --raw */
 	long session;        /* --workload session:K; 0: long-lived clients */
 	double probe_rate;   /* --probe R: msgs/s of the latency probe; 0: none */

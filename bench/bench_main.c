@@ -37,7 +37,7 @@ static void on_signal(int sig)
 static const char usage[] =
 	"usage: echolab-bench [--models LIST] [--clients LIST] [--duration S] [--warmup S]\n"
 	"                     [--repeats R] [--interval S] [--size BYTES] [--threads T]\n"
-	"                     [--spawn] [--raw] [--out DIR] [--server-bin PATH]\n"
+	"                     [--spawn | --processes P] [--raw] [--out DIR] [--server-bin PATH]\n"
 	"                     [--server NAME=CMD]... [--cpus SERVER:LOAD] [--quick]\n"
 	"                     [--workload closed|session:K] [--lan [--delay MS]]\n"
 	"                     [--target HOST:PORT [--target-monitor CSV]] [--probe R]\n"
@@ -72,6 +72,9 @@ static const char usage[] =
 	"  --size BYTES      message size (default 64)\n"
 	"  --threads T       load event loops (default: one per CPU)\n"
 	"  --spawn           one load process per client, as the lab's script\n"
+	"  --processes P     the load's connections over P processes, an event loop\n"
+	"                    each, figures merged exactly (past one process's fd\n"
+	"                    limit: echolab-load's --processes)\n"
 	"  --target H:P      measure a server already running at HOST:PORT (another\n"
 	"                    machine's): client-side figures only, reported as\n"
 	"                    'target'; no server is started or monitored\n"
@@ -431,6 +434,11 @@ static int parse_cell_option(int ch, const char *arg, struct bench_cfg *cfg, str
 		cfg->threads = (int)v;
 		return 0;
 	case 'S': cfg->spawn = true; return 0;
+	case 0x116:
+		if (!el_cli_parse_num(arg, 1, 1024, &v) || v != floor(v))
+			return usage_error("bad --processes '%s' (1 to 1024)", arg);
+		cfg->processes = (int)v;
+		return 0;
 	case 0x115: cfg->pair = false; return 0;
 	case 'A': cfg->raw = true; return 0;
 	case 0x110:
@@ -531,7 +539,7 @@ static const struct option options[] = {
 	{"delay", required_argument, NULL, 'D'}, {"workload", required_argument, NULL, 0x110},
 	{"compare", no_argument, NULL, 0x111}, {"fail-if-slower", required_argument, NULL, 0x112},
 	{"probe", required_argument, NULL, 0x113}, {"min-change", required_argument, NULL, 0x114},
-	{"no-pin", no_argument, NULL, 0x115}, {0},
+	{"no-pin", no_argument, NULL, 0x115}, {"processes", required_argument, NULL, 0x116}, {0},
 };
 
 /* Whether word is one of echolab-bench's options, as getopt_long would
@@ -637,6 +645,8 @@ static int check_args(const struct args *a, const struct bench_cfg *cfg)
 					 "--server, --cpus, --quick or other mode with it");
 	if (cfg->session > 0 && sweep)
 		return usage_error("%s", "--workload session:K is the closed loop's; the sweep is open loop");
+	if (cfg->spawn && cfg->processes)
+		return usage_error("%s", "--spawn and --processes exclude each other (--spawn is a process per client)");
 	if (cfg->target_monitor && !cfg->target_host)
 		return usage_error("%s", "--target-monitor goes with --target");
 	if (a->delay_ms >= 0 && !a->lan)

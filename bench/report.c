@@ -854,6 +854,13 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 	for (int i = 0; i < n; i++)
 		ran += a[i].ran;
 	bool plotted = ran > 0 && write_plots(cfg, a, n, largest) == 0;
+	char load_by[64];
+	if (cfg->processes)
+		snprintf(load_by, sizeof(load_by), "the load generator's epoll loops in %d process%s", cfg->processes,
+			 cfg->processes == 1 ? "" : "es");
+	else
+		snprintf(load_by, sizeof(load_by), "%s",
+			 cfg->spawn ? "one process per client" : "the load generator's epoll loops");
 
 	for (int html = 0; html < 2; html++) {
 		FILE *f = bench_open_in(cfg, html ? "report.html" : "report.md");
@@ -872,7 +879,7 @@ int bench_report(const struct bench_cfg *cfg, struct bench_cell *cells, int ncel
 			   "lab's design) for %.1f s after %.1f s of warm-up, over %s; %d repeat%s. "
 			   "Load generator and server share this machine's CPUs.%s\n",
 			html ? "<p>" : "", cfg->interval_s, (long)cfg->msg_size, cfg->duration_s, cfg->warmup_s,
-			cfg->spawn ? "one process per client" : "the load generator's epoll loops", cfg->repeats,
+			load_by, cfg->repeats,
 			cfg->repeats == 1 ? "" : "s", html ? "</p>" : "\n");
 		if (cfg->repeats > 1)
 			fprintf(f, "%sThe repeats go round the whole grid (every model once, then again), each "

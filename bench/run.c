@@ -591,6 +591,7 @@ static void run_cell(const struct bench_cfg *cfg, struct bench_cell *c, double o
 		.conns = c->clients,
 		.threads = cfg->threads ? cfg->threads : (int)(cpus > 0 ? cpus : 1),
 		.spawn = cfg->spawn,
+		.processes = cfg->processes < c->clients ? cfg->processes : (int)c->clients,
 		.pin = bench_paired(cfg, c->model),
 		.raw = cfg->raw,
 		.session = cfg->session,

@@ -53,6 +53,9 @@ struct el_load_cfg {
 	 * 1/rate, each connection its own stream from seed). */
 	bool poisson;
 	uint64_t seed;
+	/* Fixed arrivals in bursts: this many messages due together every
+	 * burst/rate seconds, written at once (0 or 1: none). */
+	int burst;
 	/* Closed loop: sessions of this many messages; each connection
 	 * closes after them and connects again (the cost of a connection).
 	 * 0: one connection for the whole run. */

@@ -32,7 +32,7 @@ static const char usage_text[] =
 	"                    [--rtt-log FILE [--rtt-log-all]] [--quiet]\n"
 	"                    [--segment I/N | --segments N] [--start-at TIME]\n"
 	"                    [--bind ADDR[,ADDR...]] [--hlog FILE] [--allow-invalid]\n"
-	"                    [--arrival fixed|poisson [--seed S]] [--session K]\n"
+	"                    [--arrival fixed|poisson|burst:K [--seed S]] [--session K]\n"
 	"                    [--interval S] [--intervals-csv FILE] [--until-ci PCT]\n"
 	"                    [--rate-steps R1,R2,... [--step-duration S]] [--probe R]\n"
 	"       echolab-load merge [--json OUT] FILE.json...   (merge --help)\n"
@@ -96,7 +96,9 @@ static const char usage_text[] =
 	"  --arrival A        open loop: fixed (default: each connection's sends\n"
 	"                     1/R apart) or poisson (exponential gaps of mean 1/R,\n"
 	"                     each connection its own stream; the report tests the\n"
-	"                     gaps sent against it, Anderson-Darling)\n"
+	"                     gaps sent against it, Anderson-Darling), or burst:K\n"
+	"                     (fixed, K messages due together every K/R s and\n"
+	"                     written at once: the same R, in bursts)\n"
 	"  --seed S           poisson's seed (default: from the clock; reported)\n"
 	"  --session K        closed loop: each connection sends K messages, closes\n"
 	"                     and connects again (K = 1: a connection a message);\n"
@@ -353,10 +355,16 @@ static int parse_run_option(int c, const char *arg, struct options *o)
 		return el_cli_parse_num(arg, 0.001, 3600, &o->timeout_s) ? 0
 			: usage_error("bad --timeout '%s' (seconds)", arg);
 	case 0x101:
-		if (strcmp(arg, "poisson") == 0)
+		if (strcmp(arg, "poisson") == 0) {
 			cfg->poisson = true;
-		else if (strcmp(arg, "fixed") != 0)
-			return usage_error("bad --arrival '%s' (fixed or poisson)", arg);
+		} else if (strncmp(arg, "burst:", 6) == 0) {
+			long k;
+			if (!el_cli_parse_long(arg + 6, 2, 1000, &k))
+				return usage_error("bad --arrival '%s' (burst:K, K from 2 to 1000)", arg);
+			cfg->burst = (int)k;
+		} else if (strcmp(arg, "fixed") != 0) {
+			return usage_error("bad --arrival '%s' (fixed, poisson or burst:K)", arg);
+		}
 		o->arrival_set = true;
 		return 0;
 	case 0x102: return parse_seed(arg, o);

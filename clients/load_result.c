@@ -113,7 +113,9 @@ void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_
 		fprintf(f, "  \"connections_ready\": %ld,\n", r->ready);
 	fprintf(f, "  \"loop\": \"%s\",\n  \"rate_per_conn\": %g,\n  \"message_bytes\": %zu,\n",
 		cfg->rate > 0 ? "open" : "closed", cfg->rate, cfg->msg_len);
-	if (cfg->rate > 0)
+	if (cfg->rate > 0 && cfg->burst > 1)
+		fprintf(f, "  \"arrival\": \"burst\",\n  \"burst\": %d,\n", cfg->burst);
+	else if (cfg->rate > 0)
 		fprintf(f, "  \"arrival\": \"%s\",\n", cfg->poisson ? "poisson" : "fixed");
 	if (cfg->rate > 0 && cfg->poisson)
 		fprintf(f, "  \"seed\": %llu,\n", (unsigned long long)cfg->seed);

@@ -475,6 +475,43 @@ Test(servers, sessions_give_the_iterative_model_figures, .timeout = 120)
 	cleanup(dir);
 }
 
+/* --processes P: the load of each cell over P processes (echolab-load's
+ * own), its figures merged into the cell's row; a cell of fewer clients
+ * than P takes a process a client; with --spawn, one line. */
+Test(servers, the_load_over_processes_fills_each_cell, .timeout = 120)
+{
+	static char out[65536];
+	char dir[128];
+	int rc = bench("--models epoll --repeats 1 --clients 2,6 --duration 0.5 --warmup 0.2 --processes 3", dir,
+		       sizeof(dir), out, sizeof(out));
+	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
+	for (long clients = 2; clients <= 6; clients += 4) {
+		const char *v = summary_field(dir, "epoll", clients, "errors");
+		cr_expect(v && strcmp(v, "0") == 0, "%ld clients: errors %s\n%s", clients, v ? v : "(no row)", out);
+		v = summary_field(dir, "epoll", clients, "valid");
+		cr_expect(v && strcmp(v, "yes") == 0, "%ld clients: valid %s\n%s", clients, v ? v : "(no row)", out);
+		v = summary_field(dir, "epoll", clients, "messages");
+		cr_expect(v && atof(v) > 0, "%ld clients: messages %s", clients, v ? v : "(no row)");
+		/* The load's own account of how it ran. */
+		char path[300], want[32];
+		snprintf(path, sizeof(path), "%s/latest/cells/epoll-%ld/load.json", dir, clients);
+		FILE *f = fopen(path, "r");
+		cr_assert_not_null(f, "no %s", path);
+		static char json[1 << 16];
+		json[fread(json, 1, sizeof(json) - 1, f)] = 0;
+		fclose(f);
+		snprintf(want, sizeof(want), "\"processes\": %ld,", clients < 3 ? clients : 3);
+		cr_expect_not_null(strstr(json, want), "%ld clients: not %s\n%s", clients, want, json);
+	}
+	cr_expect(report_has(dir, "epoll loops in 3 processes"), "the report does not say how the load ran");
+	cleanup(dir);
+	rc = bench("--quick --spawn --processes 2", dir, sizeof(dir), out, sizeof(out));
+	cr_expect_eq(rc, 2, "--spawn with --processes: exit %d\n%s", rc, out);
+	cr_expect_not_null(strstr(out, "--spawn and --processes exclude each other"), "%s", out);
+	cr_expect_eq(strchr(out, '\n'), out + strlen(out) - 1, "not one line: %s", out);
+	cleanup(dir);
+}
+
 /* --sweep: the rate doubles from --start-rate until a step is over the
  * target, then bisects; every step runs against one server (its cell has
  * one server.err with one "listening" line) monitored throughout, so each

@@ -319,6 +319,36 @@ Test(load, open_loop_count_and_schedule, T_OPTS)
 	th_server_stop(&s, SIGTERM);
 }
 
+/* The open loop wakes on its sends' clock, not on each reply (a wake-up
+ * serves a batch), yet each reply is timed by its arrival: at 15 msgs/s
+ * (67 ms apart) a reply read at the next wake-up would seem up to 50 ms
+ * late (the loop's tick), and every one of 20 would have to be lucky. */
+Test(load, open_loop_times_a_reply_by_its_arrival_not_by_the_wake_up, T_OPTS)
+{
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], log[96];
+	scratch(dir, sizeof(dir), "arrival");
+	snprintf(log, sizeof(log), "%s/rtt.csv", dir);
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "1", "--rate", "15", "--count", "20", "--quiet",
+			     "--rtt-log", log, "--allow-invalid", NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	const char *p = strchr(slurp(log), '\n') + 1;
+	int rows = 0;
+	long worst = 0;
+	for (; *p; p = strchr(p, '\n') + 1, rows++) {
+		long conn, seq, tsend, rtt;
+		cr_assert_eq(sscanf(p, "%ld,%ld,%ld,%ld", &conn, &seq, &tsend, &rtt), 4);
+		worst = rtt > worst ? rtt : worst;
+	}
+	cr_expect_eq(rows, 20);
+	/* The send's own lateness (at most 1 ms by the pace) and the reply. */
+	cr_expect_lt(worst, 10000L * th_slow_factor(), "a reply timed by the wake-up that read it: %ld us", worst);
+	scratch_remove(dir);
+	th_server_stop(&s, SIGTERM);
+}
+
 /* A raw echo server that reads nothing for stall_ms after accepting, then
  * echoes everything: the open-loop latency must count the stall for every
  * message scheduled during it (no coordinated omission). */
