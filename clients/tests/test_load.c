@@ -412,6 +412,73 @@ Test(load, open_loop_latency_counts_a_stall_from_the_intended_send_time, T_OPTS)
 	scratch_remove(dir);
 }
 
+/* A raw echo server that counts how many bytes each read took. */
+struct read_counter {
+	int lfd;
+	size_t reads[64];
+	int nreads;
+};
+
+static void *count_reads(void *arg)
+{
+	struct read_counter *rc = arg;
+	int fd = accept(rc->lfd, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (rc->nreads < 64)
+			rc->reads[rc->nreads++] = (size_t)n;
+		if (write(fd, buf, (size_t)n) != n)
+			break;
+	}
+	close(fd);
+	return NULL;
+}
+
+/* --arrival burst:4 at 100 msgs/s: four messages due together every 40
+ * ms, each timed from its burst's due time, and the server reads them
+ * four at a time. (That a burst is one send, not four in a row, this
+ * cannot tell: perf's syscall counters showed it, docs/bench.md.) */
+Test(load, burst_arrivals_write_k_messages_at_once, T_OPTS)
+{
+	struct read_counter rc = {.lfd = socket(AF_INET, SOCK_STREAM, 0)};
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(bind(rc.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(rc.lfd, 8), 0);
+	socklen_t len = sizeof(a);
+	getsockname(rc.lfd, (struct sockaddr *)&a, &len);
+	pthread_t t;
+	pthread_create(&t, NULL, count_reads, &rc);
+	char dir[64], log[96], json[96];
+	scratch(dir, sizeof(dir), "burst");
+	snprintf(log, sizeof(log), "%s/rtt.csv", dir);
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	int rc_ = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			      port_str(ntohs(a.sin_port)), "--conns", "1", "--rate", "100", "--arrival", "burst:4",
+			      "--count", "12", "--size", "15", "--raw", "--quiet", "--rtt-log", log, "--json", json,
+			      "--allow-invalid", NULL);
+	cr_expect_eq(rc_, 0, "exit %d: %s%s", rc_, out, err);
+	pthread_join(t, NULL);
+	close(rc.lfd);
+	cr_expect_gt(rc.nreads, 0);
+	for (int i = 0; i < rc.nreads; i++)
+		cr_expect_eq(rc.reads[i] % (4 * 16), 0, "read %d took %zu bytes: not whole bursts of four 16-byte lines", i,
+			     rc.reads[i]);
+	const char *p = strchr(slurp(log), '\n') + 1;
+	int rows = 0;
+	for (; *p; p = strchr(p, '\n') + 1, rows++) {
+		long conn, seq, tsend, rtt;
+		cr_assert_eq(sscanf(p, "%ld,%ld,%ld,%ld", &conn, &seq, &tsend, &rtt), 4);
+		cr_expect_eq(tsend, seq / 4 * 40000, "seq %ld timed from %ld us, not its burst's due time", seq, tsend);
+	}
+	cr_expect_eq(rows, 12);
+	const char *j = slurp(json);
+	cr_expect_not_null(strstr(j, "\"arrival\": \"burst\",\n  \"burst\": 4,"), "%s", j);
+	scratch_remove(dir);
+}
+
 Test(load, spawn_runs_one_process_per_connection, T_OPTS)
 {
 	struct th_server s;
