@@ -65,7 +65,8 @@ static struct el_sbx_result run(const char *name, const char *cmd, struct el_sbx
 	return r;
 }
 
-/* The processes of uid EL_SBX_UID on this machine (in this pid namespace). */
+/* The live processes of uid EL_SBX_UID on this machine (in this pid
+ * namespace). */
 static int nobody_procs(void)
 {
 	DIR *d = opendir("/proc");
@@ -75,7 +76,16 @@ static int nobody_procs(void)
 		char path[300];
 		struct stat st;
 		snprintf(path, sizeof(path), "/proc/%s", e->d_name);
-		if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && stat(path, &st) == 0 && st.st_uid == EL_SBX_UID)
+		if (e->d_name[0] < '1' || e->d_name[0] > '9' || stat(path, &st) != 0 || st.st_uid != EL_SBX_UID)
+			continue;
+		/* A zombie is dead: its parent has yet to reap it. */
+		char stat_path[320], line[512];
+		snprintf(stat_path, sizeof(stat_path), "%s/stat", path);
+		FILE *f = fopen(stat_path, "r");
+		char *close_paren = f && fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+		if (f)
+			fclose(f);
+		if (!close_paren || close_paren[2] != 'Z')
 			n++;
 	}
 	if (d)
