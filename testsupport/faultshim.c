@@ -34,11 +34,16 @@
 #include <unistd.h>
 
 enum kind { SHORT_READ, EINTR_READ, EAGAIN_READ, SHORT_WRITE, EINTR_WRITE, EAGAIN_WRITE,
-	    ACCEPT_EMFILE, ACCEPT_ENFILE, ACCEPT_ECONNABORTED, FORK_EAGAIN, THREAD_EAGAIN, KINDS };
+	    ACCEPT_EMFILE, ACCEPT_ENFILE, ACCEPT_ECONNABORTED, FORK_EAGAIN, THREAD_EAGAIN,
+	    /* Not a fault: accept(2) calls the shim saw, fault or not. They
+	     * show that the model's socket calls go through it even in a run
+	     * where no fault happened to be drawn for them. */
+	    ACCEPT_SEEN, KINDS };
 
 static const char *const kind_name[KINDS] = {
 	"short_read", "eintr_read", "eagain_read", "short_write", "eintr_write", "eagain_write",
 	"accept_emfile", "accept_enfile", "accept_econnaborted", "fork_eagain", "pthread_create_eagain",
+	"accept_seen",
 };
 
 /* What the calls are. */
@@ -248,6 +253,8 @@ ssize_t writev(int fd, const struct iovec *iov, int n)
 
 static int accept_fault(void)
 {
+	if (cfg.on)
+		count(ACCEPT_SEEN);
 	if (!fault(C_ACCEPT))
 		return 0;
 	static const int errs[3] = {EMFILE, ENFILE, ECONNABORTED};
