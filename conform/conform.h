@@ -41,6 +41,10 @@ struct el_conf_opts {
 	double skew_s;            /* TIME may differ from this clock by this much */
 	int slow;                 /* how much slower this run is (valgrind: 20) */
 	const char *self;         /* argv[0], for the replay commands */
+	/* NULL, or the sandbox the server runs in (sandbox.h): the caller's
+	 * thread is in its network namespace, so that the cases' clients
+	 * are. */
+	struct el_sbx *sbx;
 	volatile sig_atomic_t *stop;
 };
 
@@ -124,6 +128,13 @@ void el_conf_runner_init(struct el_conf_runner *r, const struct el_conf_opts *o)
 int el_conf_runner_check(struct el_conf_runner *r, const char *patterns, char *why, size_t whylen);
 /* Runs case c into res. */
 void el_conf_run(struct el_conf_runner *r, const struct el_conf_case *c, struct el_conf_result *res);
+/* Runs every case patterns selects, in turn, until *o->stop: each one's
+ * result into res[n] (room for every selected case), then each(res, n,
+ * arg) if each is not NULL. Returns how many ran. */
+size_t el_conf_run_selected(struct el_conf_runner *r, const char *patterns, struct el_conf_result *res,
+			    void (*each)(const struct el_conf_result *res, size_t i, void *arg), void *arg);
+/* How many cases patterns selects. */
+size_t el_conf_nselected(const char *patterns);
 /* Stops the running instance. Returns 0, or -1 when processes of it were
  * left after SIGKILL (the reason in why). */
 int el_conf_runner_finish(struct el_conf_runner *r, char *why, size_t whylen);
@@ -132,6 +143,15 @@ int el_conf_runner_finish(struct el_conf_runner *r, char *why, size_t whylen);
 const char *el_conf_verdict_name(int v);
 
 /* Outputs (report.c). */
+/* s as HTML text (and attribute values): <, >, &, " escaped, control
+ * bytes but LF and tab as \xhh. */
+void el_conf_html_text(FILE *f, const char *s);
+/* The case categories, each id's part before its dot, in the reports'
+ * order; NULL-terminated. */
+extern const char *const el_conf_categories[];
+/* A result as the terminal shows it: a line, and a failure's section,
+ * transcript and replay command (quiet: failures only). */
+void el_conf_print_line(FILE *out, const struct el_conf_opts *o, const struct el_conf_result *r, bool quiet);
 struct el_conf_report {
 	const struct el_conf_opts *o;
 	const struct el_conf_result *res;

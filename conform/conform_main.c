@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "class.h"
 #include "cli.h"
 #include "conform.h"
 #include "reply.h"
@@ -21,7 +22,10 @@ static const char usage_text[] =
 	"usage: echolab-conform (--server-cmd CMD | --target HOST:PORT) [--raw]\n"
 	"                       [--max-line N] [--cases PATTERNS] [--list] [--timeout S]\n"
 	"                       [--skew S] [--junit FILE] [--json FILE] [--html FILE]\n"
-	"                       [--tap] [--quiet]\n"
+	"                       [--tap] [--quiet] [--sandbox] [--build CMD]\n"
+	"       echolab-conform --class DIR --server-cmd CMD [--build CMD] [--out OUT]\n"
+	"                       [--jobs N] [--max-procs N] [--max-memory MIB]\n"
+	"                       [--max-cpu S] [--max-time S] [--unsandboxed] [--cases ...]\n"
 	"\n"
 	"Grades an echo server, echolab's or anyone's, against the echolab protocol\n"
 	"(docs/protocol.md): one line per case, ok, FAIL, info (a measured\n"
@@ -49,6 +53,26 @@ static const char usage_text[] =
 	"  --html FILE        a report page (one file, no network needed)\n"
 	"  --tap              TAP on standard output instead of the lines\n"
 	"  --quiet            only failures and the last line\n"
+	"  --sandbox          copy this folder, and build (--build) and run the\n"
+	"                     server there inside a sandbox, as --class does\n"
+	"\n"
+	"A class (docs/conform.md): every folder of DIR is a submission, copied,\n"
+	"built and started in its copy inside a sandbox (bubblewrap, namespaces,\n"
+	"cgroups; root): its own user, network (loopback only) and processes,\n"
+	"nothing of the host writable, the limits below, and every process it made\n"
+	"killed at the end. Each gets a verdict: graded, build-failed,\n"
+	"never-listened, crashed, process-limit, memory-limit or time-limit.\n"
+	"  --class DIR        grade every folder of DIR\n"
+	"  --build CMD        how a submission is built, in its folder (default make)\n"
+	"  --out OUT          where the reports go (default class-report): class.html,\n"
+	"                     class.csv, class.json, and OUT/NAME/ for each student\n"
+	"  --jobs N           submissions graded at once (default: the CPUs)\n"
+	"  --max-procs N      processes and threads at once (default 1024)\n"
+	"  --max-memory MIB   memory of all its processes (default 512)\n"
+	"  --max-cpu S        CPU seconds, build and server together (default 120)\n"
+	"  --max-time S       wall-clock seconds of the build, and of the grading\n"
+	"                     (default 300)\n"
+	"  --unsandboxed      no sandbox (no root needed): only for code you trust\n"
 	"  --help             this text\n"
 	"  --version          the version, and the git checkout it was built from\n"
 	"\n"
@@ -56,7 +80,13 @@ static const char usage_text[] =
 	"be reached (it does not start, or nothing accepts at the target) is one\n"
 	"line naming why, before any case, and counts as one failure. Exit 0 when\n"
 	"no case failed, 1 when one did, 2 on bad usage. Ctrl-C stops after the\n"
-	"running case.\n";
+	"running case.\n"
+	"\n"
+	"With --class: a line a submission as it is graded, then the reports' paths.\n"
+	"Exit 0 when the class was graded and its report written (whatever the\n"
+	"verdicts), 1 when it could not be (without root or cgroups, one line says\n"
+	"what is missing), 2 on bad usage, 130 after Ctrl-C (the report of what was\n"
+	"graded written).\n";
 
 static volatile sig_atomic_t stop;
 
@@ -74,29 +104,6 @@ static FILE *open_out(const char *path)
 	if (!f)
 		fprintf(stderr, "echolab-conform: %s: %s\n", path, strerror(errno));
 	return f;
-}
-
-static void print_line(FILE *out, const struct el_conf_opts *o, const struct el_conf_result *r, bool quiet)
-{
-	if (quiet && r->verdict != EL_CONF_FAIL)
-		return;
-	fprintf(out, "%-4s %s  %s", el_conf_verdict_name(r->verdict), r->c->id, r->c->title);
-	if (r->reason[0])
-		fprintf(out, ": %s", r->reason);
-	fputc('\n', out);
-	if (r->verdict == EL_CONF_FAIL) {
-		fprintf(out, "     section: %s\n", r->c->section);
-		for (const char *p = r->transcript; p && *p;) {
-			const char *nl = strchr(p, '\n');
-			size_t len = nl ? (size_t)(nl - p) : strlen(p);
-			fprintf(out, "     | %.*s\n", (int)len, p);
-			p += len + (nl != NULL);
-		}
-		char replay[8192];
-		el_conf_replay(o, r->c->id, replay, sizeof(replay));
-		fprintf(out, "     replay: %s\n", replay);
-	}
-	fflush(out);
 }
 
 static void print_tap(FILE *out, const struct el_conf_opts *o, const struct el_conf_result *r, size_t i)
@@ -125,6 +132,10 @@ static void print_tap(FILE *out, const struct el_conf_opts *o, const struct el_c
 struct args {
 	const char *target, *cases, *junit, *json, *html;
 	bool list, tap, quiet;
+	const char *class_dir, *build, *out;
+	bool sandbox, unsandboxed;
+	long jobs;
+	struct el_sbx_limits lim;
 };
 
 /* Parses argv into o and a. Returns -1 to go on, or the exit status (0
@@ -132,7 +143,8 @@ struct args {
 static int parse_args(int argc, char **argv, struct el_conf_opts *o, struct args *a)
 {
 	enum { O_SERVER = 256, O_TARGET, O_RAW, O_MAXLINE, O_CASES, O_LIST, O_TIMEOUT, O_SKEW, O_JUNIT,
-	       O_JSON, O_HTML, O_TAP, O_QUIET, O_HELP, O_VERSION };
+	       O_JSON, O_HTML, O_TAP, O_QUIET, O_HELP, O_VERSION, O_CLASS, O_BUILD, O_OUT, O_JOBS, O_SANDBOX,
+	       O_UNSANDBOXED, O_PROCS, O_MEMORY, O_CPU, O_TIME };
 	static const struct option opts[] = {
 		{"server-cmd", required_argument, NULL, O_SERVER}, {"target", required_argument, NULL, O_TARGET},
 		{"raw", no_argument, NULL, O_RAW}, {"max-line", required_argument, NULL, O_MAXLINE},
@@ -141,7 +153,12 @@ static int parse_args(int argc, char **argv, struct el_conf_opts *o, struct args
 		{"junit", required_argument, NULL, O_JUNIT}, {"json", required_argument, NULL, O_JSON},
 		{"html", required_argument, NULL, O_HTML}, {"tap", no_argument, NULL, O_TAP},
 		{"quiet", no_argument, NULL, O_QUIET}, {"help", no_argument, NULL, O_HELP},
-		{"version", no_argument, NULL, O_VERSION}, {NULL, 0, NULL, 0},
+		{"version", no_argument, NULL, O_VERSION}, {"class", required_argument, NULL, O_CLASS},
+		{"build", required_argument, NULL, O_BUILD}, {"out", required_argument, NULL, O_OUT},
+		{"jobs", required_argument, NULL, O_JOBS}, {"sandbox", no_argument, NULL, O_SANDBOX},
+		{"unsandboxed", no_argument, NULL, O_UNSANDBOXED}, {"max-procs", required_argument, NULL, O_PROCS},
+		{"max-memory", required_argument, NULL, O_MEMORY}, {"max-cpu", required_argument, NULL, O_CPU},
+		{"max-time", required_argument, NULL, O_TIME}, {NULL, 0, NULL, 0},
 	};
 	opterr = 0;
 	int ch;
@@ -171,6 +188,31 @@ static int parse_args(int argc, char **argv, struct el_conf_opts *o, struct args
 		case O_HTML: a->html = optarg; break;
 		case O_TAP: a->tap = true; break;
 		case O_QUIET: a->quiet = true; break;
+		case O_CLASS: a->class_dir = optarg; break;
+		case O_BUILD: a->build = optarg; break;
+		case O_OUT: a->out = optarg; break;
+		case O_SANDBOX: a->sandbox = true; break;
+		case O_UNSANDBOXED: a->unsandboxed = true; break;
+		case O_JOBS:
+			if (!el_cli_parse_long(optarg, 1, 256, &a->jobs))
+				return usage_error("bad --jobs '%s' (1..256)", optarg);
+			break;
+		case O_PROCS:
+			if (!el_cli_parse_long(optarg, 8, 1000000, &a->lim.pids))
+				return usage_error("bad --max-procs '%s' (8..1000000)", optarg);
+			break;
+		case O_MEMORY:
+			if (!el_cli_parse_long(optarg, 16, 1 << 20, &a->lim.memory_mib))
+				return usage_error("bad --max-memory '%s' (MiB, 16..1048576)", optarg);
+			break;
+		case O_CPU:
+			if (!el_cli_parse_num(optarg, 0.1, 86400, &a->lim.cpu_s))
+				return usage_error("bad --max-cpu '%s' (seconds, 0.1..86400)", optarg);
+			break;
+		case O_TIME:
+			if (!el_cli_parse_num(optarg, 1, 86400, &a->lim.wall_s))
+				return usage_error("bad --max-time '%s' (seconds, 1..86400)", optarg);
+			break;
 		case O_HELP: fputs(usage_text, stdout); return 0;
 		case O_VERSION: el_version_print("echolab-conform"); return 0;
 		case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
@@ -179,6 +221,20 @@ static int parse_args(int argc, char **argv, struct el_conf_opts *o, struct args
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (a->class_dir && (a->target || a->sandbox))
+		return usage_error("--class grades by --server-cmd, each submission in a sandbox: no --target or --sandbox");
+	if (a->unsandboxed && !a->class_dir)
+		return usage_error("--unsandboxed is for --class (a single --server-cmd runs unsandboxed without --sandbox)");
+	if (a->sandbox && a->unsandboxed)
+		return usage_error("--sandbox or --unsandboxed, not both");
+	if (a->build && !a->class_dir && !a->sandbox)
+		return usage_error("--build is for --class and --sandbox");
+	if (a->out && !a->class_dir)
+		return usage_error("--out is for --class (one server's reports: --junit, --json, --html)");
+	if (a->class_dir && (a->junit || a->json || a->html || a->tap))
+		return usage_error("--class writes its reports into --out: no --junit, --json, --html or --tap");
+	if (a->sandbox && !o->server_cmd)
+		return usage_error("--sandbox runs the server it starts: give --server-cmd");
 	return -1;
 }
 
@@ -203,6 +259,20 @@ static int check_server(struct el_conf_opts *o, const char *target)
 	return 0;
 }
 
+struct print_ctx {
+	const struct el_conf_opts *o;
+	const struct args *a;
+};
+
+static void print_one(const struct el_conf_result *r, size_t i, void *arg)
+{
+	const struct print_ctx *pc = arg;
+	if (pc->a->tap)
+		print_tap(stdout, pc->o, r, i + 1);
+	else
+		el_conf_print_line(stdout, pc->o, r, pc->a->quiet);
+}
+
 /* Runs the selected cases, a line (or TAP) each; verdicts counted. A
  * server that cannot be reached is one line (to stderr, or TAP's "Bail
  * out!") and one failure, its reason in error, and no case runs.
@@ -218,9 +288,7 @@ static size_t run_cases(struct el_conf_opts *o, const struct args *a, struct el_
 	else
 		error[0] = 0;
 	if (a->tap) {
-		size_t nsel = 0;
-		for (size_t i = 0; i < el_conf_ncases; i++)
-			nsel += el_conf_selected(a->cases, el_conf_cases[i].id);
+		size_t nsel = el_conf_nselected(a->cases);
 		printf("TAP version 13\n");
 		if (reached)
 			printf("1..%zu\n", nsel);
@@ -229,24 +297,49 @@ static size_t run_cases(struct el_conf_opts *o, const struct args *a, struct el_
 	} else if (!reached) {
 		fprintf(stderr, "echolab-conform: %s\n", error);
 	}
-	size_t n = 0;
-	for (size_t i = 0; i < el_conf_ncases && reached && !stop; i++) {
-		if (!el_conf_selected(a->cases, el_conf_cases[i].id))
-			continue;
-		el_conf_run(&runner, &el_conf_cases[i], &res[n]);
-		verdicts[res[n].verdict]++;
-		if (a->tap)
-			print_tap(stdout, o, &res[n], n + 1);
-		else
-			print_line(stdout, o, &res[n], a->quiet);
-		n++;
-	}
+	struct print_ctx pc = {o, a};
+	size_t n = reached ? el_conf_run_selected(&runner, a->cases, res, print_one, &pc) : 0;
+	for (size_t i = 0; i < n; i++)
+		verdicts[res[i].verdict]++;
 	char why[256];
 	if (el_conf_runner_finish(&runner, why, sizeof(why)) < 0) {
 		fprintf(stderr, "echolab-conform: %s\n", why);
 		verdicts[EL_CONF_FAIL]++;
 	}
 	return n;
+}
+
+/* --sandbox: this folder copied into a sandbox, built there with --build
+ * if given, and this thread in its network namespace, so that the cases'
+ * clients are. Returns 0, or 1 with one line on stderr. */
+static int open_sandbox(struct el_conf_opts *o, const struct args *a, struct el_sub *sub)
+{
+	char why[512];
+	if (el_sbx_check(why, sizeof(why)) < 0) {
+		fprintf(stderr, "echolab-conform: --sandbox: %s\n", why);
+		return 1;
+	}
+	if (el_sub_open(sub, ".", "single", true, &a->lim, why, sizeof(why)) < 0) {
+		fprintf(stderr, "echolab-conform: --sandbox: %s\n", why);
+		return 1;
+	}
+	if (a->build) {
+		struct el_sbx_result r;
+		int rc = el_sub_run(sub, a->build, &a->lim, 2, &r);
+		if (rc < 0 || r.end != EL_SBX_EXITED || r.code != 0) {
+			fprintf(stderr, "echolab-conform: --build '%s' in the sandbox: %s %d\n", a->build,
+				rc < 0 ? "could not start:" : el_sbx_end_name(r.end), rc < 0 ? rc : r.code);
+			el_sub_close(sub);
+			return 1;
+		}
+	}
+	if (el_sbx_enter_net(sub->sbx) < 0) {
+		fprintf(stderr, "echolab-conform: --sandbox: entering its network: %s\n", strerror(errno));
+		el_sub_close(sub);
+		return 1;
+	}
+	o->sbx = sub->sbx;
+	return 0;
 }
 
 /* --junit, --json, --html. Returns 1 when one could not be written. */
@@ -274,7 +367,8 @@ int main(int argc, char **argv)
 	struct el_conf_opts o = {.max_line = 8192, .timeout_s = 5, .skew_s = 2, .slow = 1, .stop = &stop};
 	snprintf(o.host, sizeof(o.host), "127.0.0.1");
 	o.self = argv[0];
-	struct args a = {0};
+	struct args a = {.jobs = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1,
+			 .lim = {.pids = 1024, .memory_mib = 512, .cpu_s = 120, .wall_s = 300}};
 	int rc = parse_args(argc, argv, &o, &a);
 	if (rc >= 0)
 		return rc;
@@ -286,9 +380,7 @@ int main(int argc, char **argv)
 	}
 	if ((rc = check_server(&o, a.target)) != 0)
 		return rc;
-	size_t nsel = 0;
-	for (size_t i = 0; i < el_conf_ncases; i++)
-		nsel += el_conf_selected(a.cases, el_conf_cases[i].id);
+	size_t nsel = el_conf_nselected(a.cases);
 	if (nsel == 0)
 		return usage_error("no case matches --cases '%s' (see --list)", a.cases);
 	const char *slow = getenv("ECHOLAB_SLOW_FACTOR");
@@ -312,9 +404,26 @@ int main(int argc, char **argv)
 		fputs("echolab-conform: out of memory\n", stderr);
 		return 1;
 	}
+	if (a.class_dir) {
+		free(res);
+		struct el_class_opts co = {.conf = o, .cases = a.cases, .dir = a.class_dir,
+					   .out = a.out ? a.out : "class-report", .build = a.build ? a.build : "make",
+					   .lim = a.lim, .jobs = (int)a.jobs, .unsandboxed = a.unsandboxed,
+					   .command = command, .stop = &stop};
+		return el_class_grade(&co);
+	}
 	int verdicts[4] = {0};
 	char error[768];
+	struct el_sub sub = {0};
+	if (a.sandbox && (rc = open_sandbox(&o, &a, &sub)) != 0) {
+		free(res);
+		return rc;
+	}
 	size_t n = run_cases(&o, &a, res, verdicts, error, sizeof(error));
+	if (a.sandbox) {
+		el_sbx_leave_net(sub.sbx);
+		el_sub_close(&sub);
+	}
 	struct el_conf_report rep = {.o = &o, .res = res, .n = n, .command = command, .started_at = started,
 				     .error = error[0] ? error : NULL};
 	rc = write_reports(&a, &rep);

@@ -9,6 +9,8 @@
 #include "conform.h"
 #include "json.h"
 
+const char *const el_conf_categories[] = {"proto", "conc", "robust", "life", "wire", NULL};
+
 void el_conf_replay(const struct el_conf_opts *o, const char *id, char *out, size_t len)
 {
 	/* Each word quoted as the shell reads it back, so that the line
@@ -45,6 +47,29 @@ void el_conf_replay(const struct el_conf_opts *o, const char *id, char *out, siz
 	w[n++] = "--cases";
 	w[n++] = (char *)id;
 	el_cli_shell_line(out, len, n, w);
+}
+
+void el_conf_print_line(FILE *out, const struct el_conf_opts *o, const struct el_conf_result *r, bool quiet)
+{
+	if (quiet && r->verdict != EL_CONF_FAIL)
+		return;
+	fprintf(out, "%-4s %s  %s", el_conf_verdict_name(r->verdict), r->c->id, r->c->title);
+	if (r->reason[0])
+		fprintf(out, ": %s", r->reason);
+	fputc('\n', out);
+	if (r->verdict == EL_CONF_FAIL) {
+		fprintf(out, "     section: %s\n", r->c->section);
+		for (const char *p = r->transcript; p && *p;) {
+			const char *nl = strchr(p, '\n');
+			size_t len = nl ? (size_t)(nl - p) : strlen(p);
+			fprintf(out, "     | %.*s\n", (int)len, p);
+			p += len + (nl != NULL);
+		}
+		char replay[8192];
+		el_conf_replay(o, r->c->id, replay, sizeof(replay));
+		fprintf(out, "     replay: %s\n", replay);
+	}
+	fflush(out);
 }
 
 static void xml_text(FILE *f, const char *s)
@@ -188,7 +213,7 @@ int el_conf_write_json(FILE *f, const struct el_conf_report *r)
 	return ferror(f) ? -1 : 0;
 }
 
-static void html_text(FILE *f, const char *s)
+void el_conf_html_text(FILE *f, const char *s)
 {
 	xml_text(f, s);
 }
@@ -228,9 +253,9 @@ int el_conf_write_html(FILE *f, const struct el_conf_report *r)
 	      "</style></head><body>\n",
 	      f);
 	fputs("<h1>echolab-conform</h1>\n<p><code>", f);
-	html_text(f, r->command);
+	el_conf_html_text(f, r->command);
 	fputs("</code><br>started ", f);
-	html_text(f, r->started_at);
+	el_conf_html_text(f, r->started_at);
 	fprintf(f, ", %s mode, max-line %ld</p>\n", r->o->raw ? "raw" : "annotated", r->o->max_line);
 	/* The terminal's last line, info counted as passed and said so. */
 	fprintf(f, "<p class=\"sum\"><span class=\"ok\">%d passed", passed(c));
@@ -240,11 +265,11 @@ int el_conf_write_html(FILE *f, const struct el_conf_report *r)
 		c[EL_CONF_FAIL], c[EL_CONF_SKIP]);
 	if (r->error) {
 		fputs("<p class=\"FAIL\">", f);
-		html_text(f, r->error);
+		el_conf_html_text(f, r->error);
 		fputs("</p>\n", f);
 	}
-	const char *cats[] = {"proto", "conc", "robust", "life", "wire"};
-	for (size_t k = 0; k < sizeof(cats) / sizeof(cats[0]); k++) {
+	const char *const *cats = el_conf_categories;
+	for (size_t k = 0; cats[k]; k++) {
 		size_t len = strlen(cats[k]);
 		bool any = false;
 		for (size_t i = 0; i < r->n; i++) {
@@ -258,33 +283,33 @@ int el_conf_write_html(FILE *f, const struct el_conf_report *r)
 			any = true;
 			const char *v = el_conf_verdict_name(x->verdict);
 			fprintf(f, "<tr><td class=\"v %s\">%s</td><td><code id=\"", v, v);
-			html_text(f, x->c->id);
+			el_conf_html_text(f, x->c->id);
 			fputs("\">", f);
-			html_text(f, x->c->id);
+			el_conf_html_text(f, x->c->id);
 			fputs("</code></td><td>", f);
-			html_text(f, x->c->title);
+			el_conf_html_text(f, x->c->title);
 			if (x->reason[0]) {
 				fputs("<br><i>", f);
-				html_text(f, x->reason);
+				el_conf_html_text(f, x->reason);
 				fputs("</i>", f);
 			}
 			if (x->verdict == EL_CONF_FAIL) {
 				char replay[8192];
 				el_conf_replay(r->o, x->c->id, replay, sizeof(replay));
 				fputs("<details><summary>transcript</summary><pre>", f);
-				html_text(f, x->transcript);
+				el_conf_html_text(f, x->transcript);
 				fputs("</pre><p>replay: <code>", f);
-				html_text(f, replay);
+				el_conf_html_text(f, replay);
 				fputs("</code></p></details>", f);
 			}
 			fputs("</td><td class=\"s\">", f);
 			if (strncmp(x->c->section, "docs/", 5) == 0) {
-				html_text(f, x->c->section);
+				el_conf_html_text(f, x->c->section);
 			} else {
 				fputs("<a href=\"#spec-", f);
 				anchor(f, x->c->section);
 				fputs("\">", f);
-				html_text(f, x->c->section);
+				el_conf_html_text(f, x->c->section);
 				fputs("</a>", f);
 			}
 			fputs("</td></tr>\n", f);
@@ -303,10 +328,10 @@ int el_conf_write_html(FILE *f, const struct el_conf_report *r)
 			fputs("<h3 id=\"spec-", f);
 			anchor(f, line + 3);
 			fputs("\">", f);
-			html_text(f, line + 3);
+			el_conf_html_text(f, line + 3);
 			fputs("</h3>\n", f);
 		} else if (strncmp(line, "# ", 2) != 0) {
-			html_text(f, line);
+			el_conf_html_text(f, line);
 			fputs(line[0] ? "<br>\n" : "<br>\n", f);
 		}
 		p += len + (nl != NULL);

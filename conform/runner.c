@@ -20,6 +20,7 @@
 
 #include "io.h"
 #include "reply.h"
+#include "sandbox.h"
 
 const char *el_conf_verdict_name(int v)
 {
@@ -695,6 +696,44 @@ static int runner_ms(const struct el_conf_runner *r, int ms)
 	return ms * (r->o->slow > 1 ? r->o->slow : 1);
 }
 
+/* In the child, before exec: into the sandbox, or exit 126 saying why. */
+static void enter_sandbox(void *arg)
+{
+	int rc = el_sbx_enter_child(arg);
+	if (rc < 0) {
+		dprintf(2, "echolab-conform: entering the sandbox: %s\n", strerror(-rc));
+		_exit(126);
+	}
+}
+
+static int signal_sandbox(void *arg, int sig)
+{
+	return el_sbx_signal(arg, sig);
+}
+
+/* el_sup_start_cmd, inside the sandbox: the command wrapped in bwrap,
+ * started by a child that has joined the sandbox's cgroups and network
+ * namespace as its user, and signalled through the sandbox. */
+static int start_sandboxed(struct el_conf_runner *r, unsigned port, bool capture, char *why, size_t whylen)
+{
+	static char wrapped[16384];
+	if (el_sbx_wrap(r->o->sbx, r->cmd, wrapped, sizeof(wrapped)) < 0) {
+		snprintf(why, whylen, "the command is too long for the sandbox");
+		return -ENAMETOOLONG;
+	}
+	int out = capture ? open(r->out_path, O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
+	int err = open(r->err_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	struct el_sup_spec sp = {.cmd = wrapped, .out_fd = out, .err_fd = err, .host = r->o->host, .port = port,
+				 .timeout_ms = runner_ms(r, 10000), .setup = enter_sandbox, .setup_arg = r->o->sbx,
+				 .signal = signal_sandbox, .signal_arg = r->o->sbx};
+	int rc = el_sup_start(&r->sup, &sp, why, whylen);
+	if (out >= 0)
+		close(out);
+	if (err >= 0)
+		close(err);
+	return rc;
+}
+
 /* Starts an instance of the command with the settings s (its port chosen
  * here, into s) as r's running one, its standard output into r->out_path
  * when capture (else /dev/null: the log of a long case is no one's
@@ -721,8 +760,11 @@ static int start_instance(struct el_conf_runner *r, struct el_sup_settings *s, b
 		if (fd >= 0)
 			close(fd);
 	}
-	rc = el_sup_start_cmd(&r->sup, r->cmd, r->o->host, s->port, capture ? r->out_path : NULL, r->err_path,
-			      runner_ms(r, 10000), why, whylen);
+	if (r->o->sbx)
+		rc = start_sandboxed(r, s->port, capture, why, whylen);
+	else
+		rc = el_sup_start_cmd(&r->sup, r->cmd, r->o->host, s->port, capture ? r->out_path : NULL,
+				      r->err_path, runner_ms(r, 10000), why, whylen);
 	if (rc < 0) {
 		last_err_line(r->err_path, last, lastlen);
 		return rc;
@@ -907,4 +949,27 @@ done:
 	res->transcript = x->tr;
 	res->seconds = (double)(el_io_now_us() - t0) / 1e6;
 	free(x);
+}
+
+size_t el_conf_run_selected(struct el_conf_runner *r, const char *patterns, struct el_conf_result *res,
+			    void (*each)(const struct el_conf_result *res, size_t i, void *arg), void *arg)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < el_conf_ncases && !(r->o->stop && *r->o->stop); i++) {
+		if (!el_conf_selected(patterns, el_conf_cases[i].id))
+			continue;
+		el_conf_run(r, &el_conf_cases[i], &res[n]);
+		if (each)
+			each(&res[n], n, arg);
+		n++;
+	}
+	return n;
+}
+
+size_t el_conf_nselected(const char *patterns)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < el_conf_ncases; i++)
+		n += el_conf_selected(patterns, el_conf_cases[i].id);
+	return n;
 }

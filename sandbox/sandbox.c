@@ -41,6 +41,8 @@ struct el_sbx {
 	char cg[V1_N][PATH_MAX];   /* v2: cg[0] alone */
 	int ncg;
 	int net_fd, origin_fd;     /* the sandbox's namespace; the caller's */
+	int dev_fd;                /* its /proc/net/dev, opened inside: any
+				    * thread reads the trap's counter */
 	bool inside;               /* the calling thread is in net_fd */
 	char bwrap[PATH_MAX];
 };
@@ -231,7 +233,8 @@ static int make_netns(struct el_sbx *s, char *why, size_t whylen)
 	int rc = build_net(why, whylen);
 	if (rc == 0) {
 		s->net_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-		if (s->net_fd < 0)
+		s->dev_fd = open("/proc/thread-self/net/dev", O_RDONLY | O_CLOEXEC);
+		if (s->net_fd < 0 || s->dev_fd < 0)
 			rc = fail(why, whylen, -errno, "open the new namespace: %s", strerror(errno));
 	}
 	if (setns(s->origin_fd, CLONE_NEWNET) < 0 && rc == 0)
@@ -324,7 +327,7 @@ struct el_sbx *el_sbx_create(const char *name, const char *dir, const struct el_
 		fail(why, whylen, -ENOMEM, "out of memory");
 		return NULL;
 	}
-	s->net_fd = s->origin_fd = -1;
+	s->net_fd = s->origin_fd = s->dev_fd = -1;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	s->lim = lim ? *lim : EL_SBX_LIMITS_DEFAULT;
 	find_bwrap(s->bwrap, sizeof(s->bwrap));
@@ -448,25 +451,23 @@ pid_t el_sbx_spawn(struct el_sbx *s, const char *cmd, int out_fd)
 	return pid;
 }
 
-/* The trap's packets: /proc/thread-self/net/dev, read inside. */
+/* The trap's packets: the namespace's /proc/net/dev, opened inside (a
+ * proc file keeps the namespace it was opened in), read from the start. */
 static uint64_t trap_packets(struct el_sbx *s)
 {
-	bool was = s->inside;
-	if (!was && el_sbx_enter_net(s) < 0)
-		return 0;
 	char buf[8192];
+	ssize_t n = pread(s->dev_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
 	uint64_t tx = 0;
-	if (get("/proc/thread-self/net", "dev", buf, sizeof(buf)) > 0) {
-		char *p = strstr(buf, TRAP_IF ":");
-		unsigned long long f[10];
-		/* Receive: bytes packets errs drop fifo frame compressed
-		 * multicast; transmit: bytes packets ... */
-		if (p && sscanf(p + strlen(TRAP_IF ":"), "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &f[0],
-				&f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9]) == 10)
-			tx = f[9];
-	}
-	if (!was)
-		el_sbx_leave_net(s);
+	char *p = strstr(buf, TRAP_IF ":");
+	unsigned long long f[10];
+	/* Receive: bytes packets errs drop fifo frame compressed multicast;
+	 * transmit: bytes packets ... */
+	if (p && sscanf(p + strlen(TRAP_IF ":"), "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1],
+			&f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9]) == 10)
+		tx = f[9];
 	return tx;
 }
 
@@ -573,6 +574,24 @@ static int procs(const struct el_sbx *s, pid_t *out, int max)
 	return n;
 }
 
+/* Whether pid is one of bubblewrap's own processes. */
+static bool is_bwrap(pid_t pid)
+{
+	char dir[32], comm[32];
+	snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+	return get(dir, "comm", comm, sizeof(comm)) > 0 && strcmp(comm, "bwrap\n") == 0;
+}
+
+int el_sbx_signal(struct el_sbx *s, int sig)
+{
+	pid_t pids[4096];
+	int n = procs(s, pids, 4096), sent = 0;
+	for (int i = 0; i < n; i++)
+		if (!is_bwrap(pids[i]) && kill(pids[i], sig) == 0)
+			sent++;
+	return sent;
+}
+
 int el_sbx_kill_all(struct el_sbx *s)
 {
 	pid_t pids[4096];
@@ -631,5 +650,7 @@ void el_sbx_destroy(struct el_sbx *s)
 		close(s->net_fd);
 	if (s->origin_fd >= 0)
 		close(s->origin_fd);
+	if (s->dev_fd >= 0)
+		close(s->dev_fd);
 	free(s);
 }

@@ -114,6 +114,13 @@ bool el_sbx_over_cpu(const struct el_sbx *s, const struct el_sbx_events *ev);
 int el_sbx_enter_net(struct el_sbx *s);
 int el_sbx_leave_net(struct el_sbx *s);
 
+/* Sends sig to every process of the sandbox but bubblewrap's own (the
+ * command and what it started: a server, its shell, its workers), as a
+ * process group's signal would reach them; bwrap puts them in a session
+ * of their own, and bwrap itself would die of the signal and take them
+ * with it. Returns how many it was sent to. */
+int el_sbx_signal(struct el_sbx *s, int sig);
+
 /* Kills every process of the sandbox and reaps what is the caller's.
  * Returns how many were left, 0 when none could be found afterwards. */
 int el_sbx_kill_all(struct el_sbx *s);

@@ -277,6 +277,8 @@ int el_sup_start(struct el_sup *s, const struct el_sup_spec *sp, char *why, size
 	s->status = -1;
 	snprintf(s->host, sizeof(s->host), "%s", sp->host ? sp->host : "127.0.0.1");
 	s->port = sp->port;
+	s->signal = sp->signal;
+	s->signal_arg = sp->signal_arg;
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -368,6 +370,8 @@ int el_sup_signal(struct el_sup *s, int sig, bool group)
 {
 	if (s->pid <= 0 || !el_sup_alive(s))
 		return -ESRCH;
+	if (s->signal)
+		return s->signal(s->signal_arg, sig) > 0 ? 0 : -ESRCH;
 	return kill(group ? -s->pid : s->pid, sig) < 0 ? -errno : 0;
 }
 
@@ -382,13 +386,22 @@ int el_sup_wait(struct el_sup *s, int grace_ms, int *left)
 		sleep_ms(10);
 	if (!el_sup_alive(s))
 		rc = s->status;
-	/* Whatever the group still holds (workers the leader left). */
+	/* Whatever the group still holds (workers the leader left), or the
+	 * processes the signal hook reaches. */
+	if (s->signal)
+		s->signal(s->signal_arg, SIGKILL);
 	kill(-s->pid, SIGKILL);
 	if (rc < 0)
 		waitpid(s->pid, &s->status, 0);
 	int n = 0;
-	for (int ms = 0; ms < 2000 && (n = el_sup_group_size(s->pid)) > 0; ms += 10)
+	for (int ms = 0; ms < 2000; ms += 10) {
+		n = el_sup_group_size(s->pid);
+		if (s->signal)
+			n += s->signal(s->signal_arg, SIGKILL);
+		if (n <= 0)
+			break;
 		sleep_ms(10);
+	}
 	if (left)
 		*left = n > 0 ? n : 0;
 	s->pid = 0;

@@ -43,6 +43,8 @@ struct el_sup {
 	unsigned port;
 	int status;         /* its wait status once reaped, else -1 */
 	char ready[256];    /* echolab's ready line (ready_line), without LF */
+	int (*signal)(void *arg, int sig); /* the spec's */
+	void *signal_arg;
 };
 
 /* How to start a server. */
@@ -65,6 +67,13 @@ struct el_sup_spec {
 	unsigned port;
 	int timeout_ms;
 	const cpu_set_t *cpus;   /* NULL, or the only CPUs it may run on */
+	/* How to signal the server's processes when they are not its group
+	 * (a sandbox: they are in a session of their own, and the process
+	 * started is the sandbox's): sends sig to them, and returns how many
+	 * it reached. NULL: the process, or its group. Used for every signal,
+	 * the last SIGKILL included. */
+	int (*signal)(void *arg, int sig);
+	void *signal_arg;
 };
 
 /* Starts a server in a new process group (stdin /dev/null) and waits until

@@ -306,7 +306,7 @@ Test(peers, socat_cat_passes_raw_mode, .timeout = 300)
 	peer_passes("socat", "socat TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork EXEC:cat");
 }
 
-/* The examples of docs/conform.md, examples/fork_echo_server.c and its thread twin:
+/* The examples of docs/conform.md, examples/class/fork/server.c and its thread twin:
  * every case it can take (its command has {port} and {max_line} only)
  * passes. */
 static void example_passes(const char *path)

@@ -1,5 +1,5 @@
 /* A thread-per-connection echo server of the echolab protocol, the fork
- * example's twin (examples/fork_echo_server.c): the same reading, replies
+ * example's twin (examples/class/fork/server.c): the same reading, replies
  * and errors, a thread per client instead of a process. Each example is
  * one file that compiles alone, as a student's server would, so the two
  * repeat their protocol code on purpose. The lab's question, fork or
@@ -8,7 +8,7 @@
  *   echolab-bench --server fork='./fork_echo_server {port}' \
  *                 --server thread='./thread_echo_server {port}'
  *
- *   cc -O2 -pthread -o thread_echo_server examples/thread_echo_server.c
+ *   cc -O2 -pthread -o thread_echo_server examples/class/thread/server.c
  *   ./thread_echo_server PORT [MAX_LINE]
  *
  * For each message (bytes up to LF, a CR right before the LF dropped) it

@@ -4,7 +4,7 @@
  * your own server"): echolab-conform grades it, and echolab-bench measures
  * it beside echolab's own models.
  *
- *   cc -O2 -o fork_echo_server examples/fork_echo_server.c
+ *   cc -O2 -o fork_echo_server examples/class/fork/server.c
  *   ./fork_echo_server PORT [MAX_LINE]
  *
  * For each message (bytes up to LF, a CR right before the LF dropped) it
