@@ -367,27 +367,48 @@ static void thread_states(pid_t pid, char *out, size_t cap)
 }
 
 /* How long the threads of pid have waited for a CPU, summed (schedstat's
- * run_delay), in milliseconds; 0 where the kernel does not say. */
+ * run_delay), in milliseconds; 0 where the kernel does not say. A thread
+ * that exited counts with what it had waited when last seen here, so that
+ * the sum never goes back: summed over the live threads only, a server
+ * whose workers exit at a stop showed "-2278 ms" waited, and a deadline
+ * moved back by that. */
 int64_t th_waited_for_cpu_ms(pid_t pid)
 {
+	static struct {
+		pid_t pid, tid;
+		unsigned long long waited;
+	} seen[1024];
+	static size_t nseen;
 	char path[320];
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	DIR *d = opendir(path);
-	if (!d)
-		return 0;
-	unsigned long long sum = 0;
-	for (struct dirent *e; (e = readdir(d));) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
-		FILE *f = fopen(path, "r");
-		unsigned long long ran, waited;
-		if (f && fscanf(f, "%llu %llu", &ran, &waited) == 2)
-			sum += waited;
-		if (f)
-			fclose(f);
+	if (d) {
+		for (struct dirent *e; (e = readdir(d));) {
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
+			FILE *f = fopen(path, "r");
+			unsigned long long ran, waited;
+			bool got = f && fscanf(f, "%llu %llu", &ran, &waited) == 2;
+			if (f)
+				fclose(f);
+			if (!got)
+				continue;
+			pid_t tid = (pid_t)atoi(e->d_name);
+			size_t i = 0;
+			while (i < nseen && (seen[i].pid != pid || seen[i].tid != tid))
+				i++;
+			if (i == nseen && nseen < sizeof(seen) / sizeof(seen[0]))
+				seen[nseen++] = (typeof(seen[0])){pid, tid, 0};
+			if (i < nseen && waited > seen[i].waited)
+				seen[i].waited = waited;
+		}
+		closedir(d);
 	}
-	closedir(d);
+	unsigned long long sum = 0;
+	for (size_t i = 0; i < nseen; i++)
+		if (seen[i].pid == pid)
+			sum += seen[i].waited;
 	return (int64_t)(sum / 1000000);
 }
 

@@ -321,8 +321,12 @@ Test(load, open_loop_count_and_schedule, T_OPTS)
 
 /* The open loop wakes on its sends' clock, not on each reply (a wake-up
  * serves a batch), yet each reply is timed by its arrival: at 15 msgs/s
- * (67 ms apart) a reply read at the next wake-up would seem up to 50 ms
- * late (the loop's tick), and every one of 20 would have to be lucky. */
+ * (67 ms apart) a reply read at the next wake-up would seem 50 ms late or
+ * more (the loop's tick), every one of them. Timed by its arrival, a
+ * reply is as late as the server and the machine made it: beside a CPU
+ * hog one reply in 20 took 39 to 50 ms in 6 runs of 15 (flake hunt,
+ * 2026-12-02), so the test asks that most of them, not every one, came
+ * back within 10 ms. */
 Test(load, open_loop_times_a_reply_by_its_arrival_not_by_the_wake_up, T_OPTS)
 {
 	struct th_server s;
@@ -335,16 +339,18 @@ Test(load, open_loop_times_a_reply_by_its_arrival_not_by_the_wake_up, T_OPTS)
 			     "--rtt-log", log, "--allow-invalid", NULL);
 	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
 	const char *p = strchr(slurp(log), '\n') + 1;
-	int rows = 0;
+	int rows = 0, quick = 0;
 	long worst = 0;
 	for (; *p; p = strchr(p, '\n') + 1, rows++) {
 		long conn, seq, tsend, rtt;
 		cr_assert_eq(sscanf(p, "%ld,%ld,%ld,%ld", &conn, &seq, &tsend, &rtt), 4);
 		worst = rtt > worst ? rtt : worst;
+		quick += rtt < 10000L * th_slow_factor();
 	}
 	cr_expect_eq(rows, 20);
 	/* The send's own lateness (at most 1 ms by the pace) and the reply. */
-	cr_expect_lt(worst, 10000L * th_slow_factor(), "a reply timed by the wake-up that read it: %ld us", worst);
+	cr_expect_geq(quick, 15, "%d of 20 replies within 10 ms (the worst %ld us): timed by the wake-ups that read them",
+		      quick, worst);
 	scratch_remove(dir);
 	th_server_stop(&s, SIGTERM);
 }
