@@ -347,9 +347,11 @@ static void grade_server(const struct el_class_opts *co, struct el_sub *u, const
 			    (WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) > 128));
 		row->verdict = died ? EL_CLASS_CRASHED : EL_CLASS_NEVER_LISTENED;
 		snprintf(row->detail, sizeof(row->detail), "%s", why);
-	} else if (runner.died_in[0]) {
+	} else if (runner.died_how[0]) {
+		/* It died after it listened: in a case, or before the first. */
 		row->verdict = EL_CLASS_CRASHED;
-		snprintf(row->detail, sizeof(row->detail), "the server %s in case %s", runner.died_how, runner.died_in);
+		snprintf(row->detail, sizeof(row->detail), "the server %s %s%s", runner.died_how,
+			 runner.died_in[0] ? "in case " : "before its first case", runner.died_in);
 	} else if (left) {
 		row->verdict = EL_CLASS_CRASHED;
 		snprintf(row->detail, sizeof(row->detail), "%s", fin);
@@ -639,6 +641,17 @@ static int write_class(const struct el_class_opts *co, const struct row *rows, i
 	return rc;
 }
 
+/* In a grading process: Ctrl-C (the terminal's to the whole group, or the
+ * class's passed on) stops its cases after the running one, however many
+ * times it comes, so that its row is always written. */
+static volatile sig_atomic_t *job_stop;
+
+static void on_job_signal(int sig)
+{
+	(void)sig;
+	*job_stop = 1;
+}
+
 /* A grading process: its submission's index and its pipe. */
 struct job {
 	pid_t pid;
@@ -661,6 +674,10 @@ static int start_job(const struct el_class_opts *co, char **names, int i, struct
 	}
 	if (pid == 0) {
 		close(p[0]);
+		job_stop = co->stop;
+		struct sigaction sa = {.sa_handler = on_job_signal};
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
 		struct row row = {0};
 		snprintf(row.name, sizeof(row.name), "%s", names[i]);
 		grade_one(co, names[i], i, &row);
@@ -719,6 +736,7 @@ int el_class_grade(const struct el_class_opts *co)
 	       co->unsandboxed ? ", UNSANDBOXED" : ", each in a sandbox", co->out);
 	fflush(stdout);
 	int next = 0, running = 0, graded = 0;
+	bool passed_on = false;
 	bool *done = calloc((size_t)n, sizeof(bool));
 	double t0 = mono_s();
 	while ((next < n && !*co->stop) || running > 0) {
@@ -732,6 +750,12 @@ int el_class_grade(const struct el_class_opts *co)
 		}
 		if (running == 0)
 			break;
+		/* Ctrl-C: passed on to the grading processes once. */
+		if (*co->stop && !passed_on) {
+			for (int k = 0; k < running; k++)
+				kill(jobs[k].pid, SIGINT);
+			passed_on = true;
+		}
 		int st;
 		pid_t pid = wait(&st);
 		if (pid < 0) {
