@@ -438,11 +438,21 @@ void th_server_wait(struct th_server *s, int sig)
 	if (rc == 0) {
 		char threads[1024];
 		thread_states(s->pid, threads, sizeof(threads));
-		if (getenv("ECHOLAB_HANG_CMD")) {
-			char cmd[256];
-			snprintf(cmd, sizeof(cmd), "%s %d", getenv("ECHOLAB_HANG_CMD"), (int)s->pid);
-			(void)!system(cmd);
-		}
+		/* Where each thread was, to the test's log: a hang seen once in a
+		 * full run (a loop thread running, not in a syscall, 2 s after
+		 * the stop) is then explained by its first occurrence, not by
+		 * twenty runs of a hunt. ECHOLAB_HANG_CMD replaces gdb. */
+		char cmd[256];
+		const char *hang = getenv("ECHOLAB_HANG_CMD");
+		if (hang)
+			snprintf(cmd, sizeof(cmd), "%s %d", hang, (int)s->pid);
+		else
+			snprintf(cmd, sizeof(cmd),
+				 "command -v gdb >/dev/null && echo '%s: where the hung server threads were (gdb):' >&2 && "
+				 "gdb -p %d -batch -q -ex 'thread apply all bt' </dev/null 2>&1 | "
+				 "grep -E '^(Thread|#)' >&2",
+				 harness_model, (int)s->pid);
+		(void)!system(cmd);
 		kill(-s->pid, SIGKILL);
 		waitpid(s->pid, &status, 0);
 		cr_assert_fail("%s: server did not exit within %d ms of signal %d (and the %lld ms its threads "

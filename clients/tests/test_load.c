@@ -326,18 +326,41 @@ Test(load, open_loop_count_and_schedule, T_OPTS)
  * reply is as late as the server and the machine made it: beside a CPU
  * hog one reply in 20 took 39 to 50 ms in 6 runs of 15 (flake hunt,
  * 2026-12-02), so the test asks that most of them, not every one, came
- * back within 10 ms. */
-Test(load, open_loop_times_a_reply_by_its_arrival_not_by_the_wake_up, T_OPTS)
+ * back within 10 ms.
+ *
+ * A run whose sends went out late measures the generator, not the reply's
+ * timing: an RTT counts from the send's intended time. Once in 20 runs
+ * beside the other load tests and a CPU hog, the first 11 replies came
+ * 30 to 684 ms late in a run that took no longer than the others (1.42 s
+ * against 1.32-1.41 s): the sends due in its first 0.7 s had gone out
+ * together, late. The generator reports that itself (lateness_us in its
+ * JSON, tested by alone_a_starved_generator_is_invalid...), so a run
+ * with a send over 5 ms late is run again, up to three times; the test
+ * fails when no run sent on time, saying so. It runs alone (load-alone),
+ * as the other tests of the generator's timing do. */
+Test(load, alone_open_loop_times_a_reply_by_its_arrival_not_by_the_wake_up, T_OPTS)
 {
+	alone_or_skip();
 	struct th_server s;
 	th_server_start(&s, "epoll", "--quiet", NULL);
-	char dir[64], log[96];
+	char dir[64], log[96], json[96];
 	scratch(dir, sizeof(dir), "arrival");
 	snprintf(log, sizeof(log), "%s/rtt.csv", dir);
-	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
-			     port_str(s.port), "--conns", "1", "--rate", "15", "--count", "20", "--quiet",
-			     "--rtt-log", log, "--allow-invalid", NULL);
-	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	double late_ms = 0;
+	int runs = 0;
+	do {
+		int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+				     port_str(s.port), "--conns", "1", "--rate", "15", "--count", "20", "--quiet",
+				     "--rtt-log", log, "--json", json, "--allow-invalid", NULL);
+		cr_assert_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+		const char *lateness = strstr(slurp(json), "\"lateness_us\"");
+		cr_assert_not_null(lateness, "no lateness_us in %s", json);
+		late_ms = json_num(lateness, "max") / 1000.0;
+	} while (++runs < 3 && late_ms > 5.0 * th_slow_factor());
+	cr_assert_leq(late_ms, 5.0 * th_slow_factor(),
+		      "the generator sent late in each of %d runs (the last: %.1f ms), so no run measured the replies",
+		      runs, late_ms);
 	const char *p = strchr(slurp(log), '\n') + 1;
 	int rows = 0, quick = 0;
 	long worst = 0;
@@ -348,9 +371,11 @@ Test(load, open_loop_times_a_reply_by_its_arrival_not_by_the_wake_up, T_OPTS)
 		quick += rtt < 10000L * th_slow_factor();
 	}
 	cr_expect_eq(rows, 20);
-	/* The send's own lateness (at most 1 ms by the pace) and the reply. */
-	cr_expect_geq(quick, 15, "%d of 20 replies within 10 ms (the worst %ld us): timed by the wake-ups that read them",
-		      quick, worst);
+	/* The send's own lateness (at most 5 ms, checked above) and the reply. */
+	cr_expect_geq(quick, 15,
+		      "%d of 20 replies within 10 ms (the worst %ld us, sends at most %.1f ms late, run %d): timed by "
+		      "the wake-ups that read them",
+		      quick, worst, late_ms, runs);
 	scratch_remove(dir);
 	th_server_stop(&s, SIGTERM);
 }
