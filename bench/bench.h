@@ -64,6 +64,14 @@ struct bench_cfg {
 	char dir[512];       /* results/<timestamp> */
 	char command[2048];  /* how this run was started, for the report */
 	volatile sig_atomic_t *stop;
+	/* NULL, or how a server by command starts, in place of a process
+	 * group of its own (echolab-conform --class --bench: inside the
+	 * submission's sandbox). cmd has its placeholders filled; it is
+	 * ready when host:port accepts. Returns 0, or -errno with the
+	 * reason in why. */
+	int (*start_cmd)(void *arg, struct el_sup *s, const char *cmd, const char *host, unsigned port,
+			 const char *out_path, const char *err_path, char *why, size_t whylen);
+	void *start_cmd_arg;
 	/* Called about once a second while a cell's load runs. */
 	void (*progress)(struct el_load *l, double elapsed_s, void *arg);
 	void *progress_arg;

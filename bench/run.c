@@ -84,6 +84,9 @@ int bench_server_start_cmd(const struct bench_cfg *cfg, const char *name, const 
 		snprintf(why, whylen, "--server %s: bad placeholder %s", name, bad);
 		return -EINVAL;
 	}
+	if (cfg->start_cmd)
+		return cfg->start_cmd(cfg->start_cmd_arg, s, cmd, host, (unsigned)port, out_path, err_path, why,
+				      whylen);
 	return el_sup_start_cmd_on(s, cmd, host, (unsigned)port, out_path, err_path, 10000,
 				   cfg->pinned ? &cfg->server_cpus : NULL, why, whylen);
 }

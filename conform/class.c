@@ -166,6 +166,8 @@ struct row {
 	uint64_t outside;        /* packets toward outside, dropped */
 	bool built, interrupted, reported;
 	char detail[400];        /* why the verdict, one line */
+	bool benched;            /* --bench: a figure was attempted */
+	struct el_class_figure fig;
 };
 
 /* The verdict of a sandbox's end, for a phase that was killed; -1 when it
@@ -485,17 +487,50 @@ static void write_csv(FILE *f, const struct row *rows, int n)
 	fputs("submission,verdict,passed,failed,skipped", f);
 	for (int k = 0; k < ncats(); k++)
 		fprintf(f, ",%s_passed,%s_failed", el_conf_categories[k], el_conf_categories[k]);
-	fputs(",build_s,grade_s,cpu_s,outside_packets,interrupted,detail\n", f);
+	fputs(",build_s,grade_s,cpu_s,outside_packets,load_msgs_per_s,load_p99_us,interrupted,detail\n", f);
 	for (int i = 0; i < n; i++) {
 		const struct row *r = &rows[i];
 		csv_field(f, r->name);
 		fprintf(f, ",%s,%d,%d,%d", el_class_verdict_name(r->verdict), r->passed, r->failed, r->skipped);
 		for (int k = 0; k < ncats(); k++)
 			fprintf(f, ",%d,%d", r->cat_passed[k], r->cat_failed[k]);
-		fprintf(f, ",%.2f,%.2f,%.2f,%llu,%s,", r->build_s, r->grade_s, r->cpu_s, (unsigned long long)r->outside,
-			r->interrupted ? "yes" : "no");
+		fprintf(f, ",%.2f,%.2f,%.2f,%llu,", r->build_s, r->grade_s, r->cpu_s, (unsigned long long)r->outside);
+		if (r->fig.ran)
+			fprintf(f, "%.0f,%.0f,", r->fig.msgs_s, r->fig.p99_us);
+		else
+			fputs(",,", f);
+		fprintf(f, "%s,", r->interrupted ? "yes" : "no");
 		csv_field(f, r->detail);
 		fputc('\n', f);
+	}
+}
+
+/* --bench: the figures, filled by bench_class. */
+static struct el_class_figure refs[EL_CLASS_NREFS];
+static bool refs_run;
+
+static void json_figure(FILE *f, const struct el_class_figure *g)
+{
+	if (g->ran)
+		fprintf(f, "{\"msgs_per_s\": %.1f, \"p99_us\": %.0f, \"errors\": %lld, ", g->msgs_s, g->p99_us,
+			g->errors);
+	else
+		fputs("{\"msgs_per_s\": null, \"p99_us\": null, \"errors\": null, ", f);
+	fprintf(f, "\"start\": %.3f, \"end\": %.3f, \"note\": ", g->t_start, g->t_end);
+	el_json_cstring(f, g->note);
+	fputc('}', f);
+}
+
+static void html_figure(FILE *f, const struct el_class_figure *g)
+{
+	if (g->ran)
+		fprintf(f, "%.0f msg/s, p99 %.0f us", g->msgs_s, g->p99_us);
+	else
+		fputs("none", f);
+	if (g->note[0]) {
+		fputs(" (", f);
+		el_conf_html_text(f, g->note);
+		fputc(')', f);
 	}
 }
 
@@ -521,9 +556,27 @@ static void write_json(FILE *f, const struct el_class_opts *co, const struct row
 			r->built ? "true" : "false", r->build_s, r->grade_s, r->cpu_s, (unsigned long long)r->outside,
 			r->interrupted ? "true" : "false");
 		el_json_cstring(f, r->detail);
+		fputs(", \"load\": ", f);
+		if (r->benched)
+			json_figure(f, &r->fig);
+		else
+			fputs("null", f);
 		fprintf(f, ", \"report\": %s}%s\n", r->reported ? "true" : "false", i + 1 < n ? "," : "");
 	}
-	fputs(" ]\n}\n", f);
+	fputs(" ],\n \"load\": ", f);
+	if (refs_run) {
+		fprintf(f, "{\"clients\": %ld, \"seconds\": %g, \"warmup_s\": %g, \"reference\": [", co->bench_clients,
+			EL_CLASS_BENCH_S, EL_CLASS_BENCH_WARMUP_S);
+		for (int i = 0; i < EL_CLASS_NREFS; i++) {
+			fprintf(f, "%s\n  {\"model\": \"%s\", \"figure\": ", i ? "," : "", el_class_ref_models[i]);
+			json_figure(f, &refs[i]);
+			fputc('}', f);
+		}
+		fputs("]}", f);
+	} else {
+		fputs("null", f);
+	}
+	fputs("\n}\n", f);
 }
 
 /* A link to a student's file: the name percent-encoded where a URL needs
@@ -566,12 +619,24 @@ static void write_html(FILE *f, const struct el_class_opts *co, const struct row
 	for (int v = 0; v < EL_CLASS_NVERDICTS; v++)
 		if (count[v])
 			fprintf(f, "%s%d %s", v ? " &middot; " : "", count[v], el_class_verdict_name(v));
+	if (refs_run) {
+		fprintf(f, "</p>\n<p>Load figures, one at a time with nothing beside them: %ld clients in a closed "
+			   "loop, 64-byte messages, %g s after %g s of warm-up. Reference models (echolab-server): ",
+			co->bench_clients, EL_CLASS_BENCH_S, EL_CLASS_BENCH_WARMUP_S);
+		for (int i = 0; i < EL_CLASS_NREFS; i++) {
+			fprintf(f, "%s<b>%s</b> ", i ? " &middot; " : "", el_class_ref_models[i]);
+			html_figure(f, &refs[i]);
+		}
+	}
 	fputs("</p>\n<div style=\"overflow-x:auto\"><table id=\"class\"><thead><tr><th>submission</th><th>verdict</th><th>passed</th>"
 	      "<th>failed</th><th>skipped</th>",
 	      f);
 	for (int k = 0; k < ncats(); k++)
 		fprintf(f, "<th class=\"c\">%s</th>", el_conf_categories[k]);
-	fputs("<th>build</th><th class=\"t\">seconds</th><th>sandbox</th><th>detail</th></tr></thead><tbody>\n", f);
+	fputs("<th>build</th><th class=\"t\">seconds</th>", f);
+	if (refs_run)
+		fputs("<th>load</th>", f);
+	fputs("<th>sandbox</th><th>detail</th></tr></thead><tbody>\n", f);
 	for (int i = 0; i < n; i++) {
 		const struct row *r = &rows[i];
 		fputs("<tr><td>", f);
@@ -595,7 +660,16 @@ static void write_html(FILE *f, const struct el_class_opts *co, const struct row
 		}
 		fputs("<td>", f);
 		html_href(f, r->name, "build.log");
-		fprintf(f, "%s</a></td><td class=\"n t\">%.1f</td><td>", r->built ? "ok" : "failed", r->build_s + r->grade_s);
+		fprintf(f, "%s</a></td><td class=\"n t\">%.1f</td>", r->built ? "ok" : "failed", r->build_s + r->grade_s);
+		if (refs_run) {
+			fprintf(f, "<td data-v=\"%.0f\">", r->fig.ran ? r->fig.msgs_s : -1.0);
+			if (r->benched)
+				html_figure(f, &r->fig);
+			else
+				fputs("-", f);
+			fputs("</td>", f);
+		}
+		fputs("<td>", f);
 		if (r->outside)
 			fprintf(f, "tried to reach outside: %llu packets dropped", (unsigned long long)r->outside);
 		fprintf(f, "%s%.1f s CPU</td><td>", r->outside ? "; " : "", r->cpu_s);
@@ -652,6 +726,16 @@ static void on_job_signal(int sig)
 	*job_stop = 1;
 }
 
+static void print_figure(int k, int total, const char *name, const struct el_class_figure *f, const char *what)
+{
+	if (f->ran)
+		printf("[load %d/%d] %s%s: %.0f msg/s, p99 %.0f us, errors %lld%s%s\n", k, total, name, what, f->msgs_s,
+		       f->p99_us, f->errors, f->note[0] ? "; " : "", f->note);
+	else
+		printf("[load %d/%d] %s%s: no figure: %s\n", k, total, name, what, f->note);
+	fflush(stdout);
+}
+
 /* A grading process: its submission's index and its pipe. */
 struct job {
 	pid_t pid;
@@ -704,6 +788,32 @@ static void finish_job(struct job *j, int status, struct row *row, const char *n
 	}
 }
 
+/* --bench: the reference models' figures, then each graded
+ * submission's, one at a time with nothing else running. */
+
+static void bench_class(const struct el_class_opts *co, struct row *rows, int n)
+{
+	int todo = 0;
+	for (int i = 0; i < n; i++)
+		todo += rows[i].verdict == EL_CLASS_GRADED;
+	printf("echolab-conform: load figures, one at a time: %ld clients, %.0f s each after %.0f s, for %d "
+	       "reference models and %d graded submissions\n",
+	       co->bench_clients, EL_CLASS_BENCH_S, EL_CLASS_BENCH_WARMUP_S, EL_CLASS_NREFS, todo);
+	fflush(stdout);
+	el_class_bench_refs(co, refs);
+	refs_run = true;
+	int k = 0;
+	for (int i = 0; i < EL_CLASS_NREFS; i++)
+		print_figure(++k, EL_CLASS_NREFS + todo, el_class_ref_models[i], &refs[i], " (reference)");
+	for (int i = 0; i < n && !*co->stop; i++) {
+		if (rows[i].verdict != EL_CLASS_GRADED)
+			continue;
+		el_class_bench_one(co, rows[i].name, i, &rows[i].fig);
+		rows[i].benched = true;
+		print_figure(++k, EL_CLASS_NREFS + todo, rows[i].name, &rows[i].fig, "");
+	}
+}
+
 int el_class_grade(const struct el_class_opts *co)
 {
 	char why[256];
@@ -726,6 +836,18 @@ int el_class_grade(const struct el_class_opts *co)
 		fprintf(stderr, "echolab-conform: --out %s: %s\n", co->out, strerror(errno));
 		return 1;
 	}
+	/* Absolute, for the processes that work in a submission's copy
+	 * (unsandboxed, a grading or a figure runs there). */
+	static char out_abs[PATH_MAX], dir_abs[PATH_MAX];
+	static struct el_class_opts abs_co;
+	if (!realpath(co->out, out_abs) || !realpath(co->dir, dir_abs)) {
+		fprintf(stderr, "echolab-conform: --out %s: %s\n", co->out, strerror(errno));
+		return 1;
+	}
+	abs_co = *co;
+	abs_co.out = out_abs;
+	abs_co.dir = dir_abs;
+	co = &abs_co;
 	struct row *rows = calloc((size_t)n, sizeof(*rows));
 	struct job *jobs = calloc((size_t)co->jobs, sizeof(*jobs));
 	if (!rows || !jobs) {
@@ -783,6 +905,8 @@ int el_class_grade(const struct el_class_opts *co)
 	for (int i = 0; i < n; i++)
 		if (done[i])
 			rows[m++] = rows[i];
+	if (co->bench_clients > 0 && !*co->stop)
+		bench_class(co, rows, m);
 	int rc = write_class(co, rows, m, *co->stop != 0);
 	printf("echolab-conform: %d of %d submissions graded in %.1f s: %s/class.html, class.csv, class.json\n", m, n,
 	       mono_s() - t0, co->out);

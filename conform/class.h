@@ -56,9 +56,34 @@ struct el_class_opts {
 	struct el_sbx_limits lim; /* each phase's wall time, the CPU time of the whole */
 	int jobs;                 /* submissions graded at once */
 	bool unsandboxed;         /* --unsandboxed */
+	long bench_clients;       /* --bench CLIENTS; 0: no load figures */
+	const char *server_bin;   /* echolab-server, for the reference models */
+	const char *monitor_bin;  /* echolab-monitor, for the figures */
 	const char *command;      /* the command line, for the reports */
 	volatile sig_atomic_t *stop;
 };
+
+/* A load figure (--bench): co->bench_clients clients in a closed loop,
+ * 64-byte messages, measured EL_CLASS_BENCH_S after a warm-up, by
+ * echolab-bench's cell, its files in OUT/NAME/bench/. */
+#define EL_CLASS_BENCH_S 3.0
+#define EL_CLASS_BENCH_WARMUP_S 1.0
+struct el_class_figure {
+	bool ran;
+	double msgs_s, p99_us;
+	long long errors;
+	double t_start, t_end; /* its wall-clock window (s since the epoch) */
+	char note[320];        /* why it has none, or what marks it */
+};
+/* The reference models, echolab-server's, measured beside the class. */
+#define EL_CLASS_NREFS 3
+extern const char *const el_class_ref_models[EL_CLASS_NREFS];
+/* Each reference model's figure, one after another, in this process, into
+ * OUT/reference-MODEL/bench/. */
+void el_class_bench_refs(const struct el_class_opts *co, struct el_class_figure *refs);
+/* Submission name's figure, in a process of its own: copied, built again
+ * and served in a sandbox of its own (unless co->unsandboxed). */
+void el_class_bench_one(const struct el_class_opts *co, const char *name, int index, struct el_class_figure *f);
 
 /* Grades every folder of co->dir. Prints a line a submission and the
  * reports' paths. Returns 0 when the class was graded and its report

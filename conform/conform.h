@@ -139,6 +139,14 @@ size_t el_conf_nselected(const char *patterns);
  * left after SIGKILL (the reason in why). */
 int el_conf_runner_finish(struct el_conf_runner *r, char *why, size_t whylen);
 
+/* Starts /bin/sh -c cmd inside the sandbox sbx as sup's process: wrapped
+ * in bubblewrap, started by a child that joined the sandbox's cgroups and
+ * network namespace, signalled through the sandbox, ready when host:port
+ * accepts. out_fd and err_fd as el_sup_spec's. Returns 0, or -errno with
+ * the reason in why. */
+int el_conf_start_sandboxed(struct el_sbx *sbx, struct el_sup *sup, const char *cmd, const char *host,
+			    unsigned port, int out_fd, int err_fd, int timeout_ms, char *why, size_t whylen);
+
 /* The verdict's word: "ok", "FAIL", "info", "skip". */
 const char *el_conf_verdict_name(int v);
 

@@ -25,7 +25,8 @@ static const char usage_text[] =
 	"                       [--tap] [--quiet] [--sandbox] [--build CMD]\n"
 	"       echolab-conform --class DIR --server-cmd CMD [--build CMD] [--out OUT]\n"
 	"                       [--jobs N] [--max-procs N] [--max-memory MIB]\n"
-	"                       [--max-cpu S] [--max-time S] [--unsandboxed] [--cases ...]\n"
+	"                       [--max-cpu S] [--max-time S] [--unsandboxed] [--bench CLIENTS]\n"
+	"                       [--cases ...]\n"
 	"\n"
 	"Grades an echo server, echolab's or anyone's, against the echolab protocol\n"
 	"(docs/protocol.md): one line per case, ok, FAIL, info (a measured\n"
@@ -73,6 +74,10 @@ static const char usage_text[] =
 	"  --max-time S       wall-clock seconds of the build, and of the grading\n"
 	"                     (default 300)\n"
 	"  --unsandboxed      no sandbox (no root needed): only for code you trust\n"
+	"  --bench CLIENTS    a load figure for each graded submission and for the\n"
+	"                     reference models (echolab-server's iterative, fork and\n"
+	"                     thread): msg/s and p99 of CLIENTS clients, 3 s after 1 s,\n"
+	"                     by echolab-bench's code, one at a time after the grading\n"
 	"  --help             this text\n"
 	"  --version          the version, and the git checkout it was built from\n"
 	"\n"
@@ -135,8 +140,31 @@ struct args {
 	const char *class_dir, *build, *out;
 	bool sandbox, unsandboxed;
 	long jobs;
+	long bench; /* --bench CLIENTS */
 	struct el_sbx_limits lim;
 };
+
+/* --bench: echolab-monitor beside this program (else one line, 1) and
+ * echolab-server (else the reference models have no figure, said in the
+ * report). */
+static int find_bench_programs(char *server, char *monitor, size_t len, struct el_class_opts *co)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = 0;
+	char *slash = strrchr(self, '/');
+	if (slash)
+		*slash = 0;
+	snprintf(monitor, len, "%s/echolab-monitor", self);
+	snprintf(server, len, "%s/echolab-server", self);
+	if (access(monitor, X_OK) < 0) {
+		fprintf(stderr, "echolab-conform: --bench needs echolab-monitor beside echolab-conform (%s)\n", monitor);
+		return 1;
+	}
+	co->monitor_bin = monitor;
+	co->server_bin = access(server, X_OK) == 0 ? server : NULL;
+	return 0;
+}
 
 /* Parses argv into o and a. Returns -1 to go on, or the exit status (0
  * after --help or --version, 2 after a usage error). */
@@ -144,7 +172,7 @@ static int parse_args(int argc, char **argv, struct el_conf_opts *o, struct args
 {
 	enum { O_SERVER = 256, O_TARGET, O_RAW, O_MAXLINE, O_CASES, O_LIST, O_TIMEOUT, O_SKEW, O_JUNIT,
 	       O_JSON, O_HTML, O_TAP, O_QUIET, O_HELP, O_VERSION, O_CLASS, O_BUILD, O_OUT, O_JOBS, O_SANDBOX,
-	       O_UNSANDBOXED, O_PROCS, O_MEMORY, O_CPU, O_TIME };
+	       O_UNSANDBOXED, O_PROCS, O_MEMORY, O_CPU, O_TIME, O_BENCH };
 	static const struct option opts[] = {
 		{"server-cmd", required_argument, NULL, O_SERVER}, {"target", required_argument, NULL, O_TARGET},
 		{"raw", no_argument, NULL, O_RAW}, {"max-line", required_argument, NULL, O_MAXLINE},
@@ -158,7 +186,8 @@ static int parse_args(int argc, char **argv, struct el_conf_opts *o, struct args
 		{"jobs", required_argument, NULL, O_JOBS}, {"sandbox", no_argument, NULL, O_SANDBOX},
 		{"unsandboxed", no_argument, NULL, O_UNSANDBOXED}, {"max-procs", required_argument, NULL, O_PROCS},
 		{"max-memory", required_argument, NULL, O_MEMORY}, {"max-cpu", required_argument, NULL, O_CPU},
-		{"max-time", required_argument, NULL, O_TIME}, {NULL, 0, NULL, 0},
+		{"max-time", required_argument, NULL, O_TIME}, {"bench", required_argument, NULL, O_BENCH},
+		{NULL, 0, NULL, 0},
 	};
 	opterr = 0;
 	int ch;
@@ -213,6 +242,10 @@ static int parse_args(int argc, char **argv, struct el_conf_opts *o, struct args
 			if (!el_cli_parse_num(optarg, 1, 86400, &a->lim.wall_s))
 				return usage_error("bad --max-time '%s' (seconds, 1..86400)", optarg);
 			break;
+		case O_BENCH:
+			if (!el_cli_parse_long(optarg, 1, 1000, &a->bench))
+				return usage_error("bad --bench '%s' (clients, 1..1000)", optarg);
+			break;
 		case O_HELP: fputs(usage_text, stdout); return 0;
 		case O_VERSION: el_version_print("echolab-conform"); return 0;
 		case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
@@ -229,6 +262,8 @@ static int parse_args(int argc, char **argv, struct el_conf_opts *o, struct args
 		return usage_error("--sandbox or --unsandboxed, not both");
 	if (a->build && !a->class_dir && !a->sandbox)
 		return usage_error("--build is for --class and --sandbox");
+	if (a->bench && !a->class_dir)
+		return usage_error("--bench is for --class (one server's figures: echolab-bench --server NAME=CMD)");
 	if (a->out && !a->class_dir)
 		return usage_error("--out is for --class (one server's reports: --junit, --json, --html)");
 	if (a->class_dir && (a->junit || a->json || a->html || a->tap))
@@ -409,7 +444,10 @@ int main(int argc, char **argv)
 		struct el_class_opts co = {.conf = o, .cases = a.cases, .dir = a.class_dir,
 					   .out = a.out ? a.out : "class-report", .build = a.build ? a.build : "make",
 					   .lim = a.lim, .jobs = (int)a.jobs, .unsandboxed = a.unsandboxed,
-					   .command = command, .stop = &stop};
+					   .command = command, .stop = &stop, .bench_clients = a.bench};
+		static char server_bin[PATH_MAX + 32], monitor_bin[PATH_MAX + 32];
+		if (a.bench && find_bench_programs(server_bin, monitor_bin, sizeof(server_bin), &co) != 0)
+			return 1;
 		return el_class_grade(&co);
 	}
 	int verdicts[4] = {0};

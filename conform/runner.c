@@ -711,22 +711,26 @@ static int signal_sandbox(void *arg, int sig)
 	return el_sbx_signal(arg, sig);
 }
 
-/* el_sup_start_cmd, inside the sandbox: the command wrapped in bwrap,
- * started by a child that has joined the sandbox's cgroups and network
- * namespace as its user, and signalled through the sandbox. */
-static int start_sandboxed(struct el_conf_runner *r, unsigned port, bool capture, char *why, size_t whylen)
+int el_conf_start_sandboxed(struct el_sbx *sbx, struct el_sup *sup, const char *cmd, const char *host,
+			    unsigned port, int out_fd, int err_fd, int timeout_ms, char *why, size_t whylen)
 {
 	static char wrapped[16384];
-	if (el_sbx_wrap(r->o->sbx, r->cmd, wrapped, sizeof(wrapped)) < 0) {
+	if (el_sbx_wrap(sbx, cmd, wrapped, sizeof(wrapped)) < 0) {
 		snprintf(why, whylen, "the command is too long for the sandbox");
 		return -ENAMETOOLONG;
 	}
+	struct el_sup_spec sp = {.cmd = wrapped, .out_fd = out_fd, .err_fd = err_fd, .host = host, .port = port,
+				 .timeout_ms = timeout_ms, .setup = enter_sandbox, .setup_arg = sbx,
+				 .signal = signal_sandbox, .signal_arg = sbx};
+	return el_sup_start(sup, &sp, why, whylen);
+}
+
+static int start_sandboxed(struct el_conf_runner *r, unsigned port, bool capture, char *why, size_t whylen)
+{
 	int out = capture ? open(r->out_path, O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
 	int err = open(r->err_path, O_WRONLY | O_APPEND | O_CLOEXEC);
-	struct el_sup_spec sp = {.cmd = wrapped, .out_fd = out, .err_fd = err, .host = r->o->host, .port = port,
-				 .timeout_ms = runner_ms(r, 10000), .setup = enter_sandbox, .setup_arg = r->o->sbx,
-				 .signal = signal_sandbox, .signal_arg = r->o->sbx};
-	int rc = el_sup_start(&r->sup, &sp, why, whylen);
+	int rc = el_conf_start_sandboxed(r->o->sbx, &r->sup, r->cmd, r->o->host, port, out, err,
+					 runner_ms(r, 10000), why, whylen);
 	if (out >= 0)
 		close(out);
 	if (err >= 0)

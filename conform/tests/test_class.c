@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -368,4 +369,84 @@ Test(class, ctrl_c_writes_the_report_of_what_was_graded)
 	cr_expect(rows >= 1 && rows < 4, "%d rows of 4 submissions: %s", rows, csv);
 	snprintf(path, sizeof(path), "%s/class.json", out_dir);
 	cr_expect_not_null(strstr(slurp(path), "\"interrupted\": true"), "%s", slurp(path));
+}
+
+/* The number after key in text, from its first occurrence at or after
+ * from; NAN when the key is not there or its value is null. */
+static double num_after(const char *text, const char *key)
+{
+	const char *p = strstr(text, key);
+	if (!p || strncmp(p + strlen(key), "null", 4) == 0)
+		return NAN;
+	return strtod(p + strlen(key), NULL);
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const double *x = a, *y = b;
+	return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+/* --bench: a figure for each reference model and each graded submission,
+ * none for the one that did not build, each by the bench's own cell (its
+ * files kept), and no two figures at once, though two submissions were
+ * graded at a time. */
+Test(class, bench_figures_run_one_at_a_time_for_every_graded_submission)
+{
+	char log[160], cmd[2048], path[256];
+	snprintf(log, sizeof(log), "%s/grader.log", work);
+	snprintf(cmd, sizeof(cmd),
+		 "'%s' --class '%s' --server-cmd './server {port}' --out '%s' --jobs 2 --cases proto.reply-format "
+		 "--bench 4 > '%s' 2>&1",
+		 getenv("ECHOLAB_CONFORM"), getenv("ECHOLAB_EXAMPLES_CLASS"), out_dir, log);
+	int rc = system(cmd);
+	cr_assert_eq(WEXITSTATUS(rc), 0, "exit %d: %s", WEXITSTATUS(rc), slurp(log));
+	snprintf(path, sizeof(path), "%s/class.json", out_dir);
+	char *json = strdup(slurp(path));
+	const char *load = strstr(json, "\n \"load\": {");
+	cr_assert_not_null(load, "no load figures in class.json: %s", json);
+	cr_expect_eq(num_after(load, "\"clients\": "), 4, "%s", load);
+	const char *refs[] = {"iterative", "fork", "thread"};
+	for (size_t i = 0; i < 3; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "\"model\": \"%s\"", refs[i]);
+		const char *p = strstr(load, key);
+		cr_assert_not_null(p, "no reference %s: %s", refs[i], load);
+		cr_expect_gt(num_after(p, "\"msgs_per_s\": "), 0, "reference %s: %s", refs[i], p);
+	}
+	const char *subs[] = {"fork", "thread", "single-read"};
+	for (size_t i = 0; i < 3; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "{\"submission\": \"%s\"", subs[i]);
+		const char *p = strstr(json, key);
+		cr_assert_not_null(p, "no %s: %s", subs[i], json);
+		const char *fig = strstr(p, "\"load\": {");
+		cr_assert(fig && fig < strchr(p, '\n'), "%s has no figure: %.*s", subs[i], (int)strcspn(p, "\n"), p);
+		cr_expect_gt(num_after(fig, "\"msgs_per_s\": "), 0, "%s: %.*s", subs[i], (int)strcspn(p, "\n"), p);
+		cr_expect_gt(num_after(fig, "\"p99_us\": "), 0, "%s: %.*s", subs[i], (int)strcspn(p, "\n"), p);
+		snprintf(path, sizeof(path), "%s/%s/bench/load.json", out_dir, subs[i]);
+		cr_expect_eq(access(path, F_OK), 0, "%s: the cell's files are not kept", path);
+	}
+	const char *typo = strstr(json, "{\"submission\": \"typo\"");
+	cr_assert_not_null(typo);
+	const char *none = strstr(typo, "\"load\": null");
+	cr_expect(none && none < strchr(typo, '\n'), "typo did not build, yet: %.*s", (int)strcspn(typo, "\n"), typo);
+	/* Six figures, and no two windows overlap. */
+	double w[16][2];
+	int n = 0;
+	for (const char *p = strstr(json, "\"start\": "); p && n < 16; p = strstr(p + 1, "\"start\": ")) {
+		w[n][0] = num_after(p, "\"start\": ");
+		w[n][1] = num_after(p, "\"end\": ");
+		n++;
+	}
+	cr_expect_eq(n, 6, "%d figures: %s", n, json);
+	qsort(w, (size_t)n, sizeof(w[0]), by_start);
+	for (int i = 0; i + 1 < n; i++)
+		cr_expect_leq(w[i][1], w[i + 1][0], "two figures at once: %.3f-%.3f and %.3f-%.3f", w[i][0], w[i][1],
+			      w[i + 1][0], w[i + 1][1]);
+	snprintf(path, sizeof(path), "%s/class.csv", out_dir);
+	cr_expect_not_null(strstr(slurp(path), ",load_msgs_per_s,load_p99_us,"), "%s", slurp(path));
+	snprintf(path, sizeof(path), "%s/class.html", out_dir);
+	cr_expect_not_null(strstr(slurp(path), "Reference models (echolab-server)"), "class.html");
+	free(json);
 }
