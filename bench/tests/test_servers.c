@@ -632,17 +632,23 @@ Test(servers, compare_finds_a_slowed_server_and_fails_on_it, .timeout = 180)
 	rc = bench(b, cmp, sizeof(cmp), out, sizeof(out));
 	cr_expect_eq(rc, 1, "slower by more than 50%%: exit %d\n%s", rc, out);
 	cleanup(cmp);
-	/* Two runs of the same server: no difference, in every cell (one
-	 * here), and no failure. */
+	/* Two runs of the same server: no failure, and no cell moved by half.
+	 * Not "no difference": the runs are a few seconds apart in a full
+	 * ./ci/test, other suites beside them, and a fresh clone's run saw
+	 * the second 7.6% faster in msgs/s and 16.9% in p99 (a p99 of tens
+	 * of microseconds), each interval clear of zero: the machine moved
+	 * between the runs, and a run's own spread cannot show that. What
+	 * --fail-if-slower guarantees is that such a drift does not fail the
+	 * gate. */
 	snprintf(b, sizeof(b), "--compare %s/latest %s/latest --fail-if-slower 50", fast1, fast2);
 	rc = bench(b, cmp, sizeof(cmp), out, sizeof(out));
 	cr_expect_eq(rc, 0, "two runs of the same server: exit %d\n%s", rc, out);
 	int cells = 0;
 	for (const char *l = strstr(out, "srv "); l; l = strstr(l + 1, "\nsrv ")) {
 		cells++;
-		const char *eol = strchr(l + 1, '\n');
-		const char *v = strstr(l, ": no difference the runs can show");
-		cr_expect(v && (!eol || v < eol), "the same server, one cell not 'no difference':\n%s", out);
+		double moved = 0;
+		cr_assert_eq(sscanf(l, "srv %*d clients: msgs/s %lf%%", &moved), 1, "%s", out);
+		cr_expect(moved > -50 && moved < 50, "the same server moved by %.1f%%:\n%s", moved, out);
 	}
 	cr_expect_eq(cells, 1, "%d cells compared:\n%s", cells, out);
 	char path[600];
