@@ -363,13 +363,19 @@ Test(procstat, a_detail_budget_refreshes_processes_in_turn, .timeout = 60)
 	cr_assert_eq(el_monitor_init(&all, k.root), 0);
 	cr_assert_eq(el_monitor_init(&some, k.root), 0);
 	some.detail_budget_us = 1;
-	struct el_proc_sample a, s;
+	struct el_proc_sample a, s, a2;
 	cr_assert_eq(el_monitor_sample(&all, &a), 0);
 	cr_assert_eq(el_monitor_sample(&some, &s), 0);
+	cr_assert_eq(el_monitor_sample(&all, &a2), 0);
 	cr_assert_eq(a.procs, 13);
 	cr_expect_eq(a.detail_age, 0);
 	cr_expect_eq(s.detail_age, 0, "every new process read at once");
-	cr_expect_eq(s.fds, a.fds, "fds %ld, without a budget %ld", s.fds, a.fds);
+	/* Every process's fds counted, as the monitor without a budget counts
+	 * them just before and just after: under valgrind the children were
+	 * still opening theirs (349 against 338 in a fresh clone's run). */
+	long lo = a.fds < a2.fds ? a.fds : a2.fds, hi = a.fds < a2.fds ? a2.fds : a.fds;
+	cr_expect(s.fds >= lo && s.fds <= hi, "fds %ld, without a budget %ld before and %ld after", s.fds, a.fds,
+		  a2.fds);
 	cr_expect_eq(s.threads, a.threads);
 	cr_expect_gt(s.pss_kib, a.pss_kib / 2, "PSS %ld, without a budget %ld", s.pss_kib, a.pss_kib);
 	cr_expect_lt(s.pss_kib, a.pss_kib * 2, "PSS %ld, without a budget %ld", s.pss_kib, a.pss_kib);
