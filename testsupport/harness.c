@@ -445,19 +445,27 @@ void th_server_wait(struct th_server *s, int sig)
 		char cmd[256];
 		const char *hang = getenv("ECHOLAB_HANG_CMD");
 		if (hang)
-			snprintf(cmd, sizeof(cmd), "%s %d", hang, (int)s->pid);
+			snprintf(cmd, sizeof(cmd), "%s %d 2>&1", hang, (int)s->pid);
 		else
 			snprintf(cmd, sizeof(cmd),
-				 "command -v gdb >/dev/null && echo '%s: where the hung server threads were (gdb):' >&2 && "
-				 "gdb -p %d -batch -q -ex 'thread apply all bt' </dev/null 2>&1 | "
-				 "grep -E '^(Thread|#)' >&2",
-				 harness_model, (int)s->pid);
-		(void)!system(cmd);
+				 "command -v gdb >/dev/null && gdb -p %d -batch -q -ex 'thread apply all bt' "
+				 "</dev/null 2>&1 | grep -E '^(Thread|#)'",
+				 (int)s->pid);
+		/* Into the failure's own message: Criterion keeps no test's
+		 * stderr (a hunt's hang printed its stacks there, and lost them). */
+		char stacks[6144] = "";
+		FILE *p = popen(cmd, "r");
+		if (p) {
+			size_t n = fread(stacks, 1, sizeof(stacks) - 1, p);
+			stacks[n] = 0;
+			pclose(p);
+		}
 		kill(-s->pid, SIGKILL);
 		waitpid(s->pid, &status, 0);
 		cr_assert_fail("%s: server did not exit within %d ms of signal %d (and the %lld ms its threads "
-			       "waited for a CPU); its threads: %s",
-			       harness_model, 2000 * th_slow_factor(), sig, (long long)waited, threads);
+			       "waited for a CPU); its threads: %s; where they were (%s):\n%s",
+			       harness_model, 2000 * th_slow_factor(), sig, (long long)waited, threads,
+			       hang ? hang : "gdb", stacks[0] ? stacks : "nothing: no gdb, or it could not attach");
 	}
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "%s: server exit after signal %d: %s %d", harness_model, sig,
