@@ -111,9 +111,12 @@ int el_srv_accept(struct el_srv *srv, struct sockaddr_storage *peer)
 {
 	socklen_t len = sizeof(*peer);
 	int fd = accept4(srv->listen_fd, (struct sockaddr *)peer, &len, SOCK_CLOEXEC);
-	if (fd >= 0)
-		return fd;
-	switch (errno) {
+	return fd >= 0 ? fd : el_srv_accept_error(srv, errno);
+}
+
+int el_srv_accept_error(struct el_srv *srv, int err)
+{
+	switch (err) {
 	case EINTR:
 	case EAGAIN:
 	case ECONNABORTED:
@@ -133,10 +136,10 @@ int el_srv_accept(struct el_srv *srv, struct sockaddr_storage *peer)
 	case ENFILE:
 	case ENOBUFS:
 	case ENOMEM:
-		el_srv_logf(srv, "accept: %s (pausing %d ms)", strerror(errno), EL_SRV_ACCEPT_PAUSE_MS);
+		el_srv_logf(srv, "accept: %s (pausing %d ms)", strerror(err), EL_SRV_ACCEPT_PAUSE_MS);
 		return -EMFILE;
 	default:
-		return -errno;
+		return -err;
 	}
 }
 

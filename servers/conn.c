@@ -277,6 +277,9 @@ static void flush_on_stop(struct el_conn *c, const uint8_t *in, size_t len, int6
 			in += used;
 			len -= used;
 		}
+		/* Out of memory, the input takes no more: no loop without end. */
+		if (c->failed)
+			return;
 		if (el_conn_pending(c) == 0 && len == 0)
 			break;
 		if (el_io_write_all(c->fd, c->out + c->out_off, el_conn_pending(c), deadline) < 0)
@@ -289,11 +292,12 @@ static void flush_on_stop(struct el_conn *c, const uint8_t *in, size_t len, int6
 	 * which discards whatever still waits in our send queue. Send the FIN
 	 * and wait until the client has acknowledged every byte. */
 	shutdown(c->fd, SHUT_WR);
+	/* Nothing says "acknowledged": look every 2 ms. Not by poll(2) on
+	 * the socket, which returns at once once both sides have shut down
+	 * (POLLHUP) and made this a busy loop until the deadline. */
 	int queued;
-	while (ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued > 0 && el_io_now_ms() < deadline) {
-		struct pollfd pfd = {.fd = c->fd, .events = 0};
-		poll(&pfd, 1, 2);
-	}
+	while (ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued > 0 && el_io_now_ms() < deadline)
+		nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
 }
 
 void el_conn_serve_blocking(struct el_conn *c, struct el_conn_watch *watch)
@@ -306,7 +310,6 @@ void el_conn_serve_blocking(struct el_conn *c, struct el_conn_watch *watch)
 	size_t off = 0, len = 0;
 	enum el_conn_end end = EL_CONN_END_EOF;
 	long err = 0;
-	int64_t idle = c->srv->cfg.idle_timeout_ms;
 	if (!buf) {
 		el_conn_finish(c, EL_CONN_END_ERROR, -ENOMEM);
 		return;
@@ -339,7 +342,7 @@ void el_conn_serve_blocking(struct el_conn *c, struct el_conn_watch *watch)
 			{.fd = -1},
 		};
 		int64_t now = el_io_now_ms();
-		int64_t deadline = idle > 0 ? c->last_active_ms + idle : -1;
+		int64_t deadline = el_conn_idle_deadline(c);
 		if (watch && watch->fd >= 0) {
 			if (now >= watch->paused_until)
 				pfds[2] = (struct pollfd){.fd = watch->fd, .events = POLLIN};
@@ -352,7 +355,7 @@ void el_conn_serve_blocking(struct el_conn *c, struct el_conn_watch *watch)
 			err = rc;
 			break;
 		}
-		if (idle > 0 && el_io_now_ms() >= c->last_active_ms + idle) {
+		if (el_conn_idle_expired(c, el_io_now_ms())) {
 			end = EL_CONN_END_IDLE;
 			break;
 		}
@@ -458,33 +461,6 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err)
 	}
 }
 
-int el_conn_accept_new(struct el_srv *srv, size_t size, struct el_conn **out)
-{
-	for (;;) {
-		struct sockaddr_storage peer;
-		int fd = el_srv_accept(srv, &peer);
-		if (fd == -EMFILE)
-			return -EMFILE;
-		if (fd < 0)
-			return 0;
-		if (!el_srv_conn_acquire(srv)) {
-			el_srv_reject_busy(srv, fd, (struct sockaddr *)&peer);
-			continue;
-		}
-		struct el_conn *c = calloc(1, size);
-		if (!c)
-			close(fd);
-		if (!c || el_conn_init(c, srv, fd, (struct sockaddr *)&peer) < 0) {
-			free(c);
-			el_srv_conn_release(srv);
-			continue;
-		}
-		el_io_set_nonblock(fd, true);
-		*out = c;
-		return 1;
-	}
-}
-
 void el_conn_lru_push(struct el_conn_lru *l, struct el_conn *c)
 {
 	c->older = l->newest;
@@ -517,7 +493,24 @@ void el_conn_lru_touch(struct el_conn_lru *l, struct el_conn *c, int64_t active_
 	el_conn_lru_push(l, c);
 }
 
-int64_t el_conn_lru_deadline(const struct el_conn_lru *l, int64_t idle_ms)
+int64_t el_conn_idle_deadline(const struct el_conn *c)
 {
-	return idle_ms > 0 && l->oldest ? l->oldest->last_active_ms + idle_ms : -1;
+	int64_t idle = c->srv->cfg.idle_timeout_ms;
+	return idle > 0 ? c->last_active_ms + idle : -1;
+}
+
+bool el_conn_idle_expired(const struct el_conn *c, int64_t now)
+{
+	int64_t deadline = el_conn_idle_deadline(c);
+	return deadline >= 0 && now >= deadline;
+}
+
+int64_t el_conn_lru_deadline(const struct el_conn_lru *l)
+{
+	return l->oldest ? el_conn_idle_deadline(l->oldest) : -1;
+}
+
+struct el_conn *el_conn_lru_expired(const struct el_conn_lru *l, int64_t now)
+{
+	return l->oldest && el_conn_idle_expired(l->oldest, now) ? l->oldest : NULL;
 }

@@ -23,6 +23,15 @@
 /* The size of one read from a client. */
 #define EL_CONN_READ_SIZE (16 * 1024)
 
+/* Why a connection ended, for the log. */
+enum el_conn_end {
+	EL_CONN_END_EOF,
+	EL_CONN_END_RESET,
+	EL_CONN_END_IDLE,
+	EL_CONN_END_SHUTDOWN,
+	EL_CONN_END_ERROR,
+};
+
 struct el_conn {
 	struct el_srv *srv;
 	int fd;
@@ -42,15 +51,11 @@ struct el_conn {
 	struct el_conn *older, *newer; /* an el_conn_lru's order */
 	bool eof;               /* the client half-closed and that was handled */
 	bool failed;            /* out of memory: close the connection */
-};
-
-/* Why a connection ended, for the log. */
-enum el_conn_end {
-	EL_CONN_END_EOF,
-	EL_CONN_END_RESET,
-	EL_CONN_END_IDLE,
-	EL_CONN_END_SHUTDOWN,
-	EL_CONN_END_ERROR,
+	/* An event loop's end of it (loop.h): ended, and why, kept until
+	 * the connection is freed. */
+	bool ended;
+	enum el_conn_end end;
+	int end_err;
 };
 
 /* Sets up c for the accepted fd and logs "# open". Returns 0, or -ENOMEM
@@ -122,13 +127,6 @@ int el_conn_pump(struct el_conn *c, enum el_conn_end *end, int *err);
  * pending (both until deadline_ms), then el_conn_finish. */
 void el_conn_stop(struct el_conn *c, int64_t deadline_ms);
 
-/* Accepts one connection for a non-blocking model: answers "! busy" at
- * --max-conns (and goes on to the next), allocates size bytes (a struct
- * whose first member is the el_conn), sets the conn up non-blocking and
- * counted. Returns 1 with *out set, 0 when there is nothing more to accept,
- * or -EMFILE when the model should stop accepting for 100 ms. */
-int el_conn_accept_new(struct el_srv *srv, size_t size, struct el_conn **out);
-
 /* Connections in order of last activity, for idle timeouts in O(1) per
  * event: with one timeout for all, the oldest is the next to expire. */
 struct el_conn_lru {
@@ -140,8 +138,15 @@ void el_conn_lru_remove(struct el_conn_lru *l, struct el_conn *c);
 /* Moves c to the newest end if it was active since active_before (its
  * last_active_ms before the turn). */
 void el_conn_lru_touch(struct el_conn_lru *l, struct el_conn *c, int64_t active_before);
-/* The deadline of the oldest, or -1 with no timeout or no connection. */
-int64_t el_conn_lru_deadline(const struct el_conn_lru *l, int64_t idle_ms);
+/* The idle timeout (--idle-timeout), for every model: when c's idle time
+ * is up (CLOCK_MONOTONIC ms), or -1 without a timeout; whether it is up
+ * at now. */
+int64_t el_conn_idle_deadline(const struct el_conn *c);
+bool el_conn_idle_expired(const struct el_conn *c, int64_t now);
+/* The idle deadline of the oldest, or -1 with no timeout or no
+ * connection; the oldest if its idle time is up at now, else NULL. */
+int64_t el_conn_lru_deadline(const struct el_conn_lru *l);
+struct el_conn *el_conn_lru_expired(const struct el_conn_lru *l, int64_t now);
 
 /* For the blocking models: something besides the client to watch while
  * serving it (the iterative model's listening socket). */

@@ -1,148 +1,127 @@
-/* The poll model: one thread, one poll(2) loop over the listening socket
- * and every connection, each connection given non-blocking turns by the
- * connection core (el_conn_pump).
- *
- * Idle timeout in O(1) per event: the timeout is the same for every
- * connection, so connections kept in order of their last activity (moved
- * to the newest end whenever bytes move) have the next one to expire at
- * the oldest end. */
-#include <stdio.h>
+/* The poll model: one event loop (loop.h), one poll(2) over the listening
+ * socket and every connection, each connection given non-blocking turns
+ * by the connection core. Its mechanism is the pollfd array: a
+ * connection's slot, kept dense (the last slot fills a hole). */
+#include <errno.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "conn.h"
 #include "io.h"
+#include "loop.h"
 #include "models.h"
+
+/* The listener's and the stop pipe's slots; connections follow. */
+enum { LISTENER, STOP, FIRST_CONN };
+
+struct ploop {
+	struct el_loop l; /* first: the core allocates the struct */
+	struct pollfd *pfds;
+	struct pconn **conns; /* conns[i] owns pfds[i] */
+	size_t n, cap;
+};
 
 struct pconn {
 	struct el_conn c; /* first: the core allocates the struct */
-	size_t idx;       /* in the pollfd array */
+	size_t slot;
 };
 
-struct ploop {
-	struct el_srv *srv;
-	struct pollfd *pfds; /* [0] listener, [1] stop, then connections */
-	struct pconn **conns;
-	size_t n, cap;
-	struct el_conn_lru lru;
-};
-
-static bool add_conn(struct ploop *l, struct pconn *p)
+static int init(struct el_loop *l)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap * 2;
-		struct pollfd *pf = realloc(l->pfds, cap * sizeof(*pf));
-		if (!pf)
-			return false;
-		l->pfds = pf;
-		struct pconn **pc = realloc(l->conns, cap * sizeof(*pc));
-		if (!pc)
-			return false;
-		l->conns = pc;
-		l->cap = cap;
+	struct ploop *p = (struct ploop *)l;
+	p->cap = 64;
+	p->n = FIRST_CONN;
+	p->pfds = calloc(p->cap, sizeof(*p->pfds));
+	p->conns = calloc(p->cap, sizeof(*p->conns));
+	if (!p->pfds || !p->conns) {
+		free(p->pfds);
+		free(p->conns);
+		return -ENOMEM;
 	}
-	p->idx = l->n++;
-	l->pfds[p->idx] = (struct pollfd){.fd = p->c.fd, .events = POLLIN};
-	l->conns[p->idx] = p;
-	el_conn_lru_push(&l->lru, &p->c);
-	el_srv_loop_joined(l->srv, 0);
+	p->pfds[LISTENER] = (struct pollfd){.fd = l->srv->listen_fd};
+	p->pfds[STOP] = (struct pollfd){.fd = l->srv->stop_fd, .events = POLLIN};
+	return 0;
+}
+
+static void finish(struct el_loop *l)
+{
+	struct ploop *p = (struct ploop *)l;
+	free(p->pfds);
+	free(p->conns);
+}
+
+static void listen_on(struct el_loop *l, bool on)
+{
+	((struct ploop *)l)->pfds[LISTENER].events = on ? POLLIN : 0;
+}
+
+static int add(struct el_loop *l, struct el_conn *c)
+{
+	struct ploop *p = (struct ploop *)l;
+	if (p->n == p->cap) {
+		size_t cap = p->cap * 2;
+		struct pollfd *pf = realloc(p->pfds, cap * sizeof(*pf));
+		if (!pf)
+			return -ENOMEM;
+		p->pfds = pf;
+		struct pconn **pc = realloc(p->conns, cap * sizeof(*pc));
+		if (!pc)
+			return -ENOMEM;
+		p->conns = pc;
+		p->cap = cap;
+	}
+	struct pconn *pc = (struct pconn *)c;
+	pc->slot = p->n++;
+	p->pfds[pc->slot] = (struct pollfd){.fd = c->fd, .events = POLLIN};
+	p->conns[pc->slot] = pc;
+	return 0;
+}
+
+static void arm(struct el_loop *l, struct el_conn *c, int want)
+{
+	((struct ploop *)l)->pfds[((struct pconn *)c)->slot].events =
+		(short)((want & EL_CONN_WANT_READ ? POLLIN : 0) | (want & EL_CONN_WANT_WRITE ? POLLOUT : 0));
+}
+
+static bool release(struct el_loop *l, struct el_conn *c)
+{
+	struct ploop *p = (struct ploop *)l;
+	struct pconn *pc = (struct pconn *)c;
+	/* A connection that ended before add gave it a slot has none. */
+	if (pc->slot >= FIRST_CONN && pc->slot < p->n && p->conns[pc->slot] == pc) {
+		size_t last = --p->n;
+		p->pfds[pc->slot] = p->pfds[last];
+		p->conns[pc->slot] = p->conns[last];
+		p->conns[pc->slot]->slot = pc->slot;
+	}
 	return true;
 }
 
-static void remove_conn(struct ploop *l, struct pconn *p)
+static void wait_events(struct el_loop *l, int64_t deadline_ms)
 {
-	size_t i = p->idx, last = --l->n;
-	l->pfds[i] = l->pfds[last];
-	l->conns[i] = l->conns[last];
-	l->conns[i]->idx = i;
-	el_conn_lru_remove(&l->lru, &p->c);
-	el_srv_loop_left(l->srv, 0);
+	struct ploop *p = (struct ploop *)l;
+	if (el_io_poll(p->pfds, (nfds_t)p->n, deadline_ms, false) <= 0)
+		return;
+	/* Backwards, so that an end (the last slot moves into the hole) never
+	 * skips a slot not yet seen. */
+	for (size_t i = p->n; i-- > FIRST_CONN;)
+		if (p->pfds[i].revents)
+			el_loop_turn(l, &p->conns[i]->c);
+	if (p->pfds[LISTENER].revents & POLLIN)
+		el_loop_accept(l);
 }
 
-static void end_conn(struct ploop *l, struct pconn *p, enum el_conn_end end, int err)
-{
-	remove_conn(l, p);
-	el_conn_finish(&p->c, end, err);
-	free(p);
-	el_srv_conn_release(l->srv);
-}
-
-/* Returns the time accepting may resume after EMFILE, or 0. */
-static int64_t accept_all(struct ploop *l)
-{
-	struct el_conn *c;
-	int rc;
-	while ((rc = el_conn_accept_new(l->srv, sizeof(struct pconn), &c)) > 0) {
-		if (!add_conn(l, (struct pconn *)c)) {
-			el_conn_finish(c, EL_CONN_END_ERROR, -ENOMEM);
-			free(c);
-			el_srv_conn_release(l->srv);
-		}
-	}
-	return rc == -EMFILE ? el_io_now_ms() + EL_SRV_ACCEPT_PAUSE_MS : 0;
-}
+static const struct el_loop_ops poll_ops = {
+	.loop_size = sizeof(struct ploop),
+	.conn_size = sizeof(struct pconn),
+	.init = init,
+	.finish = finish,
+	.wait = wait_events,
+	.listen = listen_on,
+	.add = add,
+	.arm = arm,
+	.release = release,
+};
 
 int el_model_poll_run(struct el_srv *srv)
 {
-	struct ploop l = {.srv = srv, .n = 2, .cap = 64};
-	l.pfds = calloc(l.cap, sizeof(*l.pfds));
-	l.conns = calloc(l.cap, sizeof(*l.conns));
-	if (!l.pfds || !l.conns) {
-		fprintf(stderr, "echolab-server: out of memory\n");
-		free(l.pfds);
-		free(l.conns);
-		return 1;
-	}
-	el_srv_loops_start(srv, 1);
-	l.pfds[0] = (struct pollfd){.fd = srv->listen_fd, .events = POLLIN};
-	l.pfds[1] = (struct pollfd){.fd = srv->stop_fd, .events = POLLIN};
-	int64_t idle = srv->cfg.idle_timeout_ms, paused_until = 0;
-
-	while (!el_srv_should_stop(srv)) {
-		int64_t deadline = el_conn_lru_deadline(&l.lru, idle);
-		if (paused_until && (deadline < 0 || paused_until < deadline))
-			deadline = paused_until;
-		if (el_io_poll(l.pfds, (nfds_t)l.n, deadline, false) < 0)
-			continue;
-		/* Backwards, so that a removal (the last entry moves into the
-		 * hole) never skips an entry not yet seen. */
-		for (size_t i = l.n; i-- > 2;) {
-			if (!l.pfds[i].revents)
-				continue;
-			struct pconn *p = l.conns[i];
-			int64_t active = p->c.last_active_ms;
-			enum el_conn_end end;
-			int err;
-			int want = el_conn_pump(&p->c, &end, &err);
-			if (want == 0) {
-				end_conn(&l, p, end, err);
-				continue;
-			}
-			l.pfds[i].events = (short)((want & EL_CONN_WANT_READ ? POLLIN : 0) |
-						   (want & EL_CONN_WANT_WRITE ? POLLOUT : 0));
-			el_conn_lru_touch(&l.lru, &p->c, active);
-		}
-		int64_t now = el_io_now_ms();
-		if (l.pfds[0].revents & POLLIN)
-			paused_until = accept_all(&l);
-		if (paused_until && now >= paused_until)
-			paused_until = 0;
-		l.pfds[0].events = paused_until ? 0 : POLLIN;
-		while (idle > 0 && l.lru.oldest && now - l.lru.oldest->last_active_ms >= idle)
-			end_conn(&l, (struct pconn *)l.lru.oldest, EL_CONN_END_IDLE, 0);
-	}
-
-	int64_t deadline = el_io_now_ms() + EL_SRV_STOP_CONN_MS;
-	while (l.n > 2) {
-		struct pconn *p = l.conns[l.n - 1];
-		remove_conn(&l, p);
-		el_conn_stop(&p->c, deadline);
-		free(p);
-		el_srv_conn_release(srv);
-	}
-	free(l.pfds);
-	free(l.conns);
-	el_srv_loops_report(srv);
-	return 0;
+	return el_loop_group_run(srv, &poll_ops, 1, NULL);
 }

@@ -1,63 +1,59 @@
-/* The threadpool model (half-sync/half-async): one thread waits for
- * readiness on every connection with epoll and hands each ready connection
- * to --workers worker threads through a bounded queue; a worker gives it a
- * turn (read, frame, reply, write) and re-arms it. Far more connections
- * than workers are served at once.
+/* The threadpool model (half-sync/half-async): one event loop (loop.h)
+ * waits for readiness on every connection with epoll and hands each ready
+ * connection to --workers worker threads through a bounded queue; a
+ * worker gives it its turn (el_loop_turn: read, frame, reply, write) and
+ * re-arms it. Far more connections than workers are served at once.
  *
  * Ownership: a connection is either armed in epoll (owned by nobody) or
  * `queued` (owned by the queue or one worker). The flag changes only under
- * the pool lock, and a worker re-arms under that lock, so an event can
- * never reach a connection a worker still holds. */
-#include <stdio.h>
+ * the pool lock, which is the loop's guard: the core re-arms (arm) and
+ * changes its lists under it, so an event can never reach a connection a
+ * worker still holds, and the loop's thread never ends one (idle expiry)
+ * that a worker holds (busy). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "conn.h"
-#include "io.h"
+#include "loop.h"
 #include "models.h"
 
 #define QUEUE_CAP 1024
-#define SWEEP_MS 100
 
 struct tp_conn {
-	struct el_conn c; /* first; in the pool's list of all connections */
+	struct el_conn c; /* first: the core allocates the struct */
 	bool queued;
-	bool expired; /* idle timeout: the worker closes it */
 };
 
 struct pool {
-	struct el_srv *srv;
+	struct el_loop l; /* first: the core allocates the struct */
 	int ep;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* the loop's guard */
 	pthread_cond_t nonempty, nonfull;
 	struct tp_conn *queue[QUEUE_CAP];
 	size_t head, count;
-	struct el_conn_lru all; /* every connection, for sweeps and stop (under the lock) */
 	bool stopping;
+	pthread_t *workers;
+	int nworkers;
 };
+
+static int watch(struct pool *p, int op, int fd, uint32_t events, uint64_t tag)
+{
+	struct epoll_event ev = {.events = events, .data.u64 = tag};
+	return epoll_ctl(p->ep, op, fd, &ev) < 0 ? -errno : 0;
+}
 
 /* Under the lock. */
 static void enqueue(struct pool *p, struct tp_conn *t)
 {
-	while (p->count == QUEUE_CAP)
+	while (p->count == QUEUE_CAP && !p->stopping)
 		pthread_cond_wait(&p->nonfull, &p->lock);
+	if (p->stopping)
+		return;
 	t->queued = true;
 	p->queue[(p->head + p->count++) % QUEUE_CAP] = t;
 	pthread_cond_signal(&p->nonempty);
-}
-
-static void close_conn(struct pool *p, struct tp_conn *t, enum el_conn_end end, int err)
-{
-	pthread_mutex_lock(&p->lock);
-	el_conn_lru_remove(&p->all, &t->c);
-	pthread_mutex_unlock(&p->lock);
-	/* Closing the fd also takes it out of the epoll set. */
-	el_conn_finish(&t->c, end, err);
-	free(t);
-	el_srv_conn_release(p->srv);
-	el_srv_loop_left(p->srv, 0);
 }
 
 static void *worker(void *arg)
@@ -67,7 +63,7 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&p->lock);
 		while (p->count == 0 && !p->stopping)
 			pthread_cond_wait(&p->nonempty, &p->lock);
-		if (p->count == 0) {
+		if (p->stopping) {
 			pthread_mutex_unlock(&p->lock);
 			return NULL;
 		}
@@ -76,165 +72,147 @@ static void *worker(void *arg)
 		p->count--;
 		pthread_cond_signal(&p->nonfull);
 		pthread_mutex_unlock(&p->lock);
-
-		if (t->expired) {
-			close_conn(p, t, EL_CONN_END_IDLE, 0);
-			continue;
-		}
-		enum el_conn_end end;
-		int err;
-		int want = el_conn_pump(&t->c, &end, &err);
-		if (want == 0) {
-			close_conn(p, t, end, err);
-			continue;
-		}
-		struct epoll_event ev = {
-			.events = EPOLLONESHOT | (want & EL_CONN_WANT_READ ? EPOLLIN : 0) |
-				  (want & EL_CONN_WANT_WRITE ? EPOLLOUT : 0),
-			.data.ptr = t,
-		};
-		pthread_mutex_lock(&p->lock);
-		epoll_ctl(p->ep, EPOLL_CTL_MOD, t->c.fd, &ev);
-		t->queued = false;
-		pthread_mutex_unlock(&p->lock);
+		el_loop_turn(&p->l, &t->c);
 	}
 }
 
-static void accept_all(struct pool *p, int64_t *paused_until)
+static int init(struct el_loop *l)
 {
-	struct el_conn *c;
-	int rc;
-	while ((rc = el_conn_accept_new(p->srv, sizeof(struct tp_conn), &c)) > 0) {
-		struct tp_conn *t = (struct tp_conn *)c;
-		el_srv_loop_joined(p->srv, 0);
-		pthread_mutex_lock(&p->lock);
-		el_conn_lru_push(&p->all, c);
-		struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = t};
-		epoll_ctl(p->ep, EPOLL_CTL_ADD, c->fd, &ev);
-		pthread_mutex_unlock(&p->lock);
-	}
-	if (rc == -EMFILE) {
-		/* Stop watching the listener for a while rather than spin on a
-		 * queue we cannot empty. */
-		struct epoll_event off = {.events = 0, .data.ptr = NULL};
-		epoll_ctl(p->ep, EPOLL_CTL_MOD, p->srv->listen_fd, &off);
-		*paused_until = el_io_now_ms() + EL_SRV_ACCEPT_PAUSE_MS;
-	}
-}
-
-/* Hands idle-expired connections to the workers to close. A sweep walks
- * every connection; at one walk per SWEEP_MS that is fine for a pool of
- * threads (the event models keep O(1) timers instead). */
-static void sweep_idle(struct pool *p)
-{
-	int64_t idle = p->srv->cfg.idle_timeout_ms, now = el_io_now_ms();
-	pthread_mutex_lock(&p->lock);
-	for (struct el_conn *c = p->all.oldest; c; c = c->newer) {
-		struct tp_conn *t = (struct tp_conn *)c;
-		if (!t->queued && now - t->c.last_active_ms >= idle) {
-			t->expired = true;
-			enqueue(p, t);
-		}
-	}
-	pthread_mutex_unlock(&p->lock);
-}
-
-int el_model_threadpool_run(struct el_srv *srv)
-{
-	struct pool *p = calloc(1, sizeof(*p));
-	int nworkers = srv->cfg.workers;
-	pthread_t *threads = calloc((size_t)nworkers, sizeof(*threads));
-	/* Its connections counted as one loop's (--processes reports them). */
-	el_srv_loops_start(srv, 1);
-	if (!p || !threads) {
-		fprintf(stderr, "echolab-server: out of memory\n");
-		free(p);
-		free(threads);
-		return 1;
-	}
-	p->srv = srv;
+	struct pool *p = (struct pool *)l;
+	struct el_srv *srv = l->srv;
 	p->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (p->ep < 0) {
-		fprintf(stderr, "echolab-server: epoll_create1: %s\n", strerror(errno));
-		free(p);
-		free(threads);
-		return 1;
+	if (p->ep < 0)
+		return -errno;
+	int rc = watch(p, EPOLL_CTL_ADD, srv->stop_fd, EPOLLIN, el_ev_tag(EL_EV_STOP, 0));
+	if (rc == 0)
+		rc = watch(p, EPOLL_CTL_ADD, srv->listen_fd, 0, el_ev_tag(EL_EV_LISTENER, 0));
+	p->workers = calloc((size_t)srv->cfg.workers, sizeof(*p->workers));
+	if (rc == 0 && !p->workers)
+		rc = -ENOMEM;
+	if (rc < 0) {
+		close(p->ep);
+		free(p->workers);
+		return rc;
 	}
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->nonempty, NULL);
 	pthread_cond_init(&p->nonfull, NULL);
-	struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
-	struct epoll_event sev = {.events = EPOLLIN, .data.ptr = p};
-	epoll_ctl(p->ep, EPOLL_CTL_ADD, srv->listen_fd, &lev);
-	epoll_ctl(p->ep, EPOLL_CTL_ADD, srv->stop_fd, &sev);
-
+	l->guard = &p->lock;
 	/* A worker that cannot start is logged; the pool runs with the rest,
 	 * and only a pool without any worker is a failure. */
-	int started = 0, rc = 0;
-	for (int i = 0; i < nworkers; i++) {
-		int err = el_srv_thread(srv, &threads[started], NULL, worker, p);
+	for (int i = 0; i < srv->cfg.workers; i++) {
+		int err = el_srv_thread(srv, &p->workers[p->nworkers], NULL, worker, p);
 		if (err)
 			el_srv_logf(srv, "threadpool: cannot start a worker thread: %s", strerror(-err));
 		else
-			started++;
+			p->nworkers++;
 	}
-	if (started == 0) {
-		fprintf(stderr, "echolab-server: cannot start any worker thread\n");
-		rc = 1;
-	}
+	if (p->nworkers > 0)
+		return 0;
+	close(p->ep);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->nonempty);
+	pthread_cond_destroy(&p->nonfull);
+	free(p->workers);
+	l->guard = NULL;
+	return -EAGAIN;
+}
 
-	int64_t paused_until = 0, last_sweep = el_io_now_ms();
-	while (rc == 0 && !el_srv_should_stop(srv)) {
-		struct epoll_event evs[256];
-		int timeout = srv->cfg.idle_timeout_ms > 0 || paused_until ? SWEEP_MS : -1;
-		int n = epoll_wait(p->ep, evs, 256, timeout);
-		for (int i = 0; i < n; i++) {
-			if (evs[i].data.ptr == NULL) {
-				accept_all(p, &paused_until);
-			} else if (evs[i].data.ptr != p) {
-				struct tp_conn *t = evs[i].data.ptr;
-				pthread_mutex_lock(&p->lock);
-				if (!t->queued)
-					enqueue(p, t);
-				pthread_mutex_unlock(&p->lock);
-			}
-		}
-		int64_t now = el_io_now_ms();
-		if (paused_until && now >= paused_until) {
-			paused_until = 0;
-			epoll_ctl(p->ep, EPOLL_CTL_MOD, srv->listen_fd, &lev);
-		}
-		if (srv->cfg.idle_timeout_ms > 0 && now - last_sweep >= SWEEP_MS) {
-			last_sweep = now;
-			sweep_idle(p);
-		}
-	}
-
-	/* Stop: workers finish the turn they are in and leave; then every
-	 * connection answers what it has read and closes, all within 1 s. */
+/* The stop: workers finish the turn they are in and leave; what is queued
+ * stays with the core, which drains every connection. */
+static void quiesce(struct el_loop *l, int64_t deadline_ms)
+{
+	(void)deadline_ms;
+	struct pool *p = (struct pool *)l;
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
 	p->count = 0;
 	pthread_cond_broadcast(&p->nonempty);
 	pthread_cond_broadcast(&p->nonfull);
 	pthread_mutex_unlock(&p->lock);
-	for (int i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	int64_t deadline = el_io_now_ms() + EL_SRV_STOP_CONN_MS;
-	while (p->all.oldest) {
-		struct tp_conn *t = (struct tp_conn *)p->all.oldest;
-		el_conn_lru_remove(&p->all, &t->c);
-		el_conn_stop(&t->c, deadline);
-		free(t);
-		el_srv_conn_release(srv);
-		el_srv_loop_left(srv, 0);
-	}
-	el_srv_loops_report(srv);
+	for (int i = 0; i < p->nworkers; i++)
+		pthread_join(p->workers[i], NULL);
+	p->nworkers = 0;
+	l->guard = NULL;
+}
+
+static void finish(struct el_loop *l)
+{
+	struct pool *p = (struct pool *)l;
+	quiesce(l, 0); /* a pool that never served still has its workers */
 	close(p->ep);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->nonempty);
 	pthread_cond_destroy(&p->nonfull);
-	free(threads);
-	free(p);
+	free(p->workers);
+}
+
+static void listen_on(struct el_loop *l, bool on)
+{
+	watch((struct pool *)l, EPOLL_CTL_MOD, l->srv->listen_fd, on ? EPOLLIN : 0, el_ev_tag(EL_EV_LISTENER, 0));
+}
+
+static uint32_t events_of(int want)
+{
+	return EPOLLONESHOT | (want & EL_CONN_WANT_READ ? EPOLLIN : 0) | (want & EL_CONN_WANT_WRITE ? EPOLLOUT : 0);
+}
+
+static int add(struct el_loop *l, struct el_conn *c)
+{
+	struct pool *p = (struct pool *)l;
+	pthread_mutex_lock(&p->lock);
+	int rc = watch(p, EPOLL_CTL_ADD, c->fd, events_of(EL_CONN_WANT_READ), el_ev_tag_ptr(EL_EV_CONN, c));
+	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+/* Under the lock (the core's guard): the worker's turn is over. */
+static void arm(struct el_loop *l, struct el_conn *c, int want)
+{
+	watch((struct pool *)l, EPOLL_CTL_MOD, c->fd, events_of(want), el_ev_tag_ptr(EL_EV_CONN, c));
+	((struct tp_conn *)c)->queued = false;
+}
+
+/* Under the lock. */
+static bool busy(struct el_loop *l, struct el_conn *c)
+{
+	(void)l;
+	return ((struct tp_conn *)c)->queued;
+}
+
+static void wait_events(struct el_loop *l, int64_t deadline_ms)
+{
+	struct pool *p = (struct pool *)l;
+	struct epoll_event evs[256];
+	int n = epoll_wait(p->ep, evs, 256, el_loop_timeout(deadline_ms));
+	for (int i = 0; i < n; i++) {
+		uint64_t tag = evs[i].data.u64;
+		if (el_ev_kind(tag) == EL_EV_LISTENER) {
+			el_loop_accept(l);
+		} else if (el_ev_kind(tag) == EL_EV_CONN) {
+			struct tp_conn *t = el_ev_ptr(tag);
+			pthread_mutex_lock(&p->lock);
+			if (!t->queued)
+				enqueue(p, t);
+			pthread_mutex_unlock(&p->lock);
+		}
+	}
+}
+
+static const struct el_loop_ops threadpool_ops = {
+	.loop_size = sizeof(struct pool),
+	.conn_size = sizeof(struct tp_conn),
+	.init = init,
+	.finish = finish,
+	.wait = wait_events,
+	.listen = listen_on,
+	.add = add,
+	.arm = arm,
+	.busy = busy,
+	.quiesce = quiesce,
+};
+
+int el_model_threadpool_run(struct el_srv *srv)
+{
+	return el_loop_group_run(srv, &threadpool_ops, 1, NULL);
 }

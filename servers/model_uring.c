@@ -1,12 +1,15 @@
-/* The uring model: --workers rings, each a thread with its own io_uring
- * and its own connections, served by the connection core.
+/* The uring model: --workers event loops (loop.h), each a thread with its
+ * own io_uring and its own connections, served by the connection core. It
+ * is the core's completion mechanism: the ring does the reads and writes,
+ * and the core hears of each connection's activity and end.
  *
  * - Accepting: each ring keeps a multishot accept on the shared listening
  *   socket (one submission, a completion per connection); where the kernel
  *   has no multishot accept (-EINVAL) it falls back to one accept at a time.
- *   EMFILE and the like end the accept: a 100 ms timeout re-arms it.
- * - Placing: the ring that accepted deals the connection to the ring of
- *   the CPU that takes its packets (ring i runs on the i-th CPU the server may use): see deal.
+ *   EMFILE and the like end the accept, and the core's pause re-arms it.
+ * - Placing: the core deals the connection to the ring of the CPU that
+ *   takes its packets (ring i runs on the i-th CPU the server may use); the
+ *   fd travels as an io_uring message: see deal.
  * - Receiving: one receive in flight per connection, waiting for data
  *   before it tries (IORING_RECVSEND_POLL_FIRST), into a provided buffer
  *   ring shared by the ring's connections where the kernel has buffer rings
@@ -18,9 +21,10 @@
  * - A full submission queue is submitted and the slot taken again (the
  *   well-known io_uring echo server dereferences NULL there).
  * - Ending a connection with operations in flight: shutdown(2) makes them
- *   complete at once; the connection is freed when the last one has.
+ *   complete at once; the connection is freed (el_loop_settle) when the
+ *   last one has.
  * - Stopping: every operation is cancelled, what arrives meanwhile is
- *   still answered, then the core's stop path flushes and closes.
+ *   still answered, then the core's drain flushes and closes.
  *
  * Test hooks (conformance suite): ECHOLAB_URING_ENTRIES sets the
  * submission queue size (a tiny queue runs the full-queue path all the
@@ -29,7 +33,6 @@
  * random (uring_faults.h), as the fault shim does libc's calls. */
 #include <errno.h>
 #include <liburing.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,20 +43,21 @@
 #include <valgrind/valgrind.h>
 #endif
 
-#include "conn.h"
 #include "io.h"
+#include "loop.h"
 #include "models.h"
 #include "uring_faults.h"
-
-/* Operations, in the low bits of user_data (the pointer above them is
- * 8-aligned). */
-enum uop { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_STOP, OP_PAUSE, OP_CANCEL, OP_DEALT };
-#define OP_MASK 7u
 
 /* The provided buffers of one ring: enough for a burst of completions of
  * many connections, each buffer one core read. */
 #define BUF_GROUP 1
 #define BUF_COUNT 512
+
+/* What every ring is given (el_loop.arg). */
+struct uring_cfg {
+	unsigned entries; /* the submission queue */
+	bool faults;      /* ECHOLAB_FAULTS is on */
+};
 
 struct uconn {
 	struct el_conn c; /* first: the core allocates the struct */
@@ -66,39 +70,19 @@ struct uconn {
 	/* ECHOLAB_FAULTS: the error the no-op in flight for a receive or
 	 * send stands for; 0 when the operation is a real one. */
 	long recv_planted, send_planted;
-	bool closing;
-	enum el_conn_end end;
-	int err;
-};
-
-/* The rings start serving together, once every one is set up: a ring
- * that accepted first could take the fds another still needs. */
-struct ustart {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int ready, total; /* total: 0 until every thread was started */
-	bool failed;
-	struct uloop *loops; /* [total], every ring set up once serving starts */
 };
 
 struct uloop {
-	struct el_srv *srv;
-	int index; /* in the start's loops; pinned to the index-th allowed CPU */
-	struct ustart *start;
-	pthread_t thread;
+	struct el_loop l; /* first: the core allocates the struct */
 	struct io_uring ring;
-	unsigned entries;
+	bool ring_up;
 	struct io_uring_buf_ring *br; /* NULL: receive into each connection's buffer */
 	uint8_t *bufs;
-	struct el_conn_lru lru;   /* every open connection of this ring */
-	struct el_conn_lru dying; /* ended, waiting for operations in flight */
-	unsigned inflight;      /* operations of any kind still to complete */
-	bool accept_armed, multishot, paused, stopping;
-	struct __kernel_timespec pause_ts;
-	int err; /* set by the thread when its ring could not start */
+	unsigned inflight; /* operations of any kind still to complete */
+	bool accept_armed, multishot, paused;
 	int evfd; /* -1, or an eventfd the ring signals: see ring_init */
 	bool no_deal; /* the kernel has no IORING_OP_MSG_RING: keep what it accepts */
-	unsigned next_deal; /* the round-robin deal where the CPU is unknown */
+	struct uconn *handling; /* the connection whose completion is being handled */
 	/* ECHOLAB_FAULTS (uring_faults.h): on, this ring's random state, and
 	 * the error an accept's no-op in flight stands for. */
 	bool faults;
@@ -106,64 +90,63 @@ struct uloop {
 	long accept_planted;
 };
 
-static void ring_exit(struct uloop *l)
+static void ring_exit(struct uloop *u)
 {
-	io_uring_queue_exit(&l->ring);
-	if (l->evfd >= 0)
-		close(l->evfd);
-	l->evfd = -1;
-}
-
-static void *tag(void *ptr, enum uop op)
-{
-	return (void *)((uintptr_t)ptr | op);
+	if (!u->ring_up)
+		return;
+	io_uring_queue_exit(&u->ring);
+	u->ring_up = false;
+	if (u->evfd >= 0)
+		close(u->evfd);
+	u->evfd = -1;
 }
 
 /* A submission slot; a full queue is handed to the kernel first. */
-static struct io_uring_sqe *sqe_get(struct uloop *l)
+static struct io_uring_sqe *sqe_get(struct uloop *u)
 {
 	struct io_uring_sqe *sqe;
-	while (!(sqe = io_uring_get_sqe(&l->ring))) {
-		int rc = io_uring_submit(&l->ring);
+	while (!(sqe = io_uring_get_sqe(&u->ring))) {
+		int rc = io_uring_submit(&u->ring);
 		/* EBUSY/EAGAIN: the kernel wants completions reaped first; the
 		 * queued entries stay queued, and the loop reaps soon. Waiting
 		 * for one completion here makes room without losing any. */
 		if (rc == -EBUSY || rc == -EAGAIN) {
 			struct io_uring_cqe *cqe;
-			io_uring_wait_cqe(&l->ring, &cqe);
+			io_uring_wait_cqe(&u->ring, &cqe);
 		}
 	}
-	l->inflight++;
+	u->inflight++;
 	return sqe;
 }
 
-static void arm_accept(struct uloop *l)
+static void arm_accept(struct uloop *u)
 {
-	if (l->accept_armed || l->paused || l->stopping)
+	if (u->accept_armed || u->paused || u->l.stopping)
 		return;
-	struct io_uring_sqe *sqe = sqe_get(l);
-	long f = l->faults ? el_uf_accept(&l->rng) : 0;
+	struct io_uring_sqe *sqe = sqe_get(u);
+	long f = u->faults ? el_uf_accept(&u->rng) : 0;
+	int listen_fd = u->l.srv->listen_fd;
 	if (f < 0) {
 		io_uring_prep_nop(sqe);
-		l->accept_planted = f;
-	} else if (l->multishot)
-		io_uring_prep_multishot_accept(sqe, l->srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		u->accept_planted = f;
+	} else if (u->multishot)
+		io_uring_prep_multishot_accept(sqe, listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	else
-		io_uring_prep_accept(sqe, l->srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data(sqe, tag(NULL, OP_ACCEPT));
-	l->accept_armed = true;
+		io_uring_prep_accept(sqe, listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, el_ev_tag(EL_EV_LISTENER, 0));
+	u->accept_armed = true;
 }
 
-static void arm_recv(struct uloop *l, struct uconn *u)
+static void arm_recv(struct uloop *u, struct uconn *uc)
 {
-	struct io_uring_sqe *sqe = sqe_get(l);
-	long f = l->faults ? el_uf_recv(&l->rng, EL_CONN_READ_SIZE) : 0;
+	struct io_uring_sqe *sqe = sqe_get(u);
+	long f = u->faults ? el_uf_recv(&u->rng, EL_CONN_READ_SIZE) : 0;
 	size_t len = f > 0 ? (size_t)f : EL_CONN_READ_SIZE;
 	if (f < 0) {
 		io_uring_prep_nop(sqe);
-		u->recv_planted = f;
-	} else if (l->br) {
-		io_uring_prep_recv(sqe, u->c.fd, NULL, (unsigned)len, 0);
+		uc->recv_planted = f;
+	} else if (u->br) {
+		io_uring_prep_recv(sqe, uc->c.fd, NULL, (unsigned)len, 0);
 		/* The client answers a reply only after it came: wait for data
 		 * first rather than try a receive that fails and then wait
 		 * (5.19, as buffer rings). */
@@ -171,386 +154,339 @@ static void arm_recv(struct uloop *l, struct uconn *u)
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = BUF_GROUP;
 	} else {
-		io_uring_prep_recv(sqe, u->c.fd, u->c.in, len, 0);
+		io_uring_prep_recv(sqe, uc->c.fd, uc->c.in, len, 0);
 	}
-	io_uring_sqe_set_data(sqe, tag(u, OP_RECV));
-	u->recv_armed = true;
-	u->inflight++;
+	io_uring_sqe_set_data64(sqe, el_ev_tag_ptr(EL_EV_RECV, uc));
+	uc->recv_armed = true;
+	uc->inflight++;
 }
 
 /* Bytes taken for sending and not yet sent. */
-static size_t unsent_taken(const struct uconn *u)
+static size_t unsent_taken(const struct uconn *uc)
 {
-	return u->slen - u->soff;
+	return uc->slen - uc->soff;
 }
 
-static void arm_send(struct uloop *l, struct uconn *u)
+static void arm_send(struct uloop *u, struct uconn *uc)
 {
-	if (unsent_taken(u) == 0) {
-		size_t n = el_conn_take_output(&u->c, &u->sbuf, &u->scap, &u->soff);
-		u->slen = u->soff + n;
+	if (unsent_taken(uc) == 0) {
+		size_t n = el_conn_take_output(&uc->c, &uc->sbuf, &uc->scap, &uc->soff);
+		uc->slen = uc->soff + n;
 	}
-	struct io_uring_sqe *sqe = sqe_get(l);
-	long f = l->faults ? el_uf_send(&l->rng, unsent_taken(u)) : 0;
+	struct io_uring_sqe *sqe = sqe_get(u);
+	long f = u->faults ? el_uf_send(&u->rng, unsent_taken(uc)) : 0;
 	if (f < 0) {
 		io_uring_prep_nop(sqe);
-		u->send_planted = f;
+		uc->send_planted = f;
 	} else {
-		io_uring_prep_send(sqe, u->c.fd, u->sbuf + u->soff, f > 0 ? (size_t)f : unsent_taken(u), MSG_NOSIGNAL);
+		io_uring_prep_send(sqe, uc->c.fd, uc->sbuf + uc->soff, f > 0 ? (size_t)f : unsent_taken(uc),
+				   MSG_NOSIGNAL);
 	}
-	io_uring_sqe_set_data(sqe, tag(u, OP_SEND));
-	u->send_armed = true;
-	u->inflight++;
+	io_uring_sqe_set_data64(sqe, el_ev_tag_ptr(EL_EV_SEND, uc));
+	uc->send_armed = true;
+	uc->inflight++;
 }
 
-static void conn_free(struct uloop *l, struct uconn *u)
+/* An ended connection with nothing in flight: the core frees it. */
+static void settle(struct uloop *u, struct uconn *uc)
 {
-	el_conn_lru_remove(&l->dying, &u->c);
-	el_conn_finish(&u->c, u->end, u->err);
-	free(u->sbuf);
-	free(u);
-	el_srv_conn_release(l->srv);
-	el_srv_loop_left(l->srv, l->index);
-}
-
-/* Marks a connection ended; conn_settle frees it once none of its
- * operations is in flight, which shutdown(2) hastens. */
-static void conn_end(struct uloop *l, struct uconn *u, enum el_conn_end end, int err)
-{
-	if (u->closing)
-		return;
-	u->closing = true;
-	u->end = end;
-	u->err = err;
-	el_conn_lru_remove(&l->lru, &u->c);
-	el_conn_lru_push(&l->dying, &u->c);
-	if (u->inflight > 0)
-		shutdown(u->c.fd, SHUT_RDWR);
-}
-
-/* Frees an ended connection with nothing in flight. Returns true if so. */
-static bool conn_settle(struct uloop *l, struct uconn *u)
-{
-	if (!u->closing || u->inflight > 0)
-		return false;
-	conn_free(l, u);
-	return true;
+	free(uc->sbuf);
+	uc->sbuf = NULL;
+	el_loop_settle(&u->l, &uc->c);
 }
 
 /* Decides what the connection waits for next. */
-static void conn_next(struct uloop *l, struct uconn *u)
+static void conn_next(struct uloop *u, struct uconn *uc)
 {
-	if (u->closing)
+	struct el_conn *c = &uc->c;
+	if (c->ended)
 		return;
-	if (u->c.failed) {
-		conn_end(l, u, EL_CONN_END_ERROR, -ENOMEM);
+	if (c->failed) {
+		el_loop_end(&u->l, c, EL_CONN_END_ERROR, -ENOMEM);
 		return;
 	}
-	if ((unsent_taken(u) > 0 || el_conn_pending(&u->c) > 0) && !u->send_armed)
-		arm_send(l, u);
-	if (u->c.eof) {
+	if ((unsent_taken(uc) > 0 || el_conn_pending(c) > 0) && !uc->send_armed)
+		arm_send(u, uc);
+	if (c->eof) {
 		/* Half-closed by the client: done once every reply is sent. */
-		if (!u->send_armed)
-			conn_end(l, u, EL_CONN_END_EOF, 0);
+		if (!uc->send_armed)
+			el_loop_end(&u->l, c, EL_CONN_END_EOF, 0);
 		return;
 	}
 	/* Kept input means the output is full: no receive until it drains. */
-	if (!u->recv_armed && u->c.in_off == u->c.in_len && !l->stopping)
-		arm_recv(l, u);
+	if (!uc->recv_armed && c->in_off == c->in_len && !u->l.stopping)
+		arm_recv(u, uc);
 }
 
-/* Takes a new connection into this ring (or closes it when stopping). */
-static void adopt(struct uloop *l, int fd)
+static int add(struct el_loop *l, struct el_conn *c)
 {
-	struct sockaddr_storage peer;
-	socklen_t plen = sizeof(peer);
-	if (l->stopping || getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
-		close(fd);
-	} else if (!el_srv_conn_acquire(l->srv)) {
-		el_srv_reject_busy(l->srv, fd, (struct sockaddr *)&peer);
-	} else {
-		struct uconn *u = calloc(1, sizeof(*u));
-		/* Without buffer rings a connection receives into c.in, which
-		 * the core also uses for kept input: zeroed, since memcheck
-		 * cannot see the kernel write it. */
-		uint8_t *in = l->br ? NULL : calloc(1, EL_CONN_READ_SIZE);
-		bool room = u && (l->br || in);
-		if (!room)
-			close(fd); /* el_conn_init closes it when it fails */
-		if (!room || el_conn_init(&u->c, l->srv, fd, (struct sockaddr *)&peer) < 0) {
-			free(u);
-			free(in);
-			el_srv_conn_release(l->srv);
-		} else {
-			u->c.in = in;
-			el_conn_lru_push(&l->lru, &u->c);
-			el_srv_loop_joined(l->srv, l->index);
-			arm_recv(l, u);
-			return;
-		}
+	struct uloop *u = (struct uloop *)l;
+	/* Without buffer rings a connection receives into c.in, which the
+	 * core also uses for kept input: zeroed, since memcheck cannot see
+	 * the kernel write it. */
+	if (!u->br && !(c->in = calloc(1, EL_CONN_READ_SIZE)))
+		return -ENOMEM;
+	arm_recv(u, (struct uconn *)c);
+	return 0;
+}
+
+static bool release(struct el_loop *l, struct el_conn *c)
+{
+	struct uloop *u = (struct uloop *)l;
+	struct uconn *uc = (struct uconn *)c;
+	if (uc->inflight > 0) {
+		shutdown(c->fd, SHUT_RDWR); /* its operations complete at once */
+		return false;
 	}
+	if (u->handling == uc)
+		return false; /* its completion's handler settles it */
+	free(uc->sbuf);
+	uc->sbuf = NULL;
+	return true;
 }
 
-/* Hands a new connection to the ring of the CPU that took the client's
- * packets (SO_INCOMING_CPU), round-robin where the kernel does not say, as
- * the epoll model does: a multishot accept takes a burst of connections on
- * whichever ring it completes, and one ring then served all 100 of 100
- * while the other CPU idled. The fd travels as an IORING_OP_MSG_RING
- * message: the other ring sees a completion whose result is the fd; this
- * ring's own completion says whether it arrived, and if not (the other
- * ring is gone, or a kernel before 5.18) this ring keeps the connection. */
-static void deal(struct uloop *l, int fd)
+static void listen_on(struct el_loop *l, bool on)
 {
-	struct ustart *st = l->start;
-	unsigned n = (unsigned)st->total;
-	struct uloop *to = l;
-	if (n > 1 && !l->no_deal && !l->stopping)
-		to = &st->loops[el_srv_loop_for(l->srv, fd, n, &l->next_deal)];
-	if (to == l) {
-		adopt(l, fd);
+	struct uloop *u = (struct uloop *)l;
+	u->paused = !on;
+	arm_accept(u);
+}
+
+/* Hands connection fd to loop to as an IORING_OP_MSG_RING message: to
+ * sees a completion whose result is the fd; this ring's own completion
+ * (EL_EV_DEALT) says whether it arrived, and if not (the other ring is
+ * gone, or a kernel before 5.18) this ring keeps the connection. */
+static bool deal(struct el_loop *from, struct el_loop *to, int fd)
+{
+	struct uloop *u = (struct uloop *)from;
+	if (u->no_deal)
+		return false;
+	struct io_uring_sqe *sqe = sqe_get(u);
+	io_uring_prep_msg_ring(sqe, ((struct uloop *)to)->ring.ring_fd, (unsigned)fd, el_ev_tag(EL_EV_INBOX, 0), 0);
+	io_uring_sqe_set_data64(sqe, el_ev_tag(EL_EV_DEALT, (uint64_t)fd));
+	return true;
+}
+
+static void on_dealt(struct uloop *u, int fd, int res)
+{
+	if (res >= 0)
 		return;
-	}
-	struct io_uring_sqe *sqe = sqe_get(l);
-	io_uring_prep_msg_ring(sqe, to->ring.ring_fd, (unsigned)fd, (uint64_t)OP_DEALT, 0);
-	io_uring_sqe_set_data64(sqe, ((uint64_t)fd + 1) << 16 | (uint64_t)(to - st->loops) << 3 | OP_DEALT);
+	if (res == -EINVAL || res == -EOPNOTSUPP)
+		u->no_deal = true;
+	el_loop_open(&u->l, fd);
 }
 
-/* A completion of OP_DEALT: a connection another ring dealt to this one
- * (no fd in user_data; res is the fd), or the outcome of this ring's own
- * deal (user_data carries the fd). */
-static void on_dealt(struct uloop *l, uint64_t data, int res)
-{
-	if (data >> 3 == 0) {
-		adopt(l, res);
-		return;
-	}
-	int fd = (int)((data >> 16) - 1);
-	if (res < 0) {
-		if (res == -EINVAL || res == -EOPNOTSUPP)
-			l->no_deal = true;
-		adopt(l, fd);
-	}
-}
-
-static void on_accept(struct uloop *l, int res, unsigned flags)
+static void on_accept(struct uloop *u, int res, unsigned flags)
 {
 	if (!(flags & IORING_CQE_F_MORE))
-		l->accept_armed = false;
-	if (res < 0) {
-		switch (res) {
-		case -EINVAL:
-			if (l->multishot) {
-				l->multishot = false; /* a kernel before 5.19 */
-				break;
-			}
-			fprintf(stderr, "echolab-server: accept: %s\n", strerror(-res));
-			l->stopping = true;
-			break;
-		case -EMFILE:
-		case -ENFILE:
-		case -ENOBUFS:
-		case -ENOMEM: {
-			el_srv_logf(l->srv, "accept: %s (pausing %d ms)", strerror(-res), EL_SRV_ACCEPT_PAUSE_MS);
-			l->paused = true;
-			l->pause_ts = (struct __kernel_timespec){.tv_nsec = EL_SRV_ACCEPT_PAUSE_MS * 1000000};
-			struct io_uring_sqe *sqe = sqe_get(l);
-			io_uring_prep_timeout(sqe, &l->pause_ts, 0, 0);
-			io_uring_sqe_set_data(sqe, tag(NULL, OP_PAUSE));
-			break;
-		}
-		default: /* the client went away first, or ECANCELED on stop */
-			break;
-		}
-		arm_accept(l);
-		return;
+		u->accept_armed = false;
+	if (res == -EINVAL && u->multishot) {
+		u->multishot = false; /* a kernel before 5.19 */
+	} else if (res == -EINVAL) {
+		fprintf(stderr, "echolab-server: accept: %s\n", strerror(-res));
+		el_loop_stop(&u->l);
+	} else {
+		el_loop_accepted(&u->l, res);
 	}
-	deal(l, res);
-	arm_accept(l);
+	arm_accept(u);
 }
 
 /* The provided buffer a receive's completion flags name. */
-static uint8_t *buf_of(const struct uloop *l, unsigned flags)
+static uint8_t *buf_of(const struct uloop *u, unsigned flags)
 {
-	return l->bufs + (size_t)(flags >> IORING_CQE_BUFFER_SHIFT) * EL_CONN_READ_SIZE;
+	return u->bufs + (size_t)(flags >> IORING_CQE_BUFFER_SHIFT) * EL_CONN_READ_SIZE;
 }
 
-static void recycle(struct uloop *l, unsigned flags)
+static void recycle(struct uloop *u, unsigned flags)
 {
-	if (!l->br || !(flags & IORING_CQE_F_BUFFER))
+	if (!u->br || !(flags & IORING_CQE_F_BUFFER))
 		return;
 	unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-	io_uring_buf_ring_add(l->br, buf_of(l, flags), EL_CONN_READ_SIZE, (unsigned short)bid,
+	io_uring_buf_ring_add(u->br, buf_of(u, flags), EL_CONN_READ_SIZE, (unsigned short)bid,
 			      io_uring_buf_ring_mask(BUF_COUNT), 0);
-	io_uring_buf_ring_advance(l->br, 1);
+	io_uring_buf_ring_advance(u->br, 1);
 }
 
-static void on_recv(struct uloop *l, struct uconn *u, int res, unsigned flags)
+static void on_recv(struct uloop *u, struct uconn *uc, int res, unsigned flags)
 {
-	u->recv_armed = false;
-	if (res > 0 && !u->closing) {
-		el_conn_stamp(&u->c);
-		if (l->br) {
-			el_conn_input_hold(&u->c, buf_of(l, flags), (size_t)res);
+	struct el_conn *c = &uc->c;
+	uc->recv_armed = false;
+	if (res > 0 && !c->ended) {
+		el_conn_stamp(c);
+		if (u->br) {
+			el_conn_input_hold(c, buf_of(u, flags), (size_t)res);
 		} else {
-			u->c.in_off = 0;
-			u->c.in_len = (size_t)res;
-			el_conn_input_resume(&u->c);
+			c->in_off = 0;
+			c->in_len = (size_t)res;
+			el_conn_input_resume(c);
 		}
 	}
-	recycle(l, flags);
-	if (u->closing)
+	recycle(u, flags);
+	if (c->ended)
 		return;
 	if (res == 0)
-		el_conn_input_eof(&u->c);
+		el_conn_input_eof(c);
 	else if (res < 0 && res != -ENOBUFS && res != -EINTR && res != -EAGAIN && res != -ECANCELED) {
-		conn_end(l, u, el_conn_end_of_errno(res), res);
+		el_loop_end(&u->l, c, el_conn_end_of_errno(res), res);
 		return;
 	}
-	conn_next(l, u);
+	conn_next(u, uc);
 }
 
-static void on_send(struct uloop *l, struct uconn *u, int res)
+static void on_send(struct uloop *u, struct uconn *uc, int res)
 {
-	u->send_armed = false;
-	if (u->closing)
+	struct el_conn *c = &uc->c;
+	uc->send_armed = false;
+	if (c->ended)
 		return;
 	if (res < 0 && res != -EINTR && res != -EAGAIN && res != -ECANCELED) {
-		conn_end(l, u, el_conn_end_of_errno(res), res);
+		el_loop_end(&u->l, c, el_conn_end_of_errno(res), res);
 		return;
 	}
 	if (res > 0) {
-		u->soff += (size_t)res;
-		el_conn_held_sent(&u->c, (size_t)res);
+		uc->soff += (size_t)res;
+		el_conn_held_sent(c, (size_t)res);
 	}
-	el_conn_input_resume(&u->c);
-	conn_next(l, u);
+	el_conn_input_resume(c);
+	conn_next(u, uc);
 }
 
-static void on_cqe(struct uloop *l, struct io_uring_cqe *cqe)
+/* A receive's or a send's completion. */
+static void on_io(struct uloop *u, struct uconn *uc, enum el_ev kind, const struct io_uring_cqe *cqe)
 {
-	uintptr_t data = (uintptr_t)io_uring_cqe_get_data(cqe);
-	enum uop op = (enum uop)(data & OP_MASK);
-	struct uconn *u = (struct uconn *)(data & ~(uintptr_t)OP_MASK);
-	/* A connection dealt by another ring is no operation of this one. */
-	bool received = op == OP_DEALT && data >> 3 == 0;
-	if (!(cqe->flags & IORING_CQE_F_MORE) && !received)
-		l->inflight--;
-	switch (op) {
-	case OP_DEALT:
-		on_dealt(l, data, cqe->res);
-		return;
-	case OP_ACCEPT:
-		if (l->accept_planted) { /* a no-op: the fault it stands for */
-			on_accept(l, (int)l->accept_planted, 0);
-			l->accept_planted = 0;
-			return;
-		}
-		on_accept(l, cqe->res, cqe->flags);
-		return;
-	case OP_STOP:
-		l->stopping = true;
-		return;
-	case OP_PAUSE:
-		l->paused = false;
-		arm_accept(l);
-		return;
-	case OP_CANCEL:
-		return;
-	case OP_RECV:
-	case OP_SEND:
-		break;
-	}
-	u->inflight--;
-	int64_t active = u->c.last_active_ms;
-	long *planted = op == OP_RECV ? &u->recv_planted : &u->send_planted;
+	uc->inflight--;
+	int64_t active = uc->c.last_active_ms;
+	long *planted = kind == EL_EV_RECV ? &uc->recv_planted : &uc->send_planted;
 	int res = *planted ? (int)*planted : cqe->res; /* a no-op stands for its fault */
 	*planted = 0;
-	if (op == OP_RECV)
-		on_recv(l, u, res, cqe->flags);
+	u->handling = uc;
+	if (kind == EL_EV_RECV)
+		on_recv(u, uc, res, cqe->flags);
 	else
-		on_send(l, u, res);
-	if (!conn_settle(l, u) && !u->closing)
-		el_conn_lru_touch(&l->lru, &u->c, active);
+		on_send(u, uc, res);
+	u->handling = NULL;
+	if (!uc->c.ended)
+		el_loop_touched(&u->l, &uc->c, active);
+	else if (uc->inflight == 0)
+		settle(u, uc);
+}
+
+static void on_cqe(struct uloop *u, const struct io_uring_cqe *cqe)
+{
+	uint64_t tag = cqe->user_data;
+	enum el_ev kind = el_ev_kind(tag);
+	/* A connection dealt by another ring is no operation of this one. */
+	if (!(cqe->flags & IORING_CQE_F_MORE) && kind != EL_EV_INBOX)
+		u->inflight--;
+	switch (kind) {
+	case EL_EV_INBOX:
+		if (cqe->res >= 0)
+			el_loop_open(&u->l, cqe->res);
+		return;
+	case EL_EV_DEALT:
+		on_dealt(u, (int)el_ev_what(tag), cqe->res);
+		return;
+	case EL_EV_LISTENER:
+		if (u->accept_planted) { /* a no-op: the fault it stands for */
+			long f = u->accept_planted;
+			u->accept_planted = 0;
+			on_accept(u, (int)f, 0);
+			return;
+		}
+		on_accept(u, cqe->res, cqe->flags);
+		return;
+	case EL_EV_RECV:
+	case EL_EV_SEND:
+		on_io(u, el_ev_ptr(tag), kind, cqe);
+		return;
+	default: /* the stop's poll, the stop's cancellation */
+		return;
+	}
 }
 
 /* Handles every completion that is there. */
-static void reap(struct uloop *l)
+static void reap(struct uloop *u)
 {
 	struct io_uring_cqe *cqe;
-	while (io_uring_peek_cqe(&l->ring, &cqe) == 0) {
+	while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
 		/* Copied out first: handling may submit, and a submit may wait
 		 * for this very slot to be seen. */
 		struct io_uring_cqe copy = *cqe;
-		io_uring_cqe_seen(&l->ring, cqe);
-		on_cqe(l, &copy);
+		io_uring_cqe_seen(&u->ring, cqe);
+		on_cqe(u, &copy);
 	}
 }
 
 /* Waits for completions until deadline_ms (-1: no deadline). */
-static void wait_for(struct uloop *l, int64_t deadline_ms)
+static void wait_for(struct uloop *u, int64_t deadline_ms)
 {
 	struct io_uring_cqe *cqe;
-	if (l->evfd >= 0) {
-		io_uring_submit(&l->ring);
-		if (io_uring_cq_ready(&l->ring) > 0)
+	if (u->evfd >= 0) {
+		io_uring_submit(&u->ring);
+		if (io_uring_cq_ready(&u->ring) > 0)
 			return;
 		/* A completion posted after the check has signalled the
 		 * eventfd already: poll returns at once. */
-		struct pollfd pfd = {.fd = l->evfd, .events = POLLIN};
+		struct pollfd pfd = {.fd = u->evfd, .events = POLLIN};
 		if (el_io_poll(&pfd, 1, deadline_ms, false) > 0) {
 			uint64_t v;
-			ssize_t r = read(l->evfd, &v, sizeof(v));
+			ssize_t r = read(u->evfd, &v, sizeof(v));
 			(void)r;
 		}
 		return;
 	}
 	if (deadline_ms < 0) {
-		io_uring_submit_and_wait(&l->ring, 1);
+		io_uring_submit_and_wait(&u->ring, 1);
 		return;
 	}
 	int64_t left = deadline_ms - el_io_now_ms();
 	if (left < 0)
 		left = 0;
 	struct __kernel_timespec ts = {.tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000};
-	io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
+	io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
 }
 
-/* The stop: cancels everything, answers what still arrives, then hands
- * every connection to the core's stop path (flush, FIN, close). */
-static void loop_stop(struct uloop *l)
+static void wait_events(struct el_loop *l, int64_t deadline_ms)
 {
+	struct uloop *u = (struct uloop *)l;
+	wait_for(u, deadline_ms);
+	reap(u);
+}
+
+/* The stop: cancels everything and answers what still arrives, by
+ * deadline_ms; then the core's drain flushes and closes. */
+static void quiesce(struct el_loop *l, int64_t deadline_ms)
+{
+	struct uloop *u = (struct uloop *)l;
 	/* Before 5.19 cancelling by ANY fails (EINVAL): the operations then
 	 * run out the second and end with the ring. */
-	int64_t deadline = el_io_now_ms() + EL_SRV_STOP_CONN_MS;
-	struct io_uring_sqe *sqe = sqe_get(l);
+	struct io_uring_sqe *sqe = sqe_get(u);
 	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
-	io_uring_sqe_set_data(sqe, tag(NULL, OP_CANCEL));
-	while (l->inflight > 0 && el_io_now_ms() < deadline) {
-		wait_for(l, deadline);
-		reap(l);
+	io_uring_sqe_set_data64(sqe, el_ev_tag(EL_EV_CANCEL, 0));
+	while (u->inflight > 0 && el_io_now_ms() < deadline_ms) {
+		wait_for(u, deadline_ms);
+		reap(u);
 	}
 	/* Whatever is still in flight ends with the ring: no kernel write into
 	 * a buffer freed below. */
-	ring_exit(l);
-	while (l->dying.oldest)
-		conn_free(l, (struct uconn *)l->dying.oldest);
-	while (l->lru.oldest) {
-		struct uconn *u = (struct uconn *)l->lru.oldest;
-		el_conn_lru_remove(&l->lru, &u->c);
-		el_io_set_nonblock(u->c.fd, true);
-		/* What a cancelled send had taken goes first. */
-		if (unsent_taken(u) > 0 &&
-		    el_io_write_all(u->c.fd, u->sbuf + u->soff, unsent_taken(u), deadline) == 0)
-			el_conn_held_sent(&u->c, unsent_taken(u));
-		el_conn_stop(&u->c, deadline);
-		free(u->sbuf);
-		free(u);
-		el_srv_conn_release(l->srv);
-		el_srv_loop_left(l->srv, l->index);
-	}
+	ring_exit(u);
+	while (l->ended.oldest)
+		settle(u, (struct uconn *)l->ended.oldest);
 }
 
-static int buffers_init(struct uloop *l)
+static void flush(struct el_loop *l, struct el_conn *c, int64_t deadline_ms)
+{
+	(void)l;
+	struct uconn *uc = (struct uconn *)c;
+	el_io_set_nonblock(c->fd, true);
+	/* What a cancelled send had taken goes first. */
+	if (unsent_taken(uc) > 0 && el_io_write_all(c->fd, uc->sbuf + uc->soff, unsent_taken(uc), deadline_ms) == 0)
+		el_conn_held_sent(c, unsent_taken(uc));
+	free(uc->sbuf);
+	uc->sbuf = NULL;
+}
+
+static int buffers_init(struct uloop *u)
 {
 	const char *no = getenv("ECHOLAB_URING_NO_BUFRING");
 	if (no && strcmp(no, "1") == 0)
@@ -561,8 +497,8 @@ static int buffers_init(struct uloop *l)
 		return -ENOMEM;
 	memset(br, 0, ring_size);
 	/* Zeroed: the kernel's writes into them are invisible to memcheck. */
-	l->bufs = calloc(BUF_COUNT, EL_CONN_READ_SIZE);
-	if (!l->bufs) {
+	u->bufs = calloc(BUF_COUNT, EL_CONN_READ_SIZE);
+	if (!u->bufs) {
 		free(br);
 		return -ENOMEM;
 	}
@@ -571,21 +507,20 @@ static int buffers_init(struct uloop *l)
 		.ring_entries = BUF_COUNT,
 		.bgid = BUF_GROUP,
 	};
-	int rc = io_uring_register_buf_ring(&l->ring, &reg, 0);
+	int rc = io_uring_register_buf_ring(&u->ring, &reg, 0);
 	if (rc < 0) {
 		/* No buffer rings (before 5.19): each connection its own. */
 		free(br);
-		free(l->bufs);
-		l->bufs = NULL;
+		free(u->bufs);
+		u->bufs = NULL;
 		return 0;
 	}
-	l->br = br;
-	io_uring_buf_ring_init(l->br);
+	u->br = br;
+	io_uring_buf_ring_init(u->br);
 	for (unsigned i = 0; i < BUF_COUNT; i++)
-		io_uring_buf_ring_add(l->br, l->bufs + (size_t)i * EL_CONN_READ_SIZE,
-				      EL_CONN_READ_SIZE, (unsigned short)i,
-				      io_uring_buf_ring_mask(BUF_COUNT), (int)i);
-	io_uring_buf_ring_advance(l->br, BUF_COUNT);
+		io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * EL_CONN_READ_SIZE, EL_CONN_READ_SIZE,
+				      (unsigned short)i, io_uring_buf_ring_mask(BUF_COUNT), (int)i);
+	io_uring_buf_ring_advance(u->br, BUF_COUNT);
 	return 0;
 }
 
@@ -601,12 +536,11 @@ static int buffers_init(struct uloop *l)
  * every other thread from running: the server hung. There the ring is a
  * plain one that signals an eventfd, and the loop waits in poll(2).
  * Returns 0 or -errno. */
-static int ring_init(struct uloop *l)
+static int ring_init(struct uloop *u, unsigned entries)
 {
-	struct io_uring *ring = &l->ring;
-	unsigned entries = l->entries;
+	struct io_uring *ring = &u->ring;
 	size_t first = 0;
-	l->evfd = -1;
+	u->evfd = -1;
 #ifdef RUNNING_ON_VALGRIND
 	if (RUNNING_ON_VALGRIND)
 		first = 2;
@@ -626,74 +560,64 @@ static int ring_init(struct uloop *l)
 		};
 		rc = io_uring_queue_init_params(entries, ring, &p);
 	}
+	if (rc < 0)
+		return rc;
+	u->ring_up = true;
 	/* Entering by a registered ring fd spares a file lookup at each enter
 	 * (5.18; where it fails, the ring is entered by its fd). */
-	if (rc == 0 && first == 0)
+	if (first == 0) {
 		io_uring_register_ring_fd(ring);
-	if (rc < 0 || first == 0)
-		return rc;
-	l->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (l->evfd < 0 || io_uring_register_eventfd(ring, l->evfd) < 0) {
-		rc = l->evfd < 0 ? -errno : -EINVAL;
-		ring_exit(l);
+		return 0;
+	}
+	u->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (u->evfd < 0 || io_uring_register_eventfd(ring, u->evfd) < 0) {
+		rc = u->evfd < 0 ? -errno : -EINVAL;
+		ring_exit(u);
 	}
 	return rc;
 }
 
-static void *run_loop(void *arg)
+/* On the loop's thread: a single-issuer ring belongs to the thread that
+ * made it. */
+static int init(struct el_loop *l)
 {
-	struct uloop *l = arg;
-	struct el_srv *srv = l->srv;
-	int64_t idle = srv->cfg.idle_timeout_ms;
-	/* Created by the thread that submits: a single-issuer ring belongs to
-	 * the thread that made it. */
-	l->err = ring_init(l);
-	if (l->err == 0) {
-		l->err = buffers_init(l);
-		if (l->err < 0)
-			ring_exit(l);
-	}
-	struct ustart *st = l->start;
-	pthread_mutex_lock(&st->lock);
-	st->ready++;
-	st->failed |= l->err < 0;
-	pthread_cond_broadcast(&st->cond);
-	while (!st->failed && (st->total == 0 || st->ready < st->total))
-		pthread_cond_wait(&st->cond, &st->lock);
-	bool failed = st->failed;
-	pthread_mutex_unlock(&st->lock);
-	if (failed) {
-		/* A server with a ring missing is not the server asked for;
-		 * the main thread says why. */
-		if (l->err == 0) {
-			ring_exit(l);
-			free(l->br);
-			free(l->bufs);
-		}
-		return NULL;
-	}
-	l->multishot = true;
-	struct io_uring_sqe *sqe = sqe_get(l);
-	io_uring_prep_poll_add(sqe, srv->stop_fd, POLLIN);
-	io_uring_sqe_set_data(sqe, tag(NULL, OP_STOP));
-	arm_accept(l);
-
-	while (!l->stopping && !el_srv_should_stop(srv)) {
-		wait_for(l, el_conn_lru_deadline(&l->lru, idle));
-		reap(l);
-		int64_t now = el_io_now_ms();
-		while (idle > 0 && l->lru.oldest && now - l->lru.oldest->last_active_ms >= idle) {
-			struct uconn *u = (struct uconn *)l->lru.oldest;
-			conn_end(l, u, EL_CONN_END_IDLE, 0);
-			conn_settle(l, u);
-		}
-	}
-	l->stopping = true;
-	loop_stop(l);
-	free(l->br);
-	free(l->bufs);
-	return NULL;
+	struct uloop *u = (struct uloop *)l;
+	const struct uring_cfg *cfg = l->arg;
+	u->faults = cfg->faults;
+	u->rng = el_uf_rng((unsigned)l->index);
+	int rc = ring_init(u, cfg->entries);
+	if (rc == 0 && (rc = buffers_init(u)) < 0)
+		ring_exit(u);
+	if (rc < 0)
+		return rc;
+	u->multishot = true;
+	struct io_uring_sqe *sqe = sqe_get(u);
+	io_uring_prep_poll_add(sqe, l->srv->stop_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, el_ev_tag(EL_EV_STOP, 0));
+	return 0;
 }
+
+static void finish(struct el_loop *l)
+{
+	struct uloop *u = (struct uloop *)l;
+	ring_exit(u); /* a loop that never served still has its ring */
+	free(u->br);
+	free(u->bufs);
+}
+
+static const struct el_loop_ops uring_ops = {
+	.loop_size = sizeof(struct uloop),
+	.conn_size = sizeof(struct uconn),
+	.init = init,
+	.finish = finish,
+	.wait = wait_events,
+	.listen = listen_on,
+	.add = add,
+	.release = release,
+	.deal = deal,
+	.quiesce = quiesce,
+	.flush = flush,
+};
 
 int el_model_uring_probe(char *why, size_t len)
 {
@@ -709,69 +633,19 @@ int el_model_uring_probe(char *why, size_t len)
 
 int el_model_uring_run(struct el_srv *srv)
 {
-	unsigned entries = 1024;
+	struct uring_cfg cfg = {.entries = 1024};
 	const char *e = getenv("ECHOLAB_URING_ENTRIES");
 	if (e && atoi(e) > 0)
-		entries = (unsigned)atoi(e);
+		cfg.entries = (unsigned)atoi(e);
 	/* The listener was made non-blocking for the poll-based models; a
 	 * ring waits for connections itself. */
 	el_io_set_nonblock(srv->listen_fd, false);
-
-	int n = srv->cfg.workers;
-	struct uloop *loops = calloc((size_t)n, sizeof(*loops));
-	if (!loops) {
-		fprintf(stderr, "echolab-server: out of memory\n");
-		return 1;
-	}
-	struct ustart st = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
-			    .loops = loops};
 	/* A test hook that production must not run unaware of. */
-	bool faults = el_uf_init();
-	if (faults) {
+	cfg.faults = el_uf_init();
+	if (cfg.faults) {
 		fprintf(stderr, "echolab-server: WARNING: ECHOLAB_FAULTS is set: the uring model's receives, sends "
 				"and accepts fail at random on purpose (a test hook; unset it)\n");
 		fflush(stderr);
 	}
-	int started = 0, rc = 0;
-	el_srv_loops_start(srv, n);
-	for (int i = 0; i < n; i++) {
-		struct uloop *l = &loops[started];
-		l->srv = srv;
-		l->index = started;
-		l->start = &st;
-		l->entries = entries;
-		l->faults = faults;
-		l->rng = el_uf_rng((unsigned)i);
-		int err = el_srv_thread(srv, &l->thread, NULL, run_loop, l);
-		if (err) {
-			el_srv_logf(srv, "uring: cannot start a ring: %s", strerror(-err));
-			continue;
-		}
-		/* Ring i on CPU i, where deal sends the connections whose packets
-		 * CPU i takes. */
-		el_srv_loop_pin(srv, l->thread, started);
-		started++;
-	}
-	pthread_mutex_lock(&st.lock);
-	st.total = started;
-	if (started == 0)
-		st.failed = true;
-	pthread_cond_broadcast(&st.cond);
-	pthread_mutex_unlock(&st.lock);
-	if (started == 0) {
-		fprintf(stderr, "echolab-server: cannot start any ring\n");
-		rc = 1;
-	}
-	for (int i = 0; i < started; i++) {
-		pthread_join(loops[i].thread, NULL);
-		if (loops[i].err < 0) {
-			if (rc == 0)
-				fprintf(stderr, "echolab-server: uring: cannot set up a ring: %s\n",
-					strerror(-loops[i].err));
-			rc = 1;
-		}
-	}
-	el_srv_loops_report(srv);
-	free(loops);
-	return rc;
+	return el_loop_group_run(srv, &uring_ops, srv->cfg.workers, &cfg);
 }

@@ -142,6 +142,10 @@ bool el_srv_should_stop(const struct el_srv *srv);
  * or -EMFILE after resource exhaustion (the caller should pause: see
  * el_srv_pause), or another -errno. */
 int el_srv_accept(struct el_srv *srv, struct sockaddr_storage *peer);
+/* What an accept's error err (an errno) means, as el_srv_accept returns
+ * it: -EAGAIN, -EMFILE (logged) or -err. For accepts made otherwise
+ * (io_uring's). */
+int el_srv_accept_error(struct el_srv *srv, int err);
 
 /* Waits up to ms milliseconds or until stop. */
 void el_srv_pause(struct el_srv *srv, int ms);

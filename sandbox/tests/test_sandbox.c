@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -312,6 +314,40 @@ Test(sandbox, without_root_one_line_says_so)
 	waitpid(pid, NULL, 0);
 	cr_expect_eq(atoi(buf), -ENOTSUP, "%s", buf);
 	cr_expect_not_null(strstr(buf, "needs root"), "%s", buf);
+	cr_expect_null(strchr(buf, '\n'), "more than one line: %s", buf);
+}
+
+/* A machine without the cgroups the sandbox needs: one line names both
+ * kinds it looked for, and the check refuses. The child sees an empty
+ * /sys/fs/cgroup in a mount namespace of its own; nothing else changes. */
+Test(sandbox, without_cgroups_one_line_says_so)
+{
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("none", "/sys/fs/cgroup", "tmpfs", 0, NULL) < 0) {
+			dprintf(p[1], "skip %s", strerror(errno));
+			_exit(0);
+		}
+		char reason[512];
+		int rc = el_sbx_check(reason, sizeof(reason));
+		dprintf(p[1], "%d %s", rc, reason);
+		_exit(0);
+	}
+	close(p[1]);
+	char buf[600] = "";
+	ssize_t n = read(p[0], buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = 0;
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	if (strncmp(buf, "skip ", 5) == 0)
+		cr_skip_test("no mount namespace of its own to hide the cgroups in: %s", buf + 5);
+	cr_expect_eq(atoi(buf), -ENOTSUP, "%s", buf);
+	cr_expect_not_null(strstr(buf, "needs cgroups"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "v2 with pids and memory"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "v1 with pids, memory, cpuacct and freezer"), "%s", buf);
 	cr_expect_null(strchr(buf, '\n'), "more than one line: %s", buf);
 }
 
