@@ -76,6 +76,35 @@ static void *worker(void *arg)
 	}
 }
 
+/* The stop: workers finish the turn they are in and leave; what is queued
+ * stays with the core, which drains every connection. */
+static void quiesce(struct el_loop *l, int64_t deadline_ms)
+{
+	(void)deadline_ms;
+	struct pool *p = (struct pool *)l;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	p->count = 0;
+	pthread_cond_broadcast(&p->nonempty);
+	pthread_cond_broadcast(&p->nonfull);
+	pthread_mutex_unlock(&p->lock);
+	for (int i = 0; i < p->nworkers; i++)
+		pthread_join(p->workers[i], NULL);
+	p->nworkers = 0;
+	l->guard = NULL;
+}
+
+static void finish(struct el_loop *l)
+{
+	struct pool *p = (struct pool *)l;
+	quiesce(l, 0); /* a pool that never served still has its workers */
+	close(p->ep);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->nonempty);
+	pthread_cond_destroy(&p->nonfull);
+	free(p->workers);
+}
+
 static int init(struct el_loop *l)
 {
 	struct pool *p = (struct pool *)l;
@@ -109,42 +138,8 @@ static int init(struct el_loop *l)
 	}
 	if (p->nworkers > 0)
 		return 0;
-	close(p->ep);
-	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->nonempty);
-	pthread_cond_destroy(&p->nonfull);
-	free(p->workers);
-	l->guard = NULL;
+	finish(l);
 	return -EAGAIN;
-}
-
-/* The stop: workers finish the turn they are in and leave; what is queued
- * stays with the core, which drains every connection. */
-static void quiesce(struct el_loop *l, int64_t deadline_ms)
-{
-	(void)deadline_ms;
-	struct pool *p = (struct pool *)l;
-	pthread_mutex_lock(&p->lock);
-	p->stopping = true;
-	p->count = 0;
-	pthread_cond_broadcast(&p->nonempty);
-	pthread_cond_broadcast(&p->nonfull);
-	pthread_mutex_unlock(&p->lock);
-	for (int i = 0; i < p->nworkers; i++)
-		pthread_join(p->workers[i], NULL);
-	p->nworkers = 0;
-	l->guard = NULL;
-}
-
-static void finish(struct el_loop *l)
-{
-	struct pool *p = (struct pool *)l;
-	quiesce(l, 0); /* a pool that never served still has its workers */
-	close(p->ep);
-	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->nonempty);
-	pthread_cond_destroy(&p->nonfull);
-	free(p->workers);
 }
 
 static void listen_on(struct el_loop *l, bool on)
