@@ -85,6 +85,12 @@ struct bench_cell {
 	bool ran;            /* false when the server could not start */
 	char failure[256];
 	struct el_load_result load;
+	/* The load generator's own CPU over its run, user and system, in
+	 * seconds: the threads of this process that ran it (its workers run
+	 * in echolab-bench; what else this process did meanwhile, the
+	 * progress line, is in it too). 0 with --processes or --spawn, whose
+	 * workers are processes of their own. */
+	double load_cpu_s;
 	/* --probe: the probe's own result (load.probe points here), or why
 	 * it has none. */
 	struct el_load_result probe;

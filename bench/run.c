@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -438,6 +439,7 @@ static void cell_reset(struct bench_cell *c)
 	c->ran = false;
 	c->failure[0] = 0;
 	memset(&c->load, 0, sizeof(c->load));
+	c->load_cpu_s = 0;
 	c->probe_failure[0] = 0;
 	el_stats_init(&c->cpu);
 	el_stats_init(&c->pss_mib);
@@ -451,6 +453,12 @@ static void cell_reset(struct bench_cell *c)
 	c->monitored = false;
 	c->loop_ratio = 0;
 	c->server_out_bytes = 0;
+}
+
+/* A process's CPU, user and system, in seconds. */
+static double cpu_s(const struct rusage *r)
+{
+	return (double)(r->ru_utime.tv_sec + r->ru_stime.tv_sec) + (double)(r->ru_utime.tv_usec + r->ru_stime.tv_usec) / 1e6;
 }
 
 /* The load of a cell, set up and run on the load's side (--cpus' LOAD
@@ -480,7 +488,11 @@ static void cell_load(const struct bench_cfg *cfg, struct bench_cell *c, const s
 	if (l) {
 		*from_epoch = wall_s() + cfg->warmup_s;
 		*from_s = (double)(el_io_now_us() - mon_t0) / 1e6 + cfg->warmup_s;
+		struct rusage before, after;
+		getrusage(RUSAGE_SELF, &before);
 		int run = el_load_run(l, cell_progress, &cp, err, sizeof(err));
+		getrusage(RUSAGE_SELF, &after);
+		c->load_cpu_s = lc->spawn || lc->processes > 0 ? 0 : cpu_s(&after) - cpu_s(&before);
 		const struct el_load_result *pr = cp.probe ? el_probe_finish(cp.probe, c->probe_failure,
 									   sizeof(c->probe_failure)) : NULL;
 		if (run == 0) {
