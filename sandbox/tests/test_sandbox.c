@@ -292,42 +292,15 @@ Test(sandbox, the_grader_reaches_a_server_inside)
 	el_sbx_destroy(s);
 }
 
-/* Without root, one line names what is missing. */
-Test(sandbox, without_root_one_line_says_so)
+/* el_sbx_check in a child that prepare (returning false: skip, errno
+ * saying why) made unfit first; "RC REASON", or "skip WHY", into buf. */
+static void check_in_child(bool (*prepare)(void), char *buf, size_t len)
 {
 	int p[2];
 	cr_assert_eq(pipe(p), 0);
 	pid_t pid = fork();
 	if (pid == 0) {
-		if (setresuid(EL_SBX_UID, EL_SBX_UID, EL_SBX_UID) < 0)
-			_exit(2);
-		char reason[256];
-		int rc = el_sbx_check(reason, sizeof(reason));
-		dprintf(p[1], "%d %s", rc, reason);
-		_exit(0);
-	}
-	close(p[1]);
-	char buf[300] = "";
-	ssize_t n = read(p[0], buf, sizeof(buf) - 1);
-	buf[n > 0 ? n : 0] = 0;
-	close(p[0]);
-	waitpid(pid, NULL, 0);
-	cr_expect_eq(atoi(buf), -ENOTSUP, "%s", buf);
-	cr_expect_not_null(strstr(buf, "needs root"), "%s", buf);
-	cr_expect_null(strchr(buf, '\n'), "more than one line: %s", buf);
-}
-
-/* A machine without the cgroups the sandbox needs: one line names both
- * kinds it looked for, and the check refuses. The child sees an empty
- * /sys/fs/cgroup in a mount namespace of its own; nothing else changes. */
-Test(sandbox, without_cgroups_one_line_says_so)
-{
-	int p[2];
-	cr_assert_eq(pipe(p), 0);
-	pid_t pid = fork();
-	if (pid == 0) {
-		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-		    mount("none", "/sys/fs/cgroup", "tmpfs", 0, NULL) < 0) {
+		if (!prepare()) {
 			dprintf(p[1], "skip %s", strerror(errno));
 			_exit(0);
 		}
@@ -337,11 +310,41 @@ Test(sandbox, without_cgroups_one_line_says_so)
 		_exit(0);
 	}
 	close(p[1]);
-	char buf[600] = "";
-	ssize_t n = read(p[0], buf, sizeof(buf) - 1);
+	ssize_t n = read(p[0], buf, len - 1);
 	buf[n > 0 ? n : 0] = 0;
 	close(p[0]);
 	waitpid(pid, NULL, 0);
+}
+
+static bool not_root(void)
+{
+	return setresuid(EL_SBX_UID, EL_SBX_UID, EL_SBX_UID) == 0;
+}
+
+/* Without root, one line names what is missing. */
+Test(sandbox, without_root_one_line_says_so)
+{
+	char buf[600];
+	check_in_child(not_root, buf, sizeof(buf));
+	cr_assert_neq(strncmp(buf, "skip ", 5), 0, "cannot drop root: %s", buf + 5);
+	cr_expect_eq(atoi(buf), -ENOTSUP, "%s", buf);
+	cr_expect_not_null(strstr(buf, "needs root"), "%s", buf);
+	cr_expect_null(strchr(buf, '\n'), "more than one line: %s", buf);
+}
+
+/* An empty /sys/fs/cgroup, in a mount namespace of its own. */
+static bool no_cgroups(void)
+{
+	return unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+	       mount("none", "/sys/fs/cgroup", "tmpfs", 0, NULL) == 0;
+}
+
+/* A machine without the cgroups the sandbox needs: one line names both
+ * kinds it looked for, and the check refuses. */
+Test(sandbox, without_cgroups_one_line_says_so)
+{
+	char buf[600];
+	check_in_child(no_cgroups, buf, sizeof(buf));
 	if (strncmp(buf, "skip ", 5) == 0)
 		cr_skip_test("no mount namespace of its own to hide the cgroups in: %s", buf + 5);
 	cr_expect_eq(atoi(buf), -ENOTSUP, "%s", buf);
