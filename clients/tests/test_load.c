@@ -734,6 +734,8 @@ Test(load, bad_usage_exits_2_with_one_line, T_OPTS)
 
 /* Starts a program with its fd `which` (1 or 2) to a pipe; returns its
  * pid. */
+/* Starts path with its fd `which` (1, 2, or -1 for both) on a pipe whose
+ * reading end goes into *out_fd. */
 static pid_t start_program_fd(int which, int *out_fd, const char *path, char *const argv[])
 {
 	int p[2];
@@ -741,7 +743,9 @@ static pid_t start_program_fd(int which, int *out_fd, const char *path, char *co
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		dup2(p[1], which);
+		dup2(p[1], which < 0 ? 1 : which);
+		if (which < 0)
+			dup2(p[1], 2);
 		close(p[0]);
 		close(p[1]);
 		execv(path, argv);
@@ -1433,34 +1437,68 @@ static double window_start(const char *path)
 	return json_num(slurp(path), "window_start_unix");
 }
 
+/* Starts the three segments of one command line for the wall-clock time
+ * margin_s from now and waits for them; what each said goes into said[i].
+ * Returns the most any of them started after that time, in seconds. */
+static double run_segments(const struct th_server *s, const char *json, double margin_s, char said[3][2048])
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	char at[64];
+	snprintf(at, sizeof(at), "%.3f", (double)now.tv_sec + now.tv_nsec / 1e9 + margin_s);
+	pid_t pids[3];
+	int fds[3];
+	for (int i = 0; i < 3; i++) {
+		char seg[16];
+		snprintf(seg, sizeof(seg), "%d/3", i);
+		char *argv[] = {"echolab-load", "--port", (char *)port_str(s->port), "--conns", "10", "--segment", seg,
+				"--start-at", at, "--duration", "1", "--quiet", "--json", (char *)json, NULL};
+		pids[i] = start_program_fd(-1, &fds[i], tool("ECHOLAB_LOAD"), argv);
+	}
+	/* What each segment said, for a failure's message: a segment that
+	 * exited 1 under ASan (a CI run, stop 37) left no word of why. */
+	double late = 0;
+	for (int i = 0; i < 3; i++) {
+		read_all(fds[i], said[i], 2048, 60000);
+		close(fds[i]);
+		int st;
+		cr_assert_eq(waitpid(pids[i], &st, 0), pids[i]);
+		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "segment %d: status %d: %s", i, st, said[i]);
+		const char *ms = strstr(said[i], "started ");
+		double l = ms ? strtod(ms + strlen("started "), NULL) / 1e3 : 1e9;
+		late = l > late ? l : late;
+	}
+	return late;
+}
+
 /* Three segments of one command line started for one wall-clock time:
  * each runs its share, writes its own file ({segment}), their windows
- * start within 10 ms of each other, and the merge is the sum. */
+ * start within 10 ms of each other, and the merge is the sum.
+ * The start time must be one every segment can make: each connects and
+ * is answered first. Beside the ASan suite and a hog, 4.5 s was not
+ * always enough (2 segments 373 and 628 ms late, 3 hunt runs of 10); a
+ * segment that started late says so (the lateness is reported, not
+ * hidden), and the trial is run again with twice the margin. */
 Test(load, segments_start_together_and_merge_to_their_sum, T_OPTS)
 {
 	struct th_server s;
 	th_server_start(&s, "epoll", "--quiet", NULL);
-	char dir[64], json[128], at[64];
+	char dir[64], json[128];
 	scratch(dir, sizeof(dir), "segments");
 	snprintf(json, sizeof(json), "%s/seg-{segment}.json", dir);
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	snprintf(at, sizeof(at), "%.3f", (double)now.tv_sec + now.tv_nsec / 1e9 + 1.5 * th_slow_factor());
-	pid_t pids[3];
-	for (int i = 0; i < 3; i++) {
-		char seg[16];
-		snprintf(seg, sizeof(seg), "%d/3", i);
-		char *argv[] = {"echolab-load", "--port", (char *)port_str(s.port), "--conns", "10", "--segment", seg,
-				"--start-at", at, "--duration", "1", "--quiet", "--json", json, NULL};
-		int fd;
-		pids[i] = start_program(&fd, tool("ECHOLAB_LOAD"), argv);
-		close(fd);
+	static char said[3][2048];
+	/* Half the windows' bound: two segments on time are then within it. */
+	double margin = 1.5 * th_slow_factor(), late = 0, on_time = 0.005 * th_slow_factor();
+	char lateness[256] = "";
+	for (int trial = 0; trial < 3; trial++, margin *= 2) {
+		late = run_segments(&s, json, margin, said);
+		if (late < on_time)
+			break;
+		size_t used = strlen(lateness);
+		snprintf(lateness + used, sizeof(lateness) - used, "%s%.0f ms late with %.1f s to start",
+			 used ? "; " : "", late * 1e3, margin);
 	}
-	for (int i = 0; i < 3; i++) {
-		int st;
-		cr_assert_eq(waitpid(pids[i], &st, 0), pids[i]);
-		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "segment %d: status %d", i, st);
-	}
+	cr_assert_lt(late, on_time, "no trial started every segment on time: %s", lateness);
 	double starts[3], messages = 0;
 	long conns[3];
 	char paths[3][128];
@@ -1476,7 +1514,7 @@ Test(load, segments_start_together_and_merge_to_their_sum, T_OPTS)
 		  conns[2]);
 	for (int i = 1; i < 3; i++)
 		cr_expect_leq(fabs(starts[i] - starts[0]), 0.010 * th_slow_factor(), "segment %d's window started %.1f ms "
-			      "from segment 0's", i, (starts[i] - starts[0]) * 1e3);
+			      "from segment 0's: %s / %s", i, (starts[i] - starts[0]) * 1e3, said[0], said[i]);
 	char merged[128];
 	snprintf(merged, sizeof(merged), "%s/merged.json", dir);
 	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "merge", "--json",
