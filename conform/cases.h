@@ -1,4 +1,4 @@
-/* What the cases are written with (runner.c): clients that record what
+/* What the cases are written with (cases/helpers.c): clients that record what
  * they send and receive in the case's transcript, and checks that fail the
  * case at once with a reason. Internal to conform/. */
 #ifndef EL_CONF_CASES_H
@@ -68,5 +68,18 @@ void cf_fresh_client_served(struct el_conf_ctx *x);
  * added, its length in *len (a case that needs EL_CONF_LOG: an instance
  * of its own whose output the runner keeps). malloc'd: free it. */
 char *cf_server_log(struct el_conf_ctx *x, size_t *len);
+/* The runner's, after a case: closes and frees a client. */
+void el_conf_client_free(struct el_conf_client *c);
+/* Whether a second client gets its reply while the first stays
+ * connected (cases/conc.c): the cases that load a server size their load
+ * by it. */
+bool cf_serves_two_at_once(struct el_conf_ctx *x);
+/* Sleeps ms milliseconds (signals do not cut it short). */
+void cf_sleep_ms(int ms);
+
+/* The cases: el_case_<function> for every row of cases/cases.def. */
+#define CASE(fn, ...) void el_case_##fn(struct el_conf_ctx *x);
+#include "cases/cases.def"
+#undef CASE
 
 #endif

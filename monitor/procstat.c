@@ -1,3 +1,6 @@
+/* The process-tree sampler (procstat.h): a tree found from its root, each
+ * process's stat held open, its CPU, memory and switches per sample;
+ * procparse.c parses what /proc says. */
 #include "procstat.h"
 
 #include <ctype.h>
@@ -14,120 +17,6 @@
 #include <unistd.h>
 
 #include "io.h"
-
-int el_proc_parse_stat(const char *text, struct el_proc_stat *st)
-{
-	/* "pid (comm) state ppid ...": comm may contain ") ", so the fields
-	 * start after the last ')'. */
-	const char *close = strrchr(text, ')');
-	if (!close || close[1] != ' ')
-		return -EINVAL;
-	memset(st, 0, sizeof(*st));
-	st->pid = (pid_t)strtol(text, NULL, 10);
-	const char *p = close + 2;
-	st->state = *p;
-	/* Fields from 3 (state) on, numbered as proc(5) does. */
-	unsigned long long v[25] = {0};
-	int n = 0;
-	p++;
-	while (*p && n < 21) {
-		char *end;
-		long long x = strtoll(p, &end, 10);
-		if (end == p)
-			return -EINVAL;
-		v[4 + n] = (unsigned long long)x;
-		n++;
-		p = end;
-	}
-	if (n < 21) /* up to rss, field 24 */
-		return -EINVAL;
-	st->ppid = (pid_t)v[4];
-	st->utime = v[14];
-	st->stime = v[15];
-	st->cutime = v[16];
-	st->cstime = v[17];
-	st->threads = (long)v[20];
-	st->rss_pages = (long)v[24];
-	return 0;
-}
-
-long el_proc_field(const char *text, const char *key)
-{
-	size_t klen = strlen(key);
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-		if (strncmp(p, key, klen) == 0) {
-			char *end;
-			long v = strtol(p + klen, &end, 10);
-			return end == p + klen ? -ENOENT : v;
-		}
-	}
-	return -ENOENT;
-}
-
-int el_proc_parse_meminfo(const char *text, struct el_proc_meminfo *m)
-{
-	long total = el_proc_field(text, "MemTotal:");
-	long free_ = el_proc_field(text, "MemFree:");
-	long buffers = el_proc_field(text, "Buffers:");
-	long cached = el_proc_field(text, "Cached:");
-	long shared = el_proc_field(text, "Shmem:");
-	long srec = el_proc_field(text, "SReclaimable:");
-	if (total < 0 || free_ < 0 || buffers < 0 || cached < 0)
-		return -EINVAL;
-	m->total_kib = total;
-	m->free_kib = free_;
-	m->buffers_kib = buffers;
-	m->cached_kib = cached + (srec > 0 ? srec : 0);
-	m->shared_kib = shared > 0 ? shared : 0;
-	m->used_kib = total - free_ - buffers - m->cached_kib;
-	if (m->used_kib < 0)
-		m->used_kib = total - free_;
-	return 0;
-}
-
-int el_proc_parse_cpu(const char *text, struct el_proc_cpu *c)
-{
-	const char *p = strstr(text, "cpu ");
-	if (!p || (p != text && p[-1] != '\n'))
-		return -EINVAL;
-	unsigned long long v[8] = {0};
-	int n = sscanf(p + 4, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-		       &v[4], &v[5], &v[6], &v[7]);
-	if (n < 4)
-		return -EINVAL;
-	*c = (struct el_proc_cpu){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
-	return 0;
-}
-
-/* el_proc_read relative to a directory fd (AT_FDCWD: the path as given). */
-static ssize_t read_at(int dir, const char *path, char *buf, size_t size)
-{
-	int fd = openat(dir, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t len = 0;
-	while (len + 1 < size) {
-		ssize_t n = read(fd, buf + len, size - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int err = errno;
-			close(fd);
-			return -err;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	return (ssize_t)len;
-}
-
-ssize_t el_proc_read(const char *path, char *buf, size_t size)
-{
-	return read_at(AT_FDCWD, path, buf, size);
-}
 
 /* A process of the tree: its stat file held open (a pread regenerates
  * it, and fails once the process is gone, so a reused pid is never read
@@ -399,7 +288,7 @@ static struct el_proc_entry *find_entry(const struct el_proc_entry *v, size_t n,
 static void add_switches(int dir, const char *status, struct el_proc_entry *e)
 {
 	char buf[4096];
-	if (read_at(dir, status, buf, sizeof(buf)) <= 0)
+	if (el_proc_read_at(dir, status, buf, sizeof(buf)) <= 0)
 		return;
 	long v = el_proc_field(buf, "voluntary_ctxt_switches:");
 	long iv = el_proc_field(buf, "nonvoluntary_ctxt_switches:");
@@ -437,7 +326,7 @@ static void refresh_details(const struct el_monitor *m, struct el_proc_entry *e)
 			close(fd);
 	}
 	e->pss_kib = 0;
-	if (m->pss && read_at(dir, "smaps_rollup", buf, sizeof(buf)) > 0) {
+	if (m->pss && el_proc_read_at(dir, "smaps_rollup", buf, sizeof(buf)) > 0) {
 		long pss = el_proc_field(buf, "Pss:");
 		e->pss_kib = pss > 0 ? pss : 0;
 	}

@@ -46,6 +46,8 @@ int el_proc_parse_cpu(const char *text, struct el_proc_cpu *c);
 /* Reads a whole small file into buf (NUL-terminated). Returns its length
  * or -errno. */
 ssize_t el_proc_read(const char *path, char *buf, size_t size);
+/* The same, path relative to the directory fd dir (AT_FDCWD: as given). */
+ssize_t el_proc_read_at(int dir, const char *path, char *buf, size_t size);
 
 /* One row of echolab-monitor's CSV (docs/interface.md). CPU figures are
  * percent of one CPU for the tree (can exceed 100 on several CPUs) and

@@ -11,6 +11,11 @@ int64_t el_io_now_ms(void)
 	return el_io_now_us() / 1000;
 }
 
+double el_io_now_s(void)
+{
+	return (double)el_io_now_us() / 1e6;
+}
+
 int64_t el_io_now_us(void)
 {
 	struct timespec ts;

@@ -14,6 +14,8 @@
 int64_t el_io_now_ms(void);
 /* Microseconds on CLOCK_MONOTONIC. */
 int64_t el_io_now_us(void);
+/* The same clock in seconds. */
+double el_io_now_s(void);
 
 /* Sets or clears O_NONBLOCK. Returns 0 or -errno. */
 int el_io_set_nonblock(int fd, bool on);

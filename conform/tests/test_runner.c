@@ -192,3 +192,30 @@ Test(runner, a_death_after_the_last_case_is_reported, .timeout = 60)
 	cr_expect_eq(el_conf_runner_finish(&r, why, sizeof(why)), -1);
 	cr_expect_eq(strncmp(why, "the server died of SIGSEGV after the last case (test.served): ", 61), 0, "%s", why);
 }
+
+/* The table of cases (cases/cases.def): every id once, in a family the
+ * reports group by, with a title, a function, and a section that is one
+ * of docs/protocol.md's headings (or docs/interface.md's server page),
+ * the one the reports link to. A row with a misspelt section would link
+ * nowhere. */
+Test(table, every_case_has_a_family_a_function_and_a_real_section)
+{
+	static const char *const families[] = {"proto.", "conc.", "robust.", "life.", "wire."};
+	cr_assert_gt(el_conf_ncases, 30);
+	for (size_t i = 0; i < el_conf_ncases; i++) {
+		const struct el_conf_case *c = &el_conf_cases[i];
+		bool family = false;
+		for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
+			family |= strncmp(c->id, families[f], strlen(families[f])) == 0;
+		cr_expect(family, "%s: not in a family", c->id);
+		cr_expect_not_null(c->run, "%s: no function", c->id);
+		cr_expect(c->title && c->title[0], "%s: no title", c->id);
+		for (size_t j = 0; j < i; j++)
+			cr_expect_str_neq(el_conf_cases[j].id, c->id, "%s is listed twice", c->id);
+		char heading[256];
+		snprintf(heading, sizeof(heading), "\n## %s\n", c->section);
+		cr_expect(strncmp(c->section, "docs/interface.md: ", 19) == 0 ||
+				  strstr(el_conf_protocol_md, heading) != NULL,
+			  "%s: section \"%s\" is not a heading of docs/protocol.md", c->id, c->section);
+	}
+}
