@@ -1,0 +1,437 @@
+/* echolab-bench's command line (bench_args.h): its options, their
+ * parsers by group (what every cell runs; the modes and their own
+ * settings), and its --help. */
+#include "bench_args.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "version.h"
+
+#define usage_error(...) el_cli_usage("echolab-bench", __VA_ARGS__)
+
+static const char usage[] =
+	"usage: echolab-bench [--models LIST] [--clients LIST] [--duration S] [--warmup S]\n"
+	"                     [--repeats R] [--interval S] [--size BYTES] [--threads T]\n"
+	"                     [--spawn | --processes P] [--raw] [--out DIR] [--server-bin PATH]\n"
+	"                     [--server NAME=CMD]... [--cpus SERVER:LOAD] [--quick]\n"
+	"                     [--workload closed|session:K] [--lan [--delay MS]]\n"
+	"                     [--target HOST:PORT [--target-monitor CSV]] [--probe R]\n"
+	"       echolab-bench --sweep --model M --p99-target US [--clients N]\n"
+	"                     [--start-rate R] [--duration S] [--lan [--delay MS]]\n"
+	"       echolab-bench --tools [--duration S]\n"
+	"       echolab-bench --compare DIR_A DIR_B [--fail-if-slower PCT]\n"
+	"                     [--min-change PCT] [--out DIR]\n"
+	"       echolab-bench --soak [--models LIST] [--clients N] [--duration TOTAL]\n"
+	"                     [--rss-slope KIB] [--fd-slope N]\n"
+	"       echolab-bench --backlog-experiment [--models LIST] [--server NAME=CMD]...\n"
+	"                     [--backlogs LIST] [--burst N] [--hold S]\n"
+	"\n"
+	"Runs the lab's experiment (a course's echo servers under 30-500 clients)\n"
+	"for every server model: for each model and\n"
+	"client count, starts echolab-server, samples its process tree, and runs\n"
+	"the load (closed loop) for --duration after --warmup. Writes under\n"
+	"DIR/<timestamp>/ (and a DIR/latest link): summary.csv, report.md,\n"
+	"report.html, the plots (gnuplot), and every raw file.\n"
+	"\n"
+	"  --models LIST     comma-separated (default: every model of --list-models)\n"
+	"  --clients LIST    client counts (default 30,100,300,500)\n"
+	"  --duration S      measured seconds per cell (default 2; sweep 3, tools 5,\n"
+	"                    --quick 1, the soak's whole run 600)\n"
+	"  --warmup S        seconds before each measurement (default 1; --quick\n"
+	"                    0.5, the sweep 1, the soak and --tools 2)\n"
+	"  --repeats R       runs of every cell, interleaved across the models, each\n"
+	"                    with its own server; their spread reported, a cell\n"
+	"                    whose repeats lie over 10% from their median marked\n"
+	"                    UNSTABLE (default 3; --quick and other modes 1)\n"
+	"  --interval S      monitor sampling interval (default 0.5)\n"
+	"  --size BYTES      message size (default 64)\n"
+	"  --threads T       load event loops (default: one per CPU)\n"
+	"  --spawn           one load process per client, as the lab's script\n"
+	"  --processes P     the load's connections over P processes, an event loop\n"
+	"                    each, figures merged exactly (past one process's fd\n"
+	"                    limit: echolab-load's --processes)\n"
+	"  --target H:P      measure a server already running at HOST:PORT (another\n"
+	"                    machine's): client-side figures only, reported as\n"
+	"                    'target'; no server is started or monitored\n"
+	"  --target-monitor CSV\n"
+	"                    the target's CPU and memory from echolab-monitor --epoch\n"
+	"                    run beside it (e.g. over ssh into CSV): each cell's\n"
+	"                    rows by wall-clock time (the clocks kept in step)\n"
+	"  --workload W      closed (default: each client one connection for the\n"
+	"                    cell) or session:K (each client connects, sends K\n"
+	"                    messages, closes, connects again: what a connection\n"
+	"                    costs each model; the iterative one serves them too)\n"
+	"  --probe R         one more connection in every cell, sending R msgs/s on\n"
+	"                    its own fixed schedule through the window: the latency\n"
+	"                    under load without the load's own queueing, in\n"
+	"                    summary.csv (probe_*) and a plot of its own\n"
+	"  --lan             two hosts on one machine: the server in one network\n"
+	"                    namespace, the load in another, joined by a veth pair\n"
+	"                    (10.77.0.1 and .2; needs root). The report says so\n"
+	"  --delay MS        with --lan, one-way delay from load to server (netem,\n"
+	"                    or an NFQUEUE consumer where the kernel has no netem)\n"
+	"  --cpus S:L        pin the server (its whole tree) to CPU list S and the\n"
+	"                    load to L (e.g. 0:1, 0-1:2-3); default: both share\n"
+	"                    every CPU, the load's event loop i pinned to CPU i\n"
+	"                    (paired). The report says which\n"
+	"  --no-pin          the load's event loops where the scheduler puts them\n"
+	"                    (the placement before paired; to compare the two)\n"
+	"  --raw             the servers echo bytes: echolab's models run with\n"
+	"                    --raw, and a reply must be the message itself\n"
+	"  --out DIR         results directory (default results)\n"
+	"  --server-bin PATH echolab-server (default: beside this program)\n"
+	"  --quick           smoke test: fork and thread, 10 and 30 clients, 1 s\n"
+	"  --sweep           raise the open-loop rate until p99 passes --p99-target\n"
+	"  --model M         the model of the sweep\n"
+	"  --p99-target US   the sweep's p99 bound in microseconds\n"
+	"  --start-rate R    the sweep's first total rate, msgs/s (default 2000)\n"
+	"  --tools           measure the tools: echolab-load against a minimal\n"
+	"                    closed-loop client, and the monitor's own CPU cost\n"
+	"  --soak            the load (500 clients; iterative, which serves one at a\n"
+	"                    time, 1) against each model in turn for\n"
+	"                    --duration seconds in all (default 600), the monitor on;\n"
+	"                    fails when RSS or the fd count grows (least-squares\n"
+	"                    slope over the last 80% of each window), on any error\n"
+	"                    or wrong reply, or when a server dies or stops uncleanly\n"
+	"  --rss-slope KIB   the soak's RSS limit, KiB/min, plus 0.2% of the mean\n"
+	"                    RSS per minute (default 512)\n"
+	"  --fd-slope N      the soak's fd limit, fds/min (default 0.5)\n"
+	"  --backlog-experiment\n"
+	"                    the lab's Wireshark finding, captured: for each server,\n"
+	"                    listen backlog and pattern (10 clients 0.1 s apart, or\n"
+	"                    --burst at once), clients connect, send one message and\n"
+	"                    hold; each run in a network namespace of its own (root),\n"
+	"                    its traffic captured, analysed and drawn as a timeline\n"
+	"  --server NAME=CMD a server started by CMD (as echolab-conform starts it:\n"
+	"                    directly when plain, else by /bin/sh; placeholders\n"
+	"                    {port}, {backlog}, {bind}, {max_line}, {max_conns},\n"
+	"                    {idle_timeout}; {port} required, and {backlog} for\n"
+	"                    the backlog experiment), its whole process tree\n"
+	"                    monitored, reported as NAME beside the models; with\n"
+	"                    --server and no --models only those servers run\n"
+	"                    (repeatable; the experiment, --quick and the backlog\n"
+	"                    experiment)\n"
+	"  --compare A B     is B faster than A? Two results directories (or their\n"
+	"                    latest links), each with 3 repeats or more of a cell:\n"
+	"                    per model and client count, the change of mean msgs/s\n"
+	"                    and p99 with its 95% confidence interval (Welch), and\n"
+	"                    faster, slower, or no difference the runs can show;\n"
+	"                    compare.md and a plot\n"
+	"  --fail-if-slower PCT  with --compare: exit 1 when a cell is slower by more\n"
+	"                    than PCT% (msgs/s down, or p99 up)\n"
+	"  --min-change PCT  with --compare: the smallest change called slower or\n"
+	"                    faster; the whole 95% interval must lie beyond it\n"
+	"                    (default 5: same-build runs drift by a few percent)\n"
+	"  --backlogs LIST   the backlog experiment's backlogs (default 1,8,128)\n"
+	"  --burst N         clients of the burst (default 50)\n"
+	"  --hold S          how long clients wait for their reply after the last\n"
+	"                    one started (default 3)\n"
+	"  --help            this text\n"
+	"  --version         the version, and the git checkout it was built from\n"
+	"\n"
+	"Ctrl-C ends the running cell and writes the report of what was measured.\n"
+	"Exit 0; 1 when a cell could not run (the soak: when a model failed); 2 on\n"
+	"bad usage; 130 when interrupted.\n";
+
+/* A CPU list (0, 0-1, 0,2-3) of CPUs this machine has, into set. */
+static int parse_cpu_list(const char *s, cpu_set_t *set)
+{
+	CPU_ZERO(set);
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	char buf[128];
+	if (!*s || strlen(s) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *end;
+		long lo = strtol(t, &end, 10), hi = lo;
+		if (end == t)
+			return -1;
+		if (*end == '-') {
+			char *e2;
+			hi = strtol(end + 1, &e2, 10);
+			if (e2 == end + 1)
+				return -1;
+			end = e2;
+		}
+		if (*end || lo < 0 || hi < lo || hi >= ncpu || hi >= CPU_SETSIZE)
+			return -1;
+		for (long c = lo; c <= hi; c++)
+			CPU_SET((int)c, set);
+	}
+	return CPU_COUNT(set) > 0 ? 0 : -1;
+}
+
+/* --cpus SERVER:LOAD. */
+static int parse_cpus(const char *s, struct bench_cfg *cfg)
+{
+	const char *colon = strchr(s, ':');
+	char server[128];
+	if (!colon || (size_t)(colon - s) >= sizeof(server))
+		return -1;
+	snprintf(server, sizeof(server), "%.*s", (int)(colon - s), s);
+	if (parse_cpu_list(server, &cfg->server_cpus) < 0 || parse_cpu_list(colon + 1, &cfg->load_cpus) < 0)
+		return -1;
+	cpu_set_t both;
+	CPU_AND(&both, &cfg->server_cpus, &cfg->load_cpus);
+	snprintf(cfg->placement, sizeof(cfg->placement), "server on CPUs %s, load on CPUs %s%s", server,
+		 colon + 1, CPU_COUNT(&both) ? " (overlapping)" : "");
+	cfg->pinned = true;
+	return 0;
+}
+
+/* The parsers of the option groups: each returns 0 when it took the
+ * option, 1 when the option is another group's, 2 after a usage error. */
+
+/* --target HOST:PORT (an IPv6 address in brackets). */
+static int parse_target(const char *arg, struct bench_cfg *cfg)
+{
+	if (!el_cli_parse_hostport(arg, cfg->target_text, sizeof(cfg->target_text), &cfg->target_port))
+		return usage_error("bad --target '%s' (HOST:PORT; an IPv6 address in brackets)", arg);
+	cfg->target_host = cfg->target_text;
+	return 0;
+}
+
+/* --server NAME=CMD, into the servers of bl. */
+static int parse_server(const char *arg, struct bl_opts *bl)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq)
+		return usage_error("--server takes NAME=CMD (the echolab-server binary is --server-bin PATH): '%s'",
+				   arg);
+	if (eq == arg || (size_t)(eq - arg) >= sizeof(bl->servers[0].name) || !eq[1] ||
+	    strlen(eq + 1) >= sizeof(bl->servers[0].cmd) || bl->nservers == BL_MAX_SERVERS)
+		return usage_error("bad --server '%s' (NAME=CMD, NAME up to 31 characters, at most %d servers)", arg,
+				   BL_MAX_SERVERS);
+	if (strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") != (size_t)(eq - arg))
+		return usage_error("--server %.*s: NAME is letters, digits, '_', '.' and '-' (it names files)",
+				   (int)(eq - arg), arg);
+	struct bl_server *sv = &bl->servers[bl->nservers++];
+	snprintf(sv->name, sizeof(sv->name), "%.*s", (int)(eq - arg), arg);
+	snprintf(sv->cmd, sizeof(sv->cmd), "%s", eq + 1);
+	if (!el_sup_has(sv->cmd, "port"))
+		return usage_error("--server %s: CMD needs {port}", sv->name);
+	struct el_sup_settings probe = {.port = 1};
+	char expanded[2048], bad[64];
+	if (el_sup_expand(sv->cmd, &probe, expanded, sizeof(expanded), bad, sizeof(bad)) == -EINVAL)
+		return usage_error("--server %s: bad placeholder %s", sv->name, bad);
+	return 0;
+}
+
+/* What every cell runs: its time, size, load and placement. */
+static int parse_cell_option(int ch, const char *arg, struct bench_cfg *cfg, struct args *a)
+{
+	double v;
+	switch (ch) {
+	case 'm': a->models = arg; return 0;
+	case 'c': a->clients = arg; return 0;
+	case 'd':
+		if (!el_cli_parse_num(arg, 0.1, 86400, &cfg->duration_s))
+			return usage_error("bad --duration '%s'", arg);
+		a->duration_set = true;
+		return 0;
+	case 'w':
+		a->warmup_set = true;
+		return el_cli_parse_num(arg, 0, 600, &cfg->warmup_s) ? 0 : usage_error("bad --warmup '%s'", arg);
+	case 'r':
+		if (!el_cli_parse_num(arg, 1, BENCH_MAX_REPEATS, &v) || v != floor(v))
+			return usage_error("bad --repeats '%s' (1 to %d)", arg, BENCH_MAX_REPEATS);
+		cfg->repeats = (int)v;
+		a->repeats_set = true;
+		return 0;
+	case 'i':
+		return el_cli_parse_num(arg, 0.05, 60, &cfg->interval_s) ? 0 : usage_error("bad --interval '%s'", arg);
+	case 's':
+		if (!el_cli_parse_num(arg, 1, 65536, &v) || v != floor(v))
+			return usage_error("bad --size '%s' (1 to 65536)", arg);
+		cfg->msg_size = (size_t)v;
+		return 0;
+	case 't':
+		if (!el_cli_parse_num(arg, 1, 256, &v) || v != floor(v))
+			return usage_error("bad --threads '%s'", arg);
+		cfg->threads = (int)v;
+		return 0;
+	case 'S': cfg->spawn = true; return 0;
+	case 0x116:
+		if (!el_cli_parse_num(arg, 1, 1024, &v) || v != floor(v))
+			return usage_error("bad --processes '%s' (1 to 1024)", arg);
+		cfg->processes = (int)v;
+		return 0;
+	case 0x115: cfg->pair = false; return 0;
+	case 'A': cfg->raw = true; return 0;
+	case 0x110:
+		if (strcmp(arg, "closed") == 0) {
+			cfg->session = 0;
+			return 0;
+		}
+		if (strncmp(arg, "session:", 8) != 0 || !el_cli_parse_num(arg + 8, 1, 1e9, &v) || v != floor(v))
+			return usage_error("bad --workload '%s' (closed, or session:K with K messages a connection)",
+					   arg);
+		cfg->session = (long)v;
+		return 0;
+	case 0x113:
+		return el_cli_parse_num(arg, 0.1, 1e5, &cfg->probe_rate) ? 0
+			: usage_error("bad --probe '%s' (messages/s)", arg);
+	case 'g': return parse_target(arg, cfg);
+	case 'G': cfg->target_monitor = arg; return 0;
+	case 'P':
+		if (parse_cpus(arg, cfg) < 0)
+			return usage_error("bad --cpus '%s' (SERVER:LOAD, each a CPU list such as 0, 0-1 or 0,2, of "
+					   "this machine's CPUs)", arg);
+		return 0;
+	case 'N': a->lan = true; return 0;
+	case 'D':
+		if (!el_cli_parse_num(arg, 0, 10000, &a->delay_ms) || a->delay_ms != floor(a->delay_ms))
+			return usage_error("bad --delay '%s' (whole milliseconds, 0 to 10000)", arg);
+		return 0;
+	case 'o': a->out = arg; return 0;
+	case 'X': cfg->server = arg; return 0;
+	case 'x': return parse_server(arg, &a->bl);
+	default: return 1;
+	}
+}
+
+/* The modes and their own settings. */
+static int parse_mode_option(int ch, const char *arg, struct args *a)
+{
+	double v;
+	switch (ch) {
+	case 'q': a->quick = true; return 0;
+	case 'W': a->sweep = true; return 0;
+	case 'M': a->sweep_model = arg; return 0;
+	case 'p':
+		return el_cli_parse_num(arg, 1, 1e9, &a->target) ? 0
+			: usage_error("bad --p99-target '%s' (microseconds)", arg);
+	case 'R':
+		return el_cli_parse_num(arg, 1, 1e9, &a->start_rate) ? 0 : usage_error("bad --start-rate '%s'", arg);
+	case 'T': a->tools = true; return 0;
+	case 'K': a->soak = true; return 0;
+	case 'L':
+		return el_cli_parse_num(arg, 0, 1e9, &a->lim.rss_kib_per_min) ? 0
+			: usage_error("bad --rss-slope '%s' (KiB per minute)", arg);
+	case 'F':
+		return el_cli_parse_num(arg, 0, 1e9, &a->lim.fds_per_min) ? 0
+			: usage_error("bad --fd-slope '%s' (fds per minute)", arg);
+	case 'B': a->backlog_exp = true; return 0;
+	case 'b':
+		if (bl_parse_backlogs(arg, &a->bl) < 0)
+			return usage_error("bad --backlogs '%s' (0 to 65535 each, at most %d)", arg, BL_MAX_BACKLOGS);
+		return 0;
+	case 'u':
+		if (!el_cli_parse_num(arg, 1, 1000, &v) || v != floor(v))
+			return usage_error("bad --burst '%s' (1 to 1000)", arg);
+		a->bl.burst = (int)v;
+		return 0;
+	case 'H':
+		return el_cli_parse_num(arg, 0.1, 600, &a->bl.hold_s) ? 0 : usage_error("bad --hold '%s' (seconds)", arg);
+	case 0x111: a->compare = true; return 0;
+	case 0x112:
+		return el_cli_parse_num(arg, 0, 1e6, &a->fail_pct) ? 0
+			: usage_error("bad --fail-if-slower '%s' (percent)", arg);
+	case 0x114:
+		return el_cli_parse_num(arg, 0, 1000, &a->min_pct) ? 0
+			: usage_error("bad --min-change '%s' (percent)", arg);
+	default: return 1;
+	}
+}
+
+/* echolab-bench's options (getopt_long's table). */
+static const struct option options[] = {
+	{"models", required_argument, NULL, 'm'}, {"clients", required_argument, NULL, 'c'},
+	{"duration", required_argument, NULL, 'd'}, {"warmup", required_argument, NULL, 'w'},
+	{"repeats", required_argument, NULL, 'r'}, {"interval", required_argument, NULL, 'i'},
+	{"size", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
+	{"spawn", no_argument, NULL, 'S'}, {"out", required_argument, NULL, 'o'},
+	{"server", required_argument, NULL, 'x'}, {"quick", no_argument, NULL, 'q'},
+	{"sweep", no_argument, NULL, 'W'}, {"model", required_argument, NULL, 'M'},
+	{"p99-target", required_argument, NULL, 'p'}, {"start-rate", required_argument, NULL, 'R'},
+	{"tools", no_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'v'},
+	{"soak", no_argument, NULL, 'K'}, {"rss-slope", required_argument, NULL, 'L'},
+	{"fd-slope", required_argument, NULL, 'F'},
+	{"backlog-experiment", no_argument, NULL, 'B'}, {"backlogs", required_argument, NULL, 'b'},
+	{"burst", required_argument, NULL, 'u'}, {"hold", required_argument, NULL, 'H'},
+	{"server-bin", required_argument, NULL, 'X'}, {"raw", no_argument, NULL, 'A'},
+	{"cpus", required_argument, NULL, 'P'}, {"target", required_argument, NULL, 'g'},
+	{"target-monitor", required_argument, NULL, 'G'}, {"lan", no_argument, NULL, 'N'},
+	{"delay", required_argument, NULL, 'D'}, {"workload", required_argument, NULL, 0x110},
+	{"compare", no_argument, NULL, 0x111}, {"fail-if-slower", required_argument, NULL, 0x112},
+	{"probe", required_argument, NULL, 0x113}, {"min-change", required_argument, NULL, 0x114},
+	{"no-pin", no_argument, NULL, 0x115}, {"processes", required_argument, NULL, 0x116}, {0},
+};
+
+/* Whether word is one of echolab-bench's options, as getopt_long would
+ * take it ("--out", "--out=DIR", an abbreviation such as "--dur"; "--"). */
+static bool is_bench_option(const char *word)
+{
+	if (strncmp(word, "--", 2) != 0)
+		return false;
+	size_t len = strcspn(word + 2, "=");
+	for (const struct option *o = options; o->name; o++)
+		if (strncmp(o->name, word + 2, len) == 0)
+			return true;
+	return false;
+}
+
+/* --server NAME=CMD without {port} where the words after it (up to the
+ * next option of ours) have it: the shell split an unquoted CMD at its
+ * spaces, and "CMD needs {port}" would send a student looking for a
+ * {port} they did write. Says so with the quoting, and returns 2; returns
+ * 0 when the words do not look like that. */
+static int server_cmd_split(const char *arg, int argc, char **argv, int next)
+{
+	int end = next, port_word = -1;
+	for (; end < argc && !is_bench_option(argv[end]); end++)
+		if (port_word < 0 && el_sup_has(argv[end], "port"))
+			port_word = end;
+	if (port_word < 0 || !strchr(arg, '='))
+		return 0;
+	/* The words the shell split, joined again, as one shell word. */
+	char joined[1024], quoted[3200] = "";
+	size_t n = 0;
+	for (int i = next - 1; i < end && n < sizeof(joined); i++)
+		n += (size_t)snprintf(joined + n, sizeof(joined) - n, "%s%s", i >= next ? " " : "",
+				      i == next - 1 ? arg : argv[i]);
+	el_cli_shell_word(quoted, sizeof(quoted), joined);
+	return usage_error("--server %.*s: the shell split CMD at its spaces ('%s' came as an argument of its "
+			   "own); quote it: --server %s",
+			   (int)strcspn(arg, "="), arg, argv[port_word], quoted);
+}
+
+/* Parses argv into cfg and a. Returns -1 to go on, or the exit status
+ * (0 after --help or --version, 2 after a usage error). */
+int bench_parse_args(int argc, char **argv, struct bench_cfg *cfg, struct args *a)
+{
+	/* Quoted as a shell reads it, so that the report's command pastes
+	 * back ("--server mine=/tmp/s/server {port}" had lost its quotes). */
+	el_cli_shell_line(cfg->command, sizeof(cfg->command), argc, argv);
+	opterr = 0;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		if (ch == 'h') {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (ch == 'v') {
+			el_version_print("echolab-bench");
+			return 0;
+		}
+		int rc = ch == 'x' && !el_sup_has(optarg, "port") ? server_cmd_split(optarg, argc, argv, optind) : 0;
+		if (rc == 0)
+			rc = parse_cell_option(ch, optarg, cfg, a);
+		if (rc == 1)
+			rc = parse_mode_option(ch, optarg, a);
+		if (rc == 1)
+			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+		if (rc)
+			return rc;
+	}
+	return -1;
+}
