@@ -1,4 +1,4 @@
-/* One el_model per file model_NAME.c; models.c lists them. */
+/* One el_model per file model_NAME.c; models.def lists them. */
 #ifndef EL_MODELS_H
 #define EL_MODELS_H
 
@@ -8,14 +8,11 @@
 #include "server.h"
 #include "traits.h"
 
-int el_model_iterative_run(struct el_srv *srv);
-int el_model_fork_run(struct el_srv *srv);
-int el_model_thread_run(struct el_srv *srv);
-int el_model_prefork_run(struct el_srv *srv);
-int el_model_threadpool_run(struct el_srv *srv);
-int el_model_poll_run(struct el_srv *srv);
-int el_model_epoll_run(struct el_srv *srv);
-int el_model_uring_run(struct el_srv *srv);
+/* Each model's run, a row of models.def each. */
+#define MODEL(name, ...) int el_model_##name##_run(struct el_srv *srv);
+#include "models.def"
+#undef MODEL
+/* uring's probe: why io_uring cannot run here (0: it can). */
 int el_model_uring_probe(char *why, size_t len);
 
 #endif
