@@ -66,27 +66,35 @@ long el_srv_wait_drained(struct el_srv *srv, int64_t deadline_ms)
 	return live;
 }
 
+int el_srv_accept_wait(struct el_srv *srv, struct sockaddr_storage *peer, int extra_fd, bool *extra)
+{
+	struct pollfd pfds[3] = {
+		{.fd = srv->listen_fd, .events = POLLIN},
+		{.fd = srv->stop_fd, .events = POLLIN},
+		{.fd = extra_fd, .events = POLLIN},
+	};
+	int rc = el_io_poll(pfds, extra_fd >= 0 ? 3 : 2, -1, false);
+	if (extra)
+		*extra = rc > 0 && extra_fd >= 0 && (pfds[2].revents & POLLIN);
+	if (rc <= 0 || !(pfds[0].revents & POLLIN) || el_srv_should_stop(srv))
+		return -EAGAIN;
+	int fd = el_srv_accept(srv, peer);
+	if (fd == -EMFILE) {
+		el_srv_pause(srv, EL_SRV_ACCEPT_PAUSE_MS);
+		return -EAGAIN;
+	}
+	return fd;
+}
+
 int el_srv_accept_loop(struct el_srv *srv, el_srv_handler handle, void *arg, int extra_fd,
 		       void (*on_extra)(void *arg))
 {
 	while (!el_srv_should_stop(srv)) {
-		struct pollfd pfds[3] = {
-			{.fd = srv->listen_fd, .events = POLLIN},
-			{.fd = srv->stop_fd, .events = POLLIN},
-			{.fd = extra_fd, .events = POLLIN},
-		};
-		if (el_io_poll(pfds, 3, -1, false) <= 0)
-			continue;
-		if (pfds[2].revents & POLLIN)
-			on_extra(arg);
-		if (!(pfds[0].revents & POLLIN) || el_srv_should_stop(srv))
-			continue;
 		struct sockaddr_storage peer;
-		int fd = el_srv_accept(srv, &peer);
-		if (fd == -EMFILE) {
-			el_srv_pause(srv, EL_SRV_ACCEPT_PAUSE_MS);
-			continue;
-		}
+		bool extra;
+		int fd = el_srv_accept_wait(srv, &peer, extra_fd, &extra);
+		if (extra)
+			on_extra(arg);
 		if (fd == -EAGAIN)
 			continue;
 		if (fd < 0) {
@@ -147,21 +155,6 @@ void el_srv_pause(struct el_srv *srv, int ms)
 {
 	struct pollfd pfd = {.fd = srv->stop_fd, .events = POLLIN};
 	el_io_poll(&pfd, 1, el_io_now_ms() + ms, false);
-}
-
-int el_srv_accept_next(struct el_srv *srv, struct sockaddr_storage *peer)
-{
-	struct pollfd pfds[2] = {
-		{.fd = srv->listen_fd, .events = POLLIN},
-		{.fd = srv->stop_fd, .events = POLLIN},
-	};
-	int rc = el_io_poll(pfds, 2, -1, false);
-	if (rc <= 0 || !(pfds[0].revents & POLLIN) || el_srv_should_stop(srv))
-		return -EAGAIN;
-	int fd = el_srv_accept(srv, peer);
-	if (fd == -EMFILE)
-		el_srv_pause(srv, EL_SRV_ACCEPT_PAUSE_MS);
-	return fd;
 }
 
 void el_srv_reject_busy(struct el_srv *srv, int fd, const struct sockaddr *peer)

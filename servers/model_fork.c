@@ -54,33 +54,30 @@ static int start_child(void *arg, int fd, const struct sockaddr_storage *peer)
 	return 0;
 }
 
-static void reap(void *arg)
+/* A child has exited: its connection is done. */
+static void child_gone(void *arg, pid_t pid)
 {
 	struct forker *f = arg;
-	struct signalfd_siginfo si;
-	while (read(f->sfd, &si, sizeof(si)) > 0)
-		;
-	pid_t pid;
-	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
-		for (size_t i = 0; i < f->n; i++) {
-			if (f->pids[i] == pid) {
-				f->pids[i] = f->pids[--f->n];
-				el_srv_conn_release(f->srv);
-				break;
-			}
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->pids[i] == pid) {
+			f->pids[i] = f->pids[--f->n];
+			el_srv_conn_release(f->srv);
+			break;
 		}
 	}
 }
 
+static void reap(void *arg)
+{
+	struct forker *f = arg;
+	el_srv_reap_children(f->sfd, child_gone, f);
+}
+
 int el_model_fork_run(struct el_srv *srv)
 {
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, NULL);
-	struct forker f = {.srv = srv, .sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC)};
+	struct forker f = {.srv = srv, .sfd = el_srv_signalfd(SIGCHLD)};
 	if (f.sfd < 0) {
-		fprintf(stderr, "echolab-server: signalfd: %s\n", strerror(errno));
+		fprintf(stderr, "echolab-server: signalfd: %s\n", strerror(-f.sfd));
 		return 1;
 	}
 	int rc = el_srv_accept_loop(srv, start_child, &f, f.sfd, reap);

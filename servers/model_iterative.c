@@ -83,7 +83,7 @@ int el_model_iterative_run(struct el_srv *srv)
 			continue;
 		}
 		struct sockaddr_storage peer;
-		int fd = el_srv_accept_next(srv, &peer);
+		int fd = el_srv_accept_wait(srv, &peer, -1, NULL);
 		if (fd >= 0)
 			serve(&it, fd, &peer);
 	}

@@ -72,38 +72,23 @@ static int worker(struct el_srv *srv, void *arg)
 	 * watches: a retirement signalled while the worker is serving waits
 	 * there, none is lost. (Not ppoll(2) with a mask: valgrind 3.19
 	 * reports its sigmask argument as unaddressable.) */
-	sigset_t usr1;
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr1, NULL);
-	int retire_fd = signalfd(-1, &usr1, SFD_NONBLOCK | SFD_CLOEXEC);
+	int retire_fd = el_srv_signalfd(SIGUSR1);
 	if (retire_fd < 0) {
-		el_srv_logf(srv, "prefork: worker cannot watch for retirement: %s", strerror(errno));
+		el_srv_logf(srv, "prefork: worker cannot watch for retirement: %s", strerror(-retire_fd));
 		return 1;
 	}
 
 	set_state(me, SLOT_IDLE);
 	while (!el_srv_should_stop(srv) && get_state(me) != SLOT_RETIRING) {
-		struct pollfd pfds[3] = {
-			{.fd = srv->listen_fd, .events = POLLIN},
-			{.fd = srv->stop_fd, .events = POLLIN},
-			{.fd = retire_fd, .events = POLLIN},
-		};
-		if (poll(pfds, 3, -1) <= 0)
-			continue;
-		if (pfds[2].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			while (read(retire_fd, &si, sizeof(si)) > 0)
-				;
-		}
-		if (!(pfds[0].revents & POLLIN) || el_srv_should_stop(srv))
-			continue;
 		struct sockaddr_storage peer;
-		int fd = el_srv_accept(srv, &peer);
-		if (fd == -EMFILE)
-			el_srv_pause(srv, EL_SRV_ACCEPT_PAUSE_MS);
+		bool retire;
+		/* -EAGAIN also when another worker took the connection first,
+		 * or it went away. */
+		int fd = el_srv_accept_wait(srv, &peer, retire_fd, &retire);
+		if (retire)
+			el_srv_drain_signalfd(retire_fd);
 		if (fd < 0)
-			continue; /* another worker took it, or it went away */
+			continue;
 		bool retiring = !claim(me, SLOT_IDLE, SLOT_BUSY);
 		struct el_conn c;
 		if (el_conn_init(&c, srv, fd, (struct sockaddr *)&peer) == 0)
@@ -130,20 +115,21 @@ static void spawn(struct prefork *p, size_t i)
 	p->board[i].pid = pid;
 }
 
-static void reap(struct prefork *p)
+/* A worker has exited: its slot is free. */
+static void worker_gone(void *arg, pid_t pid)
 {
-	struct signalfd_siginfo si;
-	while (read(p->sfd, &si, sizeof(si)) > 0)
-		;
-	pid_t pid;
-	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
-		for (size_t i = 0; i < p->max; i++) {
-			if (p->board[i].pid == pid) {
-				p->board[i].pid = 0;
-				set_state(&p->board[i], SLOT_FREE);
-			}
+	struct prefork *p = arg;
+	for (size_t i = 0; i < p->max; i++) {
+		if (p->board[i].pid == pid) {
+			p->board[i].pid = 0;
+			set_state(&p->board[i], SLOT_FREE);
 		}
 	}
+}
+
+static void reap(struct prefork *p)
+{
+	el_srv_reap_children(p->sfd, worker_gone, p);
 }
 
 /* Forks while idle workers run short, retires one when too many are idle.
@@ -195,15 +181,10 @@ int el_model_prefork_run(struct el_srv *srv)
 		fprintf(stderr, "echolab-server: mmap: %s\n", strerror(errno));
 		return 1;
 	}
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, NULL);
-	p.sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	p.sfd = el_srv_signalfd(SIGCHLD);
 	if (p.sfd < 0) {
 		/* Without it no worker's exit would be seen: stop now. */
-		fprintf(stderr, "echolab-server: signalfd: %s\n", strerror(errno));
-		sigprocmask(SIG_UNBLOCK, &chld, NULL);
+		fprintf(stderr, "echolab-server: signalfd: %s\n", strerror(-p.sfd));
 		munmap(p.board, p.max * sizeof(*p.board));
 		return 1;
 	}

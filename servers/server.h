@@ -134,6 +134,16 @@ pid_t el_srv_fork_worker(struct el_srv *srv, int (*fn)(struct el_srv *srv, void 
  * deadline_ms; reaps them all. pids[i] <= 0 are skipped. */
 void el_srv_stop_children(const pid_t *pids, size_t n, int64_t deadline_ms);
 
+/* Empties signalfd sfd (SIGCHLD's) and reaps every child that has
+ * exited, calling gone(arg, pid) for each. */
+void el_srv_reap_children(int sfd, void (*gone)(void *arg, pid_t pid), void *arg);
+
+/* Blocks sig and returns a non-blocking, close-on-exec signalfd that
+ * reads it; -errno (sig unblocked again) when there is none. */
+int el_srv_signalfd(int sig);
+/* Empties a non-blocking signalfd. */
+void el_srv_drain_signalfd(int sfd);
+
 /* True once SIGINT or SIGTERM arrived. */
 bool el_srv_should_stop(const struct el_srv *srv);
 
@@ -150,11 +160,12 @@ int el_srv_accept_error(struct el_srv *srv, int err);
 /* Waits up to ms milliseconds or until stop. */
 void el_srv_pause(struct el_srv *srv, int ms);
 
-/* Waits until the listening socket is readable or stop, then accepts.
- * Returns the fd, or a negative errno when there was nothing to take
- * (stop, another process took it, or resource exhaustion, after which it
- * has paused 100 ms): the caller checks for stop and calls again. */
-int el_srv_accept_next(struct el_srv *srv, struct sockaddr_storage *peer);
+/* The blocking models' accept: waits for the listener, the stop, and
+ * extra_fd (when >= 0; *extra, when not NULL, says it became readable),
+ * then accepts. Returns the fd, or -EAGAIN when there is none now (the
+ * stop, extra_fd, a client gone first, or after the pause on EMFILE and
+ * the like), or another -errno. */
+int el_srv_accept_wait(struct el_srv *srv, struct sockaddr_storage *peer, int extra_fd, bool *extra);
 
 /* Counts a new connection. Returns false (and counts nothing) when
  * --max-conns connections are live already. Thread-safe. */

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,4 +100,34 @@ void el_srv_stop_children(const pid_t *pids, size_t n, int64_t deadline_ms)
 		}
 		usleep(2000);
 	}
+}
+
+int el_srv_signalfd(int sig)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0) {
+		int err = errno;
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		return -err;
+	}
+	return fd;
+}
+
+void el_srv_drain_signalfd(int sfd)
+{
+	struct signalfd_siginfo si;
+	while (read(sfd, &si, sizeof(si)) > 0)
+		;
+}
+
+void el_srv_reap_children(int sfd, void (*gone)(void *arg, pid_t pid), void *arg)
+{
+	el_srv_drain_signalfd(sfd);
+	pid_t pid;
+	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+		gone(arg, pid);
 }
