@@ -14,15 +14,8 @@
 #include "bench.h"
 
 #define BL_MAX_BACKLOGS 8
-#define BL_MAX_SERVERS 8
 
 enum bl_pattern { BL_ONE_BY_ONE, BL_BURST };
-
-/* A server given by command (--server NAME=CMD). */
-struct bl_server {
-	char name[32];
-	char cmd[1024];
-};
 
 struct bl_opts {
 	int backlogs[BL_MAX_BACKLOGS];
@@ -31,7 +24,7 @@ struct bl_opts {
 	double gap_s;    /* between two of them (default 0.1) */
 	int burst;       /* clients started at once (default 50) */
 	double hold_s;   /* how long the clients wait for their reply after the last started (3) */
-	struct bl_server servers[BL_MAX_SERVERS];
+	const struct bench_server *servers; /* by command, beside the models */
 	int nservers;
 	const char *pcap_tool; /* echolab-pcap, for the analyser's JSON of each capture */
 };

@@ -17,6 +17,14 @@
 #include "traits.h"
 
 #define BENCH_MAX_MODELS 16
+#define BENCH_MAX_SERVERS 8
+
+/* A server given by command (--server NAME=CMD), for the experiment and
+ * the backlog experiment. */
+struct bench_server {
+	char name[32];
+	char cmd[1024];
+};
 #define BENCH_MAX_COUNTS 16
 #define BENCH_MAX_REPEATS 20
 #define BENCH_DEFAULT_REPEATS 3 /* the experiment's, without --repeats */

@@ -199,21 +199,21 @@ static int parse_target(const char *arg, struct bench_cfg *cfg)
 	return 0;
 }
 
-/* --server NAME=CMD, into the servers of bl. */
-static int parse_server(const char *arg, struct bl_opts *bl)
+/* --server NAME=CMD, into the servers of a. */
+static int parse_server(const char *arg, struct args *a)
 {
 	const char *eq = strchr(arg, '=');
 	if (!eq)
 		return usage_error("--server takes NAME=CMD (the echolab-server binary is --server-bin PATH): '%s'",
 				   arg);
-	if (eq == arg || (size_t)(eq - arg) >= sizeof(bl->servers[0].name) || !eq[1] ||
-	    strlen(eq + 1) >= sizeof(bl->servers[0].cmd) || bl->nservers == BL_MAX_SERVERS)
+	if (eq == arg || (size_t)(eq - arg) >= sizeof(a->servers[0].name) || !eq[1] ||
+	    strlen(eq + 1) >= sizeof(a->servers[0].cmd) || a->nservers == BENCH_MAX_SERVERS)
 		return usage_error("bad --server '%s' (NAME=CMD, NAME up to 31 characters, at most %d servers)", arg,
-				   BL_MAX_SERVERS);
+				   BENCH_MAX_SERVERS);
 	if (strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") != (size_t)(eq - arg))
 		return usage_error("--server %.*s: NAME is letters, digits, '_', '.' and '-' (it names files)",
 				   (int)(eq - arg), arg);
-	struct bl_server *sv = &bl->servers[bl->nservers++];
+	struct bench_server *sv = &a->servers[a->nservers++];
 	snprintf(sv->name, sizeof(sv->name), "%.*s", (int)(eq - arg), arg);
 	snprintf(sv->cmd, sizeof(sv->cmd), "%s", eq + 1);
 	if (!el_sup_has(sv->cmd, "port"))
@@ -293,7 +293,7 @@ static int parse_cell_option(int ch, const char *arg, struct bench_cfg *cfg, str
 		return 0;
 	case 'o': a->out = arg; return 0;
 	case 'X': cfg->server = arg; return 0;
-	case 'x': return parse_server(arg, &a->bl);
+	case 'x': return parse_server(arg, a);
 	default: return 1;
 	}
 }

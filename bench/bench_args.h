@@ -17,6 +17,8 @@ struct args {
 	struct soak_limits lim;
 	double target, start_rate, delay_ms, fail_pct, min_pct;
 	struct bl_opts bl;
+	struct bench_server servers[BENCH_MAX_SERVERS]; /* --server NAME=CMD */
+	int nservers;
 };
 
 /* What a mode takes of the options the experiment takes. */

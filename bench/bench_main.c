@@ -257,7 +257,7 @@ static int check_args(const struct args *a, const struct bench_cfg *cfg)
 		bool given;
 		const char *option, *more;
 	} taken[] = {
-		{TAKES_SERVER, a->bl.nservers > 0, "--server NAME=CMD",
+		{TAKES_SERVER, a->nservers > 0, "--server NAME=CMD",
 		 "; the echolab-server binary is --server-bin PATH"},
 		{TAKES_WORKLOAD, cfg->session > 0, "--workload", ""},
 		{TAKES_PROBE, cfg->probe_rate > 0, "--probe", ""},
@@ -269,7 +269,7 @@ static int check_args(const struct args *a, const struct bench_cfg *cfg)
 			return usage_error("%s is for %s%s", taken[i].option, takers(taken[i].what, names, sizeof(names)),
 					   taken[i].more);
 	bool sweep = a->sweep, backlog_exp = a->backlog_exp;
-	if (cfg->target_host && (m != &modes[0] || a->models || a->bl.nservers || cfg->pinned))
+	if (cfg->target_host && (m != &modes[0] || a->models || a->nservers || cfg->pinned))
 		return usage_error("%s", "--target measures one running server in the experiment: no --models, "
 					 "--server, --cpus, --quick or other mode with it");
 	if (cfg->session > 0 && sweep)
@@ -283,10 +283,10 @@ static int check_args(const struct args *a, const struct bench_cfg *cfg)
 	if (a->lan && cfg->target_host)
 		return usage_error("%s", "--lan is for the experiment against echolab's models and servers by "
 					 "command, not --target");
-	for (int i = 0; i < a->bl.nservers && backlog_exp; i++)
-		if (!el_sup_has(a->bl.servers[i].cmd, "backlog"))
+	for (int i = 0; i < a->nservers && backlog_exp; i++)
+		if (!el_sup_has(a->servers[i].cmd, "backlog"))
 			return usage_error("--server %s: the backlog experiment needs {backlog} in CMD",
-					   a->bl.servers[i].name);
+					   a->servers[i].name);
 	if (sweep && (!a->sweep_model || a->target <= 0))
 		return usage_error("%s", "--sweep needs --model M and --p99-target US");
 	if (!sweep && a->sweep_model)
@@ -303,7 +303,7 @@ static int choose_cells(struct args *a, struct bench_cfg *cfg, const struct benc
 	 * command run instead), the lab's client counts. */
 	if (!a->repeats_set)
 		cfg->repeats = 1;
-	if (!a->bl.nservers) {
+	if (!a->nservers) {
 		memcpy(cfg->models, known->models, sizeof(cfg->models));
 		cfg->nmodels = known->nmodels;
 	}
@@ -330,8 +330,8 @@ static int choose_cells(struct args *a, struct bench_cfg *cfg, const struct benc
 	/* Servers by command join the experiment's models (the backlog
 	 * experiment takes them from bl itself). A name may be a model's
 	 * (--server fork=...) when that model does not run too. */
-	for (int i = 0; i < a->bl.nservers && !a->backlog_exp; i++) {
-		const char *name = a->bl.servers[i].name;
+	for (int i = 0; i < a->nservers && !a->backlog_exp; i++) {
+		const char *name = a->servers[i].name;
 		for (int j = 0; j < cfg->nmodels; j++)
 			if (strcmp(cfg->models[j], name) == 0)
 				return usage_error("--server %s: the name is taken already", name);
@@ -339,7 +339,7 @@ static int choose_cells(struct args *a, struct bench_cfg *cfg, const struct benc
 			return usage_error("at most %d models and servers", BENCH_MAX_MODELS);
 		snprintf(cfg->models[cfg->nmodels], sizeof(cfg->models[0]), "%s", name);
 		cfg->traits[cfg->nmodels] = 0;
-		cfg->cmds[cfg->nmodels++] = a->bl.servers[i].cmd;
+		cfg->cmds[cfg->nmodels++] = a->servers[i].cmd;
 	}
 	if (a->sweep && !is_model(known, a->sweep_model))
 		return usage_error("unknown model '%s'", a->sweep_model);
@@ -420,6 +420,8 @@ static int run_backlog(struct bench_cfg *cfg, struct args *a, const char *self)
 	char pcap_tool[PATH_MAX + 32];
 	snprintf(pcap_tool, sizeof(pcap_tool), "%s/echolab-pcap", self);
 	a->bl.pcap_tool = pcap_tool;
+	a->bl.servers = a->servers;
+	a->bl.nservers = a->nservers;
 	return bench_backlog_experiment(cfg, &a->bl);
 }
 
