@@ -16,6 +16,16 @@
 
 #define usage_error(...) el_cli_usage("echolab-bench", __VA_ARGS__)
 
+/* The options' ids (cli.h: an enum from EL_CLI_OPT_FIRST), in the order
+ * of options[]. */
+enum {
+	O_MODELS = EL_CLI_OPT_FIRST, O_CLIENTS, O_DURATION, O_WARMUP, O_REPEATS, O_INTERVAL, O_SIZE, O_THREADS,
+	O_SPAWN, O_OUT, O_SERVER, O_QUICK, O_SWEEP, O_MODEL, O_P99_TARGET, O_START_RATE, O_TOOLS, O_HELP,
+	O_VERSION, O_SOAK, O_RSS_SLOPE, O_FD_SLOPE, O_BACKLOG_EXPERIMENT, O_BACKLOGS, O_BURST, O_HOLD,
+	O_SERVER_BIN, O_RAW, O_CPUS, O_TARGET, O_TARGET_MONITOR, O_LAN, O_DELAY, O_WORKLOAD, O_COMPARE,
+	O_FAIL_IF_SLOWER, O_PROBE, O_MIN_CHANGE, O_NO_PIN, O_PROCESSES,
+};
+
 static const char usage[] =
 	"usage: echolab-bench [--models LIST] [--clients LIST] [--duration S] [--warmup S]\n"
 	"                     [--repeats R] [--interval S] [--size BYTES] [--threads T]\n"
@@ -230,43 +240,43 @@ static int parse_cell_option(int ch, const char *arg, struct bench_cfg *cfg, str
 {
 	double v;
 	switch (ch) {
-	case 'm': a->models = arg; return 0;
-	case 'c': a->clients = arg; return 0;
-	case 'd':
+	case O_MODELS: a->models = arg; return 0;
+	case O_CLIENTS: a->clients = arg; return 0;
+	case O_DURATION:
 		if (!el_cli_parse_num(arg, 0.1, 86400, &cfg->duration_s))
 			return usage_error("bad --duration '%s'", arg);
 		a->duration_set = true;
 		return 0;
-	case 'w':
+	case O_WARMUP:
 		a->warmup_set = true;
 		return el_cli_parse_num(arg, 0, 600, &cfg->warmup_s) ? 0 : usage_error("bad --warmup '%s'", arg);
-	case 'r':
+	case O_REPEATS:
 		if (!el_cli_parse_num(arg, 1, BENCH_MAX_REPEATS, &v) || v != floor(v))
 			return usage_error("bad --repeats '%s' (1 to %d)", arg, BENCH_MAX_REPEATS);
 		cfg->repeats = (int)v;
 		a->repeats_set = true;
 		return 0;
-	case 'i':
+	case O_INTERVAL:
 		return el_cli_parse_num(arg, 0.05, 60, &cfg->interval_s) ? 0 : usage_error("bad --interval '%s'", arg);
-	case 's':
+	case O_SIZE:
 		if (!el_cli_parse_num(arg, 1, 65536, &v) || v != floor(v))
 			return usage_error("bad --size '%s' (1 to 65536)", arg);
 		cfg->msg_size = (size_t)v;
 		return 0;
-	case 't':
+	case O_THREADS:
 		if (!el_cli_parse_num(arg, 1, 256, &v) || v != floor(v))
 			return usage_error("bad --threads '%s'", arg);
 		cfg->threads = (int)v;
 		return 0;
-	case 'S': cfg->spawn = true; return 0;
-	case 0x116:
+	case O_SPAWN: cfg->spawn = true; return 0;
+	case O_PROCESSES:
 		if (!el_cli_parse_num(arg, 1, 1024, &v) || v != floor(v))
 			return usage_error("bad --processes '%s' (1 to 1024)", arg);
 		cfg->processes = (int)v;
 		return 0;
-	case 0x115: cfg->pair = false; return 0;
-	case 'A': cfg->raw = true; return 0;
-	case 0x110:
+	case O_NO_PIN: cfg->pair = false; return 0;
+	case O_RAW: cfg->raw = true; return 0;
+	case O_WORKLOAD:
 		if (strcmp(arg, "closed") == 0) {
 			cfg->session = 0;
 			return 0;
@@ -276,24 +286,24 @@ static int parse_cell_option(int ch, const char *arg, struct bench_cfg *cfg, str
 					   arg);
 		cfg->session = (long)v;
 		return 0;
-	case 0x113:
+	case O_PROBE:
 		return el_cli_parse_num(arg, 0.1, 1e5, &cfg->probe_rate) ? 0
 			: usage_error("bad --probe '%s' (messages/s)", arg);
-	case 'g': return parse_target(arg, cfg);
-	case 'G': cfg->target_monitor = arg; return 0;
-	case 'P':
+	case O_TARGET: return parse_target(arg, cfg);
+	case O_TARGET_MONITOR: cfg->target_monitor = arg; return 0;
+	case O_CPUS:
 		if (parse_cpus(arg, cfg) < 0)
 			return usage_error("bad --cpus '%s' (SERVER:LOAD, each a CPU list such as 0, 0-1 or 0,2, of "
 					   "this machine's CPUs)", arg);
 		return 0;
-	case 'N': a->lan = true; return 0;
-	case 'D':
+	case O_LAN: a->lan = true; return 0;
+	case O_DELAY:
 		if (!el_cli_parse_num(arg, 0, 10000, &a->delay_ms) || a->delay_ms != floor(a->delay_ms))
 			return usage_error("bad --delay '%s' (whole milliseconds, 0 to 10000)", arg);
 		return 0;
-	case 'o': a->out = arg; return 0;
-	case 'X': cfg->server = arg; return 0;
-	case 'x': return parse_server(arg, a);
+	case O_OUT: a->out = arg; return 0;
+	case O_SERVER_BIN: cfg->server = arg; return 0;
+	case O_SERVER: return parse_server(arg, a);
 	default: return 1;
 	}
 }
@@ -303,39 +313,39 @@ static int parse_mode_option(int ch, const char *arg, struct args *a)
 {
 	double v;
 	switch (ch) {
-	case 'q': a->quick = true; return 0;
-	case 'W': a->sweep = true; return 0;
-	case 'M': a->sweep_model = arg; return 0;
-	case 'p':
+	case O_QUICK: a->quick = true; return 0;
+	case O_SWEEP: a->sweep = true; return 0;
+	case O_MODEL: a->sweep_model = arg; return 0;
+	case O_P99_TARGET:
 		return el_cli_parse_num(arg, 1, 1e9, &a->target) ? 0
 			: usage_error("bad --p99-target '%s' (microseconds)", arg);
-	case 'R':
+	case O_START_RATE:
 		return el_cli_parse_num(arg, 1, 1e9, &a->start_rate) ? 0 : usage_error("bad --start-rate '%s'", arg);
-	case 'T': a->tools = true; return 0;
-	case 'K': a->soak = true; return 0;
-	case 'L':
+	case O_TOOLS: a->tools = true; return 0;
+	case O_SOAK: a->soak = true; return 0;
+	case O_RSS_SLOPE:
 		return el_cli_parse_num(arg, 0, 1e9, &a->lim.rss_kib_per_min) ? 0
 			: usage_error("bad --rss-slope '%s' (KiB per minute)", arg);
-	case 'F':
+	case O_FD_SLOPE:
 		return el_cli_parse_num(arg, 0, 1e9, &a->lim.fds_per_min) ? 0
 			: usage_error("bad --fd-slope '%s' (fds per minute)", arg);
-	case 'B': a->backlog_exp = true; return 0;
-	case 'b':
+	case O_BACKLOG_EXPERIMENT: a->backlog_exp = true; return 0;
+	case O_BACKLOGS:
 		if (bl_parse_backlogs(arg, &a->bl) < 0)
 			return usage_error("bad --backlogs '%s' (0 to 65535 each, at most %d)", arg, BL_MAX_BACKLOGS);
 		return 0;
-	case 'u':
+	case O_BURST:
 		if (!el_cli_parse_num(arg, 1, 1000, &v) || v != floor(v))
 			return usage_error("bad --burst '%s' (1 to 1000)", arg);
 		a->bl.burst = (int)v;
 		return 0;
-	case 'H':
+	case O_HOLD:
 		return el_cli_parse_num(arg, 0.1, 600, &a->bl.hold_s) ? 0 : usage_error("bad --hold '%s' (seconds)", arg);
-	case 0x111: a->compare = true; return 0;
-	case 0x112:
+	case O_COMPARE: a->compare = true; return 0;
+	case O_FAIL_IF_SLOWER:
 		return el_cli_parse_num(arg, 0, 1e6, &a->fail_pct) ? 0
 			: usage_error("bad --fail-if-slower '%s' (percent)", arg);
-	case 0x114:
+	case O_MIN_CHANGE:
 		return el_cli_parse_num(arg, 0, 1000, &a->min_pct) ? 0
 			: usage_error("bad --min-change '%s' (percent)", arg);
 	default: return 1;
@@ -344,27 +354,27 @@ static int parse_mode_option(int ch, const char *arg, struct args *a)
 
 /* echolab-bench's options (getopt_long's table). */
 static const struct option options[] = {
-	{"models", required_argument, NULL, 'm'}, {"clients", required_argument, NULL, 'c'},
-	{"duration", required_argument, NULL, 'd'}, {"warmup", required_argument, NULL, 'w'},
-	{"repeats", required_argument, NULL, 'r'}, {"interval", required_argument, NULL, 'i'},
-	{"size", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
-	{"spawn", no_argument, NULL, 'S'}, {"out", required_argument, NULL, 'o'},
-	{"server", required_argument, NULL, 'x'}, {"quick", no_argument, NULL, 'q'},
-	{"sweep", no_argument, NULL, 'W'}, {"model", required_argument, NULL, 'M'},
-	{"p99-target", required_argument, NULL, 'p'}, {"start-rate", required_argument, NULL, 'R'},
-	{"tools", no_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'v'},
-	{"soak", no_argument, NULL, 'K'}, {"rss-slope", required_argument, NULL, 'L'},
-	{"fd-slope", required_argument, NULL, 'F'},
-	{"backlog-experiment", no_argument, NULL, 'B'}, {"backlogs", required_argument, NULL, 'b'},
-	{"burst", required_argument, NULL, 'u'}, {"hold", required_argument, NULL, 'H'},
-	{"server-bin", required_argument, NULL, 'X'}, {"raw", no_argument, NULL, 'A'},
-	{"cpus", required_argument, NULL, 'P'}, {"target", required_argument, NULL, 'g'},
-	{"target-monitor", required_argument, NULL, 'G'}, {"lan", no_argument, NULL, 'N'},
-	{"delay", required_argument, NULL, 'D'}, {"workload", required_argument, NULL, 0x110},
-	{"compare", no_argument, NULL, 0x111}, {"fail-if-slower", required_argument, NULL, 0x112},
-	{"probe", required_argument, NULL, 0x113}, {"min-change", required_argument, NULL, 0x114},
-	{"no-pin", no_argument, NULL, 0x115}, {"processes", required_argument, NULL, 0x116}, {0},
+	{"models", required_argument, NULL, O_MODELS}, {"clients", required_argument, NULL, O_CLIENTS},
+	{"duration", required_argument, NULL, O_DURATION}, {"warmup", required_argument, NULL, O_WARMUP},
+	{"repeats", required_argument, NULL, O_REPEATS}, {"interval", required_argument, NULL, O_INTERVAL},
+	{"size", required_argument, NULL, O_SIZE}, {"threads", required_argument, NULL, O_THREADS},
+	{"spawn", no_argument, NULL, O_SPAWN}, {"out", required_argument, NULL, O_OUT},
+	{"server", required_argument, NULL, O_SERVER}, {"quick", no_argument, NULL, O_QUICK},
+	{"sweep", no_argument, NULL, O_SWEEP}, {"model", required_argument, NULL, O_MODEL},
+	{"p99-target", required_argument, NULL, O_P99_TARGET}, {"start-rate", required_argument, NULL, O_START_RATE},
+	{"tools", no_argument, NULL, O_TOOLS}, {"help", no_argument, NULL, O_HELP},
+	{"version", no_argument, NULL, O_VERSION},
+	{"soak", no_argument, NULL, O_SOAK}, {"rss-slope", required_argument, NULL, O_RSS_SLOPE},
+	{"fd-slope", required_argument, NULL, O_FD_SLOPE},
+	{"backlog-experiment", no_argument, NULL, O_BACKLOG_EXPERIMENT}, {"backlogs", required_argument, NULL, O_BACKLOGS},
+	{"burst", required_argument, NULL, O_BURST}, {"hold", required_argument, NULL, O_HOLD},
+	{"server-bin", required_argument, NULL, O_SERVER_BIN}, {"raw", no_argument, NULL, O_RAW},
+	{"cpus", required_argument, NULL, O_CPUS}, {"target", required_argument, NULL, O_TARGET},
+	{"target-monitor", required_argument, NULL, O_TARGET_MONITOR}, {"lan", no_argument, NULL, O_LAN},
+	{"delay", required_argument, NULL, O_DELAY}, {"workload", required_argument, NULL, O_WORKLOAD},
+	{"compare", no_argument, NULL, O_COMPARE}, {"fail-if-slower", required_argument, NULL, O_FAIL_IF_SLOWER},
+	{"probe", required_argument, NULL, O_PROBE}, {"min-change", required_argument, NULL, O_MIN_CHANGE},
+	{"no-pin", no_argument, NULL, O_NO_PIN}, {"processes", required_argument, NULL, O_PROCESSES}, {0},
 };
 
 /* Whether word is one of echolab-bench's options, as getopt_long would
@@ -415,15 +425,15 @@ int bench_parse_args(int argc, char **argv, struct bench_cfg *cfg, struct args *
 	opterr = 0;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		if (ch == 'h') {
+		if (ch == O_HELP) {
 			fputs(usage, stdout);
 			return 0;
 		}
-		if (ch == 'v') {
+		if (ch == O_VERSION) {
 			el_version_print("echolab-bench");
 			return 0;
 		}
-		int rc = ch == 'x' && !el_sup_has(optarg, "port") ? server_cmd_split(optarg, argc, argv, optind) : 0;
+		int rc = ch == O_SERVER && !el_sup_has(optarg, "port") ? server_cmd_split(optarg, argc, argv, optind) : 0;
 		if (rc == 0)
 			rc = parse_cell_option(ch, optarg, cfg, a);
 		if (rc == 1)

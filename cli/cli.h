@@ -8,6 +8,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Every program's options are long only (getopt_long with an empty
+ * optstring), and their ids an enum of the program's own starting here:
+ * O_<OPTION> for --option, in the order of its option table. */
+#define EL_CLI_OPT_FIRST 256
+
 /* "PROG: <message> (see --help)" on stderr. Returns 2, the exit status of
  * bad usage. */
 __attribute__((format(printf, 2, 3))) int el_cli_usage(const char *prog, const char *fmt, ...);

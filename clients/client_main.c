@@ -54,14 +54,19 @@ struct config {
 	int timeout_ms;
 };
 
+/* The options' ids (cli.h: an enum from EL_CLI_OPT_FIRST). */
+enum {
+	O_HOST = EL_CLI_OPT_FIRST, O_PORT, O_MESSAGE, O_COUNT, O_RAW, O_TIMEOUT, O_HELP, O_VERSION, O_JSON,
+};
+
 static int parse_args(int argc, char **argv, struct config *cfg)
 {
 	static const struct option opts[] = {
-		{"host", required_argument, NULL, 'h'},  {"port", required_argument, NULL, 'p'},
-		{"message", required_argument, NULL, 'm'}, {"count", required_argument, NULL, 'c'},
-		{"raw", no_argument, NULL, 'r'},          {"timeout", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'H'},         {"version", no_argument, NULL, 'V'},
-		{"json", no_argument, NULL, 'j'},         {NULL, 0, NULL, 0},
+		{"host", required_argument, NULL, O_HOST},  {"port", required_argument, NULL, O_PORT},
+		{"message", required_argument, NULL, O_MESSAGE}, {"count", required_argument, NULL, O_COUNT},
+		{"raw", no_argument, NULL, O_RAW},          {"timeout", required_argument, NULL, O_TIMEOUT},
+		{"help", no_argument, NULL, O_HELP},         {"version", no_argument, NULL, O_VERSION},
+		{"json", no_argument, NULL, O_JSON},         {NULL, 0, NULL, 0},
 	};
 	*cfg = (struct config){.host = "127.0.0.1", .port = 1234, .count = 1, .timeout_ms = 10000};
 	bool have_count = false;
@@ -70,30 +75,30 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	long v;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'h':
+		case O_HOST:
 			cfg->host = optarg;
 			break;
-		case 'p':
+		case O_PORT:
 			if (!el_cli_parse_long(optarg, 1, 65535, &v))
 				return usage_error("bad --port", optarg);
 			cfg->port = (unsigned)v;
 			break;
-		case 'm':
+		case O_MESSAGE:
 			cfg->message = optarg;
 			break;
-		case 'c':
+		case O_COUNT:
 			if (!el_cli_parse_long(optarg, 1, 1000000000, &v))
 				return usage_error("bad --count", optarg);
 			cfg->count = v;
 			have_count = true;
 			break;
-		case 'r':
+		case O_RAW:
 			cfg->raw = true;
 			break;
-		case 'j':
+		case O_JSON:
 			cfg->json = true;
 			break;
-		case 't': {
+		case O_TIMEOUT: {
 			char *end;
 			double s = strtod(optarg, &end);
 			if (end == optarg || *end || !isfinite(s) || s <= 0 || s > 86400)
@@ -101,10 +106,10 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 			cfg->timeout_ms = (int)ceil(s * 1000);
 			break;
 		}
-		case 'H':
+		case O_HELP:
 			fputs(usage_text, stdout);
 			return 1;
-		case 'V':
+		case O_VERSION:
 			el_version_print("echolab-client");
 			return 1;
 		case ':':

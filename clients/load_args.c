@@ -146,6 +146,15 @@ static bool parse_pcts(const char *s, struct el_load_options *o)
 
 /* TIME as seconds since the epoch, or RFC 3339 in UTC (Z), fractions
  * allowed. */
+/* The options' ids (cli.h: an enum from EL_CLI_OPT_FIRST). */
+enum {
+	O_HOST = EL_CLI_OPT_FIRST, O_PORT, O_CONNS, O_THREADS, O_SPAWN, O_PIN, O_PROCESSES, O_MESSAGE, O_SIZE, O_RAW,
+	O_DURATION, O_WARMUP, O_COUNT, O_RATE, O_CONNECT_RATE, O_TIMEOUT, O_PERCENTILES, O_JSON, O_HGRM, O_RTT_LOG,
+	O_RTT_LOG_ALL, O_QUIET, O_ALLOW_INVALID, O_ARRIVAL, O_SESSION, O_INTERVAL, O_RATE_STEPS, O_PROBE,
+	O_STEP_DURATION, O_INTERVALS_CSV, O_UNTIL_CI, O_SEED, O_SEGMENT, O_SEGMENTS, O_START_AT, O_BIND, O_HLOG,
+	O_HELP, O_VERSION,
+};
+
 static int parse_time(const char *s, double *out)
 {
 	double v;
@@ -273,44 +282,44 @@ static int parse_run_option(int c, const char *arg, struct el_load_options *o)
 {
 	struct el_load_cfg *cfg = &o->cfg;
 	switch (c) {
-	case 'H': cfg->host = arg; return 0;
-	case 'p':
+	case O_HOST: cfg->host = arg; return 0;
+	case O_PORT:
 		return el_cli_parse_long(arg, 1, 65535, &o->port) ? 0 : usage_error("bad --port '%s' (1 to 65535)", arg);
-	case 'n':
+	case O_CONNS:
 		return el_cli_parse_long(arg, 1, EL_LOAD_MAX_CONNS, &cfg->conns) ? 0
 			: usage_error("bad --conns '%s' (1 to %d)", arg, EL_LOAD_MAX_CONNS);
-	case 't':
+	case O_THREADS:
 		return el_cli_parse_long(arg, 1, 256, &o->threads) ? 0 : usage_error("bad --threads '%s' (1 to 256)", arg);
-	case 'S': cfg->spawn = true; return 0;
-	case 0x10b: {
+	case O_SPAWN: cfg->spawn = true; return 0;
+	case O_PROCESSES: {
 		long v;
 		if (!el_cli_parse_long(arg, 1, 1024, &v))
 			return usage_error("bad --processes '%s' (1 to 1024)", arg);
 		cfg->processes = (int)v;
 		return 0;
 	}
-	case 0x10a: cfg->pin = true; return 0;
-	case 'm': o->message = arg; return 0;
-	case 's':
+	case O_PIN: cfg->pin = true; return 0;
+	case O_MESSAGE: o->message = arg; return 0;
+	case O_SIZE:
 		return el_cli_parse_long(arg, 1, 65536, &o->size) ? 0 : usage_error("bad --size '%s' (1 to 65536)", arg);
-	case 'r': cfg->raw = true; return 0;
-	case 'd':
+	case O_RAW: cfg->raw = true; return 0;
+	case O_DURATION:
 		return el_cli_parse_num(arg, 0.001, 1e6, &cfg->duration_s) ? 0
 			: usage_error("bad --duration '%s' (seconds)", arg);
-	case 'w':
+	case O_WARMUP:
 		return el_cli_parse_num(arg, 0, 1e6, &cfg->warmup_s) ? 0 : usage_error("bad --warmup '%s' (seconds)", arg);
-	case 'c':
+	case O_COUNT:
 		return el_cli_parse_long(arg, 1, 1000000000L, &cfg->count) ? 0 : usage_error("bad --count '%s'", arg);
-	case 'R':
+	case O_RATE:
 		return el_cli_parse_num(arg, 0.001, 1e6, &cfg->rate) ? 0
 			: usage_error("bad --rate '%s' (messages/s per connection)", arg);
-	case 'C':
+	case O_CONNECT_RATE:
 		return el_cli_parse_num(arg, 0.001, 1e7, &cfg->connect_rate) ? 0
 			: usage_error("bad --connect-rate '%s' (connections/s)", arg);
-	case 'T':
+	case O_TIMEOUT:
 		return el_cli_parse_num(arg, 0.001, 3600, &o->timeout_s) ? 0
 			: usage_error("bad --timeout '%s' (seconds)", arg);
-	case 0x101:
+	case O_ARRIVAL:
 		if (strcmp(arg, "poisson") == 0) {
 			cfg->poisson = true;
 		} else if (strncmp(arg, "burst:", 6) == 0) {
@@ -323,17 +332,17 @@ static int parse_run_option(int c, const char *arg, struct el_load_options *o)
 		}
 		o->arrival_set = true;
 		return 0;
-	case 0x102: return parse_seed(arg, o);
-	case 0x103:
+	case O_SEED: return parse_seed(arg, o);
+	case O_SESSION:
 		return el_cli_parse_long(arg, 1, 1000000000, &cfg->session) ? 0
 			: usage_error("bad --session '%s' (messages per connection, 1 or more)", arg);
-	case 0x107: return parse_steps(arg, o);
-	case 0x108:
+	case O_RATE_STEPS: return parse_steps(arg, o);
+	case O_STEP_DURATION:
 		return el_cli_parse_num(arg, 0.1, 86400, &o->step_s) ? 0
 			: usage_error("bad --step-duration '%s' (seconds)", arg);
-	case 0x109:
+	case O_PROBE:
 		return el_cli_parse_num(arg, 0.1, 1e5, &o->probe) ? 0 : usage_error("bad --probe '%s' (messages/s)", arg);
-	case 'b':
+	case O_BIND:
 		return parse_binds(arg, o) < 0 ? usage_error("bad --bind '%s' (IP addresses separated by commas, at "
 							     "most %d)", arg, MAX_BINDS) : 0;
 	default: return 1;
@@ -345,24 +354,24 @@ static int parse_output_option(int c, const char *arg, struct el_load_options *o
 {
 	struct el_load_cfg *cfg = &o->cfg;
 	switch (c) {
-	case 'P':
+	case O_PERCENTILES:
 		return parse_pcts(arg, o) ? 0 : usage_error("bad --percentiles '%s' (e.g. 50,99,99.9)", arg);
-	case 'j': o->json = arg; return 0;
-	case 'g': o->hgrm = arg; return 0;
-	case 'L': o->hlog = arg; return 0;
-	case 'l': o->rtt_log = arg; return 0;
-	case 'A': cfg->rtt_log_all = true; return 0;
-	case 'I': o->allow_invalid = true; return 0;
-	case 'q': o->quiet = true; return 0;
-	case 0x104:
+	case O_JSON: o->json = arg; return 0;
+	case O_HGRM: o->hgrm = arg; return 0;
+	case O_HLOG: o->hlog = arg; return 0;
+	case O_RTT_LOG: o->rtt_log = arg; return 0;
+	case O_RTT_LOG_ALL: cfg->rtt_log_all = true; return 0;
+	case O_ALLOW_INVALID: o->allow_invalid = true; return 0;
+	case O_QUIET: o->quiet = true; return 0;
+	case O_INTERVAL:
 		return el_cli_parse_num(arg, 1, 3600, &o->interval_s) ? 0
 			: usage_error("bad --interval '%s' (1 to 3600 seconds)", arg);
-	case 0x105: o->intervals_csv = arg; return 0;
-	case 0x106:
+	case O_INTERVALS_CSV: o->intervals_csv = arg; return 0;
+	case O_UNTIL_CI:
 		if (!el_cli_parse_num(arg, 0, 10000, &o->until_ci) || o->until_ci == 0)
 			return usage_error("bad --until-ci '%s' (a percentage, over 0 and at most 10000)", arg);
 		return 0;
-	case 'g' + 256: {
+	case O_SEGMENT: {
 		char *slash = strchr(arg, '/');
 		if (!slash || sscanf(arg, "%ld/%ld", &o->seg_i, &o->seg_n) != 2 || o->seg_n < 1 || o->seg_n > 100000 ||
 		    o->seg_i < 0 || o->seg_i >= o->seg_n || strspn(arg, "0123456789/") != strlen(arg))
@@ -370,10 +379,10 @@ static int parse_output_option(int c, const char *arg, struct el_load_options *o
 		cfg->seg_from = "--segment";
 		return 0;
 	}
-	case 'N':
+	case O_SEGMENTS:
 		return el_cli_parse_long(arg, 1, 100000, &o->segments) ? 0
 			: usage_error("bad --segments '%s' (1 to 100000)", arg);
-	case 'a':
+	case O_START_AT:
 		return parse_time(arg, &cfg->start_at_unix) < 0
 			? usage_error("bad --start-at '%s' (seconds since the epoch, or RFC 3339 UTC such as "
 				      "2026-11-30T12:00:00Z)", arg) : 0;
@@ -462,26 +471,26 @@ static int apply_segment(struct el_load_options *o)
 int el_load_parse_args(int argc, char **argv, struct el_load_options *o)
 {
 	static const struct option opts[] = {
-		{"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'p'},
-		{"conns", required_argument, NULL, 'n'}, {"threads", required_argument, NULL, 't'},
-		{"spawn", no_argument, NULL, 'S'}, {"pin", no_argument, NULL, 0x10a},
-		{"processes", required_argument, NULL, 0x10b},
-		{"message", required_argument, NULL, 'm'}, {"size", required_argument, NULL, 's'}, {"raw", no_argument, NULL, 'r'},
-		{"duration", required_argument, NULL, 'd'}, {"warmup", required_argument, NULL, 'w'},
-		{"count", required_argument, NULL, 'c'}, {"rate", required_argument, NULL, 'R'},
-		{"connect-rate", required_argument, NULL, 'C'}, {"timeout", required_argument, NULL, 'T'},
-		{"percentiles", required_argument, NULL, 'P'}, {"json", required_argument, NULL, 'j'},
-		{"hgrm", required_argument, NULL, 'g'}, {"rtt-log", required_argument, NULL, 'l'},
-		{"rtt-log-all", no_argument, NULL, 'A'}, {"quiet", no_argument, NULL, 'q'},
-		{"allow-invalid", no_argument, NULL, 'I'}, {"arrival", required_argument, NULL, 0x101},
-		{"session", required_argument, NULL, 0x103}, {"interval", required_argument, NULL, 0x104},
-		{"rate-steps", required_argument, NULL, 0x107}, {"probe", required_argument, NULL, 0x109},
-		{"step-duration", required_argument, NULL, 0x108}, {"intervals-csv", required_argument, NULL, 0x105},
-		{"until-ci", required_argument, NULL, 0x106}, {"seed", required_argument, NULL, 0x102},
-		{"segment", required_argument, NULL, 'g' + 256}, {"segments", required_argument, NULL, 'N'},
-		{"start-at", required_argument, NULL, 'a'}, {"bind", required_argument, NULL, 'b'},
-		{"hlog", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'}, {0},
+		{"host", required_argument, NULL, O_HOST}, {"port", required_argument, NULL, O_PORT},
+		{"conns", required_argument, NULL, O_CONNS}, {"threads", required_argument, NULL, O_THREADS},
+		{"spawn", no_argument, NULL, O_SPAWN}, {"pin", no_argument, NULL, O_PIN},
+		{"processes", required_argument, NULL, O_PROCESSES},
+		{"message", required_argument, NULL, O_MESSAGE}, {"size", required_argument, NULL, O_SIZE}, {"raw", no_argument, NULL, O_RAW},
+		{"duration", required_argument, NULL, O_DURATION}, {"warmup", required_argument, NULL, O_WARMUP},
+		{"count", required_argument, NULL, O_COUNT}, {"rate", required_argument, NULL, O_RATE},
+		{"connect-rate", required_argument, NULL, O_CONNECT_RATE}, {"timeout", required_argument, NULL, O_TIMEOUT},
+		{"percentiles", required_argument, NULL, O_PERCENTILES}, {"json", required_argument, NULL, O_JSON},
+		{"hgrm", required_argument, NULL, O_HGRM}, {"rtt-log", required_argument, NULL, O_RTT_LOG},
+		{"rtt-log-all", no_argument, NULL, O_RTT_LOG_ALL}, {"quiet", no_argument, NULL, O_QUIET},
+		{"allow-invalid", no_argument, NULL, O_ALLOW_INVALID}, {"arrival", required_argument, NULL, O_ARRIVAL},
+		{"session", required_argument, NULL, O_SESSION}, {"interval", required_argument, NULL, O_INTERVAL},
+		{"rate-steps", required_argument, NULL, O_RATE_STEPS}, {"probe", required_argument, NULL, O_PROBE},
+		{"step-duration", required_argument, NULL, O_STEP_DURATION}, {"intervals-csv", required_argument, NULL, O_INTERVALS_CSV},
+		{"until-ci", required_argument, NULL, O_UNTIL_CI}, {"seed", required_argument, NULL, O_SEED},
+		{"segment", required_argument, NULL, O_SEGMENT}, {"segments", required_argument, NULL, O_SEGMENTS},
+		{"start-at", required_argument, NULL, O_START_AT}, {"bind", required_argument, NULL, O_BIND},
+		{"hlog", required_argument, NULL, O_HLOG}, {"help", no_argument, NULL, O_HELP},
+		{"version", no_argument, NULL, O_VERSION}, {0},
 	};
 	struct el_load_cfg *cfg = &o->cfg;
 	o->port = 1234;
@@ -490,11 +499,11 @@ int el_load_parse_args(int argc, char **argv, struct el_load_options *o)
 	int c, rc;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'h') {
+		if (c == O_HELP) {
 			fputs(usage_text, stdout);
 			exit(0);
 		}
-		if (c == 'V') {
+		if (c == O_VERSION) {
 			el_version_print("echolab-load");
 			exit(0);
 		}

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "merge.h"
+#include "cli.h"
 
 void el_load_summary_init(struct el_load_summary *s)
 {
@@ -317,14 +318,19 @@ static const char merge_usage[] =
 	"Exit 0 when merged and no input had an error or was interrupted, 1\n"
 	"otherwise (the merge is still printed), 2 on bad usage.\n";
 
+/* The options' ids (cli.h: an enum from EL_CLI_OPT_FIRST). */
+enum {
+	O_JSON = EL_CLI_OPT_FIRST, O_PERCENTILES, O_HELP,
+};
+
 /* merge's command line: --json, --percentiles. Returns -1 to go on, or
  * the exit status. */
 static int merge_args(int argc, char **argv, const char **json, double *pcts, int *npct)
 {
 	static const struct option opts[] = {
-		{"json", required_argument, NULL, 'j'},
-		{"percentiles", required_argument, NULL, 'P'},
-		{"help", no_argument, NULL, 'h'},
+		{"json", required_argument, NULL, O_JSON},
+		{"percentiles", required_argument, NULL, O_PERCENTILES},
+		{"help", no_argument, NULL, O_HELP},
 		{0},
 	};
 	int c;
@@ -332,8 +338,8 @@ static int merge_args(int argc, char **argv, const char **json, double *pcts, in
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': *json = optarg; break;
-		case 'P': {
+		case O_JSON: *json = optarg; break;
+		case O_PERCENTILES: {
 			*npct = 0;
 			char buf[256];
 			snprintf(buf, sizeof(buf), "%s", optarg);
@@ -348,7 +354,7 @@ static int merge_args(int argc, char **argv, const char **json, double *pcts, in
 			}
 			break;
 		}
-		case 'h': fputs(merge_usage, stdout); return 0;
+		case O_HELP: fputs(merge_usage, stdout); return 0;
 		default:
 			fprintf(stderr, "echolab-load merge: unknown or incomplete option '%s' (see --help)\n",
 				argv[optind - 1]);

@@ -170,7 +170,7 @@ static int find_bench_programs(char *server, char *monitor, size_t len, struct e
  * after --help or --version, 2 after a usage error). */
 static int parse_args(int argc, char **argv, struct el_conf_opts *o, struct args *a)
 {
-	enum { O_SERVER = 256, O_TARGET, O_RAW, O_MAXLINE, O_CASES, O_LIST, O_TIMEOUT, O_SKEW, O_JUNIT,
+	enum { O_SERVER = EL_CLI_OPT_FIRST, O_TARGET, O_RAW, O_MAXLINE, O_CASES, O_LIST, O_TIMEOUT, O_SKEW, O_JUNIT,
 	       O_JSON, O_HTML, O_TAP, O_QUIET, O_HELP, O_VERSION, O_CLASS, O_BUILD, O_OUT, O_JOBS, O_SANDBOX,
 	       O_UNSANDBOXED, O_PROCS, O_MEMORY, O_CPU, O_TIME, O_BENCH };
 	static const struct option opts[] = {

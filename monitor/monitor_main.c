@@ -94,42 +94,47 @@ struct options {
 	bool pss, epoch;
 };
 
+/* The options' ids (cli.h: an enum from EL_CLI_OPT_FIRST). */
+enum {
+	O_PID = EL_CLI_OPT_FIRST, O_INTERVAL, O_OUT, O_DURATION, O_BUDGET, O_NO_PSS, O_EPOCH, O_HELP, O_VERSION,
+};
+
 /* Parses argv into o. Returns -1 to go on, or the exit status (0 after
  * --help or --version, 2 after a usage error). */
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option opts[] = {
-		{"pid", required_argument, NULL, 'p'},   {"interval", required_argument, NULL, 'i'},
-		{"out", required_argument, NULL, 'o'},   {"duration", required_argument, NULL, 'd'},
-		{"budget", required_argument, NULL, 'b'}, {"no-pss", no_argument, NULL, 'P'},
-		{"epoch", no_argument, NULL, 'E'},       {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},     {0},
+		{"pid", required_argument, NULL, O_PID},   {"interval", required_argument, NULL, O_INTERVAL},
+		{"out", required_argument, NULL, O_OUT},   {"duration", required_argument, NULL, O_DURATION},
+		{"budget", required_argument, NULL, O_BUDGET}, {"no-pss", no_argument, NULL, O_NO_PSS},
+		{"epoch", no_argument, NULL, O_EPOCH},       {"help", no_argument, NULL, O_HELP},
+		{"version", no_argument, NULL, O_VERSION},     {0},
 	};
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'p':
+		case O_PID:
 			if (!el_cli_parse_long(optarg, 1, 4194304, &o->pid))
 				return usage_error("bad --pid '%s'", optarg);
 			break;
-		case 'i':
+		case O_INTERVAL:
 			if (!parse_seconds(optarg, &o->interval) || o->interval < 0.01)
 				return usage_error("bad --interval '%s' (seconds, at least 0.01)", optarg);
 			break;
-		case 'o': o->out = optarg; break;
-		case 'd':
+		case O_OUT: o->out = optarg; break;
+		case O_DURATION:
 			if (!parse_seconds(optarg, &o->duration))
 				return usage_error("bad --duration '%s'", optarg);
 			break;
-		case 'b':
+		case O_BUDGET:
 			if (!el_cli_parse_num(optarg, 0, 100, &o->budget))
 				return usage_error("bad --budget '%s' (percent of one CPU, 0 to 100)", optarg);
 			break;
-		case 'P': o->pss = false; break;
-		case 'E': o->epoch = true; break;
-		case 'h': fputs(usage_text, stdout); return 0;
-		case 'V': el_version_print("echolab-monitor"); return 0;
+		case O_NO_PSS: o->pss = false; break;
+		case O_EPOCH: o->epoch = true; break;
+		case O_HELP: fputs(usage_text, stdout); return 0;
+		case O_VERSION: el_version_print("echolab-monitor"); return 0;
 		default: return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}

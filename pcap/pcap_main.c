@@ -235,15 +235,20 @@ static int summarize(const char *path, unsigned port, bool json)
 	return 0;
 }
 
+/* The options' ids (cli.h: an enum from EL_CLI_OPT_FIRST). */
+enum {
+	O_IFACE = EL_CLI_OPT_FIRST, O_PORT, O_OUT, O_DURATION, O_JSON, O_HELP,
+};
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"iface", required_argument, NULL, 'i'},
-		{"port", required_argument, NULL, 'p'},
-		{"out", required_argument, NULL, 'o'},
-		{"duration", required_argument, NULL, 'd'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
+		{"iface", required_argument, NULL, O_IFACE},
+		{"port", required_argument, NULL, O_PORT},
+		{"out", required_argument, NULL, O_OUT},
+		{"duration", required_argument, NULL, O_DURATION},
+		{"json", no_argument, NULL, O_JSON},
+		{"help", no_argument, NULL, O_HELP},
 		{0},
 	};
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -270,26 +275,26 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		char *end;
 		switch (c) {
-		case 'i':
+		case O_IFACE:
 			iface = optarg;
 			break;
-		case 'p':
+		case O_PORT:
 			if (!parse_port(optarg, &port))
 				return usage_error("bad --port '%s' (1 to 65535)", optarg);
 			break;
-		case 'o':
+		case O_OUT:
 			out = optarg;
 			break;
-		case 'd':
+		case O_DURATION:
 			errno = 0;
 			duration = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !isfinite(duration) || duration <= 0)
 				return usage_error("bad --duration '%s' (seconds)", optarg);
 			break;
-		case 'j':
+		case O_JSON:
 			json = true;
 			break;
-		case 'h':
+		case O_HELP:
 			fputs(usage_text, stdout);
 			return 0;
 		default:

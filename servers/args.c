@@ -72,7 +72,7 @@ const struct el_model *el_srv_find_model(const char *name)
 	return NULL;
 }
 
-enum { O_MODEL = 256, O_BIND, O_PORT, O_BACKLOG, O_RAW, O_QUIET, O_MAX_LINE, O_MAX_CONNS, O_IDLE, O_WORKERS,
+enum { O_MODEL = EL_CLI_OPT_FIRST, O_BIND, O_PORT, O_BACKLOG, O_RAW, O_QUIET, O_MAX_LINE, O_MAX_CONNS, O_IDLE, O_WORKERS,
        O_PROCESSES, O_LIST, O_HELP, O_VERSION };
 
 /* The options with a number into cfg. Returns 0, or -EINVAL after saying
