@@ -172,7 +172,7 @@ struct args {
 	bool quiet, have_port;
 };
 
-enum { O_SERVER = 1, O_MODEL, O_HOST, O_PORT, O_SEED, O_DURATION, O_WARMUP, O_CONNS, O_PARALLEL, O_MAXLINE,
+enum { O_SERVER = EL_CLI_OPT_FIRST, O_MODEL, O_HOST, O_PORT, O_SEED, O_DURATION, O_WARMUP, O_CONNS, O_PARALLEL, O_MAXLINE,
        O_CONN, O_STALL, O_PRELOAD, O_QUIET, O_HELP, O_VERSION };
 
 /* The options with a number into so and a. Returns 0 or 2. */
