@@ -138,6 +138,10 @@ struct bench_cell {
 unsigned bench_model_traits(const struct bench_cfg *cfg, const char *model);
 /* Whether model has trait. */
 bool bench_has_trait(const struct bench_cfg *cfg, const char *model, enum el_trait trait);
+/* The first of cfg's models that has every trait of traits, or NULL: a
+ * mode that needs "a model with a process per connection" asks for it
+ * so, never by name. */
+const char *bench_model_with(const struct bench_cfg *cfg, unsigned traits);
 
 /* The paired placement (placement.c): whether the load's loops are
  * pinned beside model's (cfg->pair, and a model with loops or a pool, or

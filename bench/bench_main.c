@@ -122,7 +122,7 @@ static int run_backlog(struct bench_cfg *cfg, struct args *a, const char *self);
  * 2 s after 1 s (epoll, uring, threadpool, thread at 100 clients, 5
  * repeats each, within 1-4%); 2 s after 1 s keeps ./ci/bench's whole
  * grid under 10 minutes (decisions 47). */
-static void experiment_defaults(struct bench_cfg *cfg, const struct args *a)
+static void experiment_defaults(struct bench_cfg *cfg, const struct args *a, const struct bench_cfg *known)
 {
 	if (!a->repeats_set)
 		cfg->repeats = BENCH_DEFAULT_REPEATS;
@@ -132,13 +132,18 @@ static void experiment_defaults(struct bench_cfg *cfg, const struct args *a)
 		cfg->warmup_s = 1;
 }
 
-/* The smoke test: fork and thread, 10 and 30 clients, 1 s after 0.5 s. */
-static void quick_defaults(struct bench_cfg *cfg, const struct args *a)
+/* The smoke test: the lab's two concurrent servers (a process and a
+ * thread per connection: fork and thread), 10 and 30 clients, 1 s after
+ * 0.5 s. */
+static void quick_defaults(struct bench_cfg *cfg, const struct args *a, const struct bench_cfg *known)
 {
-	if (!a->models) {
-		snprintf(cfg->models[0], sizeof(cfg->models[0]), "fork");
-		snprintf(cfg->models[1], sizeof(cfg->models[1]), "thread");
-		cfg->nmodels = 2;
+	static const unsigned lab[] = {EL_TRAIT_PROCESS_PER_CONNECTION, EL_TRAIT_THREAD_PER_CONNECTION};
+	for (size_t i = 0; i < 2 && !a->models; i++) {
+		const char *m = bench_model_with(known, lab[i]);
+		if (i == 0)
+			cfg->nmodels = 0;
+		if (m)
+			snprintf(cfg->models[cfg->nmodels++], sizeof(cfg->models[0]), "%s", m);
 	}
 	if (!a->clients) {
 		cfg->counts[0] = 10;
@@ -152,7 +157,7 @@ static void quick_defaults(struct bench_cfg *cfg, const struct args *a)
 }
 
 /* The sweep: one client count, 100; 3 s after 1 s a rate. */
-static void sweep_defaults(struct bench_cfg *cfg, const struct args *a)
+static void sweep_defaults(struct bench_cfg *cfg, const struct args *a, const struct bench_cfg *known)
 {
 	if (!a->clients) {
 		cfg->counts[0] = 100;
@@ -164,7 +169,7 @@ static void sweep_defaults(struct bench_cfg *cfg, const struct args *a)
 		cfg->warmup_s = 1;
 }
 
-static void tools_defaults(struct bench_cfg *cfg, const struct args *a)
+static void tools_defaults(struct bench_cfg *cfg, const struct args *a, const struct bench_cfg *known)
 {
 	if (!a->duration_set)
 		cfg->duration_s = 5;
@@ -172,7 +177,7 @@ static void tools_defaults(struct bench_cfg *cfg, const struct args *a)
 
 /* The soak: the lab's largest count, 500 clients (its whole duration is
  * run_soak's). */
-static void soak_defaults(struct bench_cfg *cfg, const struct args *a)
+static void soak_defaults(struct bench_cfg *cfg, const struct args *a, const struct bench_cfg *known)
 {
 	if (!a->clients) {
 		cfg->counts[0] = 500;
@@ -190,7 +195,7 @@ static const struct mode {
 	const char *name;
 	size_t selected; /* offsetof its bool in struct args; 0: the default */
 	unsigned takes;
-	void (*defaults)(struct bench_cfg *cfg, const struct args *a);
+	void (*defaults)(struct bench_cfg *cfg, const struct args *a, const struct bench_cfg *known);
 	int (*run)(struct bench_cfg *cfg, struct args *a, const char *self);
 } modes[] = {
 	{"the experiment", 0, TAKES_SERVER | TAKES_WORKLOAD | TAKES_PROBE | TAKES_LAN | TAKES_RAW, experiment_defaults,
@@ -313,7 +318,7 @@ static int choose_cells(struct args *a, struct bench_cfg *cfg, const struct benc
 	int chosen;
 	const struct mode *m = mode_of(a, &chosen);
 	if (m->defaults)
-		m->defaults(cfg, a);
+		m->defaults(cfg, a, known);
 	if (a->models) {
 		if (split_models(a->models, cfg) <= 0)
 			return usage_error("bad --models '%s'", a->models);

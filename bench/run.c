@@ -179,6 +179,14 @@ bool bench_has_trait(const struct bench_cfg *cfg, const char *model, enum el_tra
 	return (bench_model_traits(cfg, model) & trait) != 0;
 }
 
+const char *bench_model_with(const struct bench_cfg *cfg, unsigned traits)
+{
+	for (int i = 0; i < cfg->nmodels; i++)
+		if (!cfg->cmds[i] && (cfg->traits[i] & traits) == traits)
+			return cfg->models[i];
+	return NULL;
+}
+
 /* The monitor's rows inside the measurement window [from_s, to_s] of its
  * own clock (t_s); the peaks and the longest gap between rows over the
  * whole cell. */

@@ -54,6 +54,10 @@ struct tools_figures {
 	double closed_us[ROUNDS], open_us[ROUNDS], open_rps[ROUNDS];
 	int open_valid;
 	double seconds;
+	/* The models they run, by trait: an event loop per CPU (the fastest
+	 * here, so the load is what limits), and a process per connection
+	 * (the largest tree for the monitor). */
+	const char *loops, *tree;
 	double cost[2];          /* the monitor's CPU %: default budget, --budget 0 */
 	char staleness[2][512];  /* what it said of its details */
 	long tree_procs;
@@ -68,12 +72,12 @@ static void load_rounds(struct bench_cfg *cfg, const char *minimal, struct tools
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int saved_threads = cfg->threads;
 	static struct bench_cell c;
-	fprintf(stderr, "tools: echolab-load vs a minimal closed-loop client, 100 connections, epoll "
+	fprintf(stderr, "tools: echolab-load vs a minimal closed-loop client, 100 connections, %s "
 			"server, %d rounds of %.1f s each\n",
-		ROUNDS, t->seconds);
+		t->loops, ROUNDS, t->seconds);
 	for (int i = 0; i < ROUNDS && !*cfg->stop; i++) {
 		memset(&c, 0, sizeof(c));
-		snprintf(c.model, sizeof(c.model), "epoll");
+		snprintf(c.model, sizeof(c.model), "%s", t->loops);
 		c.clients = 100;
 		for (int v = 0; v < 4 && !*cfg->stop; v++) {
 			static const char *const names[] = {"load-1loop", "load-default", "minimal", "load-open"};
@@ -103,7 +107,7 @@ static void load_rounds(struct bench_cfg *cfg, const char *minimal, struct tools
 			static const char *const extra[] = {"--quiet", "--backlog", "1024", NULL};
 			struct el_sup sv;
 			char why[256];
-			bool up = bench_server_start_model(cfg, "epoll", &sv, NULL, path, extra, why, sizeof(why)) == 0;
+			bool up = bench_server_start_model(cfg, t->loops, &sv, NULL, path, extra, why, sizeof(why)) == 0;
 			if (!up)
 				fprintf(stderr, "tools: %s\n", why);
 			t->mini[i] = up ? run_minimal(minimal, sv.port, 100, t->seconds) : -1;
@@ -166,13 +170,13 @@ static bool monitor_run(const struct bench_cfg *cfg, pid_t pid, const char *budg
  *    budget and with none (every detail of every process each sample). */
 static void monitor_cost(const struct bench_cfg *cfg, struct tools_figures *t)
 {
-	fprintf(stderr, "tools: the monitor's CPU on a fork server with 500 connections (501 processes)\n");
+	fprintf(stderr, "tools: the monitor's CPU on a %s server with 500 connections (501 processes)\n", t->tree);
 	char path[800], why[256];
 	snprintf(path, sizeof(path), "%s/monitor-server.err", cfg->dir);
 	static const char *const fork_extra[] = {"--quiet", "--backlog", "1024", "--max-conns", "600", NULL};
 	struct el_sup tree;
 	unsigned port = 0;
-	if (bench_server_start_model(cfg, "fork", &tree, NULL, path, fork_extra, why, sizeof(why)) == 0)
+	if (bench_server_start_model(cfg, t->tree, &tree, NULL, path, fork_extra, why, sizeof(why)) == 0)
 		port = tree.port;
 	else
 		fprintf(stderr, "tools: %s\n", why);
@@ -225,9 +229,9 @@ static void tools_report(const struct bench_cfg *cfg, struct tools_figures *t)
 			continue;
 		fprintf(f, "# echolab tools benchmark\n\nMachine: %s.\n\nCommand: `%s`\n\n", machine, cfg->command);
 		fprintf(f, "## echolab-load against a minimal closed-loop client\n\n"
-			   "100 connections, 64-byte messages, one in flight each, epoll server, %d alternating "
+			   "100 connections, 64-byte messages, one in flight each, %s server, %d alternating "
 			   "rounds of %.1f s; medians.\n\n",
-			ROUNDS, t->seconds);
+			t->loops, ROUNDS, t->seconds);
 		fprintf(f, "| client | msgs/s (median) | ratio to minimal |\n|---|---|---|\n");
 		fprintf(f, "| minimal (1 epoll loop, no checks, no timing) | %.0f | 1.000 |\n", mm);
 		fprintf(f, "| echolab-load --threads 1 | %.0f | %.3f |\n", m1, mm > 0 ? m1 / mm : 0);
@@ -244,13 +248,13 @@ static void tools_report(const struct bench_cfg *cfg, struct tools_figures *t)
 			t->closed_us[ROUNDS / 2], t->closed_us[0], t->closed_us[ROUNDS - 1], mn, OPEN_RATE,
 			OPEN_RATE * 100, t->open_us[ROUNDS / 2], t->open_us[0], t->open_us[ROUNDS - 1],
 			t->open_rps[ROUNDS / 2], t->open_valid, ROUNDS);
-		fprintf(f, "## The monitor's own CPU\n\necholab-monitor on a fork server holding %d connections "
+		fprintf(f, "## The monitor's own CPU\n\necholab-monitor on a %s server holding %d connections "
 			   "(%ld processes), every 0.5 s for %.0f s, its CPU from wait4 (start-up and the first "
 			   "sample, which reads every process, included).\n\n"
 			   "| monitor | CPU, %% of one CPU | what it said |\n|---|---|---|\n"
 			   "| default (`--budget 0.7`) | %.3f | %s |\n| `--budget 0` (every detail, every sample) | %.3f | %s |\n\n"
 			   "Target: under 1%% with the default: %s.\n",
-			t->nconns, t->tree_procs, 30.0, t->cost[0], t->staleness[0][0] ? t->staleness[0] : "-",
+			t->tree, t->nconns, t->tree_procs, 30.0, t->cost[0], t->staleness[0][0] ? t->staleness[0] : "-",
 			t->cost[1], t->staleness[1][0] ? t->staleness[1] : "-",
 			t->cost[0] >= 0 && t->cost[0] < 1.0 ? "met" : "NOT met");
 	}
@@ -264,6 +268,13 @@ int bench_run_tools(struct bench_cfg *cfg, const char *minimal)
 	memset(&t, 0, sizeof(t));
 	t.seconds = cfg->duration_s;
 	t.cost[0] = t.cost[1] = -1;
+	t.loops = bench_model_with(cfg, EL_TRAIT_EVENT_DRIVEN | EL_TRAIT_LOOP_PER_CPU);
+	t.tree = bench_model_with(cfg, EL_TRAIT_PROCESS_PER_CONNECTION);
+	if (!t.loops || !t.tree) {
+		fprintf(stderr, "echolab-bench: --tools needs a model with an event loop per CPU and one with a "
+				"process per connection among its models (echolab-server --list-models)\n");
+		return 1;
+	}
 	cfg->warmup_s = 0.5;
 	load_rounds(cfg, minimal, &t);
 	monitor_cost(cfg, &t);

@@ -413,7 +413,7 @@ static void bench_class(const struct el_class_opts *co, struct row *rows, int n,
 	el_class_bench_refs(co, refs);
 	int k = 0;
 	for (int i = 0; i < EL_CLASS_NREFS; i++)
-		print_figure(++k, EL_CLASS_NREFS + todo, el_class_ref_models[i], &refs[i], " (reference)");
+		print_figure(++k, EL_CLASS_NREFS + todo, refs[i].model, &refs[i], " (reference)");
 	for (int i = 0; i < n && !*co->stop; i++) {
 		if (rows[i].verdict != EL_CLASS_GRADED)
 			continue;

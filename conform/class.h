@@ -73,11 +73,13 @@ struct el_class_figure {
 	double msgs_s, p99_us;
 	long long errors;
 	double t_start, t_end; /* its wall-clock window (s since the epoch) */
+	char model[32];        /* a reference's: the model it measured */
 	char note[320];        /* why it has none, or what marks it */
 };
-/* The reference models, echolab-server's, measured beside the class. */
+/* The reference models, echolab-server's, measured beside the class: the
+ * lab's three, by trait (one connection at a time, a process and a thread
+ * per connection: iterative, fork and thread). */
 #define EL_CLASS_NREFS 3
-extern const char *const el_class_ref_models[EL_CLASS_NREFS];
 /* Each reference model's figure, one after another, in this process, into
  * OUT/reference-MODEL/bench/. */
 void el_class_bench_refs(const struct el_class_opts *co, struct el_class_figure *refs);

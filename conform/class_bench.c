@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "traits.h"
 
-const char *const el_class_ref_models[EL_CLASS_NREFS] = {"iterative", "fork", "thread"};
+static const unsigned ref_traits[EL_CLASS_NREFS] = {EL_TRAIT_SEQUENTIAL, EL_TRAIT_PROCESS_PER_CONNECTION,
+						    EL_TRAIT_THREAD_PER_CONNECTION};
 
 static double epoch_s(void)
 {
@@ -89,19 +91,35 @@ static void run_figure(const struct el_class_opts *co, const char *dir, const ch
 
 void el_class_bench_refs(const struct el_class_opts *co, struct el_class_figure *refs)
 {
+	struct el_model_info list[32];
+	char why[256] = "no echolab-server beside echolab-conform";
+	int n = co->server_bin ? el_models_list(co->server_bin, list, 32, why, sizeof(why)) : -1;
+	/* Named by their traits until a model is found (a stop may come
+	 * first: the reports still name every reference). */
+	for (int i = 0; i < EL_CLASS_NREFS; i++) {
+		memset(&refs[i], 0, sizeof(refs[i]));
+		char words[64];
+		el_traits_format(ref_traits[i], ",", words, sizeof(words));
+		snprintf(refs[i].model, sizeof(refs[i].model), "(%.28s)", words);
+	}
 	for (int i = 0; i < EL_CLASS_NREFS && !*co->stop; i++) {
 		struct el_class_figure *f = &refs[i];
-		memset(f, 0, sizeof(*f));
+		const struct el_model_info *m = NULL;
+		for (int k = 0; k < n && !m; k++)
+			if ((list[k].traits & ref_traits[i]) == ref_traits[i])
+				m = &list[k];
+		if (!m) {
+			snprintf(f->note, sizeof(f->note), "%.250s", n < 0 ? why : "echolab-server has no such model");
+			continue;
+		}
+		snprintf(f->model, sizeof(f->model), "%s", m->name);
 		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s/reference-%s", co->out, el_class_ref_models[i]);
+		snprintf(dir, sizeof(dir), "%s/reference-%s", co->out, m->name);
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 			snprintf(f->note, sizeof(f->note), "%.200s: %s", dir, strerror(errno));
 			continue;
 		}
-		if (!co->server_bin)
-			snprintf(f->note, sizeof(f->note), "no echolab-server beside echolab-conform");
-		else
-			run_figure(co, dir, el_class_ref_models[i], NULL, NULL, f);
+		run_figure(co, dir, m->name, NULL, NULL, f);
 	}
 }
 

@@ -112,7 +112,7 @@ static void write_json(FILE *f, const struct el_class_opts *co, const struct row
 		fprintf(f, "{\"clients\": %ld, \"seconds\": %g, \"warmup_s\": %g, \"reference\": [", co->bench_clients,
 			EL_CLASS_BENCH_S, EL_CLASS_BENCH_WARMUP_S);
 		for (int i = 0; i < EL_CLASS_NREFS; i++) {
-			fprintf(f, "%s\n  {\"model\": \"%s\", \"figure\": ", i ? "," : "", el_class_ref_models[i]);
+			fprintf(f, "%s\n  {\"model\": \"%s\", \"figure\": ", i ? "," : "", refs[i].model);
 			json_figure(f, &refs[i]);
 			fputc('}', f);
 		}
@@ -169,7 +169,7 @@ static void write_html(FILE *f, const struct el_class_opts *co, const struct row
 			   "loop, 64-byte messages, %g s after %g s of warm-up. Reference models (echolab-server): ",
 			co->bench_clients, EL_CLASS_BENCH_S, EL_CLASS_BENCH_WARMUP_S);
 		for (int i = 0; i < EL_CLASS_NREFS; i++) {
-			fprintf(f, "%s<b>%s</b> ", i ? " &middot; " : "", el_class_ref_models[i]);
+			fprintf(f, "%s<b>%s</b> ", i ? " &middot; " : "", refs[i].model);
 			html_figure(f, &refs[i]);
 		}
 	}
