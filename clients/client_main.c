@@ -62,11 +62,11 @@ enum {
 static int parse_args(int argc, char **argv, struct config *cfg)
 {
 	static const struct option opts[] = {
-		{"host", required_argument, NULL, O_HOST},  {"port", required_argument, NULL, O_PORT},
+		{"host", required_argument, NULL, O_HOST}, {"port", required_argument, NULL, O_PORT},
 		{"message", required_argument, NULL, O_MESSAGE}, {"count", required_argument, NULL, O_COUNT},
-		{"raw", no_argument, NULL, O_RAW},          {"timeout", required_argument, NULL, O_TIMEOUT},
-		{"help", no_argument, NULL, O_HELP},         {"version", no_argument, NULL, O_VERSION},
-		{"json", no_argument, NULL, O_JSON},         {NULL, 0, NULL, 0},
+		{"raw", no_argument, NULL, O_RAW}, {"timeout", required_argument, NULL, O_TIMEOUT},
+		{"help", no_argument, NULL, O_HELP}, {"version", no_argument, NULL, O_VERSION},
+		{"json", no_argument, NULL, O_JSON}, {NULL, 0, NULL, 0},
 	};
 	*cfg = (struct config){.host = "127.0.0.1", .port = 1234, .count = 1, .timeout_ms = 10000};
 	bool have_count = false;

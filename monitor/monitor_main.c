@@ -104,11 +104,11 @@ enum {
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option opts[] = {
-		{"pid", required_argument, NULL, O_PID},   {"interval", required_argument, NULL, O_INTERVAL},
-		{"out", required_argument, NULL, O_OUT},   {"duration", required_argument, NULL, O_DURATION},
+		{"pid", required_argument, NULL, O_PID}, {"interval", required_argument, NULL, O_INTERVAL},
+		{"out", required_argument, NULL, O_OUT}, {"duration", required_argument, NULL, O_DURATION},
 		{"budget", required_argument, NULL, O_BUDGET}, {"no-pss", no_argument, NULL, O_NO_PSS},
-		{"epoch", no_argument, NULL, O_EPOCH},       {"help", no_argument, NULL, O_HELP},
-		{"version", no_argument, NULL, O_VERSION},     {0},
+		{"epoch", no_argument, NULL, O_EPOCH}, {"help", no_argument, NULL, O_HELP},
+		{"version", no_argument, NULL, O_VERSION}, {0},
 	};
 	int c;
 	opterr = 0;
