@@ -747,13 +747,24 @@ Test(servers, a_bimodal_cell_is_marked_and_names_no_winner, .timeout = 120)
 	cr_expect(stable && strcmp(stable, "no") == 0, "the bimodal cell is stable=%s", stable ? stable : "(none)");
 	const char *groups = summary_field(dir, "flaky", 2, "msgs_per_s_groups");
 	cr_expect(groups && strchr(groups, '@'), "its groups are not in summary.csv: '%s'", groups ? groups : "");
-	cr_expect(report_has(dir, "UNSTABLE, left out (repeats more than 10% from their median): flaky"),
+	/* "...: flaky (its spread)", or "...: steady (...), flaky (...)". */
+	cr_expect(report_has(dir, "UNSTABLE, left out (repeats more than 10% from their median): flaky (") ||
+			  (report_has(dir, "UNSTABLE, left out (repeats more than 10% from their median): steady (") &&
+			   report_has(dir, "), flaky (")),
 		  "the verdicts do not name the unstable cell");
 	cr_expect(report_has(dir, "UNSTABLE, two groups:"), "the table shows a mean, not the two groups");
 	cr_expect_not(report_has(dir, "**flaky** ("), "a winner named from the unstable cell");
+	/* The steady server is named when its repeats agreed, and left out
+	 * with the flaky one when they did not: beside a CPU hog one of its
+	 * repeats once strayed over 10% (1 hunt run in 20), and a verdict
+	 * from it would be the bug. */
 	stable = summary_field(dir, "steady", 2, "stable");
-	cr_expect(stable && strcmp(stable, "yes") == 0, "the steady server is stable=%s", stable ? stable : "(none)");
-	cr_expect(report_has(dir, "highest msgs/s **steady**"), "the stable server is not named");
+	cr_assert_not_null(stable, "no stable column for the steady server");
+	if (strcmp(stable, "yes") == 0)
+		cr_expect(report_has(dir, "highest msgs/s **steady**"), "the stable server is not named");
+	else
+		cr_expect(report_has(dir, "UNSTABLE, left out (repeats more than 10% from their median): steady ("),
+			  "the steady server is stable=%s and not left out", stable);
 	cleanup(dir);
 	cleanup(script_dir);
 }
