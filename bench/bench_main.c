@@ -138,12 +138,13 @@ static void experiment_defaults(struct bench_cfg *cfg, const struct args *a, con
 static void quick_defaults(struct bench_cfg *cfg, const struct args *a, const struct bench_cfg *known)
 {
 	static const unsigned lab[] = {EL_TRAIT_PROCESS_PER_CONNECTION, EL_TRAIT_THREAD_PER_CONNECTION};
-	for (size_t i = 0; i < 2 && !a->models; i++) {
-		const char *m = bench_model_with(known, lab[i]);
-		if (i == 0)
-			cfg->nmodels = 0;
-		if (m)
-			snprintf(cfg->models[cfg->nmodels++], sizeof(cfg->models[0]), "%s", m);
+	if (!a->models) {
+		cfg->nmodels = 0;
+		for (size_t i = 0; i < sizeof(lab) / sizeof(lab[0]); i++) {
+			const char *m = bench_model_with(known, lab[i]);
+			if (m)
+				snprintf(cfg->models[cfg->nmodels++], sizeof(cfg->models[0]), "%s", m);
+		}
 	}
 	if (!a->clients) {
 		cfg->counts[0] = 10;
