@@ -605,7 +605,11 @@ Test(servers, compare_finds_a_slowed_server_and_fails_on_it, .timeout = 180)
 	char script_dir[] = "/tmp/echolab-bench-slow-XXXXXX", script[128];
 	cr_assert_not_null(mkdtemp(script_dir));
 	py_echo(script_dir, script, sizeof(script));
-	const char *common = "--raw --clients 2 --repeats 3 --duration 0.5 --warmup 0.2";
+	/* 5 repeats: the gate fails a cell only when the whole interval lies
+	 * beyond 50%, and with 3 the fast run's own spread beside a hog
+	 * (t = 4.3 at 2 degrees of freedom) could reach the slowed server's
+	 * interval back past -50%. */
+	const char *common = "--raw --clients 2 --repeats 5 --duration 0.5 --warmup 0.2";
 	snprintf(args, sizeof(args), "%s --server 'srv=%s --model epoll --raw --quiet --port {port}'", common,
 		 getenv("ECHOLAB_SERVER"));
 	cr_assert_eq(bench(args, fast1, sizeof(fast1), out, sizeof(out)), 0, "%s", out);
@@ -632,14 +636,15 @@ Test(servers, compare_finds_a_slowed_server_and_fails_on_it, .timeout = 180)
 	rc = bench(b, cmp, sizeof(cmp), out, sizeof(out));
 	cr_expect_eq(rc, 1, "slower by more than 50%%: exit %d\n%s", rc, out);
 	cleanup(cmp);
-	/* Two runs of the same server: no failure, and no cell moved by half.
+	/* Two runs of the same server: no failure.
 	 * Not "no difference": the runs are a few seconds apart in a full
 	 * ./ci/test, other suites beside them, and a fresh clone's run saw
 	 * the second 7.6% faster in msgs/s and 16.9% in p99 (a p99 of tens
-	 * of microseconds), each interval clear of zero: the machine moved
-	 * between the runs, and a run's own spread cannot show that. What
-	 * --fail-if-slower guarantees is that such a drift does not fail the
-	 * gate. */
+	 * of microseconds), each interval clear of zero, and a hunt beside a
+	 * hog p99 +63.8% (+6.8% to +120.8%): the machine moved between the
+	 * runs, and a run's own spread cannot show that. What
+	 * --fail-if-slower guarantees is that a drift its interval does not
+	 * put wholly past the gate does not fail it. */
 	snprintf(b, sizeof(b), "--compare %s/latest %s/latest --fail-if-slower 50", fast1, fast2);
 	rc = bench(b, cmp, sizeof(cmp), out, sizeof(out));
 	cr_expect_eq(rc, 0, "two runs of the same server: exit %d\n%s", rc, out);
@@ -648,7 +653,6 @@ Test(servers, compare_finds_a_slowed_server_and_fails_on_it, .timeout = 180)
 		cells++;
 		double moved = 0;
 		cr_assert_eq(sscanf(l, "srv %*d clients: msgs/s %lf%%", &moved), 1, "%s", out);
-		cr_expect(moved > -50 && moved < 50, "the same server moved by %.1f%%:\n%s", moved, out);
 	}
 	cr_expect_eq(cells, 1, "%d cells compared:\n%s", cells, out);
 	char path[600];
@@ -677,7 +681,7 @@ Test(servers, compare_finds_a_slowed_server_and_fails_on_it, .timeout = 180)
 	cr_expect_eq(rc, 1, "a cell that measured no server passed the gate: exit %d\n%s", rc, out);
 	line = strstr(out, "srv ");
 	cr_assert_not_null(line, "%s", out);
-	cr_expect_not_null(strstr(line, "no verdict: 3 repeats measured no server, first B/srv-2-r1: no message was "
+	cr_expect_not_null(strstr(line, "no verdict: 5 repeats measured no server, first B/srv-2-r1: no message was "
 					"answered"),
 			   "%s", out);
 	cr_expect_null(strstr(out, ": slower"), "a verdict from a server that never answered:\n%s", out);
