@@ -62,6 +62,7 @@ struct criterion_test_params th_model_params(void)
 		memset(&params[n], 0, sizeof(params[n]));
 		snprintf(params[n].name, sizeof(params[n].name), "%s", models[i].name);
 		params[n].traits = models[i].traits;
+		params[n].index = (int)n;
 		n++;
 	}
 	/* A per-model suite with no model would pass with nothing tested: a

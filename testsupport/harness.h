@@ -20,6 +20,7 @@
 struct th_model_param {
 	char name[32];
 	unsigned traits; /* enum el_trait, as --list-models prints them */
+	int index;       /* its place among the models under test, from 0 */
 	char error[160]; /* no model to test: why (the one parameter then) */
 };
 
