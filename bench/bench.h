@@ -226,8 +226,9 @@ void bench_spread_of(const double *values, int n, struct bench_spread *s);
 /* --compare DIR_A DIR_B: writes compare.md, the plot and prints a line per
  * cell into cfg->dir. A cell is slower or faster only when the 95%
  * interval of its change lies wholly beyond min_pct percent. Returns the
- * exit status: 1 when a cell got slower by more than fail_pct percent
- * (fail_pct < 0: never), or nothing could be compared. */
+ * exit status: 1 when a slower cell's whole interval lies beyond fail_pct
+ * percent, or a cell got no verdict, with fail_pct >= 0 (fail_pct < 0:
+ * never); or when nothing could be compared. */
 int bench_compare(const struct bench_cfg *cfg, const char *dir_a, const char *dir_b, double fail_pct,
 		  double min_pct);
 

@@ -24,6 +24,7 @@ struct side {
 	 * one's name and reason. Such a repeat is not a data point: a cell
 	 * with one gets no verdict. */
 	int bad;
+	char first[256]; /* its cell directory: the lowest rN, not readdir's order */
 	char why[512];
 };
 
@@ -123,8 +124,12 @@ static int read_side(const char *dir, int k, struct pair *p, int *n)
 		struct side *side = &q->s[k];
 		const char *bad = not_a_measurement(s);
 		if (bad) {
-			if (!side->bad++)
+			/* The first by name (strverscmp: r2 before r10), whatever
+			 * order the file system lists them in. */
+			if (!side->bad++ || strverscmp(e->d_name, side->first) < 0) {
+				snprintf(side->first, sizeof(side->first), "%s", e->d_name);
 				snprintf(side->why, sizeof(side->why), "%s/%s: %s", k ? "B" : "A", e->d_name, bad);
+			}
 			read++;
 			continue;
 		}
@@ -172,8 +177,9 @@ int bench_compare(const struct bench_cfg *cfg, const char *dir_a, const char *di
 		    "show.\n\n",
 		dir_a, dir_b, min_pct);
 	if (fail_pct >= 0)
-		fprintf(md, "--fail-if-slower %g: a cell fails when the whole interval of its msgs/s or p99 "
-			    "change lies beyond %g%% slower.\n\n",
+		fprintf(md, "--fail-if-slower %g: a cell fails when it is slower and the whole interval of its msgs/s "
+			    "or p99 change lies beyond %g%% slower (a PCT under --min-change acts as --min-change), "
+			    "or when it has no verdict.\n\n",
 			fail_pct, fail_pct);
 	fprintf(md, "| model | clients | repeats A/B | msgs/s A | msgs/s B | change | p99 A us | p99 B us | change "
 		    "| verdict |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");

@@ -91,7 +91,12 @@ mkdir -p "$dir"
 raw_csv=$dir/raw.csv
 echo "run,mode,server,conns,msgs_per_s,p50_us,p99_us,errors,server_cpu,msgs_per_cpu_s" >"$raw_csv"
 server_pid=""
-cleanup() { stop_server; wait 2>/dev/null || true; }
+mon_pid=""
+cleanup() {
+	[ -z "$mon_pid" ] || kill "$mon_pid" 2>/dev/null || true
+	stop_server
+	wait 2>/dev/null || true
+}
 trap cleanup EXIT
 trap 'echo "bench/servers.sh: interrupted; partial results in $dir" >&2; exit 130' INT TERM
 
@@ -178,20 +183,29 @@ measure() {
 	# started "warm-up after the load" ran over the connect phase at 1,000
 	# connections, and a server slower to take them read 0.57 CPU where
 	# /proc said it used as much as the other (docs/decisions.md 63).
-	"$monitor" --pid "$server_pid" --interval 0.25 --duration 86400 --epoch --no-pss --out "$cpu_csv" 2>/dev/null &
-	local mon_pid=$!
+	# Bounded, should the script be killed before it stops the monitor.
+	local bound
+	bound=$(awk -v w="$warmup" -v d="$duration" 'BEGIN { print w + d + 120 }')
+	"$monitor" --pid "$server_pid" --interval 0.25 --duration "$bound" --epoch --no-pss --out "$cpu_csv" 2>/dev/null &
+	mon_pid=$!
 	"$load" "${flags[@]}" >/dev/null 2>&1 || true
 	kill "$mon_pid" 2>/dev/null || true
 	wait "$mon_pid" 2>/dev/null || true
+	mon_pid=""
 	stop_server
-	local cpu from=0 len=0
+	# A row's CPU is over the time since the row before it (t_s is the
+	# end of its interval): a row counts when that whole interval lies
+	# in the window. No window (no JSON): no CPU figure.
+	local cpu=""
 	if [ -s "$json" ]; then
-		from=$(grep -o '"window_start_unix": [0-9.]*' "$json" | head -n 1 | cut -d' ' -f2)
-		len=$(grep -o '"window_s": [0-9.]*' "$json" | head -n 1 | cut -d' ' -f2)
+		cpu=$(awk -F, '
+			FNR == NR { if (match($0, /"window_start_unix": [0-9.]+/)) { if (from == "") from = substr($0, RSTART + 21, RLENGTH - 21) }
+				    if (match($0, /"window_s": [0-9.]+/)) { if (len == "") len = substr($0, RSTART + 12, RLENGTH - 12) }
+				    next }
+			FNR > 2 && from != "" && prev >= from - 0.01 && $1 <= from + len + 0.01 { s += $4 + $5; n++ }
+			FNR > 1 { prev = $1 }
+			END { if (n) printf "%.3f", s / n / 100 }' "$json" "$cpu_csv" 2>/dev/null || true)
 	fi
-	cpu=$(awk -F, -v from="${from:-0}" -v len="${len:-0}" '
-		NR > 1 && $1 - 0.25 >= from - 0.01 && $1 <= from + len + 0.01 { s += $4 + $5; n++ }
-		END { if (n) printf "%.3f", s / n / 100 }' "$cpu_csv" 2>/dev/null)
 	if [ -s "$json" ]; then
 		awk -v pre="$run,$mode,$name,$conns" -v cpu="$cpu" '
 			/"msgs_per_s"/ { gsub(/[,]/, "", $2); r = $2 }
