@@ -730,6 +730,38 @@ Test(servers, lan_puts_server_and_load_on_two_hosts, .timeout = 120)
 	cleanup(dir);
 }
 
+/* Whether a cell's 3 repeats (cells/<cell>-rN/load.json) fall into two
+ * groups, each within 10% of its median: split at the widest relative gap
+ * of the sorted msgs/s, as the report's rule says (docs/bench.md). */
+static bool two_tight_groups(const char *dir, const char *cell)
+{
+	double v[3];
+	for (int i = 0; i < 3; i++) {
+		char path[600];
+		snprintf(path, sizeof(path), "%s/latest/cells/%s-r%d/load.json", dir, cell, i + 1);
+		FILE *f = fopen(path, "r");
+		cr_assert_not_null(f, "no %s", path);
+		static char doc[1 << 20];
+		size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+		fclose(f);
+		doc[n] = 0;
+		const char *at = strstr(doc, "\"msgs_per_s\": ");
+		cr_assert_not_null(at, "no msgs_per_s in %s", path);
+		v[i] = strtod(at + strlen("\"msgs_per_s\": "), NULL);
+	}
+	for (int i = 1; i < 3; i++)
+		for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+			double t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	/* The widest gap: a lone repeat on one side, the pair on the other,
+	 * which must agree within 10% of their median (their mean). */
+	bool low_alone = (v[1] - v[0]) / v[1] >= (v[2] - v[1]) / v[2];
+	double a = low_alone ? v[1] : v[0], b = low_alone ? v[2] : v[1], mid = (a + b) / 2;
+	return mid > 0 && (b - mid) / mid <= 0.10;
+}
+
 /* A bimodal cell, planted: a server by command that serves one run in two
  * 1 ms late a read and the other 10 ms late, beside a steady one (3 ms a
  * read). Its mean over 3 repeats (two fast, one slow) is far above the
@@ -750,14 +782,25 @@ Test(servers, a_bimodal_cell_is_marked_and_names_no_winner, .timeout = 120)
 	cr_assert_eq(rc, 0, "echolab-bench failed (%d):\n%s", rc, out);
 	const char *stable = summary_field(dir, "flaky", 2, "stable");
 	cr_expect(stable && strcmp(stable, "no") == 0, "the bimodal cell is stable=%s", stable ? stable : "(none)");
+	/* Two groups when its repeats fell into two, each within 10% (the
+	 * fast pair beside a CPU hog once differed by more: 2 hunt runs in
+	 * 10); then one unstable group, and no groups shown. */
+	bool two = two_tight_groups(dir, "flaky-2");
 	const char *groups = summary_field(dir, "flaky", 2, "msgs_per_s_groups");
-	cr_expect(groups && strchr(groups, '@'), "its groups are not in summary.csv: '%s'", groups ? groups : "");
+	if (two)
+		cr_expect(groups && strchr(groups, '@'), "its groups are not in summary.csv: '%s'", groups ? groups : "");
+	else
+		cr_expect(!groups || !strchr(groups, '@'), "groups '%s' from repeats that are not two tight groups",
+			  groups);
 	/* "...: flaky (its spread)", or "...: steady (...), flaky (...)". */
 	cr_expect(report_has(dir, "UNSTABLE, left out (repeats more than 10% from their median): flaky (") ||
 			  (report_has(dir, "UNSTABLE, left out (repeats more than 10% from their median): steady (") &&
 			   report_has(dir, "), flaky (")),
 		  "the verdicts do not name the unstable cell");
-	cr_expect(report_has(dir, "UNSTABLE, two groups:"), "the table shows a mean, not the two groups");
+	/* (The steady server may show two groups of its own beside a hog:
+	 * only their presence is asked for.) */
+	if (two)
+		cr_expect(report_has(dir, "UNSTABLE, two groups:"), "the table shows a mean, not the two groups");
 	cr_expect_not(report_has(dir, "**flaky** ("), "a winner named from the unstable cell");
 	/* The steady server is named when its repeats agreed, and left out
 	 * with the flaky one when they did not: beside a CPU hog one of its
