@@ -946,11 +946,52 @@ Test(load, pin_places_each_event_loop_on_a_cpu_of_its_own, T_OPTS)
 	th_server_stop(&s, SIGTERM);
 }
 
+/* Start echolab-load at 10 connections, RATE a connection, for 2 s from
+ * a pinned --start-at LEAD seconds from now, and wait for it; with STOP
+ * set, stop it (SIGSTOP) for half a second from 0.3 s into its window.
+ * Its JSON is left in JSON, its output in out; returns its wait status. */
+static int run_paced(int port, const char *rate, double lead, bool stop, const char *json)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	double start = (double)now.tv_sec + now.tv_nsec / 1e9 + lead;
+	char at[32];
+	snprintf(at, sizeof(at), "%.3f", start);
+	char *argv[] = {"echolab-load", "--port", (char *)port_str(port), "--conns", "10", "--threads", "1",
+			"--rate", (char *)rate, "--duration", "2", "--start-at", at, "--json", (char *)json,
+			"--quiet", NULL};
+	int fd;
+	pid_t pid = start_program(&fd, tool("ECHOLAB_LOAD"), argv);
+	if (stop) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		double wait = start + 0.3 - ((double)now.tv_sec + now.tv_nsec / 1e9);
+		if (wait > 0)
+			usleep((useconds_t)(wait * 1e6));
+		kill(pid, SIGSTOP);
+		usleep(500000);
+		kill(pid, SIGCONT);
+	}
+	read_all(fd, out, sizeof(out), 30000 * th_slow_factor());
+	close(fd);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
 /* A run the generator shaped is marked invalid, and one it did not is
  * not: the same open-loop run healthy, then with the generator stopped
  * (SIGSTOP) for half a second inside its window, every send due then
  * going out late. The window is pinned with --start-at so the stop lands
- * in it. */
+ * in it.
+ *
+ * Healthy: 20 msgs/s a connection (a 50 ms gap, 5 ms allowed), 400
+ * sends; starved: 100 (10 ms, 1 ms allowed), 500 sends stopped. The
+ * machine can starve the healthy run too: on a CI machine with nothing
+ * else of ours running, 14 of its 400 sends went out 5 to 17 ms late (p99
+ * 8.7 ms), and the verdict said so, as it must. So the test holds the
+ * verdict to what the code promises: a healthy run marked invalid names
+ * late sends and reports a p99 lateness over the 5 ms allowed; and of up
+ * to three healthy runs one is valid (a verdict never "valid" fails). */
 Test(load, alone_a_starved_generator_is_invalid_and_a_healthy_one_is_not, T_OPTS)
 {
 	alone_or_skip();
@@ -963,47 +1004,37 @@ Test(load, alone_a_starved_generator_is_invalid_and_a_healthy_one_is_not, T_OPTS
 	scratch(dir, sizeof(dir), "starved");
 	snprintf(json, sizeof(json), "%s/load.json", dir);
 	double lead = th_slow_factor() > 1 ? 3 : 1.5; /* time to pass the gate first */
-	for (int starve = 0; starve < 2; starve++) {
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		double start = (double)now.tv_sec + now.tv_nsec / 1e9 + lead;
-		char at[32];
-		snprintf(at, sizeof(at), "%.3f", start);
-		/* Healthy: 20 msgs/s a connection (a 50 ms gap, 5 ms allowed),
-		 * 400 sends, so that one hiccup of a busy machine is not the
-		 * p99; starved: 100 (10 ms, 1 ms allowed), 500 sends stopped. */
-		char *argv[] = {"echolab-load", "--port", (char *)port_str(s.port), "--conns", "10", "--threads", "1",
-				"--rate", starve ? "100" : "20", "--duration", "2", "--start-at", at, "--json", json,
-				"--quiet", NULL};
-		int fd;
-		pid_t pid = start_program(&fd, tool("ECHOLAB_LOAD"), argv);
-		if (starve) {
-			clock_gettime(CLOCK_REALTIME, &now);
-			double wait = start + 0.3 - ((double)now.tv_sec + now.tv_nsec / 1e9);
-			if (wait > 0)
-				usleep((useconds_t)(wait * 1e6));
-			kill(pid, SIGSTOP);
-			usleep(500000);
-			kill(pid, SIGCONT);
-		}
-		read_all(fd, out, sizeof(out), 30000 * th_slow_factor());
-		close(fd);
-		int status;
-		cr_assert_eq(waitpid(pid, &status, 0), pid);
+	bool valid = false;
+	int runs = 0;
+	while (!valid && runs < 3) {
+		int status = run_paced(s.port, "20", lead, false, json);
 		const char *j = slurp(json);
-		if (!starve) {
+		runs++;
+		valid = strstr(j, "\"valid\": true") != NULL;
+		if (valid) {
 			cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "healthy: status %d: %s", status, out);
-			cr_expect_not_null(strstr(j, "\"valid\": true"), "healthy: %s", j);
 			cr_expect_not_null(strstr(j, "\"invalid_reasons\": []"), "healthy: %s", j);
 			cr_expect_not_null(strstr(out, "valid     yes"), "%s", out);
-		} else {
-			cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "starved: status %d: %s", status, out);
-			cr_expect_not_null(strstr(j, "\"valid\": false"), "starved: %s", j);
-			cr_expect_not_null(strstr(j, "\"sends late: p99 "), "starved: %s", j);
-			cr_expect_gt(json_num(j, "late_sends"), 400, "the ~500 sends due in the stop: %s", j);
-			cr_expect_not_null(strstr(out, "valid     NO, not measured as asked: sends late"), "%s", out);
+			continue;
 		}
+		const char *lateness = strstr(j, "\"lateness_us\"");
+		cr_assert_not_null(lateness, "no lateness_us in %s", j);
+		double p99 = json_num(lateness, "p99");
+		cr_log_info("healthy run %d marked invalid: sends late, p99 %.0f us", runs, p99);
+		cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "invalid: status %d: %s", status, out);
+		cr_expect_not_null(strstr(j, "\"sends late: p99 "), "healthy run %d invalid for another reason: %s",
+				   runs, j);
+		cr_expect_gt(p99, 5000, "healthy run %d invalid with its sends on time: %s", runs, j);
 	}
+	cr_expect(valid, "none of %d healthy runs was valid (the last: %s)", runs, out);
+
+	int status = run_paced(s.port, "100", lead, true, json);
+	const char *j = slurp(json);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "starved: status %d: %s", status, out);
+	cr_expect_not_null(strstr(j, "\"valid\": false"), "starved: %s", j);
+	cr_expect_not_null(strstr(j, "\"sends late: p99 "), "starved: %s", j);
+	cr_expect_gt(json_num(j, "late_sends"), 400, "the ~500 sends due in the stop: %s", j);
+	cr_expect_not_null(strstr(out, "valid     NO, not measured as asked: sends late"), "%s", out);
 	scratch_remove(dir);
 	th_server_stop(&s, SIGTERM);
 }
