@@ -136,6 +136,8 @@ struct bench_cell {
 /* The traits --list-models printed for model (enum el_trait; 0 for a
  * server by command). */
 unsigned bench_model_traits(const struct bench_cfg *cfg, const char *model);
+/* Whether model is one of cfg's models. */
+bool bench_is_model(const struct bench_cfg *cfg, const char *model);
 /* Whether model has trait. */
 bool bench_has_trait(const struct bench_cfg *cfg, const char *model, enum el_trait trait);
 /* The first of cfg's models that has every trait of traits, or NULL: a

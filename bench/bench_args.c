@@ -1,6 +1,6 @@
-/* echolab-bench's command line (bench_args.h): its options, their
- * parsers by group (what every cell runs; the modes and their own
- * settings), and its --help. */
+/* echolab-bench's command line (bench_args.h): the options every cell
+ * takes and their parser, the modes' options from their table (mode.h),
+ * and --help, made of both. */
 #include "bench_args.h"
 
 #include <errno.h>
@@ -16,32 +16,18 @@
 
 #define usage_error(...) el_cli_usage("echolab-bench", __VA_ARGS__)
 
-/* The options' ids (cli.h: an enum from EL_CLI_OPT_FIRST), in the order
- * of options[]. */
+/* The cells' options' ids (cli.h: an enum from EL_CLI_OPT_FIRST), in
+ * the order of cell_options[]; the modes' options take ids from
+ * O_MODE_FIRST, in the order of mode_ids[]. */
 enum {
 	O_MODELS = EL_CLI_OPT_FIRST, O_CLIENTS, O_DURATION, O_WARMUP, O_REPEATS, O_INTERVAL, O_SIZE, O_THREADS,
-	O_SPAWN, O_OUT, O_SERVER, O_QUICK, O_SWEEP, O_MODEL, O_P99_TARGET, O_START_RATE, O_TOOLS, O_HELP,
-	O_VERSION, O_SOAK, O_RSS_SLOPE, O_FD_SLOPE, O_BACKLOG_EXPERIMENT, O_BACKLOGS, O_BURST, O_HOLD,
-	O_SERVER_BIN, O_RAW, O_CPUS, O_TARGET, O_TARGET_MONITOR, O_LAN, O_DELAY, O_WORKLOAD, O_COMPARE,
-	O_FAIL_IF_SLOWER, O_PROBE, O_MIN_CHANGE, O_NO_PIN, O_PROCESSES,
+	O_SPAWN, O_OUT, O_SERVER, O_HELP, O_VERSION, O_SERVER_BIN, O_RAW, O_CPUS, O_TARGET, O_TARGET_MONITOR, O_LAN,
+	O_DELAY, O_WORKLOAD, O_PROBE, O_NO_PIN, O_PROCESSES, O_MODE_FIRST,
 };
 
-static const char usage[] =
-	"usage: echolab-bench [--models LIST] [--clients LIST] [--duration S] [--warmup S]\n"
-	"                     [--repeats R] [--interval S] [--size BYTES] [--threads T]\n"
-	"                     [--spawn | --processes P] [--raw] [--out DIR] [--server-bin PATH]\n"
-	"                     [--server NAME=CMD]... [--cpus SERVER:LOAD] [--quick]\n"
-	"                     [--workload closed|session:K] [--lan [--delay MS]]\n"
-	"                     [--target HOST:PORT [--target-monitor CSV]] [--probe R]\n"
-	"       echolab-bench --sweep --model M --p99-target US [--clients N]\n"
-	"                     [--start-rate R] [--duration S] [--lan [--delay MS]]\n"
-	"       echolab-bench --tools [--duration S]\n"
-	"       echolab-bench --compare DIR_A DIR_B [--fail-if-slower PCT]\n"
-	"                     [--min-change PCT] [--out DIR]\n"
-	"       echolab-bench --soak [--models LIST] [--clients N] [--duration TOTAL]\n"
-	"                     [--rss-slope KIB] [--fd-slope N]\n"
-	"       echolab-bench --backlog-experiment [--models LIST] [--server NAME=CMD]...\n"
-	"                     [--backlogs LIST] [--burst N] [--hold S]\n"
+/* --help: the modes' synopses (from their rows), then this, then the
+ * modes' options, then usage_tail. */
+static const char usage_cells[] =
 	"\n"
 	"Runs the lab's experiment (a course's echo servers under 30-500 clients)\n"
 	"for every server model: for each model and\n"
@@ -97,28 +83,6 @@ static const char usage[] =
 	"                    --raw, and a reply must be the message itself\n"
 	"  --out DIR         results directory (default results)\n"
 	"  --server-bin PATH echolab-server (default: beside this program)\n"
-	"  --quick           smoke test: fork and thread, 10 and 30 clients, 1 s\n"
-	"  --sweep           raise the open-loop rate until p99 passes --p99-target\n"
-	"  --model M         the model of the sweep\n"
-	"  --p99-target US   the sweep's p99 bound in microseconds\n"
-	"  --start-rate R    the sweep's first total rate, msgs/s (default 2000)\n"
-	"  --tools           measure the tools: echolab-load against a minimal\n"
-	"                    closed-loop client, and the monitor's own CPU cost\n"
-	"  --soak            the load (500 clients; iterative, which serves one at a\n"
-	"                    time, 1) against each model in turn for\n"
-	"                    --duration seconds in all (default 600), the monitor on;\n"
-	"                    fails when RSS or the fd count grows (least-squares\n"
-	"                    slope over the last 80% of each window), on any error\n"
-	"                    or wrong reply, or when a server dies or stops uncleanly\n"
-	"  --rss-slope KIB   the soak's RSS limit, KiB/min, plus 0.2% of the mean\n"
-	"                    RSS per minute (default 512)\n"
-	"  --fd-slope N      the soak's fd limit, fds/min (default 0.5)\n"
-	"  --backlog-experiment\n"
-	"                    the lab's Wireshark finding, captured: for each server,\n"
-	"                    listen backlog and pattern (10 clients 0.1 s apart, or\n"
-	"                    --burst at once), clients connect, send one message and\n"
-	"                    hold; each run in a network namespace of its own (root),\n"
-	"                    its traffic captured, analysed and drawn as a timeline\n"
 	"  --server NAME=CMD a server started by CMD (as echolab-conform starts it:\n"
 	"                    directly when plain, else by /bin/sh; placeholders\n"
 	"                    {port}, {backlog}, {bind}, {max_line}, {max_conns},\n"
@@ -127,24 +91,9 @@ static const char usage[] =
 	"                    monitored, reported as NAME beside the models; with\n"
 	"                    --server and no --models only those servers run\n"
 	"                    (repeatable; the experiment, --quick and the backlog\n"
-	"                    experiment)\n"
-	"  --compare A B     is B faster than A? Two results directories (or their\n"
-	"                    latest links), each with 3 repeats or more of a cell:\n"
-	"                    per model and client count, the change of mean msgs/s\n"
-	"                    and p99 with its 95% confidence interval (Welch), and\n"
-	"                    faster, slower, or no difference the runs can show;\n"
-	"                    compare.md and a plot\n"
-	"  --fail-if-slower PCT  with --compare: exit 1 when a cell is slower\n"
-	"                    (msgs/s down, or p99 up) with its whole 95% interval\n"
-	"                    beyond PCT% (a PCT under --min-change acts as it), or\n"
-	"                    got no verdict\n"
-	"  --min-change PCT  with --compare: the smallest change called slower or\n"
-	"                    faster; the whole 95% interval must lie beyond it\n"
-	"                    (default 5: same-build runs drift by a few percent)\n"
-	"  --backlogs LIST   the backlog experiment's backlogs (default 1,8,128)\n"
-	"  --burst N         clients of the burst (default 50)\n"
-	"  --hold S          how long clients wait for their reply after the last\n"
-	"                    one started (default 3)\n"
+	"                    experiment)\n";
+
+static const char usage_tail[] =
 	"  --help            this text\n"
 	"  --version         the version, and the git checkout it was built from\n"
 	"\n"
@@ -212,7 +161,7 @@ static int parse_target(const char *arg, struct bench_cfg *cfg)
 }
 
 /* --server NAME=CMD, into the servers of a. */
-static int parse_server(const char *arg, struct args *a)
+static int parse_server(const char *arg, struct bench_args *a)
 {
 	const char *eq = strchr(arg, '=');
 	if (!eq)
@@ -238,7 +187,7 @@ static int parse_server(const char *arg, struct args *a)
 }
 
 /* What every cell runs: its time, size, load and placement. */
-static int parse_cell_option(int ch, const char *arg, struct bench_cfg *cfg, struct args *a)
+static int parse_cell_option(int ch, const char *arg, struct bench_cfg *cfg, struct bench_args *a)
 {
 	double v;
 	switch (ch) {
@@ -310,74 +259,111 @@ static int parse_cell_option(int ch, const char *arg, struct bench_cfg *cfg, str
 	}
 }
 
-/* The modes and their own settings. */
-static int parse_mode_option(int ch, const char *arg, struct args *a)
-{
-	double v;
-	switch (ch) {
-	case O_QUICK: a->quick = true; return 0;
-	case O_SWEEP: a->sweep = true; return 0;
-	case O_MODEL: a->sweep_model = arg; return 0;
-	case O_P99_TARGET:
-		return el_cli_parse_num(arg, 1, 1e9, &a->target) ? 0
-			: usage_error("bad --p99-target '%s' (microseconds)", arg);
-	case O_START_RATE:
-		return el_cli_parse_num(arg, 1, 1e9, &a->start_rate) ? 0 : usage_error("bad --start-rate '%s'", arg);
-	case O_TOOLS: a->tools = true; return 0;
-	case O_SOAK: a->soak = true; return 0;
-	case O_RSS_SLOPE:
-		return el_cli_parse_num(arg, 0, 1e9, &a->lim.rss_kib_per_min) ? 0
-			: usage_error("bad --rss-slope '%s' (KiB per minute)", arg);
-	case O_FD_SLOPE:
-		return el_cli_parse_num(arg, 0, 1e9, &a->lim.fds_per_min) ? 0
-			: usage_error("bad --fd-slope '%s' (fds per minute)", arg);
-	case O_BACKLOG_EXPERIMENT: a->backlog_exp = true; return 0;
-	case O_BACKLOGS:
-		if (bl_parse_backlogs(arg, &a->bl) < 0)
-			return usage_error("bad --backlogs '%s' (0 to 65535 each, at most %d)", arg, BL_MAX_BACKLOGS);
-		return 0;
-	case O_BURST:
-		if (!el_cli_parse_num(arg, 1, 1000, &v) || v != floor(v))
-			return usage_error("bad --burst '%s' (1 to 1000)", arg);
-		a->bl.burst = (int)v;
-		return 0;
-	case O_HOLD:
-		return el_cli_parse_num(arg, 0.1, 600, &a->bl.hold_s) ? 0 : usage_error("bad --hold '%s' (seconds)", arg);
-	case O_COMPARE: a->compare = true; return 0;
-	case O_FAIL_IF_SLOWER:
-		return el_cli_parse_num(arg, 0, 1e6, &a->fail_pct) ? 0
-			: usage_error("bad --fail-if-slower '%s' (percent)", arg);
-	case O_MIN_CHANGE:
-		return el_cli_parse_num(arg, 0, 1000, &a->min_pct) ? 0
-			: usage_error("bad --min-change '%s' (percent)", arg);
-	default: return 1;
-	}
-}
-
-/* echolab-bench's options (getopt_long's table). */
-static const struct option options[] = {
+/* The cells' options, --help and --version (getopt_long's table); the
+ * modes' follow them in options[]. */
+static const struct option cell_options[] = {
 	{"models", required_argument, NULL, O_MODELS}, {"clients", required_argument, NULL, O_CLIENTS},
 	{"duration", required_argument, NULL, O_DURATION}, {"warmup", required_argument, NULL, O_WARMUP},
 	{"repeats", required_argument, NULL, O_REPEATS}, {"interval", required_argument, NULL, O_INTERVAL},
 	{"size", required_argument, NULL, O_SIZE}, {"threads", required_argument, NULL, O_THREADS},
 	{"spawn", no_argument, NULL, O_SPAWN}, {"out", required_argument, NULL, O_OUT},
-	{"server", required_argument, NULL, O_SERVER}, {"quick", no_argument, NULL, O_QUICK},
-	{"sweep", no_argument, NULL, O_SWEEP}, {"model", required_argument, NULL, O_MODEL},
-	{"p99-target", required_argument, NULL, O_P99_TARGET}, {"start-rate", required_argument, NULL, O_START_RATE},
-	{"tools", no_argument, NULL, O_TOOLS}, {"help", no_argument, NULL, O_HELP},
-	{"version", no_argument, NULL, O_VERSION},
-	{"soak", no_argument, NULL, O_SOAK}, {"rss-slope", required_argument, NULL, O_RSS_SLOPE},
-	{"fd-slope", required_argument, NULL, O_FD_SLOPE},
-	{"backlog-experiment", no_argument, NULL, O_BACKLOG_EXPERIMENT}, {"backlogs", required_argument, NULL, O_BACKLOGS},
-	{"burst", required_argument, NULL, O_BURST}, {"hold", required_argument, NULL, O_HOLD},
-	{"server-bin", required_argument, NULL, O_SERVER_BIN}, {"raw", no_argument, NULL, O_RAW},
-	{"cpus", required_argument, NULL, O_CPUS}, {"target", required_argument, NULL, O_TARGET},
-	{"target-monitor", required_argument, NULL, O_TARGET_MONITOR}, {"lan", no_argument, NULL, O_LAN},
-	{"delay", required_argument, NULL, O_DELAY}, {"workload", required_argument, NULL, O_WORKLOAD},
-	{"compare", no_argument, NULL, O_COMPARE}, {"fail-if-slower", required_argument, NULL, O_FAIL_IF_SLOWER},
-	{"probe", required_argument, NULL, O_PROBE}, {"min-change", required_argument, NULL, O_MIN_CHANGE},
-	{"no-pin", no_argument, NULL, O_NO_PIN}, {"processes", required_argument, NULL, O_PROCESSES}, {0},
+	{"server", required_argument, NULL, O_SERVER}, {"help", no_argument, NULL, O_HELP},
+	{"version", no_argument, NULL, O_VERSION}, {"server-bin", required_argument, NULL, O_SERVER_BIN},
+	{"raw", no_argument, NULL, O_RAW}, {"cpus", required_argument, NULL, O_CPUS},
+	{"target", required_argument, NULL, O_TARGET}, {"target-monitor", required_argument, NULL, O_TARGET_MONITOR},
+	{"lan", no_argument, NULL, O_LAN}, {"delay", required_argument, NULL, O_DELAY},
+	{"workload", required_argument, NULL, O_WORKLOAD}, {"probe", required_argument, NULL, O_PROBE},
+	{"no-pin", no_argument, NULL, O_NO_PIN}, {"processes", required_argument, NULL, O_PROCESSES},
 };
+#define NCELL_OPTIONS (sizeof(cell_options) / sizeof(cell_options[0]))
+#define MAX_MODE_OPTIONS 64
+
+/* The modes' options, id O_MODE_FIRST + i: the mode's own option, or
+ * (opt NULL) the option that selects it. */
+static struct {
+	const struct bench_mode *mode;
+	const struct bench_mode_option *opt;
+} mode_ids[MAX_MODE_OPTIONS];
+
+/* echolab-bench's options: cell_options[], then each mode's from the
+ * table (build_options). */
+static struct option options[NCELL_OPTIONS + MAX_MODE_OPTIONS + 1];
+
+static void add_mode_option(size_t *n, const struct bench_mode *m, const struct bench_mode_option *o)
+{
+	if (*n == MAX_MODE_OPTIONS) {
+		fprintf(stderr, "echolab-bench: more than %d options of modes (MAX_MODE_OPTIONS)\n", MAX_MODE_OPTIONS);
+		abort();
+	}
+	mode_ids[*n].mode = m;
+	mode_ids[*n].opt = o;
+	options[NCELL_OPTIONS + *n] = (struct option){o ? o->name : m->name, o && o->arg ? required_argument : no_argument,
+						      NULL, O_MODE_FIRST + (int)*n};
+	(*n)++;
+}
+
+static void build_options(void)
+{
+	memcpy(options, cell_options, sizeof(cell_options));
+	size_t n = 0;
+	for (size_t i = 0; i < bench_nmodes; i++) {
+		const struct bench_mode *m = bench_modes[i];
+		if (m->name)
+			add_mode_option(&n, m, NULL);
+		for (const struct bench_mode_option *o = m->options; o && o->name; o++)
+			add_mode_option(&n, m, o);
+	}
+	options[NCELL_OPTIONS + n] = (struct option){0};
+}
+
+/* One option's --help entry: "  --NAME ARG" and its text from column 20
+ * (on a line of its own when the name is longer), each further line of
+ * text indented to it. */
+static void print_option_help(FILE *f, const char *name, const char *arg, const char *text)
+{
+	int w = fprintf(f, "  --%s%s%s", name, arg ? " " : "", arg ? arg : "");
+	if (w > 18)
+		fprintf(f, "\n%20s", "");
+	else
+		fprintf(f, "%*s", 20 - w, "");
+	for (const char *p = text; *p;) {
+		size_t len = strcspn(p, "\n");
+		fprintf(f, "%.*s\n", (int)len, p);
+		p += len;
+		if (*p == '\n' && *++p)
+			fprintf(f, "%20s", "");
+	}
+}
+
+/* --help: each mode's synopsis, what every cell takes, each mode's
+ * options, --help and --version. */
+static void print_usage(FILE *f)
+{
+	bool first = true;
+	for (size_t i = 0; i < bench_nmodes; i++) {
+		const char *p = bench_modes[i]->synopsis;
+		if (!p)
+			continue;
+		fputs(first ? "usage: echolab-bench " : "       echolab-bench ", f);
+		first = false;
+		while (*p) {
+			size_t len = strcspn(p, "\n");
+			fprintf(f, "%.*s\n", (int)len, p);
+			p += len;
+			if (*p == '\n' && *++p)
+				fprintf(f, "%21s", "");
+		}
+	}
+	fputs(usage_cells, f);
+	for (size_t i = 0; i < bench_nmodes; i++) {
+		const struct bench_mode *m = bench_modes[i];
+		if (m->name)
+			print_option_help(f, m->name, m->arg, m->help);
+		for (const struct bench_mode_option *o = m->options; o && o->name; o++)
+			print_option_help(f, o->name, o->arg, o->help);
+	}
+	fputs(usage_tail, f);
+}
 
 /* Whether word is one of echolab-bench's options, as getopt_long would
  * take it ("--out", "--out=DIR", an abbreviation such as "--dur"; "--"). */
@@ -417,33 +403,78 @@ static int server_cmd_split(const char *arg, int argc, char **argv, int next)
 			   (int)strcspn(arg, "="), arg, argv[port_word], quoted);
 }
 
-/* Parses argv into cfg and a. Returns -1 to go on, or the exit status
- * (0 after --help or --version, 2 after a usage error). */
-int bench_parse_args(int argc, char **argv, struct bench_cfg *cfg, struct args *a)
+/* A mode's option given, to be checked against the mode chosen. */
+struct given {
+	const struct bench_mode *mode;
+	const struct bench_mode_option *opt;
+};
+
+/* The modes' options given for a mode not chosen, and two modes chosen:
+ * usage errors. Returns 0 or 2. */
+static int check_modes(const struct bench_args *a, const struct given *given, int ngiven, int nchosen)
+{
+	char title[64];
+	if (nchosen > 1) {
+		char names[256];
+		size_t n = 0;
+		for (size_t i = 0; i < bench_nmodes; i++)
+			if (bench_modes[i]->name && n < sizeof(names))
+				n += (size_t)snprintf(names + n, sizeof(names) - n, "%s--%s", n ? ", " : "",
+						      bench_modes[i]->name);
+		return usage_error("%s exclude each other", names);
+	}
+	for (int i = 0; i < ngiven; i++)
+		if (given[i].mode != a->mode)
+			return usage_error("--%s goes with %s%s", given[i].opt->name,
+					   bench_mode_title(given[i].mode, title, sizeof(title)),
+					   given[i].opt->hint ? given[i].opt->hint : "");
+	return 0;
+}
+
+int bench_parse_args(int argc, char **argv, struct bench_cfg *cfg, struct bench_args *a)
 {
 	/* Quoted as a shell reads it, so that the report's command pastes
 	 * back ("--server mine=/tmp/s/server {port}" had lost its quotes). */
 	el_cli_shell_line(cfg->command, sizeof(cfg->command), argc, argv);
+	build_options();
+	a->mode = bench_modes[0];
+	struct given given[MAX_MODE_OPTIONS];
+	int ngiven = 0, nchosen = 0;
 	opterr = 0;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		if (ch == O_HELP) {
-			fputs(usage, stdout);
+			print_usage(stdout);
 			return 0;
 		}
 		if (ch == O_VERSION) {
 			el_version_print("echolab-bench");
 			return 0;
 		}
-		int rc = ch == O_SERVER && !el_sup_has(optarg, "port") ? server_cmd_split(optarg, argc, argv, optind) : 0;
-		if (rc == 0)
-			rc = parse_cell_option(ch, optarg, cfg, a);
-		if (rc == 1)
-			rc = parse_mode_option(ch, optarg, a);
-		if (rc == 1)
-			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+		int rc;
+		if (ch >= O_MODE_FIRST && ch < O_MODE_FIRST + MAX_MODE_OPTIONS) {
+			const struct bench_mode *m = mode_ids[ch - O_MODE_FIRST].mode;
+			const struct bench_mode_option *o = mode_ids[ch - O_MODE_FIRST].opt;
+			if (!o) {
+				nchosen += a->mode != m;
+				a->mode = m;
+				continue;
+			}
+			if (ngiven < MAX_MODE_OPTIONS)
+				given[ngiven++] = (struct given){m, o};
+			rc = o->parse(o->arg ? optarg : NULL);
+		} else {
+			rc = ch == O_SERVER && !el_sup_has(optarg, "port") ? server_cmd_split(optarg, argc, argv, optind) : 0;
+			if (rc == 0)
+				rc = parse_cell_option(ch, optarg, cfg, a);
+			if (rc == 1)
+				return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+		}
 		if (rc)
 			return rc;
 	}
-	return -1;
+	a->operands = argv + optind;
+	a->noperands = argc - optind;
+	int rc = check_modes(a, given, ngiven, nchosen);
+	return rc ? rc : -1;
 }

@@ -1,29 +1,19 @@
-/* echolab-bench: the lab's experiment for every server model, the open-loop
- * sweep, and the benchmark of the tools themselves. */
-#include <ctype.h>
+/* echolab-bench: the lab's experiment for every server model and its
+ * other modes (mode.h, modes.c): the command line checked against the
+ * mode chosen, its cells chosen, and its run. */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
-#include <math.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "backlog.h"
 #include "bench.h"
 #include "bench_args.h"
-#include "client.h"
-#include "version.h"
 
 #define usage_error(...) el_cli_usage("echolab-bench", __VA_ARGS__)
 
@@ -68,14 +58,6 @@ static int split_models(const char *s, struct bench_cfg *cfg)
 	return n;
 }
 
-static bool is_model(const struct bench_cfg *known, const char *m)
-{
-	for (int i = 0; i < known->nmodels; i++)
-		if (strcmp(known->models[i], m) == 0)
-			return true;
-	return false;
-}
-
 /* DIR/<timestamp>, DIR/<timestamp>/cells and the DIR/latest link. */
 static int make_dirs(struct bench_cfg *cfg, const char *out)
 {
@@ -108,155 +90,35 @@ static int make_dirs(struct bench_cfg *cfg, const char *out)
 	return 0;
 }
 
-static int run_experiment(struct bench_cfg *cfg, struct args *a, const char *self);
-static int run_sweep(struct bench_cfg *cfg, struct args *a, const char *self);
-static int run_tools(struct bench_cfg *cfg, struct args *a, const char *self);
-static int run_soak(struct bench_cfg *cfg, struct args *a, const char *self);
-static int run_backlog(struct bench_cfg *cfg, struct args *a, const char *self);
-
-/* Each mode's defaults, over every mode's (choose_cells), for what the
- * command line left unset. */
-
-/* The experiment measures each cell's spread: 3 repeats. Three repeats
- * of shorter windows: a 1 s window after 0.5 s gave the same medians as
- * 2 s after 1 s (epoll, uring, threadpool, thread at 100 clients, 5
- * repeats each, within 1-4%); 2 s after 1 s keeps ./ci/bench's whole
- * grid under 10 minutes (decisions 47). */
-static void experiment_defaults(struct bench_cfg *cfg, const struct args *a, const struct bench_cfg *known)
-{
-	if (!a->repeats_set)
-		cfg->repeats = BENCH_DEFAULT_REPEATS;
-	if (!a->duration_set)
-		cfg->duration_s = 2;
-	if (!a->warmup_set)
-		cfg->warmup_s = 1;
-}
-
-/* The smoke test: the lab's two concurrent servers (a process and a
- * thread per connection: fork and thread), 10 and 30 clients, 1 s after
- * 0.5 s. */
-static void quick_defaults(struct bench_cfg *cfg, const struct args *a, const struct bench_cfg *known)
-{
-	static const unsigned lab[] = {EL_TRAIT_PROCESS_PER_CONNECTION, EL_TRAIT_THREAD_PER_CONNECTION};
-	if (!a->models) {
-		cfg->nmodels = 0;
-		for (size_t i = 0; i < sizeof(lab) / sizeof(lab[0]); i++) {
-			const char *m = bench_model_with(known, lab[i]);
-			if (m)
-				snprintf(cfg->models[cfg->nmodels++], sizeof(cfg->models[0]), "%s", m);
-		}
-	}
-	if (!a->clients) {
-		cfg->counts[0] = 10;
-		cfg->counts[1] = 30;
-		cfg->ncounts = 2;
-	}
-	if (!a->duration_set)
-		cfg->duration_s = 1;
-	if (!a->warmup_set)
-		cfg->warmup_s = 0.5;
-}
-
-/* The sweep: one client count, 100; 3 s after 1 s a rate. */
-static void sweep_defaults(struct bench_cfg *cfg, const struct args *a, const struct bench_cfg *known)
-{
-	if (!a->clients) {
-		cfg->counts[0] = 100;
-		cfg->ncounts = 1;
-	}
-	if (!a->duration_set)
-		cfg->duration_s = 3;
-	if (!a->warmup_set)
-		cfg->warmup_s = 1;
-}
-
-static void tools_defaults(struct bench_cfg *cfg, const struct args *a, const struct bench_cfg *known)
-{
-	if (!a->duration_set)
-		cfg->duration_s = 5;
-}
-
-/* The soak: the lab's largest count, 500 clients (its whole duration is
- * run_soak's). */
-static void soak_defaults(struct bench_cfg *cfg, const struct args *a, const struct bench_cfg *known)
-{
-	if (!a->clients) {
-		cfg->counts[0] = 500;
-		cfg->ncounts = 1;
-	}
-}
-
-/* echolab-bench's modes: the option that selects one (its bool in struct
- * args; none for the experiment, the default), what it takes of the
- * experiment's options, its defaults (NULL: every mode's) and its run.
- * Usage errors name the modes that take an option from here. --compare
- * reads results and runs nothing: it is apart. A new mode is a row, its
- * run and its defaults. */
-static const struct mode {
-	const char *name;
-	size_t selected; /* offsetof its bool in struct args; 0: the default */
-	unsigned takes;
-	void (*defaults)(struct bench_cfg *cfg, const struct args *a, const struct bench_cfg *known);
-	int (*run)(struct bench_cfg *cfg, struct args *a, const char *self);
-} modes[] = {
-	{"the experiment", 0, TAKES_SERVER | TAKES_WORKLOAD | TAKES_PROBE | TAKES_LAN | TAKES_RAW, experiment_defaults,
-	 run_experiment},
-	{"--quick", offsetof(struct args, quick), TAKES_SERVER | TAKES_WORKLOAD | TAKES_PROBE | TAKES_LAN | TAKES_RAW,
-	 quick_defaults, run_experiment},
-	{"--sweep", offsetof(struct args, sweep), TAKES_WORKLOAD | TAKES_LAN, sweep_defaults, run_sweep},
-	{"--tools", offsetof(struct args, tools), 0, tools_defaults, run_tools},
-	{"--soak", offsetof(struct args, soak), 0, soak_defaults, run_soak},
-	{"--backlog-experiment", offsetof(struct args, backlog_exp), TAKES_SERVER, NULL, run_backlog},
-};
-#define NMODES (sizeof(modes) / sizeof(modes[0]))
-
-static bool mode_selected(const struct args *a, const struct mode *m)
-{
-	return m->selected && *(const bool *)((const char *)a + m->selected);
-}
-
-/* The mode the command line chose (the experiment when none), and in
- * *n how many it chose. */
-static const struct mode *mode_of(const struct args *a, int *n)
-{
-	const struct mode *chosen = &modes[0];
-	*n = 0;
-	for (size_t i = 1; i < NMODES; i++)
-		if (mode_selected(a, &modes[i])) {
-			chosen = &modes[i];
-			(*n)++;
-		}
-	return chosen;
-}
-
 /* "the experiment, --quick and --sweep": the modes that take what. */
 static const char *takers(unsigned what, char *buf, size_t len)
 {
 	size_t n = 0, count = 0, total = 0;
-	for (size_t i = 0; i < NMODES; i++)
-		total += (modes[i].takes & what) != 0;
+	for (size_t i = 0; i < bench_nmodes; i++)
+		total += (bench_modes[i]->takes & what) != 0;
 	buf[0] = 0;
-	for (size_t i = 0; i < NMODES && n < len; i++) {
-		if (!(modes[i].takes & what))
+	for (size_t i = 0; i < bench_nmodes && n < len; i++) {
+		if (!(bench_modes[i]->takes & what))
 			continue;
 		count++;
 		const char *sep = count == 1 ? "" : count == total ? " and " : ", ";
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", sep, modes[i].name);
+		char title[64];
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", sep,
+				      bench_mode_title(bench_modes[i], title, sizeof(title)));
 	}
 	return buf;
 }
 
-/* The options that do not go together. Returns 0 or 2 after saying why. */
-static int check_args(const struct args *a, const struct bench_cfg *cfg)
+/* The options that do not go together, the table's (what each mode
+ * takes) and the mode's own check. Returns 0 or 2 after saying why. */
+static int check_args(const struct bench_args *a, const struct bench_cfg *cfg)
 {
-	int chosen;
-	const struct mode *m = mode_of(a, &chosen);
+	const struct bench_mode *m = a->mode;
 	char names[160];
-	if (chosen > 1) {
-		size_t n = 0;
-		for (size_t i = 1; i < NMODES; i++)
-			n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i > 1 ? ", " : "", modes[i].name);
-		return usage_error("%s exclude each other", names);
+	if (a->noperands != m->operands) {
+		if (m->operands)
+			return usage_error("--%s takes %s", m->name, m->operands_are);
+		return usage_error("unexpected argument '%s'", a->operands[0]);
 	}
 	const struct {
 		unsigned what;
@@ -274,12 +136,9 @@ static int check_args(const struct args *a, const struct bench_cfg *cfg)
 		if (taken[i].given && !(m->takes & taken[i].what))
 			return usage_error("%s is for %s%s", taken[i].option, takers(taken[i].what, names, sizeof(names)),
 					   taken[i].more);
-	bool sweep = a->sweep, backlog_exp = a->backlog_exp;
-	if (cfg->target_host && (m != &modes[0] || a->models || a->nservers || cfg->pinned))
+	if (cfg->target_host && (m != bench_modes[0] || a->models || a->nservers || cfg->pinned))
 		return usage_error("%s", "--target measures one running server in the experiment: no --models, "
 					 "--server, --cpus, --quick or other mode with it");
-	if (cfg->session > 0 && sweep)
-		return usage_error("%s", "--workload session:K is the closed loop's; the sweep is open loop");
 	if (cfg->spawn && cfg->processes)
 		return usage_error("%s", "--spawn and --processes exclude each other (--spawn is a process per client)");
 	if (cfg->target_monitor && !cfg->target_host)
@@ -289,21 +148,13 @@ static int check_args(const struct args *a, const struct bench_cfg *cfg)
 	if (a->lan && cfg->target_host)
 		return usage_error("%s", "--lan is for the experiment against echolab's models and servers by "
 					 "command, not --target");
-	for (int i = 0; i < a->nservers && backlog_exp; i++)
-		if (!el_sup_has(a->servers[i].cmd, "backlog"))
-			return usage_error("--server %s: the backlog experiment needs {backlog} in CMD",
-					   a->servers[i].name);
-	if (sweep && (!a->sweep_model || a->target <= 0))
-		return usage_error("%s", "--sweep needs --model M and --p99-target US");
-	if (!sweep && a->sweep_model)
-		return usage_error("%s", "--model is for --sweep; the experiment takes --models");
-	return 0;
+	return m->check ? m->check(cfg, a) : 0;
 }
 
 /* The models (with the servers by command) and client counts of the
  * mode, and its durations: every mode's defaults, the mode's own over
  * them, the command line's over both. Returns 0 or 2 after saying why. */
-static int choose_cells(struct args *a, struct bench_cfg *cfg, const struct bench_cfg *known)
+static int choose_cells(struct bench_args *a, struct bench_cfg *cfg, const struct bench_cfg *known)
 {
 	/* Every mode's: one run of each cell, every model (unless servers by
 	 * command run instead), the lab's client counts. */
@@ -316,15 +167,14 @@ static int choose_cells(struct args *a, struct bench_cfg *cfg, const struct benc
 	static const long lab_counts[] = {30, 100, 300, 500};
 	memcpy(cfg->counts, lab_counts, sizeof(lab_counts));
 	cfg->ncounts = 4;
-	int chosen;
-	const struct mode *m = mode_of(a, &chosen);
-	if (m->defaults)
-		m->defaults(cfg, a, known);
+	int rc = a->mode->defaults ? a->mode->defaults(cfg, a, known) : 0;
+	if (rc)
+		return rc;
 	if (a->models) {
 		if (split_models(a->models, cfg) <= 0)
 			return usage_error("bad --models '%s'", a->models);
 		for (int i = 0; i < cfg->nmodels; i++)
-			if (!is_model(known, cfg->models[i]))
+			if (!bench_is_model(known, cfg->models[i]))
 				return usage_error("unknown model '%s'", cfg->models[i]);
 	}
 	if (cfg->target_host) {
@@ -336,7 +186,7 @@ static int choose_cells(struct args *a, struct bench_cfg *cfg, const struct benc
 	/* Servers by command join the experiment's models (the backlog
 	 * experiment takes them from bl itself). A name may be a model's
 	 * (--server fork=...) when that model does not run too. */
-	for (int i = 0; i < a->nservers && !a->backlog_exp; i++) {
+	for (int i = 0; i < a->nservers && !a->mode->servers_apart; i++) {
 		const char *name = a->servers[i].name;
 		for (int j = 0; j < cfg->nmodels; j++)
 			if (strcmp(cfg->models[j], name) == 0)
@@ -347,8 +197,6 @@ static int choose_cells(struct args *a, struct bench_cfg *cfg, const struct benc
 		cfg->traits[cfg->nmodels] = 0;
 		cfg->cmds[cfg->nmodels++] = a->servers[i].cmd;
 	}
-	if (a->sweep && !is_model(known, a->sweep_model))
-		return usage_error("unknown model '%s'", a->sweep_model);
 	if (a->clients) {
 		cfg->ncounts = split_counts(a->clients, cfg->counts, BENCH_MAX_COUNTS);
 		if (cfg->ncounts <= 0)
@@ -357,11 +205,9 @@ static int choose_cells(struct args *a, struct bench_cfg *cfg, const struct benc
 	return 0;
 }
 
-/* The programs beside this one (or, installed, bench-minimal-client in
- * libexec): self is this program's directory. Returns 0, or 1 after
- * saying which is missing. */
-static int find_programs(struct bench_cfg *cfg, char *self, size_t len, char *server, char *monitor,
-			 char *minimal, size_t plen)
+/* The programs beside this one: self is this program's directory.
+ * Returns 0, or 1 after saying which is missing. */
+static int find_programs(struct bench_cfg *cfg, char *self, size_t len, char *server, char *monitor, size_t plen)
 {
 	ssize_t n = readlink("/proc/self/exe", self, len - 1);
 	self[n > 0 ? n : 0] = 0;
@@ -369,9 +215,6 @@ static int find_programs(struct bench_cfg *cfg, char *self, size_t len, char *se
 	if (slash)
 		*slash = 0;
 	snprintf(server, plen, "%s/echolab-server", self);
-	snprintf(minimal, plen, "%s/bench-minimal-client", self);
-	if (access(minimal, X_OK) < 0)
-		snprintf(minimal, plen, "%s/../libexec/echolab/bench-minimal-client", self);
 	snprintf(monitor, plen, "%s/echolab-monitor", self);
 	cfg->monitor = monitor;
 	if (access(cfg->monitor, X_OK) < 0) {
@@ -398,39 +241,6 @@ static void setup_process(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* bench-minimal-client's path, for --tools (find_programs). */
-static char minimal_client[PATH_MAX + 64];
-
-static int run_experiment(struct bench_cfg *cfg, struct args *a, const char *self)
-{
-	return bench_run_experiment(cfg);
-}
-
-static int run_sweep(struct bench_cfg *cfg, struct args *a, const char *self)
-{
-	return bench_run_sweep(cfg, a->sweep_model, cfg->counts[0], a->target, a->start_rate);
-}
-
-static int run_tools(struct bench_cfg *cfg, struct args *a, const char *self)
-{
-	return bench_run_tools(cfg, minimal_client);
-}
-
-static int run_soak(struct bench_cfg *cfg, struct args *a, const char *self)
-{
-	return bench_run_soak(cfg, a->duration_set ? cfg->duration_s : 600, &a->lim);
-}
-
-static int run_backlog(struct bench_cfg *cfg, struct args *a, const char *self)
-{
-	char pcap_tool[PATH_MAX + 32];
-	snprintf(pcap_tool, sizeof(pcap_tool), "%s/echolab-pcap", self);
-	a->bl.pcap_tool = pcap_tool;
-	a->bl.servers = a->servers;
-	a->bl.nservers = a->nservers;
-	return bench_backlog_experiment(cfg, &a->bl);
-}
-
 int main(int argc, char **argv)
 {
 	static struct bench_cfg cfg = {
@@ -442,38 +252,17 @@ int main(int argc, char **argv)
 		.pair = true,
 		.stop = &stop,
 	};
-	static struct args a = {
-		.out = "results",
-		.lim = {.rss_kib_per_min = 512, .rss_frac_per_min = 0.002, .fds_per_min = 0.5, .settle_frac = 0.2},
-		.start_rate = 2000,
-		.delay_ms = -1,
-		.fail_pct = -1,
-		.min_pct = -1,
-		.bl = {.backlogs = {1, 8, 128}, .nbacklogs = 3, .one_by_one = 10, .gap_s = 0.1, .burst = 50,
-		       .hold_s = 3},
-	};
+	static struct bench_args a = {.out = "results", .delay_ms = -1};
 	int rc = bench_parse_args(argc, argv, &cfg, &a);
 	if (rc >= 0)
 		return rc;
-	if (a.fail_pct >= 0 && !a.compare)
-		return usage_error("%s", "--fail-if-slower goes with --compare");
-	if (a.min_pct >= 0 && !a.compare)
-		return usage_error("%s", "--min-change goes with --compare");
-	if (a.compare) {
-		if (argc - optind != 2)
-			return usage_error("%s", "--compare takes two results directories: DIR_A DIR_B");
-		if (make_dirs(&cfg, a.out) < 0)
-			return 1;
-		snprintf(cfg.command, sizeof(cfg.command), "echolab-bench --compare %s %s", argv[optind],
-			 argv[optind + 1]);
-		return bench_compare(&cfg, argv[optind], argv[optind + 1], a.fail_pct, a.min_pct >= 0 ? a.min_pct : BENCH_MIN_CHANGE_PCT);
-	}
-	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
 	if ((rc = check_args(&a, &cfg)) != 0)
 		return rc;
-	static char self[PATH_MAX], server[PATH_MAX + 64], monitor[PATH_MAX + 64];
-	if (find_programs(&cfg, self, sizeof(self), server, monitor, minimal_client, sizeof(server)) != 0)
+	/* A mode with operands reads results: no server, no cells. */
+	if (a.mode->operands)
+		return make_dirs(&cfg, a.out) < 0 ? 1 : a.mode->run(&cfg, &a);
+	static char server[PATH_MAX + 64], monitor[PATH_MAX + 64];
+	if (find_programs(&cfg, a.self, sizeof(a.self), server, monitor, sizeof(server)) != 0)
 		return 1;
 	static struct bench_cfg known;
 	known = cfg;
@@ -496,11 +285,7 @@ int main(int argc, char **argv)
 		cfg.lan = &net;
 	}
 	bench_describe_placement(&cfg, delay);
-	int chosen;
-	if (make_dirs(&cfg, a.out) < 0)
-		rc = 1;
-	else
-		rc = mode_of(&a, &chosen)->run(&cfg, &a, self);
+	rc = make_dirs(&cfg, a.out) < 0 ? 1 : a.mode->run(&cfg, &a);
 	if (a.lan)
 		el_lan_destroy(&net);
 	return rc;

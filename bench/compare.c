@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench.h"
+#include "cli.h"
+#include "mode.h"
 #include "intervals.h"
 #include "merge.h"
 
@@ -269,3 +270,57 @@ int bench_compare(const struct bench_cfg *cfg, const char *dir_a, const char *di
 	 * judge. */
 	return failing || compared == 0 || (refused && fail_pct >= 0) ? 1 : 0;
 }
+
+/* --compare's own settings (its options); -1: not given. */
+static double fail_pct = -1, min_pct = -1;
+
+static int opt_fail_if_slower(const char *arg)
+{
+	return el_cli_parse_num(arg, 0, 1e6, &fail_pct)
+		? 0 : el_cli_usage("echolab-bench", "bad --fail-if-slower '%s' (percent)", arg);
+}
+
+static int opt_min_change(const char *arg)
+{
+	return el_cli_parse_num(arg, 0, 1000, &min_pct)
+		? 0 : el_cli_usage("echolab-bench", "bad --min-change '%s' (percent)", arg);
+}
+
+static int compare_run(struct bench_cfg *cfg, const struct bench_args *a)
+{
+	snprintf(cfg->command, sizeof(cfg->command), "echolab-bench --compare %s %s", a->operands[0],
+		 a->operands[1]);
+	return bench_compare(cfg, a->operands[0], a->operands[1], fail_pct,
+			     min_pct >= 0 ? min_pct : BENCH_MIN_CHANGE_PCT);
+}
+
+const struct bench_mode bench_mode_compare = {
+	.name = "compare",
+	.arg = "A B",
+	.synopsis = "--compare DIR_A DIR_B [--fail-if-slower PCT]\n"
+		    "[--min-change PCT] [--out DIR]",
+	.help = "is B faster than A? Two results directories (or their\n"
+		"latest links), each with 3 repeats or more of a cell:\n"
+		"per model and client count, the change of mean msgs/s\n"
+		"and p99 with its 95% confidence interval (Welch), and\n"
+		"faster, slower, or no difference the runs can show;\n"
+		"compare.md and a plot",
+	.options = (const struct bench_mode_option[]){
+		{.name = "fail-if-slower",
+		 .arg = "PCT",
+		 .help = "exit 1 when a cell is slower (msgs/s down, or p99\n"
+			 "up) with its whole 95% interval beyond PCT% (a PCT\n"
+			 "under --min-change acts as it), or got no verdict",
+		 .parse = opt_fail_if_slower},
+		{.name = "min-change",
+		 .arg = "PCT",
+		 .help = "the smallest change called slower or faster; the\n"
+			 "whole 95% interval must lie beyond it (default 5:\n"
+			 "same-build runs drift by a few percent)",
+		 .parse = opt_min_change},
+		{0},
+	},
+	.operands = 2,
+	.operands_are = "two results directories: DIR_A DIR_B",
+	.run = compare_run,
+};

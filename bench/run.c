@@ -174,6 +174,14 @@ unsigned bench_model_traits(const struct bench_cfg *cfg, const char *model)
 	return 0;
 }
 
+bool bench_is_model(const struct bench_cfg *cfg, const char *model)
+{
+	for (int i = 0; i < cfg->nmodels; i++)
+		if (strcmp(cfg->models[i], model) == 0)
+			return true;
+	return false;
+}
+
 bool bench_has_trait(const struct bench_cfg *cfg, const char *model, enum el_trait trait)
 {
 	return (bench_model_traits(cfg, model) & trait) != 0;

@@ -9,7 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "cli.h"
+#include "mode.h"
 
 /* The monitor CSV's columns (docs/interface.md). */
 enum { COL_RSS_KIB = 5, COL_FDS = 7 };
@@ -147,3 +148,61 @@ int bench_run_soak(struct bench_cfg *cfg, double total_s, const struct soak_limi
 		realpath(cfg->dir, abs) ? abs : cfg->dir);
 	return *cfg->stop ? 130 : failed ? 1 : 0;
 }
+
+/* The soak's own settings (its options). */
+static struct soak_limits soak_lim = {
+	.rss_kib_per_min = 512, .rss_frac_per_min = 0.002, .fds_per_min = 0.5, .settle_frac = 0.2};
+
+static int opt_rss_slope(const char *arg)
+{
+	return el_cli_parse_num(arg, 0, 1e9, &soak_lim.rss_kib_per_min)
+		? 0 : el_cli_usage("echolab-bench", "bad --rss-slope '%s' (KiB per minute)", arg);
+}
+
+static int opt_fd_slope(const char *arg)
+{
+	return el_cli_parse_num(arg, 0, 1e9, &soak_lim.fds_per_min)
+		? 0 : el_cli_usage("echolab-bench", "bad --fd-slope '%s' (fds per minute)", arg);
+}
+
+/* The lab's largest count, 500 clients (its whole duration is the run's). */
+static int soak_defaults(struct bench_cfg *cfg, const struct bench_args *a, const struct bench_cfg *known)
+{
+	(void)known;
+	if (!a->clients) {
+		cfg->counts[0] = 500;
+		cfg->ncounts = 1;
+	}
+	return 0;
+}
+
+static int soak_run(struct bench_cfg *cfg, const struct bench_args *a)
+{
+	return bench_run_soak(cfg, a->duration_set ? cfg->duration_s : 600, &soak_lim);
+}
+
+const struct bench_mode bench_mode_soak = {
+	.name = "soak",
+	.synopsis = "--soak [--models LIST] [--clients N] [--duration TOTAL]\n"
+		    "[--rss-slope KIB] [--fd-slope N]",
+	.help = "the load (500 clients; iterative, which serves one at a\n"
+		"time, 1) against each model in turn for\n"
+		"--duration seconds in all (default 600), the monitor on;\n"
+		"fails when RSS or the fd count grows (least-squares\n"
+		"slope over the last 80% of each window), on any error\n"
+		"or wrong reply, or when a server dies or stops uncleanly",
+	.options = (const struct bench_mode_option[]){
+		{.name = "rss-slope",
+		 .arg = "KIB",
+		 .help = "the soak's RSS limit, KiB/min, plus 0.2% of the mean\n"
+			 "RSS per minute (default 512)",
+		 .parse = opt_rss_slope},
+		{.name = "fd-slope",
+		 .arg = "N",
+		 .help = "the soak's fd limit, fds/min (default 0.5)",
+		 .parse = opt_fd_slope},
+		{0},
+	},
+	.defaults = soak_defaults,
+	.run = soak_run,
+};

@@ -1,10 +1,12 @@
 /* The sweep: the open-loop rate raised step by step against one server
  * until p99 passes the target. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "cli.h"
+#include "mode.h"
 
 /* The sweep's steps, chosen as they finish: double the rate until a step
  * is over the target, then halve the gap between the best under it and
@@ -183,3 +185,87 @@ int bench_sweep_report(const struct bench_cfg *cfg, const char *model, long clie
 		fprintf(f, "![sweep](sweep.png)\n");
 	return fclose(f);
 }
+
+/* The sweep's own settings (its options). */
+static struct {
+	const char *model;
+	double target, start_rate;
+} sweep_opts = {.start_rate = 2000};
+
+static int opt_model(const char *arg)
+{
+	sweep_opts.model = arg;
+	return 0;
+}
+
+static int opt_p99_target(const char *arg)
+{
+	return el_cli_parse_num(arg, 1, 1e9, &sweep_opts.target)
+		? 0 : el_cli_usage("echolab-bench", "bad --p99-target '%s' (microseconds)", arg);
+}
+
+static int opt_start_rate(const char *arg)
+{
+	return el_cli_parse_num(arg, 1, 1e9, &sweep_opts.start_rate)
+		? 0 : el_cli_usage("echolab-bench", "bad --start-rate '%s'", arg);
+}
+
+static int sweep_check(const struct bench_cfg *cfg, const struct bench_args *a)
+{
+	(void)a;
+	if (cfg->session > 0)
+		return el_cli_usage("echolab-bench", "%s",
+				    "--workload session:K is the closed loop's; the sweep is open loop");
+	if (!sweep_opts.model || sweep_opts.target <= 0)
+		return el_cli_usage("echolab-bench", "%s", "--sweep needs --model M and --p99-target US");
+	return 0;
+}
+
+/* One client count, 100; 3 s after 1 s a rate. */
+static int sweep_defaults(struct bench_cfg *cfg, const struct bench_args *a, const struct bench_cfg *known)
+{
+	if (!bench_is_model(known, sweep_opts.model))
+		return el_cli_usage("echolab-bench", "unknown model '%s'", sweep_opts.model);
+	if (!a->clients) {
+		cfg->counts[0] = 100;
+		cfg->ncounts = 1;
+	}
+	if (!a->duration_set)
+		cfg->duration_s = 3;
+	if (!a->warmup_set)
+		cfg->warmup_s = 1;
+	return 0;
+}
+
+static int sweep_run(struct bench_cfg *cfg, const struct bench_args *a)
+{
+	(void)a;
+	return bench_run_sweep(cfg, sweep_opts.model, cfg->counts[0], sweep_opts.target, sweep_opts.start_rate);
+}
+
+const struct bench_mode bench_mode_sweep = {
+	.name = "sweep",
+	.synopsis = "--sweep --model M --p99-target US [--clients N]\n"
+		    "[--start-rate R] [--duration S] [--lan [--delay MS]]",
+	.help = "raise the open-loop rate until p99 passes --p99-target",
+	.takes = TAKES_WORKLOAD | TAKES_LAN,
+	.options = (const struct bench_mode_option[]){
+		{.name = "model",
+		 .arg = "M",
+		 .help = "the model of the sweep",
+		 .parse = opt_model,
+		 .hint = "; the experiment takes --models"},
+		{.name = "p99-target",
+		 .arg = "US",
+		 .help = "the sweep's p99 bound in microseconds",
+		 .parse = opt_p99_target},
+		{.name = "start-rate",
+		 .arg = "R",
+		 .help = "the sweep's first total rate, msgs/s (default 2000)",
+		 .parse = opt_start_rate},
+		{0},
+	},
+	.defaults = sweep_defaults,
+	.check = sweep_check,
+	.run = sweep_run,
+};

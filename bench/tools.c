@@ -15,7 +15,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "mode.h"
 #include "client.h"
 
 static double run_minimal(const char *path, unsigned port, long conns, double seconds)
@@ -281,3 +281,31 @@ int bench_run_tools(struct bench_cfg *cfg, const char *minimal)
 	tools_report(cfg, &t);
 	return *cfg->stop ? 130 : 0;
 }
+
+/* 5 s a round. */
+static int tools_defaults(struct bench_cfg *cfg, const struct bench_args *a, const struct bench_cfg *known)
+{
+	(void)known;
+	if (!a->duration_set)
+		cfg->duration_s = 5;
+	return 0;
+}
+
+/* bench-minimal-client beside this program, or installed in libexec. */
+static int tools_run(struct bench_cfg *cfg, const struct bench_args *a)
+{
+	char minimal[PATH_MAX + 64];
+	snprintf(minimal, sizeof(minimal), "%s/bench-minimal-client", a->self);
+	if (access(minimal, X_OK) < 0)
+		snprintf(minimal, sizeof(minimal), "%s/../libexec/echolab/bench-minimal-client", a->self);
+	return bench_run_tools(cfg, minimal);
+}
+
+const struct bench_mode bench_mode_tools = {
+	.name = "tools",
+	.synopsis = "--tools [--duration S]",
+	.help = "measure the tools: echolab-load against a minimal\n"
+		"closed-loop client, and the monitor's own CPU cost",
+	.defaults = tools_defaults,
+	.run = tools_run,
+};

@@ -236,6 +236,15 @@ Test(servers, bad_server_options_are_usage_errors, .timeout = 60)
 		{"--probe 0", "bad --probe"},
 		{"--min-change 5", "--min-change goes with --compare"},
 		{"--probe 10 --soak", "--probe is for the experiment"},
+		/* A mode's own options, from its row of the table. */
+		{"--rss-slope 5", "--rss-slope goes with --soak"},
+		{"--model epoll", "--model goes with --sweep; the experiment takes --models"},
+		{"--burst 5 --soak", "--burst goes with --backlog-experiment"},
+		{"--p99-target 5 --model epoll --sweep --tools", "exclude each other"},
+		{"--compare a b --sweep", "exclude each other"},
+		{"--compare a b --lan", "--lan is for the experiment, --quick and --sweep"},
+		{"--soak --rss-slope x", "bad --rss-slope 'x'"},
+		{"--tools extra", "unexpected argument 'extra'"},
 	};
 	static char out[65536];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
