@@ -13,6 +13,9 @@
 #include "io.h"
 #include "reply.h"
 
+/* How long accepting pauses after resource exhaustion, in milliseconds. */
+#define ACCEPT_PAUSE_MS 100
+
 /* With --processes: one more of every process's connections, unless
  * --max-conns are live already. */
 static bool all_acquire(struct el_srv *srv)
@@ -80,7 +83,7 @@ int el_srv_accept_wait(struct el_srv *srv, struct sockaddr_storage *peer, int ex
 		return -EAGAIN;
 	int fd = el_srv_accept(srv, peer);
 	if (fd == -EMFILE) {
-		el_srv_pause(srv, EL_SRV_ACCEPT_PAUSE_MS);
+		el_srv_pause(srv, ACCEPT_PAUSE_MS);
 		return -EAGAIN;
 	}
 	return fd;
@@ -115,6 +118,11 @@ int el_srv_accept_loop(struct el_srv *srv, el_srv_handler handle, void *arg, int
 	return 0;
 }
 
+int64_t el_srv_accept_resume_ms(void)
+{
+	return el_io_now_ms() + ACCEPT_PAUSE_MS;
+}
+
 int el_srv_accept(struct el_srv *srv, struct sockaddr_storage *peer)
 {
 	socklen_t len = sizeof(*peer);
@@ -144,7 +152,7 @@ int el_srv_accept_error(struct el_srv *srv, int err)
 	case ENFILE:
 	case ENOBUFS:
 	case ENOMEM:
-		el_srv_logf(srv, "accept: %s (pausing %d ms)", strerror(err), EL_SRV_ACCEPT_PAUSE_MS);
+		el_srv_logf(srv, "accept: %s (pausing %d ms)", strerror(err), ACCEPT_PAUSE_MS);
 		return -EMFILE;
 	default:
 		return -err;

@@ -224,7 +224,7 @@ static void deal(struct el_loop *l, int fd, const struct sockaddr_storage *peer)
 static void pause_accepting(struct el_loop *l)
 {
 	l->ops->listen(l, false);
-	l->accept_resume_ms = el_io_now_ms() + EL_SRV_ACCEPT_PAUSE_MS;
+	l->accept_resume_ms = el_srv_accept_resume_ms();
 }
 
 void el_loop_accept(struct el_loop *l)

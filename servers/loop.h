@@ -114,6 +114,16 @@ struct el_loop_ops {
 	void (*flush)(struct el_loop *l, struct el_conn *c, int64_t deadline_ms);
 };
 
+/* The members every mechanism has, by the names a model file gives them
+ * (init, finish, wait_events, listen_on, add), its loop and connection
+ * structs named: a model's ops are this and its optional members,
+ *   static const struct el_loop_ops poll_ops = {
+ *   	EL_LOOP_OPS(struct ploop, struct pconn), .arm = arm, .release = release};
+ */
+#define EL_LOOP_OPS(loop_type, conn_type)                                                                              \
+	.loop_size = sizeof(loop_type), .conn_size = sizeof(conn_type), .init = init, .finish = finish,                 \
+	.wait = wait_events, .listen = listen_on, .add = add
+
 struct el_loop {
 	struct el_srv *srv;
 	const struct el_loop_ops *ops;
@@ -152,7 +162,7 @@ struct el_loop *el_loop_group_at(const struct el_loop *l, int i);
 
 /* Readiness: the listener is ready. Accepts every queued connection,
  * deals each to its loop; after EMFILE and the like, pauses accepting
- * EL_SRV_ACCEPT_PAUSE_MS (listen off, then on again). */
+ * until el_srv_accept_resume_ms (listen off, then on again). */
 void el_loop_accept(struct el_loop *l);
 
 /* Completion: one accept's result, an fd or -errno. Deals the fd; after

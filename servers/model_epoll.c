@@ -135,17 +135,7 @@ static void wait_events(struct el_loop *l, int64_t deadline_ms)
 	}
 }
 
-static const struct el_loop_ops epoll_ops = {
-	.loop_size = sizeof(struct eloop),
-	.conn_size = sizeof(struct econn),
-	.init = init,
-	.finish = finish,
-	.wait = wait_events,
-	.listen = listen_on,
-	.add = add,
-	.arm = arm,
-	.wake = wake,
-};
+static const struct el_loop_ops epoll_ops = {EL_LOOP_OPS(struct eloop, struct econn), .arm = arm, .wake = wake};
 
 int el_model_epoll_run(struct el_srv *srv)
 {

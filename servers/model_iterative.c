@@ -52,7 +52,7 @@ static void on_listen_ready(struct el_conn_watch *w)
 		struct sockaddr_storage peer;
 		int fd = el_srv_accept(it->srv, &peer);
 		if (fd == -EMFILE)
-			w->paused_until = el_io_now_ms() + EL_SRV_ACCEPT_PAUSE_MS;
+			w->paused_until = el_srv_accept_resume_ms();
 		if (fd < 0)
 			return;
 		if (!hold(it, fd, &peer))

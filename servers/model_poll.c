@@ -109,17 +109,7 @@ static void wait_events(struct el_loop *l, int64_t deadline_ms)
 		el_loop_accept(l);
 }
 
-static const struct el_loop_ops poll_ops = {
-	.loop_size = sizeof(struct ploop),
-	.conn_size = sizeof(struct pconn),
-	.init = init,
-	.finish = finish,
-	.wait = wait_events,
-	.listen = listen_on,
-	.add = add,
-	.arm = arm,
-	.release = release,
-};
+static const struct el_loop_ops poll_ops = {EL_LOOP_OPS(struct ploop, struct pconn), .arm = arm, .release = release};
 
 int el_model_poll_run(struct el_srv *srv)
 {

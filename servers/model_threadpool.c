@@ -194,18 +194,7 @@ static void wait_events(struct el_loop *l, int64_t deadline_ms)
 	}
 }
 
-static const struct el_loop_ops threadpool_ops = {
-	.loop_size = sizeof(struct pool),
-	.conn_size = sizeof(struct tp_conn),
-	.init = init,
-	.finish = finish,
-	.wait = wait_events,
-	.listen = listen_on,
-	.add = add,
-	.arm = arm,
-	.busy = busy,
-	.quiesce = quiesce,
-};
+static const struct el_loop_ops threadpool_ops = {EL_LOOP_OPS(struct pool, struct tp_conn), .arm = arm, .busy = busy, .quiesce = quiesce};
 
 int el_model_threadpool_run(struct el_srv *srv)
 {

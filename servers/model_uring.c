@@ -605,19 +605,8 @@ static void finish(struct el_loop *l)
 	free(u->bufs);
 }
 
-static const struct el_loop_ops uring_ops = {
-	.loop_size = sizeof(struct uloop),
-	.conn_size = sizeof(struct uconn),
-	.init = init,
-	.finish = finish,
-	.wait = wait_events,
-	.listen = listen_on,
-	.add = add,
-	.release = release,
-	.deal = deal,
-	.quiesce = quiesce,
-	.flush = flush,
-};
+static const struct el_loop_ops uring_ops = {EL_LOOP_OPS(struct uloop, struct uconn), .release = release,
+					     .deal = deal, .quiesce = quiesce, .flush = flush};
 
 int el_model_uring_probe(char *why, size_t len)
 {

@@ -79,9 +79,6 @@ struct el_model {
 /* The models that exist, in --list-models order, ending with {NULL}. */
 extern const struct el_model el_models[];
 
-/* How long accepting pauses after EMFILE, ENFILE, ENOBUFS or ENOMEM
- * (rather than spin on a queue it cannot empty), in milliseconds. */
-#define EL_SRV_ACCEPT_PAUSE_MS 100
 /* On a stop, how long a connection has to answer what it has read and
  * write it out (el_conn_stop's deadline), in milliseconds. */
 #define EL_SRV_STOP_CONN_MS 1000
@@ -149,13 +146,18 @@ bool el_srv_should_stop(const struct el_srv *srv);
 
 /* Accepts one connection (close-on-exec, blocking). Returns the fd, or
  * -EAGAIN when there was nothing to accept or the client went away first,
- * or -EMFILE after resource exhaustion (the caller should pause: see
- * el_srv_pause), or another -errno. */
+ * or -EMFILE after resource exhaustion (the caller stops accepting until
+ * el_srv_accept_resume_ms), or another -errno. */
 int el_srv_accept(struct el_srv *srv, struct sockaddr_storage *peer);
 /* What an accept's error err (an errno) means, as el_srv_accept returns
  * it: -EAGAIN, -EMFILE (logged) or -err. For accepts made otherwise
  * (io_uring's). */
 int el_srv_accept_error(struct el_srv *srv, int err);
+/* After -EMFILE, when accepting resumes (CLOCK_MONOTONIC ms): every
+ * model pauses the same time after EMFILE, ENFILE, ENOBUFS or ENOMEM,
+ * rather than spin on a queue it cannot empty; each by its own means
+ * (a blocking wait, a listener unwatched, a watch paused). */
+int64_t el_srv_accept_resume_ms(void);
 
 /* Waits up to ms milliseconds or until stop. */
 void el_srv_pause(struct el_srv *srv, int ms);
