@@ -302,16 +302,34 @@ static void add_mode_option(size_t *n, const struct bench_mode *m, const struct 
 	(*n)++;
 }
 
+/* A row that would break --help or shadow another option: a mistake of
+ * whoever wrote it, said before anything runs. */
+static void check_row(size_t n, const char *name, const char *help)
+{
+	const char *why = !help ? "has no --help text" : NULL;
+	for (size_t i = 0; !why && i < NCELL_OPTIONS + n; i++)
+		if (strcmp(options[i].name, name) == 0)
+			why = "is another option's name too";
+	if (why) {
+		fprintf(stderr, "echolab-bench: the mode table's option --%s %s (bench/modes.def)\n", name, why);
+		abort();
+	}
+}
+
 static void build_options(void)
 {
 	memcpy(options, cell_options, sizeof(cell_options));
 	size_t n = 0;
 	for (size_t i = 0; i < bench_nmodes; i++) {
 		const struct bench_mode *m = bench_modes[i];
-		if (m->name)
+		if (m->name) {
+			check_row(n, m->name, m->help);
 			add_mode_option(&n, m, NULL);
-		for (const struct bench_mode_option *o = m->options; o && o->name; o++)
+		}
+		for (const struct bench_mode_option *o = m->options; o && o->name; o++) {
+			check_row(n, o->name, o->help);
 			add_mode_option(&n, m, o);
+		}
 	}
 	options[NCELL_OPTIONS + n] = (struct option){0};
 }
@@ -403,15 +421,9 @@ static int server_cmd_split(const char *arg, int argc, char **argv, int next)
 			   (int)strcspn(arg, "="), arg, argv[port_word], quoted);
 }
 
-/* A mode's option given, to be checked against the mode chosen. */
-struct given {
-	const struct bench_mode *mode;
-	const struct bench_mode_option *opt;
-};
-
-/* The modes' options given for a mode not chosen, and two modes chosen:
- * usage errors. Returns 0 or 2. */
-static int check_modes(const struct bench_args *a, const struct given *given, int ngiven, int nchosen)
+/* The modes' options given (by id) for a mode not chosen, and two modes
+ * chosen: usage errors. Returns 0 or 2. */
+static int check_modes(const struct bench_args *a, const bool *given, int nchosen)
 {
 	char title[64];
 	if (nchosen > 1) {
@@ -423,11 +435,11 @@ static int check_modes(const struct bench_args *a, const struct given *given, in
 						      bench_modes[i]->name);
 		return usage_error("%s exclude each other", names);
 	}
-	for (int i = 0; i < ngiven; i++)
-		if (given[i].mode != a->mode)
-			return usage_error("--%s goes with %s%s", given[i].opt->name,
-					   bench_mode_title(given[i].mode, title, sizeof(title)),
-					   given[i].opt->hint ? given[i].opt->hint : "");
+	for (size_t i = 0; i < MAX_MODE_OPTIONS; i++)
+		if (given[i] && mode_ids[i].mode != a->mode)
+			return usage_error("--%s goes with %s%s", mode_ids[i].opt->name,
+					   bench_mode_title(mode_ids[i].mode, title, sizeof(title)),
+					   mode_ids[i].opt->hint ? mode_ids[i].opt->hint : "");
 	return 0;
 }
 
@@ -438,8 +450,8 @@ int bench_parse_args(int argc, char **argv, struct bench_cfg *cfg, struct bench_
 	el_cli_shell_line(cfg->command, sizeof(cfg->command), argc, argv);
 	build_options();
 	a->mode = bench_modes[0];
-	struct given given[MAX_MODE_OPTIONS];
-	int ngiven = 0, nchosen = 0;
+	bool given[MAX_MODE_OPTIONS] = {false};
+	int nchosen = 0;
 	opterr = 0;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -460,8 +472,7 @@ int bench_parse_args(int argc, char **argv, struct bench_cfg *cfg, struct bench_
 				a->mode = m;
 				continue;
 			}
-			if (ngiven < MAX_MODE_OPTIONS)
-				given[ngiven++] = (struct given){m, o};
+			given[ch - O_MODE_FIRST] = true;
 			rc = o->parse(o->arg ? optarg : NULL);
 		} else {
 			rc = ch == O_SERVER && !el_sup_has(optarg, "port") ? server_cmd_split(optarg, argc, argv, optind) : 0;
@@ -475,6 +486,6 @@ int bench_parse_args(int argc, char **argv, struct bench_cfg *cfg, struct bench_
 	}
 	a->operands = argv + optind;
 	a->noperands = argc - optind;
-	int rc = check_modes(a, given, ngiven, nchosen);
+	int rc = check_modes(a, given, nchosen);
 	return rc ? rc : -1;
 }

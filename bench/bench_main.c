@@ -117,7 +117,7 @@ static int check_args(const struct bench_args *a, const struct bench_cfg *cfg)
 	char names[160];
 	if (a->noperands != m->operands) {
 		if (m->operands)
-			return usage_error("--%s takes %s", m->name, m->operands_are);
+			return usage_error("%s takes %s", bench_mode_title(m, names, sizeof(names)), m->operands_are);
 		return usage_error("unexpected argument '%s'", a->operands[0]);
 	}
 	const struct {

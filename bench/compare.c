@@ -308,15 +308,16 @@ const struct bench_mode bench_mode_compare = {
 	.options = (const struct bench_mode_option[]){
 		{.name = "fail-if-slower",
 		 .arg = "PCT",
-		 .help = "exit 1 when a cell is slower (msgs/s down, or p99\n"
-			 "up) with its whole 95% interval beyond PCT% (a PCT\n"
-			 "under --min-change acts as it), or got no verdict",
+		 .help = "with --compare: exit 1 when a cell is slower\n"
+			 "(msgs/s down, or p99 up) with its whole 95% interval\n"
+			 "beyond PCT% (a PCT under --min-change acts as it), or\n"
+			 "got no verdict",
 		 .parse = opt_fail_if_slower},
 		{.name = "min-change",
 		 .arg = "PCT",
-		 .help = "the smallest change called slower or faster; the\n"
-			 "whole 95% interval must lie beyond it (default 5:\n"
-			 "same-build runs drift by a few percent)",
+		 .help = "with --compare: the smallest change called slower or\n"
+			 "faster; the whole 95% interval must lie beyond it\n"
+			 "(default 5: same-build runs drift by a few percent)",
 		 .parse = opt_min_change},
 		{0},
 	},

@@ -3,7 +3,7 @@
  *
  * A mode is its file, which ends in its row (a const struct bench_mode
  * named bench_mode_NAME) and keeps its own settings to itself, and one
- * line of BENCH_MODES in modes.c. From the table come the option that
+ * row of modes.def, MODE(NAME, FILE). From the table come the option that
  * selects each mode, its own options and their parsers, --help, the
  * usage errors ("--p99-target goes with --sweep", "... exclude each
  * other", "--probe is for ..."), the defaults of its cells and its run. */

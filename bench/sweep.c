@@ -1,7 +1,6 @@
 /* The sweep: the open-loop rate raised step by step against one server
  * until p99 passes the target. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 

@@ -194,7 +194,8 @@ static void wait_events(struct el_loop *l, int64_t deadline_ms)
 	}
 }
 
-static const struct el_loop_ops threadpool_ops = {EL_LOOP_OPS(struct pool, struct tp_conn), .arm = arm, .busy = busy, .quiesce = quiesce};
+static const struct el_loop_ops threadpool_ops = {EL_LOOP_OPS(struct pool, struct tp_conn), .arm = arm, .busy = busy,
+						  .quiesce = quiesce};
 
 int el_model_threadpool_run(struct el_srv *srv)
 {
