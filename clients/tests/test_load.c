@@ -1469,9 +1469,11 @@ static double window_start(const char *path)
 }
 
 /* Starts the three segments of one command line for the wall-clock time
- * margin_s from now and waits for them; what each said goes into said[i].
- * Returns the most any of them started after that time, in seconds. */
-static double run_segments(const struct th_server *s, const char *dir, double margin_s, char said[3][2048])
+ * margin_s from now and waits for them; what each said goes into said[i],
+ * its exit status into status[i] (-1: killed). Returns the most any of
+ * them started after that time, in seconds. */
+static double run_segments(const struct th_server *s, const char *dir, double margin_s, char said[3][2048],
+			   int status[3])
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -1496,7 +1498,7 @@ static double run_segments(const struct th_server *s, const char *dir, double ma
 		close(fds[i]);
 		int st;
 		cr_assert_eq(waitpid(pids[i], &st, 0), pids[i]);
-		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "segment %d: status %d: %s", i, st, said[i]);
+		status[i] = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 		/* How late it started, as its summary says (none: no start). */
 		char path[160];
 		snprintf(path, sizeof(path), "%s/seg-%d.json", dir, i);
@@ -1514,7 +1516,11 @@ static double run_segments(const struct th_server *s, const char *dir, double ma
  * is answered first. Beside the ASan suite and a hog, 4.5 s was not
  * always enough (2 segments 373 and 628 ms late, 3 hunt runs of 10); a
  * segment that started late says so (the lateness is reported, not
- * hidden), and the trial is run again with twice the margin. */
+ * hidden), and the trial is run again with twice the margin. So is a
+ * trial where a segment measured nothing (exit 1): in a fresh clone's
+ * ASan step, two segments started 217 ms late and had no reply in their
+ * whole 1 s window, and their exit failed the test although the trial
+ * was to be run again. The trial that counts is the last. */
 Test(load, segments_start_together_and_merge_to_their_sum, T_OPTS)
 {
 	struct th_server s;
@@ -1524,16 +1530,20 @@ Test(load, segments_start_together_and_merge_to_their_sum, T_OPTS)
 	static char said[3][2048];
 	/* Half the windows' bound: two segments on time are then within it. */
 	double margin = 1.5 * th_slow_factor(), late = 0, on_time = 0.005 * th_slow_factor();
-	char lateness[256] = "";
-	for (int trial = 0; trial < 3; trial++, margin *= 2) {
-		late = run_segments(&s, dir, margin, said);
-		if (late < on_time)
-			break;
+	char lateness[512] = "";
+	int status[3];
+	bool ok = false;
+	for (int trial = 0; trial < 3 && !ok; trial++, margin *= 2) {
+		late = run_segments(&s, dir, margin, said, status);
+		ok = late < on_time && status[0] == 0 && status[1] == 0 && status[2] == 0;
 		size_t used = strlen(lateness);
-		snprintf(lateness + used, sizeof(lateness) - used, "%s%.0f ms late with %.1f s to start",
-			 used ? "; " : "", late * 1e3, margin);
+		if (!ok)
+			snprintf(lateness + used, sizeof(lateness) - used,
+				 "%s%.0f ms late with %.1f s to start, exits %d %d %d", used ? "; " : "", late * 1e3,
+				 margin, status[0], status[1], status[2]);
 	}
-	cr_assert_lt(late, on_time, "no trial started every segment on time: %s", lateness);
+	cr_assert(ok, "no trial started every segment on time with a measure: %s; the last said: %s / %s / %s",
+		  lateness, said[0], said[1], said[2]);
 	double starts[3], messages = 0;
 	long conns[3];
 	char paths[3][128];
