@@ -1,6 +1,6 @@
 /* Accepting: the connections counted against --max-conns, the blocking
- * accept loop, the non-blocking accept, the pause on EMFILE, and the busy
- * reply past --max-conns. */
+ * accept loop, the non-blocking accept of all that wait, the pause on
+ * EMFILE, and the busy reply past --max-conns. */
 #include "server.h"
 
 #include <errno.h>
@@ -69,7 +69,8 @@ long el_srv_wait_drained(struct el_srv *srv, int64_t deadline_ms)
 	return live;
 }
 
-int el_srv_accept_wait(struct el_srv *srv, struct sockaddr_storage *peer, int extra_fd, bool *extra)
+int el_srv_accept_wait(struct el_srv *srv, struct sockaddr_storage *peer, int extra_fd,
+		       void (*on_extra)(void *arg), void *arg)
 {
 	struct pollfd pfds[3] = {
 		{.fd = srv->listen_fd, .events = POLLIN},
@@ -77,11 +78,11 @@ int el_srv_accept_wait(struct el_srv *srv, struct sockaddr_storage *peer, int ex
 		{.fd = extra_fd, .events = POLLIN},
 	};
 	int rc = el_io_poll(pfds, extra_fd >= 0 ? 3 : 2, -1, false);
-	if (extra)
-		*extra = rc > 0 && extra_fd >= 0 && (pfds[2].revents & POLLIN);
+	if (rc > 0 && extra_fd >= 0 && (pfds[2].revents & POLLIN))
+		on_extra(arg);
 	if (rc <= 0 || !(pfds[0].revents & POLLIN) || el_srv_should_stop(srv))
 		return -EAGAIN;
-	int fd = el_srv_accept(srv, peer);
+	int fd = el_srv_accept(srv, peer, NULL);
 	if (fd == -EMFILE) {
 		el_srv_pause(srv, ACCEPT_PAUSE_MS);
 		return -EAGAIN;
@@ -89,15 +90,23 @@ int el_srv_accept_wait(struct el_srv *srv, struct sockaddr_storage *peer, int ex
 	return fd;
 }
 
+int el_srv_accept_all(struct el_srv *srv, el_srv_taker take, void *arg, int64_t *resume_ms)
+{
+	for (;;) {
+		struct sockaddr_storage peer;
+		int fd = el_srv_accept(srv, &peer, resume_ms);
+		if (fd < 0)
+			return fd == -EMFILE ? -EMFILE : 0;
+		take(arg, fd, &peer);
+	}
+}
+
 int el_srv_accept_loop(struct el_srv *srv, el_srv_handler handle, void *arg, int extra_fd,
 		       void (*on_extra)(void *arg))
 {
 	while (!el_srv_should_stop(srv)) {
 		struct sockaddr_storage peer;
-		bool extra;
-		int fd = el_srv_accept_wait(srv, &peer, extra_fd, &extra);
-		if (extra)
-			on_extra(arg);
+		int fd = el_srv_accept_wait(srv, &peer, extra_fd, on_extra, arg);
 		if (fd == -EAGAIN)
 			continue;
 		if (fd < 0) {
@@ -118,19 +127,14 @@ int el_srv_accept_loop(struct el_srv *srv, el_srv_handler handle, void *arg, int
 	return 0;
 }
 
-int64_t el_srv_accept_resume_ms(void)
-{
-	return el_io_now_ms() + ACCEPT_PAUSE_MS;
-}
-
-int el_srv_accept(struct el_srv *srv, struct sockaddr_storage *peer)
+int el_srv_accept(struct el_srv *srv, struct sockaddr_storage *peer, int64_t *resume_ms)
 {
 	socklen_t len = sizeof(*peer);
 	int fd = accept4(srv->listen_fd, (struct sockaddr *)peer, &len, SOCK_CLOEXEC);
-	return fd >= 0 ? fd : el_srv_accept_error(srv, errno);
+	return fd >= 0 ? fd : el_srv_accept_error(srv, errno, resume_ms);
 }
 
-int el_srv_accept_error(struct el_srv *srv, int err)
+int el_srv_accept_error(struct el_srv *srv, int err, int64_t *resume_ms)
 {
 	switch (err) {
 	case EINTR:
@@ -153,6 +157,8 @@ int el_srv_accept_error(struct el_srv *srv, int err)
 	case ENOBUFS:
 	case ENOMEM:
 		el_srv_logf(srv, "accept: %s (pausing %d ms)", strerror(err), ACCEPT_PAUSE_MS);
+		if (resume_ms)
+			*resume_ms = el_io_now_ms() + ACCEPT_PAUSE_MS;
 		return -EMFILE;
 	default:
 		return -err;

@@ -92,19 +92,13 @@ static uint8_t *out_reserve(struct el_conn *c, size_t n)
 		c->out_len -= c->out_off;
 		c->out_off = 0;
 	}
-	if (c->out_len + n > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap : 4096;
-		while (cap < c->out_len + n)
-			cap *= 2;
-		uint8_t *p = realloc(c->out, cap);
-		if (!p) {
-			c->failed = true;
-			return NULL;
-		}
-		c->out = p;
-		c->out_cap = cap;
+	uint8_t *p = el_srv_grow(c->out, &c->out_cap, c->out_len + n, 1, 4096);
+	if (!p) {
+		c->failed = true;
+		return NULL;
 	}
-	return c->out + c->out_len;
+	c->out = p;
+	return p + c->out_len;
 }
 
 static void reply(struct el_conn *c, const uint8_t *msg, size_t len)
@@ -143,6 +137,16 @@ static void reply_too_long(struct el_conn *c)
 		    c->srv->cfg.max_line);
 }
 
+/* What the framer found (ev): a message echoed, a line too long refused;
+ * nothing yet otherwise. */
+static void answer(struct el_conn *c, int ev, const uint8_t *msg, size_t len)
+{
+	if (ev == EL_FRAMER_MESSAGE)
+		reply(c, msg, len);
+	else if (ev == EL_FRAMER_TOO_LONG)
+		reply_too_long(c);
+}
+
 /* Output not yet written, held by the model included. */
 static size_t unsent(const struct el_conn *c)
 {
@@ -171,10 +175,7 @@ size_t el_conn_input(struct el_conn *c, const uint8_t *data, size_t len)
 		size_t msg_len;
 		int ev = el_framer_feed(&c->framer, data + done, len - done, &used, &msg, &msg_len);
 		done += used;
-		if (ev == EL_FRAMER_MESSAGE)
-			reply(c, msg, msg_len);
-		else if (ev == EL_FRAMER_TOO_LONG)
-			reply_too_long(c);
+		answer(c, ev, msg, msg_len);
 	}
 	return done;
 }
@@ -187,10 +188,7 @@ void el_conn_input_eof(struct el_conn *c)
 	const uint8_t *msg;
 	size_t len;
 	int ev = el_framer_eof(&c->framer, &msg, &len);
-	if (ev == EL_FRAMER_MESSAGE)
-		reply(c, msg, len);
-	else if (ev == EL_FRAMER_TOO_LONG)
-		reply_too_long(c);
+	answer(c, ev, msg, len);
 }
 
 static void sent(struct el_conn *c, size_t n)

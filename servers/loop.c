@@ -169,20 +169,13 @@ struct el_conn *el_loop_open(struct el_loop *l, int fd)
 static bool inbox_put(struct el_loop *to, int fd)
 {
 	pthread_mutex_lock(&to->inbox_lock);
-	bool room = to->inbox_len < to->inbox_cap;
-	if (!room) {
-		size_t cap = to->inbox_cap ? to->inbox_cap * 2 : 16;
-		int *in = realloc(to->inbox, cap * sizeof(*in));
-		if (in) {
-			to->inbox = in;
-			to->inbox_cap = cap;
-			room = true;
-		}
+	int *in = el_srv_grow(to->inbox, &to->inbox_cap, to->inbox_len + 1, sizeof(*in), 16);
+	if (in) {
+		to->inbox = in;
+		in[to->inbox_len++] = fd;
 	}
-	if (room)
-		to->inbox[to->inbox_len++] = fd;
 	pthread_mutex_unlock(&to->inbox_lock);
-	return room;
+	return in != NULL;
 }
 
 void el_loop_take_inbox(struct el_loop *l)
@@ -221,32 +214,25 @@ static void deal(struct el_loop *l, int fd, const struct sockaddr_storage *peer)
 	l->ops->wake(to);
 }
 
-static void pause_accepting(struct el_loop *l)
+/* accept4 gave a blocking fd: the loop's turns need it non-blocking. */
+static void take_accepted(void *arg, int fd, const struct sockaddr_storage *peer)
 {
-	l->ops->listen(l, false);
-	l->accept_resume_ms = el_srv_accept_resume_ms();
+	el_io_set_nonblock(fd, true);
+	deal(arg, fd, peer);
 }
 
 void el_loop_accept(struct el_loop *l)
 {
-	for (;;) {
-		struct sockaddr_storage peer;
-		int fd = el_srv_accept(l->srv, &peer);
-		if (fd == -EMFILE)
-			pause_accepting(l);
-		if (fd < 0)
-			return;
-		el_io_set_nonblock(fd, true);
-		deal(l, fd, &peer);
-	}
+	if (el_srv_accept_all(l->srv, take_accepted, l, &l->accept_resume_ms) == -EMFILE)
+		l->ops->listen(l, false);
 }
 
 void el_loop_accepted(struct el_loop *l, int res)
 {
 	if (res >= 0)
 		deal(l, res, NULL);
-	else if (el_srv_accept_error(l->srv, -res) == -EMFILE)
-		pause_accepting(l);
+	else if (el_srv_accept_error(l->srv, -res, &l->accept_resume_ms) == -EMFILE)
+		l->ops->listen(l, false);
 }
 
 void el_loop_turn(struct el_loop *l, struct el_conn *c)

@@ -162,7 +162,7 @@ struct el_loop *el_loop_group_at(const struct el_loop *l, int i);
 
 /* Readiness: the listener is ready. Accepts every queued connection,
  * deals each to its loop; after EMFILE and the like, pauses accepting
- * until el_srv_accept_resume_ms (listen off, then on again). */
+ * for accept.c's pause (listen off, then on again). */
 void el_loop_accept(struct el_loop *l);
 
 /* Completion: one accept's result, an fd or -errno. Deals the fd; after

@@ -26,6 +26,7 @@
 
 #include "io.h"
 #include "loop.h"
+#include "loop_epoll.h"
 #include "models.h"
 
 struct eloop {
@@ -41,13 +42,20 @@ struct econn {
 
 static int watch(struct eloop *e, int op, int fd, uint32_t events, uint64_t tag)
 {
-	struct epoll_event ev = {.events = events, .data.u64 = tag};
-	return epoll_ctl(e->ep, op, fd, &ev) < 0 ? -errno : 0;
+	return el_loop_epoll_watch(e->ep, op, fd, events, tag);
 }
 
 static uint32_t events_of(int want)
 {
 	return (want & EL_CONN_WANT_READ ? EPOLLIN : 0) | (want & EL_CONN_WANT_WRITE ? EPOLLOUT : 0);
+}
+
+static void finish(struct el_loop *l)
+{
+	struct eloop *e = (struct eloop *)l;
+	close(e->ep);
+	if (e->wake_fd >= 0)
+		close(e->wake_fd);
 }
 
 static int init(struct el_loop *l)
@@ -62,19 +70,9 @@ static int init(struct el_loop *l)
 		rc = watch(e, EPOLL_CTL_ADD, l->srv->stop_fd, EPOLLIN, el_ev_tag(EL_EV_STOP, 0));
 	if (rc == 0)
 		rc = watch(e, EPOLL_CTL_ADD, e->wake_fd, EPOLLIN, el_ev_tag(EL_EV_INBOX, 0));
-	if (rc < 0) {
-		close(e->ep);
-		if (e->wake_fd >= 0)
-			close(e->wake_fd);
-	}
+	if (rc < 0)
+		finish(l);
 	return rc;
-}
-
-static void finish(struct el_loop *l)
-{
-	struct eloop *e = (struct eloop *)l;
-	close(e->ep);
-	close(e->wake_fd);
 }
 
 static void listen_on(struct el_loop *l, bool on)
@@ -108,31 +106,17 @@ static void wake(struct el_loop *to)
 	(void)w;
 }
 
+static void take_inbox(struct el_loop *l)
+{
+	uint64_t v;
+	ssize_t r = read(((struct eloop *)l)->wake_fd, &v, sizeof(v));
+	(void)r;
+	el_loop_take_inbox(l);
+}
+
 static void wait_events(struct el_loop *l, int64_t deadline_ms)
 {
-	struct eloop *e = (struct eloop *)l;
-	struct epoll_event evs[256];
-	int n = epoll_wait(e->ep, evs, 256, el_loop_timeout(deadline_ms));
-	for (int i = 0; i < n; i++) {
-		uint64_t tag = evs[i].data.u64;
-		switch (el_ev_kind(tag)) {
-		case EL_EV_CONN:
-			el_loop_turn(l, el_ev_ptr(tag));
-			break;
-		case EL_EV_LISTENER:
-			el_loop_accept(l);
-			break;
-		case EL_EV_INBOX: {
-			uint64_t v;
-			ssize_t r = read(e->wake_fd, &v, sizeof(v));
-			(void)r;
-			el_loop_take_inbox(l);
-			break;
-		}
-		default: /* the stop: the core sees it */
-			break;
-		}
-	}
+	el_loop_epoll_wait(l, ((struct eloop *)l)->ep, deadline_ms, el_loop_turn, take_inbox);
 }
 
 static const struct el_loop_ops epoll_ops = {EL_LOOP_OPS(struct eloop, struct econn), .arm = arm, .wake = wake};

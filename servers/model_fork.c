@@ -35,14 +35,10 @@ static int serve_child(struct el_srv *srv, void *arg)
 static int start_child(void *arg, int fd, const struct sockaddr_storage *peer)
 {
 	struct forker *f = arg;
-	if (f->n == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 64;
-		pid_t *p = realloc(f->pids, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		f->pids = p;
-		f->cap = cap;
-	}
+	pid_t *pids = el_srv_grow(f->pids, &f->cap, f->n + 1, sizeof(*pids), 64);
+	if (!pids)
+		return -ENOMEM;
+	f->pids = pids;
 	f->conn_fd = fd;
 	f->peer = *peer;
 	int close_fds[] = {f->srv->listen_fd, f->sfd, -1};

@@ -28,36 +28,29 @@ static bool hold(struct iterative *it, int fd, const struct sockaddr_storage *pe
 {
 	if (it->count >= it->limit)
 		return false;
-	if (it->head + it->count == it->cap) {
-		if (it->head > 0) {
-			memmove(it->queue, it->queue + it->head, it->count * sizeof(*it->queue));
-			it->head = 0;
-		} else {
-			size_t cap = it->cap ? it->cap * 2 : 16;
-			struct held *q = realloc(it->queue, cap * sizeof(*q));
-			if (!q)
-				return false;
-			it->queue = q;
-			it->cap = cap;
-		}
+	if (it->head > 0 && it->head + it->count == it->cap) {
+		memmove(it->queue, it->queue + it->head, it->count * sizeof(*it->queue));
+		it->head = 0;
 	}
+	struct held *q = el_srv_grow(it->queue, &it->cap, it->head + it->count + 1, sizeof(*q), 16);
+	if (!q)
+		return false;
+	it->queue = q;
 	it->queue[it->head + it->count++] = (struct held){.fd = fd, .peer = *peer};
 	return true;
+}
+
+static void hold_or_reject(void *arg, int fd, const struct sockaddr_storage *peer)
+{
+	struct iterative *it = arg;
+	if (!hold(it, fd, peer))
+		el_srv_reject_busy(it->srv, fd, (const struct sockaddr *)peer);
 }
 
 static void on_listen_ready(struct el_conn_watch *w)
 {
 	struct iterative *it = (struct iterative *)w;
-	for (;;) {
-		struct sockaddr_storage peer;
-		int fd = el_srv_accept(it->srv, &peer);
-		if (fd == -EMFILE)
-			w->paused_until = el_srv_accept_resume_ms();
-		if (fd < 0)
-			return;
-		if (!hold(it, fd, &peer))
-			el_srv_reject_busy(it->srv, fd, (struct sockaddr *)&peer);
-	}
+	el_srv_accept_all(it->srv, hold_or_reject, it, &w->paused_until);
 }
 
 static void serve(struct iterative *it, int fd, const struct sockaddr_storage *peer)
@@ -83,7 +76,7 @@ int el_model_iterative_run(struct el_srv *srv)
 			continue;
 		}
 		struct sockaddr_storage peer;
-		int fd = el_srv_accept_wait(srv, &peer, -1, NULL);
+		int fd = el_srv_accept_wait(srv, &peer, -1, NULL, NULL);
 		if (fd >= 0)
 			serve(&it, fd, &peer);
 	}

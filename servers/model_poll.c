@@ -16,7 +16,7 @@ struct ploop {
 	struct el_loop l; /* first: the core allocates the struct */
 	struct pollfd *pfds;
 	struct pconn **conns; /* conns[i] owns pfds[i] */
-	size_t n, cap;
+	size_t n, pfds_cap, conns_cap;
 };
 
 struct pconn {
@@ -27,10 +27,10 @@ struct pconn {
 static int init(struct el_loop *l)
 {
 	struct ploop *p = (struct ploop *)l;
-	p->cap = 64;
+	p->pfds_cap = p->conns_cap = 64;
 	p->n = FIRST_CONN;
-	p->pfds = calloc(p->cap, sizeof(*p->pfds));
-	p->conns = calloc(p->cap, sizeof(*p->conns));
+	p->pfds = calloc(p->pfds_cap, sizeof(*p->pfds));
+	p->conns = calloc(p->conns_cap, sizeof(*p->conns));
 	if (!p->pfds || !p->conns) {
 		free(p->pfds);
 		free(p->conns);
@@ -56,18 +56,14 @@ static void listen_on(struct el_loop *l, bool on)
 static int add(struct el_loop *l, struct el_conn *c)
 {
 	struct ploop *p = (struct ploop *)l;
-	if (p->n == p->cap) {
-		size_t cap = p->cap * 2;
-		struct pollfd *pf = realloc(p->pfds, cap * sizeof(*pf));
-		if (!pf)
-			return -ENOMEM;
-		p->pfds = pf;
-		struct pconn **pc = realloc(p->conns, cap * sizeof(*pc));
-		if (!pc)
-			return -ENOMEM;
-		p->conns = pc;
-		p->cap = cap;
-	}
+	struct pollfd *pfds = el_srv_grow(p->pfds, &p->pfds_cap, p->n + 1, sizeof(*pfds), 64);
+	if (pfds)
+		p->pfds = pfds;
+	struct pconn **conns = el_srv_grow(p->conns, &p->conns_cap, p->n + 1, sizeof(*conns), 64);
+	if (conns)
+		p->conns = conns;
+	if (!pfds || !conns)
+		return -ENOMEM;
 	struct pconn *pc = (struct pconn *)c;
 	pc->slot = p->n++;
 	p->pfds[pc->slot] = (struct pollfd){.fd = c->fd, .events = POLLIN};

@@ -64,6 +64,13 @@ static bool claim(struct slot *s, int from, int to)
 					   __ATOMIC_ACQUIRE);
 }
 
+/* A retirement signalled: read, so the signalfd is quiet again (the
+ * slot's state says what to do). */
+static void drain_retirement(void *arg)
+{
+	el_srv_drain_signalfd(*(int *)arg);
+}
+
 static int worker(struct el_srv *srv, void *arg)
 {
 	struct prefork *p = arg;
@@ -81,12 +88,9 @@ static int worker(struct el_srv *srv, void *arg)
 	set_state(me, SLOT_IDLE);
 	while (!el_srv_should_stop(srv) && get_state(me) != SLOT_RETIRING) {
 		struct sockaddr_storage peer;
-		bool retire;
 		/* -EAGAIN also when another worker took the connection first,
 		 * or it went away. */
-		int fd = el_srv_accept_wait(srv, &peer, retire_fd, &retire);
-		if (retire)
-			el_srv_drain_signalfd(retire_fd);
+		int fd = el_srv_accept_wait(srv, &peer, retire_fd, drain_retirement, &retire_fd);
 		if (fd < 0)
 			continue;
 		bool retiring = !claim(me, SLOT_IDLE, SLOT_BUSY);
@@ -203,7 +207,7 @@ int el_model_prefork_run(struct el_srv *srv)
 		el_io_poll(pfds, 3, el_io_now_ms() + (p.spawn_rate > 1 ? 20 : 100), false);
 		if ((pfds[2].revents & POLLIN) && maintain(&p)) {
 			struct sockaddr_storage peer;
-			int fd = el_srv_accept(srv, &peer);
+			int fd = el_srv_accept(srv, &peer, NULL);
 			if (fd >= 0)
 				el_srv_reject_busy(srv, fd, (struct sockaddr *)&peer);
 		}

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "loop.h"
+#include "loop_epoll.h"
 #include "models.h"
 
 #define QUEUE_CAP 1024
@@ -40,8 +41,7 @@ struct pool {
 
 static int watch(struct pool *p, int op, int fd, uint32_t events, uint64_t tag)
 {
-	struct epoll_event ev = {.events = events, .data.u64 = tag};
-	return epoll_ctl(p->ep, op, fd, &ev) < 0 ? -errno : 0;
+	return el_loop_epoll_watch(p->ep, op, fd, events, tag);
 }
 
 /* Under the lock. */
@@ -175,23 +175,20 @@ static bool busy(struct el_loop *l, struct el_conn *c)
 	return ((struct tp_conn *)c)->queued;
 }
 
-static void wait_events(struct el_loop *l, int64_t deadline_ms)
+/* A ready connection goes to the workers, unless one holds it already. */
+static void ready(struct el_loop *l, struct el_conn *c)
 {
 	struct pool *p = (struct pool *)l;
-	struct epoll_event evs[256];
-	int n = epoll_wait(p->ep, evs, 256, el_loop_timeout(deadline_ms));
-	for (int i = 0; i < n; i++) {
-		uint64_t tag = evs[i].data.u64;
-		if (el_ev_kind(tag) == EL_EV_LISTENER) {
-			el_loop_accept(l);
-		} else if (el_ev_kind(tag) == EL_EV_CONN) {
-			struct tp_conn *t = el_ev_ptr(tag);
-			pthread_mutex_lock(&p->lock);
-			if (!t->queued)
-				enqueue(p, t);
-			pthread_mutex_unlock(&p->lock);
-		}
-	}
+	struct tp_conn *t = (struct tp_conn *)c;
+	pthread_mutex_lock(&p->lock);
+	if (!t->queued)
+		enqueue(p, t);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void wait_events(struct el_loop *l, int64_t deadline_ms)
+{
+	el_loop_epoll_wait(l, ((struct pool *)l)->ep, deadline_ms, ready, NULL);
 }
 
 static const struct el_loop_ops threadpool_ops = {EL_LOOP_OPS(struct pool, struct tp_conn), .arm = arm, .busy = busy,

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
 struct el_srv_config {
@@ -144,30 +145,40 @@ void el_srv_drain_signalfd(int sfd);
 /* True once SIGINT or SIGTERM arrived. */
 bool el_srv_should_stop(const struct el_srv *srv);
 
-/* Accepts one connection (close-on-exec, blocking). Returns the fd, or
- * -EAGAIN when there was nothing to accept or the client went away first,
- * or -EMFILE after resource exhaustion (the caller stops accepting until
- * el_srv_accept_resume_ms), or another -errno. */
-int el_srv_accept(struct el_srv *srv, struct sockaddr_storage *peer);
+/* Accepts one connection (close-on-exec, blocking). Returns the fd, or -EAGAIN
+ * when there was nothing to accept or the client went away first, or
+ * -EMFILE after resource exhaustion, or another -errno.
+ *
+ * The pause after EMFILE, ENFILE, ENOBUFS or ENOMEM is this file's
+ * (accept.c): every model stops accepting for the same time, rather than
+ * spin on a queue it cannot empty, each by its own means (a blocking
+ * wait, a listener unwatched, a watch paused). With -EMFILE, *resume_ms
+ * (when not NULL) is when it may accept again (CLOCK_MONOTONIC ms). */
+int el_srv_accept(struct el_srv *srv, struct sockaddr_storage *peer, int64_t *resume_ms);
 /* What an accept's error err (an errno) means, as el_srv_accept returns
- * it: -EAGAIN, -EMFILE (logged) or -err. For accepts made otherwise
- * (io_uring's). */
-int el_srv_accept_error(struct el_srv *srv, int err);
-/* After -EMFILE, when accepting resumes (CLOCK_MONOTONIC ms): every
- * model pauses the same time after EMFILE, ENFILE, ENOBUFS or ENOMEM,
- * rather than spin on a queue it cannot empty; each by its own means
- * (a blocking wait, a listener unwatched, a watch paused). */
-int64_t el_srv_accept_resume_ms(void);
+ * it: -EAGAIN, -EMFILE (logged, *resume_ms set) or -err. For accepts made
+ * otherwise (io_uring's). */
+int el_srv_accept_error(struct el_srv *srv, int err, int64_t *resume_ms);
 
 /* Waits up to ms milliseconds or until stop. */
 void el_srv_pause(struct el_srv *srv, int ms);
 
 /* The blocking models' accept: waits for the listener, the stop, and
- * extra_fd (when >= 0; *extra, when not NULL, says it became readable),
- * then accepts. Returns the fd, or -EAGAIN when there is none now (the
+ * extra_fd (when >= 0, with on_extra: on_extra(arg) is called when it is
+ * readable, before anything is accepted), then accepts. Returns the fd, or -EAGAIN when there is none now (the
  * stop, extra_fd, a client gone first, or after the pause on EMFILE and
  * the like), or another -errno. */
-int el_srv_accept_wait(struct el_srv *srv, struct sockaddr_storage *peer, int extra_fd, bool *extra);
+int el_srv_accept_wait(struct el_srv *srv, struct sockaddr_storage *peer, int extra_fd,
+		       void (*on_extra)(void *arg), void *arg);
+
+/* What a non-blocking accept does with each connection it took. */
+typedef void (*el_srv_taker)(void *arg, int fd, const struct sockaddr_storage *peer);
+/* The non-blocking accept, for a listener found readable: accepts every
+ * connection waiting and hands each to take. Returns 0 once none is left
+ * (or on an error the next readiness retries), or -EMFILE when accepting
+ * must pause: *resume_ms is then when it may go on, and the caller stops
+ * watching the listener till then. */
+int el_srv_accept_all(struct el_srv *srv, el_srv_taker take, void *arg, int64_t *resume_ms);
 
 /* Counts a new connection. Returns false (and counts nothing) when
  * --max-conns connections are live already. Thread-safe. */
@@ -245,5 +256,22 @@ void el_srv_loops_report(struct el_srv *srv);
 
 /* Writes a prepared log line with one write(2). */
 void el_srv_log_write(struct el_srv *srv, const void *line, size_t len);
+
+/* Room for `need` elements of `size` bytes in the array arr of *cap
+ * elements, the capacity doubled (from `first`) until they fit. Returns
+ * the array, moved or not, or NULL when memory ran out: arr and *cap are
+ * then as they were. */
+static inline void *el_srv_grow(void *arr, size_t *cap, size_t need, size_t size, size_t first)
+{
+	if (need <= *cap && arr)
+		return arr;
+	size_t n = *cap > 0 ? *cap : first > 0 ? first : 1;
+	while (n < need)
+		n *= 2;
+	void *p = realloc(arr, n * size);
+	if (p)
+		*cap = n;
+	return p;
+}
 
 #endif

@@ -42,6 +42,15 @@ int el_srv_thread(struct el_srv *srv, pthread_t *t, const pthread_attr_t *attr, 
 	return -err;
 }
 
+/* The set of signal sig alone. */
+static sigset_t one_signal(int sig)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	return set;
+}
+
 pid_t el_srv_fork_worker(struct el_srv *srv, int (*fn)(struct el_srv *srv, void *arg), void *arg,
 			 const int *close_fds)
 {
@@ -63,9 +72,7 @@ pid_t el_srv_fork_worker(struct el_srv *srv, int (*fn)(struct el_srv *srv, void 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
 		_exit(0);
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
+	sigset_t chld = one_signal(SIGCHLD);
 	sigprocmask(SIG_UNBLOCK, &chld, NULL);
 	for (const int *fd = close_fds; fd && *fd >= 0; fd++)
 		close(*fd);
@@ -75,12 +82,20 @@ pid_t el_srv_fork_worker(struct el_srv *srv, int (*fn)(struct el_srv *srv, void 
 	_exit(fn(srv, arg));
 }
 
+/* Sends sig to each of the n pids that is one (> 0). Returns how many
+ * took it. */
+static size_t signal_all(const pid_t *pids, size_t n, int sig)
+{
+	size_t sent = 0;
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] > 0 && kill(pids[i], sig) == 0)
+			sent++;
+	return sent;
+}
+
 void el_srv_stop_children(const pid_t *pids, size_t n, int64_t deadline_ms)
 {
-	size_t left = 0;
-	for (size_t i = 0; i < n; i++)
-		if (pids[i] > 0 && kill(pids[i], SIGTERM) == 0)
-			left++;
+	size_t left = signal_all(pids, n, SIGTERM);
 	bool killed = false;
 	while (left > 0) {
 		pid_t pid = waitpid(-1, NULL, WNOHANG);
@@ -93,9 +108,7 @@ void el_srv_stop_children(const pid_t *pids, size_t n, int64_t deadline_ms)
 		if (pid < 0 && errno == ECHILD)
 			break;
 		if (!killed && el_io_now_ms() >= deadline_ms) {
-			for (size_t i = 0; i < n; i++)
-				if (pids[i] > 0)
-					kill(pids[i], SIGKILL);
+			signal_all(pids, n, SIGKILL);
 			killed = true;
 		}
 		usleep(2000);
@@ -104,9 +117,7 @@ void el_srv_stop_children(const pid_t *pids, size_t n, int64_t deadline_ms)
 
 int el_srv_signalfd(int sig)
 {
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, sig);
+	sigset_t set = one_signal(sig);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (fd < 0) {

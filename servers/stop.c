@@ -88,7 +88,9 @@ static void start_stop_taker(void)
 	pthread_attr_destroy(&attr);
 }
 
-int el_srv_stop_install(struct el_srv *srv)
+/* A new stop pipe for srv, the one the signals write to. Returns 0 or
+ * -errno. */
+static int open_stop_pipe(struct el_srv *srv)
 {
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -96,6 +98,14 @@ int el_srv_stop_install(struct el_srv *srv)
 	srv->stop_fd = fds[0];
 	srv->stop_wfd = fds[1];
 	stop_pipe_wfd = fds[1];
+	return 0;
+}
+
+int el_srv_stop_install(struct el_srv *srv)
+{
+	int rc = open_stop_pipe(srv);
+	if (rc < 0)
+		return rc;
 
 	/* No SA_RESTART: a blocked accept or poll returns EINTR at once. */
 	struct sigaction sa = {.sa_sigaction = on_stop_siginfo, .sa_flags = SA_SIGINFO};
@@ -112,14 +122,12 @@ int el_srv_stop_install(struct el_srv *srv)
 
 int el_srv_private_stop(struct el_srv *srv)
 {
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -errno;
-	close(srv->stop_fd);
-	close(srv->stop_wfd);
-	srv->stop_fd = fds[0];
-	srv->stop_wfd = fds[1];
-	stop_pipe_wfd = fds[1];
+	int old_fd = srv->stop_fd, old_wfd = srv->stop_wfd;
+	int rc = open_stop_pipe(srv);
+	if (rc < 0)
+		return rc;
+	close(old_fd);
+	close(old_wfd);
 	/* A stop that reached the parent before the fork stays in force. */
 	if (el_srv_stopping)
 		on_stop_signal(el_srv_stopping);
