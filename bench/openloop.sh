@@ -18,8 +18,17 @@
 # project. Without --tcpkali, echolab-load alone. --load NAME=PATH adds
 # another echolab-load (an earlier build: before and after); --bursts
 # adds echolab-load --arrival burst:K for each K (default 2: two messages
-# a write, as tcpkali writes them at these rates). Writes
-# results/openloop-<timestamp>/report.md and openloop.csv.
+# a write, as tcpkali writes them at these rates).
+#
+# The floor: what any open loop that keeps echolab-load's rule (99% of
+# sends within a tenth of the gap) must spend here. bench-wakeup, on the
+# quiet machine before the runs, gives the fewest wake-ups a second that
+# keep the rule and a wake-up's CPU (or: none keeps it, a loop spins);
+# bench-minimal-client, closed loop against a fresh server once a repeat,
+# gives a message's CPU when the loop never sleeps. The floor of a rate is
+# their sum over the run (a spinning loop: the larger of the two). Writes
+# results/openloop-<timestamp>/report.md, openloop.csv, floor.csv and
+# wakeup.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +55,7 @@ while [ $# -gt 0 ]; do
 	--size) size=$2; shift 2 ;;
 	--out) out_root=$2; shift 2 ;;
 	--bursts) bursts=$2; shift 2 ;;
-	--help | -h) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--help | -h) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/openloop.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -56,7 +65,10 @@ done
 [ "$size" -ge 2 ] || { echo "bench/openloop.sh: --size is 2 bytes at least (a marker and LF)" >&2; exit 2; }
 server=build/echolab-server
 load=build/echolab-load
-[ -x "$server" ] && [ -x "$load" ] || { echo "bench/openloop.sh: build first (meson compile -C build)" >&2; exit 1; }
+wakeup=build/bench-wakeup
+minimal=build/bench-minimal-client
+[ -x "$server" ] && [ -x "$load" ] && [ -x "$wakeup" ] && [ -x "$minimal" ] ||
+	{ echo "bench/openloop.sh: build first (meson compile -C build)" >&2; exit 1; }
 [ -z "$tcpkali" ] || [ -x "$tcpkali" ] || { echo "bench/openloop.sh: --tcpkali $tcpkali is not a program" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "bench/openloop.sh: needs /usr/bin/time (Debian's package time)" >&2; exit 1; }
 declare -A load_bin=([echolab-load]=$load)
@@ -137,7 +149,28 @@ print(j["messages"], j["rtt_us"]["p99"], "yes" if j["valid"] else "no")' "$base.
 	tail -1 "$csv" >&2
 }
 
+# The floor's two parts. First the timer, while nothing else runs.
+gaps=""
+for rate in ${rates//,/ }; do
+	gaps=${gaps:+$gaps,}$(awk -v r="$rate" 'BEGIN { printf "%d", 1e6 / r }')
+done
+"$wakeup" --gaps "$gaps" >"$dir/wakeup.txt"
+cat "$dir/wakeup.txt" >&2
+echo "repeat,messages,cpu_s,cpu_us_per_msg" >"$dir/floor.csv"
+run_minimal() { # REPEAT
+	local base=$dir/minimal-$1 messages user sys
+	start_server "$base.server.err" || return 1
+	/usr/bin/time -f '%U %S' -o "$base.time" "$minimal" "$port" "$conns" "$duration" "$size" >"$base.out" 2>"$base.err" || true
+	stop_server
+	messages=$(sed -n 's/.*messages=\([0-9]*\).*/\1/p' "$base.out")
+	read -r user sys <"$base.time"
+	awk -v r="$1" -v n="${messages:-0}" -v u="$user" -v s="$sys" 'BEGIN {
+		printf "%d,%d,%.2f,%.2f\n", r, n, u + s, n ? (u + s) * 1e6 / n : 0 }' >>"$dir/floor.csv"
+	tail -1 "$dir/floor.csv" >&2
+}
+
 for r in $(seq "$repeats"); do
+	run_minimal "$r"
 	for rate in ${rates//,/ }; do
 		for tool in "${tools[@]}"; do
 			run_tool "$tool" "$rate" "$r"
@@ -155,9 +188,13 @@ report=$dir/report.md
 	echo
 	echo "| msgs/s offered | tool | replies/s | CPU-s (median) | us CPU per message | p99 us | valid | server CPU-s |"
 	echo "|---:|---|---:|---:|---:|---:|---|---:|"
-	python3 - "$csv" <<'EOF'
+	python3 - "$csv" "$dir/floor.csv" "$dir/wakeup.txt" "$conns" "$duration" <<'EOF'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
+floor_rows = list(csv.DictReader(open(sys.argv[2])))
+kv = lambda line: dict(f.split("=", 1) for f in line.split())
+timer, *plans = [kv(line) for line in open(sys.argv[3]) if line.strip()]
+conns, duration = int(sys.argv[4]), float(sys.argv[5])
 by = {}
 for r in rows:
     by.setdefault((int(r["offered_msgs_per_s"]), r["tool"]), []).append(r)
@@ -182,6 +219,31 @@ for t in others:
         if ratios:
             print(f"- {o:,} msgs/s: echolab-load's CPU per message is {statistics.median(ratios):.2f}x "
                   f"{t}'s (repeat by repeat {ratios[0]:.2f} to {ratios[-1]:.2f})")
+# The floor of a run that keeps the rule, against what the tools spent.
+per_msg = statistics.median(float(r["cpu_us_per_msg"]) for r in floor_rows)
+print()
+print("## The floor of a valid run here")
+print()
+print(f"A timer wake-up costs {float(timer['wake_cpu_us']):.1f} us of CPU here and ends "
+      f"{timer['overshoot_p50_us']} us late at the median, {timer['overshoot_p99_us']} at p99, "
+      f"{timer['overshoot_max_us']} at most (bench-wakeup, {timer['samples']} sleeps of "
+      f"{timer['sleep_us']} us); a message costs {per_msg:.2f} us of CPU to a closed loop that never "
+      f"sleeps (bench-minimal-client, median of {len(floor_rows)}).")
+print()
+print("| msgs/s offered | bound us | fewest wake-ups/s | wake-ups CPU-s | messages CPU-s | floor CPU-s | least CPU-s spent |")
+print("|---:|---:|---:|---:|---:|---:|---|")
+for plan in plans:
+    gap = int(plan["gap_us"])
+    offered = round(conns * 1e6 / gap)
+    wake_cpu = float(plan["wake_cpu_s_per_s"]) * duration
+    msgs_cpu = offered * duration * per_msg / 1e6
+    spins = plan["sleeps"] != "yes"
+    floor = max(wake_cpu, msgs_cpu) if spins else wake_cpu + msgs_cpu
+    spent = sorted((statistics.median(float(r["cpu_s"]) for r in rs), t)
+                   for (o, t), rs in by.items() if o == offered)
+    least = f"{spent[0][1]} {spent[0][0]:.2f} (floor {floor / spent[0][0]:.2f}x)" if spent else "-"
+    wakes = "none: spins" if spins else f"{float(plan['wakes_per_s']):,.0f}"
+    print(f"| {offered:,} | {plan['bound_us']} | {wakes} | {wake_cpu:.2f} | {msgs_cpu:.2f} | {floor:.2f} | {least} |")
 EOF
 } >"$report"
 cat "$report"
