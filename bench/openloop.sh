@@ -23,10 +23,13 @@
 # The floor: what any open loop that keeps echolab-load's rule (99% of
 # sends within a tenth of the gap) must spend here. bench-wakeup, on the
 # quiet machine before the runs, gives the fewest wake-ups a second that
-# keep the rule and a wake-up's CPU (or: none keeps it, a loop spins);
-# bench-minimal-client, closed loop against a fresh server once a repeat,
-# gives a message's CPU when the loop never sleeps. The floor of a rate is
-# their sum over the run (a spinning loop: the larger of the two). Writes
+# keep the rule and a wake-up's CPU (or: none keeps it, a loop spins). A
+# tool's CPU less its wake-ups (its voluntary context switches, by
+# /usr/bin/time) at that cost is its work on the messages; the cheapest
+# of the tools', and of bench-minimal-client's (closed loop against a
+# fresh server once a repeat), is the floor's message work. The floor of a
+# rate is the two summed over the run (a loop that must spin: the larger
+# of the two). Writes
 # results/openloop-<timestamp>/report.md, openloop.csv, floor.csv and
 # wakeup.txt.
 set -euo pipefail
@@ -90,7 +93,7 @@ done
 dir=$out_root/openloop-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$dir"
 csv=$dir/openloop.csv
-echo "repeat,rate_per_conn,tool,offered_msgs_per_s,replies,replies_per_s,user_s,sys_s,cpu_s,cpu_us_per_msg,p99_us,valid,server_cpu_s" >"$csv"
+echo "repeat,rate_per_conn,tool,offered_msgs_per_s,replies,replies_per_s,user_s,sys_s,cpu_s,cpu_us_per_msg,p99_us,valid,server_cpu_s,wakeups" >"$csv"
 # tcpkali's message: size-1 printable bytes and LF, its latency marker
 # (which must come once a message) the first.
 msg=L$(head -c $((size - 2)) </dev/zero | tr '\0' a)
@@ -119,7 +122,7 @@ run_tool() { # TOOL RATE REPEAT
 	local s0 s1 replies p99 valid
 	s0=$(server_cpu)
 	if [ "$tool" != tcpkali ]; then
-		/usr/bin/time -f '%U %S' -o "$base.time" "${load_bin[$tool]}" --port "$port" --conns "$conns" --rate "$rate" \
+		/usr/bin/time -f '%U %S %w' -o "$base.time" "${load_bin[$tool]}" --port "$port" --conns "$conns" --rate "$rate" \
 			--duration "$duration" --size "$size" --raw --quiet --allow-invalid --json "$base.json" ${load_args[$tool]:-} \
 			>"$base.out" 2>"$base.err" || true
 		read -r replies p99 valid < <(python3 -c '
@@ -129,7 +132,7 @@ print(j["messages"], j["rtt_us"]["p99"], "yes" if j["valid"] else "no")' "$base.
 	else
 		# tcpkali's -T counts from its start, connecting included, as
 		# echolab-load's run does with its gate.
-		/usr/bin/time -f '%U %S' -o "$base.time" "$tcpkali" -c "$conns" --connect-rate 100000 -r "$rate" \
+		/usr/bin/time -f '%U %S %w' -o "$base.time" "$tcpkali" -c "$conns" --connect-rate 100000 -r "$rate" \
 			-T "${duration}s" -e -m "${msg}\\n" --latency-marker L --latency-percentiles 99 \
 			"127.0.0.1:$port" >"$base.out" 2>"$base.err" || true
 		replies=$(sed -n 's/^Total data received:.*(\([0-9]*\) bytes).*/\1/p' "$base.out")
@@ -140,12 +143,12 @@ print(j["messages"], j["rtt_us"]["p99"], "yes" if j["valid"] else "no")' "$base.
 	fi
 	s1=$(server_cpu)
 	stop_server
-	read -r user sys <"$base.time"
+	read -r user sys wakeups <"$base.time"
 	awk -v r="$r" -v rate="$rate" -v tool="$tool" -v conns="$conns" -v n="$replies" -v d="$duration" \
-		-v u="$user" -v s="$sys" -v p99="$p99" -v valid="$valid" -v s0="$s0" -v s1="$s1" 'BEGIN {
+		-v u="$user" -v s="$sys" -v p99="$p99" -v valid="$valid" -v s0="$s0" -v s1="$s1" -v w="$wakeups" 'BEGIN {
 		cpu = u + s
-		printf "%d,%g,%s,%d,%d,%.0f,%.2f,%.2f,%.2f,%.2f,%s,%s,%.2f\n", r, rate, tool, rate * conns, n, n / d,
-			u, s, cpu, n ? cpu * 1e6 / n : 0, p99, valid, s1 - s0 }' >>"$csv"
+		printf "%d,%g,%s,%d,%d,%.0f,%.2f,%.2f,%.2f,%.2f,%s,%s,%.2f,%d\n", r, rate, tool, rate * conns, n, n / d,
+			u, s, cpu, n ? cpu * 1e6 / n : 0, p99, valid, s1 - s0, w }' >>"$csv"
 	tail -1 "$csv" >&2
 }
 
@@ -156,16 +159,16 @@ for rate in ${rates//,/ }; do
 done
 "$wakeup" --gaps "$gaps" >"$dir/wakeup.txt"
 cat "$dir/wakeup.txt" >&2
-echo "repeat,messages,cpu_s,cpu_us_per_msg" >"$dir/floor.csv"
+echo "repeat,messages,cpu_s,cpu_us_per_msg,wakeups" >"$dir/floor.csv"
 run_minimal() { # REPEAT
-	local base=$dir/minimal-$1 messages user sys
+	local base=$dir/minimal-$1 messages user sys wakeups
 	start_server "$base.server.err" || return 1
-	/usr/bin/time -f '%U %S' -o "$base.time" "$minimal" "$port" "$conns" "$duration" "$size" >"$base.out" 2>"$base.err" || true
+	/usr/bin/time -f '%U %S %w' -o "$base.time" "$minimal" "$port" "$conns" "$duration" "$size" >"$base.out" 2>"$base.err" || true
 	stop_server
 	messages=$(sed -n 's/.*messages=\([0-9]*\).*/\1/p' "$base.out")
-	read -r user sys <"$base.time"
-	awk -v r="$1" -v n="${messages:-0}" -v u="$user" -v s="$sys" 'BEGIN {
-		printf "%d,%d,%.2f,%.2f\n", r, n, u + s, n ? (u + s) * 1e6 / n : 0 }' >>"$dir/floor.csv"
+	read -r user sys wakeups <"$base.time"
+	awk -v r="$1" -v n="${messages:-0}" -v u="$user" -v s="$sys" -v w="$wakeups" 'BEGIN {
+		printf "%d,%d,%.2f,%.2f,%d\n", r, n, u + s, n ? (u + s) * 1e6 / n : 0, w }' >>"$dir/floor.csv"
 	tail -1 "$dir/floor.csv" >&2
 }
 
@@ -186,8 +189,8 @@ report=$dir/report.md
 	echo "$conns connections, $size-byte messages, $duration s a run, $repeats repeats, each tool against"
 	echo "a fresh epoll server (--raw). CPU is the tool's whole run (user + sys); a message is a reply."
 	echo
-	echo "| msgs/s offered | tool | replies/s | CPU-s (median) | us CPU per message | p99 us | valid | server CPU-s |"
-	echo "|---:|---|---:|---:|---:|---:|---|---:|"
+	echo "| msgs/s offered | tool | replies/s | CPU-s (median) | us CPU per message | wake-ups/s | p99 us | valid | server CPU-s |"
+	echo "|---:|---|---:|---:|---:|---:|---:|---|---:|"
 	python3 - "$csv" "$dir/floor.csv" "$dir/wakeup.txt" "$conns" "$duration" <<'EOF'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
@@ -203,7 +206,8 @@ for (offered, tool), rs in sorted(by.items()):
     cpus = sorted(float(r["cpu_s"]) for r in rs)
     valid = ",".join(r["valid"] for r in rs) if rs[0]["valid"] else "-"
     print(f"| {offered:,} | {tool} | {med(rs, 'replies_per_s'):,.0f} | {med(rs, 'cpu_s'):.2f} "
-          f"({cpus[0]:.2f}-{cpus[-1]:.2f}) | {med(rs, 'cpu_us_per_msg'):.2f} | {med(rs, 'p99_us'):,.0f} | "
+          f"({cpus[0]:.2f}-{cpus[-1]:.2f}) | {med(rs, 'cpu_us_per_msg'):.2f} | {med(rs, 'wakeups') / duration:,.0f} | "
+          f"{med(rs, 'p99_us'):,.0f} | "
           f"{valid} | {med(rs, 'server_cpu_s'):.2f} |")
 offers = sorted({o for o, _ in by})
 others = sorted({t for _, t in by if t != "echolab-load"})
@@ -220,30 +224,41 @@ for t in others:
             print(f"- {o:,} msgs/s: echolab-load's CPU per message is {statistics.median(ratios):.2f}x "
                   f"{t}'s (repeat by repeat {ratios[0]:.2f} to {ratios[-1]:.2f})")
 # The floor of a run that keeps the rule, against what the tools spent.
-per_msg = statistics.median(float(r["cpu_us_per_msg"]) for r in floor_rows)
+wake_us = float(timer["wake_cpu_us"])
+# A tool's work on the messages: its CPU less its wake-ups at what one
+# costs here; the cheapest (median over repeats) is the floor's.
+def work(rs):
+    count = lambda r: float(r.get("replies") or r.get("messages") or 0)
+    return statistics.median((float(r["cpu_s"]) - int(r["wakeups"] or 0) * wake_us / 1e6) * 1e6 / count(r)
+                             for r in rs if count(r) > 0)
 print()
 print("## The floor of a valid run here")
 print()
-print(f"A timer wake-up costs {float(timer['wake_cpu_us']):.1f} us of CPU here and ends "
+print(f"A timer wake-up costs {wake_us:.1f} us of CPU here and ends "
       f"{timer['overshoot_p50_us']} us late at the median, {timer['overshoot_p99_us']} at p99, "
       f"{timer['overshoot_max_us']} at most (bench-wakeup, {timer['samples']} sleeps of "
-      f"{timer['sleep_us']} us); a message costs {per_msg:.2f} us of CPU to a closed loop that never "
-      f"sleeps (bench-minimal-client, median of {len(floor_rows)}).")
+      f"{timer['sleep_us']} us, the machine quiet). A tool's work on a message is its CPU less its "
+      f"wake-ups at that cost (median of the repeats); bench-minimal-client, closed loop: "
+      f"{work(floor_rows):.2f} us.")
 print()
-print("| msgs/s offered | bound us | fewest wake-ups/s | wake-ups CPU-s | messages CPU-s | floor CPU-s | least CPU-s spent |")
-print("|---:|---:|---:|---:|---:|---:|---|")
+print("| msgs/s offered | bound us | fewest wake-ups/s | wake-ups CPU-s | message work (least, us) | messages CPU-s | floor CPU-s | least CPU-s spent |")
+print("|---:|---:|---:|---:|---|---:|---:|---|")
 for plan in plans:
     gap = int(plan["gap_us"])
     offered = round(conns * 1e6 / gap)
+    works = [(work(rs), t) for (o, t), rs in by.items() if o == offered]
+    works.append((work(floor_rows), "bench-minimal-client"))
+    least_work = min(works)
     wake_cpu = float(plan["wake_cpu_s_per_s"]) * duration
-    msgs_cpu = offered * duration * per_msg / 1e6
+    msgs_cpu = offered * duration * least_work[0] / 1e6
     spins = plan["sleeps"] != "yes"
     floor = max(wake_cpu, msgs_cpu) if spins else wake_cpu + msgs_cpu
     spent = sorted((statistics.median(float(r["cpu_s"]) for r in rs), t)
                    for (o, t), rs in by.items() if o == offered)
     least = f"{spent[0][1]} {spent[0][0]:.2f} (floor {floor / spent[0][0]:.2f}x)" if spent else "-"
     wakes = "none: spins" if spins else f"{float(plan['wakes_per_s']):,.0f}"
-    print(f"| {offered:,} | {plan['bound_us']} | {wakes} | {wake_cpu:.2f} | {msgs_cpu:.2f} | {floor:.2f} | {least} |")
+    print(f"| {offered:,} | {plan['bound_us']} | {wakes} | {wake_cpu:.2f} | {least_work[0]:.2f} ({least_work[1]}) | "
+          f"{msgs_cpu:.2f} | {floor:.2f} | {least} |")
 EOF
 } >"$report"
 cat "$report"
