@@ -90,10 +90,11 @@ struct el_load_shard {
 	int64_t last_reply_us;
 	/* Open loop, the window's sends: how late the generator was against
 	 * each one's schedule (us), how many were later than a tenth of the
-	 * gap, and how many came due and were never written (the connection
-	 * down, or still unwritten at the end). */
+	 * gap, how many went early (fixed arrivals: within the same bound),
+	 * and how many came due and were never written (the connection down,
+	 * or still unwritten at the end). */
 	struct el_hist late;
-	uint64_t late_sends, unsent;
+	uint64_t late_sends, early_sends, unsent;
 	uint64_t scheduled;   /* sends the generator came to in the window */
 	/* Sessions: the window's connects, from connect(2) to established
 	 * and to the session's first reply (us), and the sessions ended. */
@@ -122,7 +123,7 @@ struct el_load_result {
 	double window_start_unix; /* the window's start, wall clock */
 	double start_late_s;      /* how much later than start_at_unix it began */
 	struct el_hist late;      /* open loop: the sends' lateness, us */
-	uint64_t late_sends, unsent;
+	uint64_t late_sends, early_sends, unsent;
 	uint64_t scheduled;       /* open loop: sends come to in the window */
 	struct el_hist connect, first_reply; /* sessions: see the shard */
 	uint64_t sessions;

@@ -243,7 +243,7 @@ static void on_reply(struct worker *w, struct lconn *c, const uint8_t *line, siz
 			el_load_conn_begin(w, c, now);
 		return;
 	}
-	int64_t send_us = l->interval_us ? recv_due(l, c) : c->sent_us;
+	int64_t send_us = l->interval_us ? recv_sent(l, c) : c->sent_us;
 	int64_t rtt = now - send_us;
 	bump(&s->replies, 1);
 	if (send_us >= l->start_us + (int64_t)(l->cfg.warmup_s * 1e6) && now <= l->end_us) {

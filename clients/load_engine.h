@@ -27,6 +27,8 @@
  * other half is the scheduler's), and at most this long after it. */
 #define PACE_SHARE 20
 #define PACE_MAX_US 50
+/* Open loop: the early sends a connection remembers, for their RTT. */
+#define EARLY_RING 4
 #define RTT_LOG_BUF 65536
 
 enum conn_state { C_WAIT, C_CONNECTING, C_UP, C_DONE };
@@ -58,6 +60,12 @@ struct lconn {
 	uint64_t recvd;      /* replies received (global sequence) */
 	int64_t sent_us;     /* closed loop: when the message in flight went */
 	unsigned local_port;
+	/* Open loop: the last sends that went early, message seq + 1 and how
+	 * early (us): their RTT runs from the send, not the due time. */
+	struct {
+		uint32_t seq1;
+		int32_t by_us;
+	} early[EARLY_RING];
 	bool want_out;       /* EPOLLOUT armed */
 	size_t part_len;     /* bytes of an unterminated reply kept */
 	uint8_t *part;
@@ -102,6 +110,7 @@ struct el_load {
 	int64_t start_us, window_us, end_us;
 	double window_unix, start_late_s;
 	int64_t interval_us; /* open loop */
+	int64_t early_us;    /* open loop: how early a send may go (fixed) */
 	double mean_gap_us;  /* open loop: 1e6 / rate */
 	uint64_t burst;      /* open loop, fixed: messages due together */
 	struct el_load_shard *shards;
@@ -152,6 +161,15 @@ static inline int64_t recv_due(const struct el_load *l, const struct lconn *c)
 {
 	return l->start_us + (l->cfg.poisson ? c->t_recv
 					      : c->phase_us + (int64_t)(c->recvd / l->burst * l->burst) * l->interval_us);
+}
+
+/* Open loop: when message recvd went, if before its due time, or its due
+ * time: a reply's RTT runs from the earlier of the two. */
+static inline int64_t recv_sent(const struct el_load *l, const struct lconn *c)
+{
+	int64_t at = recv_due(l, c);
+	unsigned k = (unsigned)(c->recvd % EARLY_RING);
+	return c->early[k].seq1 == (uint32_t)(c->recvd + 1) ? at - c->early[k].by_us : at;
 }
 
 static inline int64_t poisson_gap(const struct el_load *l, uint64_t *rng)

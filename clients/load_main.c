@@ -120,10 +120,10 @@ static void print_text(const struct el_load_options *o, const struct el_load_res
 	printf(")\n");
 	if (r->offered > 0)
 		printf("sends     offered %.1f msg/s, sent %.1f; lateness p50 %.0f us, p99 %.0f us; %llu later "
-		       "than %.0f us, %llu never made\n",
+		       "than %.0f us, %llu early within it, %llu never made\n",
 		       r->offered, r->sent_per_s, r->late.total ? el_hist_percentile(&r->late, 50) : 0,
 		       r->late.total ? el_hist_percentile(&r->late, 99) : 0, (unsigned long long)r->late_sends,
-		       1e5 / cfg->rate, (unsigned long long)r->unsent);
+		       1e5 / cfg->rate, (unsigned long long)r->early_sends, (unsigned long long)r->unsent);
 	if (r->probe) {
 		const struct el_hist *h = &r->probe->hist;
 		printf("probe     %g msg/s on a connection of its own: %llu replies, RTT p50 %.0f us, p99 %.0f us, "

@@ -145,11 +145,12 @@ void el_load_write_json(FILE *f, const struct el_load_cfg *cfg, const struct el_
 	if (r->offered > 0) {
 		const struct el_hist *h = &r->late;
 		fprintf(f, "  \"offered_msgs_per_s\": %.3f,\n  \"sent_msgs_per_s\": %.3f,\n  \"lateness_us\": {\"count\": %llu, \"p50\": %.1f, "
-			   "\"p99\": %.1f, \"max\": %.0f, \"late_threshold_us\": %.1f, \"late_sends\": %llu},\n"
+			   "\"p99\": %.1f, \"max\": %.0f, \"late_threshold_us\": %.1f, \"late_sends\": %llu, \"early_sends\": %llu},\n"
 			   "  \"sends_not_made\": %llu,\n",
 			r->offered, r->sent_per_s, (unsigned long long)h->total, h->total ? el_hist_percentile(h, 50) : 0,
 			h->total ? el_hist_percentile(h, 99) : 0, h->stats.n ? h->stats.max : 0, 1e5 / cfg->rate,
-			(unsigned long long)r->late_sends, (unsigned long long)r->unsent);
+			(unsigned long long)r->late_sends, (unsigned long long)r->early_sends,
+			(unsigned long long)r->unsent);
 	}
 	el_load_write_json_validity(f, r->valid, r->nreasons, (const char (*)[96])r->reasons);
 	if (r->intervals)

@@ -17,6 +17,11 @@
 static void send_now(struct worker *w, struct lconn *c, int64_t at, int64_t now)
 {
 	const struct el_load *l = w->l;
+	if (now < at) {
+		unsigned k = (unsigned)(c->sched % EARLY_RING);
+		c->early[k].seq1 = (uint32_t)(c->sched + 1);
+		c->early[k].by_us = (int32_t)(at - now);
+	}
 	c->sched++;
 	if (l->cfg.poisson)
 		c->t_send += poisson_gap(l, &c->rng_send);
@@ -29,9 +34,11 @@ static void send_now(struct worker *w, struct lconn *c, int64_t at, int64_t now)
 		struct el_load_shard *s = w->shard;
 		bump(&s->scheduled, 1);
 		if (up) {
-			el_hist_add_shared(&s->late, now - at);
+			el_hist_add_shared(&s->late, now > at ? now - at : 0);
 			if (now - at > l->interval_us / 10)
 				bump(&s->late_sends, 1);
+			else if (now < at)
+				bump(&s->early_sends, 1);
 			/* A uniform sample (a reservoir) of the gaps. */
 			if (c->last_sent_us > 0) {
 				double gap = (double)(now - c->last_sent_us);
@@ -51,7 +58,8 @@ static void send_now(struct worker *w, struct lconn *c, int64_t at, int64_t now)
 		el_load_conn_write(w, c, now);
 }
 
-/* Open loop, fixed: marks the messages that are due, in phase order (each
+/* Open loop, fixed: marks the messages that are due, up to the bound
+ * early (l->early_us; none past the run's end), in phase order (each
  * connection's schedule is the same period shifted, so the order in which
  * they come due never changes). Returns when the next one is due. The
  * pass's clock is read once: taking it again at each send (its lateness
@@ -64,7 +72,7 @@ static int64_t schedule_fixed(struct worker *w, int64_t now)
 	for (uint64_t k = 0; k < (uint64_t)w->n * l->burst; k++) {
 		struct lconn *c = &w->conns[w->cursor];
 		int64_t at = send_due(l, c);
-		if (at > now)
+		if (at > now + l->early_us || (at > now && at >= l->end_us))
 			return at;
 		send_now(w, c, at, now);
 		if (c->sched % l->burst == 0)

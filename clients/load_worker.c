@@ -100,7 +100,7 @@ void *el_load_worker_run(void *arg)
 			if (l->cfg.count > 0 && all_done(w))
 				break;
 		}
-		if (!end && l->interval_us && now >= next_send)
+		if (!end && l->interval_us && now + l->early_us >= next_send)
 			next_send = el_load_schedule(w, now);
 		/* A connect's completion is not timed by the kernel: while one
 		 * is under way, the loop wakes on readiness (the messages due

@@ -443,6 +443,47 @@ Test(load, open_loop_latency_counts_a_stall_from_the_intended_send_time, T_OPTS)
 	scratch_remove(dir);
 }
 
+/* Fixed arrivals: a wake-up sends what is due up to the lateness bound
+ * early as well as late (decisions 68), and an early send's RTT runs from
+ * the send, not from its due time. 20 connections at 1,000 msgs/s on one
+ * loop are due 50 us apart (connection i's phase is 50 * i us, message k
+ * due k ms after it), so the wake-up after one send's due time finds the
+ * next one or two within the 100 us bound. Every row of the RTT log says
+ * when its message went: never more than 100 us before its due time;
+ * some before it (the JSON counts them too); and a reply never before
+ * its send. With the RTT timed from the due time, no row would be early. */
+Test(load, fixed_sends_go_early_within_the_bound_timed_from_the_send, T_OPTS)
+{
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], log[96], json[96];
+	scratch(dir, sizeof(dir), "early");
+	snprintf(log, sizeof(log), "%s/rtt.csv", dir);
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "20", "--threads", "1", "--rate", "1000", "--count", "300",
+			     "--quiet", "--rtt-log", log, "--rtt-log-all", "--json", json, "--allow-invalid", NULL);
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	const char *p = strchr(slurp(log), '\n') + 1;
+	int rows = 0, early = 0;
+	for (; *p; p = strchr(p, '\n') + 1, rows++) {
+		long conn, seq, tsend, rtt;
+		cr_assert_eq(sscanf(p, "%ld,%ld,%ld,%ld", &conn, &seq, &tsend, &rtt), 4);
+		long due_us = conn * 50 + seq * 1000;
+		cr_expect_geq(tsend, due_us - 100, "conn %ld seq %ld went %ld us early, past the 100 us bound", conn, seq,
+			      due_us - tsend);
+		cr_expect_geq(rtt, 0, "conn %ld seq %ld answered %ld us before it went", conn, seq, -rtt);
+		early += tsend < due_us;
+	}
+	cr_expect_eq(rows, 20 * 300);
+	cr_expect_gt(early, 0, "no send went before its due time: %d rows", rows);
+	const char *lateness = strstr(slurp(json), "\"lateness_us\"");
+	cr_assert_not_null(lateness, "no lateness_us in %s", json);
+	cr_expect_gt(json_num(lateness, "early_sends"), 0, "%s", lateness);
+	scratch_remove(dir);
+	th_server_stop(&s, SIGTERM);
+}
+
 /* A raw echo server that counts how many bytes each read took. */
 struct read_counter {
 	int lfd;
