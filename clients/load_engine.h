@@ -27,7 +27,8 @@
  * other half is the scheduler's), and at most this long after it. */
 #define PACE_SHARE 20
 #define PACE_MAX_US 50
-/* Open loop: the early sends a connection remembers, for their RTT. */
+/* Open loop: the early sends a connection remembers, for their RTT; no
+ * send goes early while this many of its connection's are in flight. */
 #define EARLY_RING 4
 #define RTT_LOG_BUF 65536
 

@@ -17,7 +17,11 @@
 static void send_now(struct worker *w, struct lconn *c, int64_t at, int64_t now)
 {
 	const struct el_load *l = w->l;
-	if (now < at) {
+	bool up = c->state == C_UP && !c->probing;
+	/* Written now, before its time: its RTT will run from now. (One due
+	 * while its connection connects goes when it is up, timed from its
+	 * due time.) */
+	if (up && now < at) {
 		unsigned k = (unsigned)(c->sched % EARLY_RING);
 		c->early[k].seq1 = (uint32_t)(c->sched + 1);
 		c->early[k].by_us = (int32_t)(at - now);
@@ -28,7 +32,6 @@ static void send_now(struct worker *w, struct lconn *c, int64_t at, int64_t now)
 	/* The window's sends: the generator's lateness, or a send that will
 	 * not be made (its connection is down: dropped when it is back,
 	 * counted there as the error that took it down). */
-	bool up = c->state == C_UP && !c->probing;
 	if (at >= l->start_us + (int64_t)(l->cfg.warmup_s * 1e6) && at < l->end_us &&
 	    (l->cfg.count <= 0 || c->sched <= (uint64_t)l->cfg.count)) {
 		struct el_load_shard *s = w->shard;
@@ -73,6 +76,10 @@ static int64_t schedule_fixed(struct worker *w, int64_t now)
 		struct lconn *c = &w->conns[w->cursor];
 		int64_t at = send_due(l, c);
 		if (at > now + l->early_us || (at > now && at >= l->end_us))
+			return at;
+		/* An early burst's times must fit the ring beside those still
+		 * in flight, for every early RTT to run from its send. */
+		if (at > now && c->sched % l->burst == 0 && c->sched - c->recvd + l->burst > EARLY_RING)
 			return at;
 		send_now(w, c, at, now);
 		if (c->sched % l->burst == 0)
