@@ -77,9 +77,13 @@ static int64_t schedule_fixed(struct worker *w, int64_t now)
 		int64_t at = send_due(l, c);
 		if (at > now + l->early_us || (at > now && at >= l->end_us))
 			return at;
-		/* An early burst's times must fit the ring beside those still
-		 * in flight, for every early RTT to run from its send. */
-		if (at > now && c->sched % l->burst == 0 && c->sched - c->recvd + l->burst > EARLY_RING)
+		/* Early only on a connection that is up, where the send goes now
+		 * (one due while connecting goes when it is up, timed from its
+		 * due time: never before it), and only if an early burst's
+		 * times fit the ring beside those still in flight, for every
+		 * early RTT to run from its send. */
+		if (at > now && (c->state != C_UP || c->probing ||
+				 (c->sched % l->burst == 0 && c->sched - c->recvd + l->burst > EARLY_RING)))
 			return at;
 		send_now(w, c, at, now);
 		if (c->sched % l->burst == 0)
