@@ -207,8 +207,10 @@ static void conn_start(struct worker *w, struct lconn *c, int64_t now)
 	epoll_ctl(w->ep, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
-/* One complete reply line (with its LF). */
-static void on_reply(struct worker *w, struct lconn *c, const uint8_t *line, size_t len, int64_t now)
+/* One complete reply line (with its LF), arrived at `now` (the kernel's
+ * stamp, paced) and read at read_us. */
+static void on_reply(struct worker *w, struct lconn *c, const uint8_t *line, size_t len, int64_t now,
+		     int64_t read_us)
 {
 	struct el_load *l = w->l;
 	bool ok;
@@ -244,6 +246,13 @@ static void on_reply(struct worker *w, struct lconn *c, const uint8_t *line, siz
 		return;
 	}
 	int64_t send_us = l->interval_us ? recv_sent(l, c) : c->sent_us;
+	/* A kernel stamp before its message went is wrong: the reply is
+	 * timed at its read, which is never before it. (A fresh clone's run
+	 * on a new virtual machine once had replies stamped 270-480 us
+	 * before their messages went, in two runs at once, for 200 ms; the
+	 * stamps are taken on the server's CPU, our times on ours.) */
+	if (now < send_us)
+		now = read_us;
 	int64_t rtt = now - send_us;
 	bump(&s->replies, 1);
 	if (send_us >= l->start_us + (int64_t)(l->cfg.warmup_s * 1e6) && now <= l->end_us) {
@@ -338,7 +347,7 @@ static void conn_read(struct worker *w, struct lconn *c, int64_t now)
 				}
 			}
 			if (lf && c->part_len == 0) {
-				on_reply(w, c, p, take, at);
+				on_reply(w, c, p, take, at, now);
 			} else {
 				if (!c->part && !(c->part = malloc(l->part_max))) {
 					conn_error(w, c, EL_LOAD_WRONG, now);
@@ -349,7 +358,7 @@ static void conn_read(struct worker *w, struct lconn *c, int64_t now)
 				if (lf) {
 					size_t len = c->part_len;
 					c->part_len = 0;
-					on_reply(w, c, c->part, len, at);
+					on_reply(w, c, c->part, len, at, now);
 				}
 			}
 			p += take;

@@ -520,6 +520,57 @@ Test(load, no_send_goes_early_on_a_connection_that_is_not_up, T_OPTS)
 	th_server_stop(&s, SIGTERM);
 }
 
+/* A reply's arrival is the kernel's receive stamp, on CLOCK_REALTIME,
+ * taken on whichever CPU received it; echolab-load reads its own times
+ * on CLOCK_MONOTONIC and turns the stamp into them by the two clocks'
+ * offset as it reads them. Where the two disagree, a stamp can land
+ * before its message went (a fresh clone's run on a new virtual machine
+ * once had replies 270-480 us before their sends). Such a stamp is wrong,
+ * and the reply is timed at its read: no RTT is ever negative. The clock
+ * shim (testsupport/clockshim.c) runs echolab-load's CLOCK_REALTIME 2 s
+ * ahead of the kernel's, so every stamp reads 2 s early; the JSON's
+ * window_start_unix shows the shim took. */
+Test(load, a_reply_stamped_before_its_send_is_timed_at_its_read, T_OPTS)
+{
+	const char *shim = getenv("ECHOLAB_CLOCK_SHIM");
+	cr_assert_not_null(shim, "ECHOLAB_CLOCK_SHIM is not set (clients/tests/meson.build sets it)");
+	struct th_server s;
+	th_server_start(&s, "epoll", "--quiet", NULL);
+	char dir[64], log[96], json[96], asan[512];
+	scratch(dir, sizeof(dir), "skew");
+	snprintf(log, sizeof(log), "%s/rtt.csv", dir);
+	snprintf(json, sizeof(json), "%s/load.json", dir);
+	setenv("LD_PRELOAD", shim, 1);
+	setenv("ECHOLAB_CLOCK_SKEW_US", "2000000", 1);
+	/* gcc's ASan runtime wants to be the first library; the shim asks
+	 * nothing of it. */
+	const char *asan_opts = getenv("ASAN_OPTIONS");
+	snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0", asan_opts ? asan_opts : "",
+		 asan_opts && *asan_opts ? ":" : "");
+	setenv("ASAN_OPTIONS", asan, 1);
+	struct timespec t0;
+	clock_gettime(CLOCK_REALTIME, &t0);
+	int rc = th_run_program(tool("ECHOLAB_LOAD"), NULL, out, sizeof(out), err, sizeof(err), "--port",
+			     port_str(s.port), "--conns", "10", "--threads", "1", "--rate", "100", "--count", "20",
+			     "--quiet", "--rtt-log", log, "--rtt-log-all", "--json", json, "--allow-invalid", NULL);
+	unsetenv("LD_PRELOAD");
+	unsetenv("ECHOLAB_CLOCK_SKEW_US");
+	cr_expect_eq(rc, 0, "exit %d: %s%s", rc, out, err);
+	double ahead = json_num(slurp(json), "window_start_unix") - ((double)t0.tv_sec + t0.tv_nsec / 1e9);
+	cr_assert_gt(ahead, 1.5, "the shim did not take: window_start_unix %.3f s after the test's clock", ahead);
+	const char *p = strchr(slurp(log), '\n') + 1;
+	int rows = 0;
+	for (; *p; p = strchr(p, '\n') + 1, rows++) {
+		long conn, seq, tsend, rtt;
+		cr_assert_eq(sscanf(p, "%ld,%ld,%ld,%ld", &conn, &seq, &tsend, &rtt), 4);
+		cr_expect_geq(rtt, 0, "conn %ld seq %ld answered %ld us before it went", conn, seq, -rtt);
+		cr_expect_lt(rtt, 1000000, "conn %ld seq %ld: rtt %ld us", conn, seq, rtt);
+	}
+	cr_expect_eq(rows, 10 * 20);
+	scratch_remove(dir);
+	th_server_stop(&s, SIGTERM);
+}
+
 /* A raw echo server that holds each read for HOLD_US before echoing it, a
  * thread a connection: no reply comes sooner than HOLD_US after its send. */
 struct holder {
