@@ -6,15 +6,25 @@
 #include <stdlib.h>
 #include <time.h>
 
+static int (*real_clock_gettime)(clockid_t, struct timespec *);
+static long long skew_ns;
+
+/* Read once, before the program's main (or at the first call, if another
+ * library's constructor asks the time first): the calls only add. */
+__attribute__((constructor)) static void clockshim_init(void)
+{
+	real_clock_gettime = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
+	const char *skew = getenv("ECHOLAB_CLOCK_SKEW_US");
+	skew_ns = skew ? strtoll(skew, NULL, 10) * 1000 : 0;
+}
+
 int clock_gettime(clockid_t id, struct timespec *ts)
 {
-	static int (*real)(clockid_t, struct timespec *);
-	if (!real)
-		real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
-	int rc = real(id, ts);
-	const char *skew = getenv("ECHOLAB_CLOCK_SKEW_US");
-	if (rc == 0 && id == CLOCK_REALTIME && skew) {
-		long long ns = (long long)ts->tv_nsec + strtoll(skew, NULL, 10) * 1000;
+	if (!real_clock_gettime)
+		clockshim_init();
+	int rc = real_clock_gettime(id, ts);
+	if (rc == 0 && id == CLOCK_REALTIME && skew_ns) {
+		long long ns = (long long)ts->tv_nsec + skew_ns;
 		ts->tv_sec += (time_t)(ns / 1000000000);
 		ts->tv_nsec = (long)(ns % 1000000000);
 		if (ts->tv_nsec < 0) {
